@@ -1,0 +1,1 @@
+"""rasa_sdk actions. Thin: each asks bot.* and words the reply."""

@@ -1,0 +1,126 @@
+"""Knowledge-base answers: documents, fee, time, place, attendance, photo, …"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.kb import get_kb
+
+INTENT_ASPECT = {
+    "ask_documents": "documents",
+    "ask_fee": "fee",
+    "ask_processing_time": "time",
+    "ask_validity": "validity",
+    "ask_location": "place",
+    "ask_attendance": "attendance",
+    "ask_photo": "photo",
+    "ask_delivery": "delivery",
+    "ask_endorsement": "endorsement",
+    "ask_yidi": "yidi",
+    "ask_green_channel": "green_channel",
+}
+ASPECT_LABEL = {
+    "documents": "所需材料",
+    "fee": "费用",
+    "time": "办理时间",
+    "validity": "有效期",
+    "place": "办理地点",
+    "attendance": "是否本人到场",
+    "photo": "照片要求",
+    "delivery": "邮寄和网上办理",
+    "endorsement": "签注",
+    "yidi": "异地办证",
+    "green_channel": "绿色通道",
+}
+CONTEXT_SLOTS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place")
+SERVICE_BUTTONS = [
+    ("普通护照", "passport"),
+    ("往来港澳通行证/签注", "hk_macau_permit"),
+    ("往来台湾通行证/签注", "taiwan_permit"),
+    ("外国人工作类居留许可", "residence_permit"),
+]
+
+
+def _service_before_latest_message(tracker: Tracker) -> Optional[str]:
+    """The `service` slot as it was before the latest user message set it again."""
+    seen_latest_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_latest_user:
+                break
+            seen_latest_user = True
+            continue
+        if seen_latest_user and event.get("event") == "slot" and event.get("name") == "service":
+            return event.get("value")
+    return None
+
+
+def _context(tracker: Tracker) -> Dict[str, Any]:
+    """Slots that shape the answer. A question about a different service starts afresh."""
+    context = {name: tracker.get_slot(name) for name in CONTEXT_SLOTS}
+    named_now = {e.get("entity") for e in tracker.latest_message.get("entities", [])}
+    previous_service = _service_before_latest_message(tracker)
+    if "service" in named_now and previous_service and previous_service != context["service"]:
+        for name in ("applicant_type", "apply_kind", "endorsement_type"):
+            if name not in named_now:
+                context[name] = None
+    return context
+
+
+def answer_text(aspect: str, context: Dict[str, Any]) -> Optional[str]:
+    """The KB answer for `aspect`, with the halls added to a question about place."""
+    kb = get_kb()
+    answer = kb.answer(aspect, context)
+    parts: List[str] = []
+    if answer is not None:
+        parts.append(answer.render())
+    if aspect == "place":
+        for hall in kb.halls.values():
+            parts.append(
+                f"{hall.name}\n地址：{hall.address.display()}\n办公时间：{hall.hours.display()}\n"
+                f"电话：{hall.phone.display()}"
+            )
+    return "\n\n".join(parts) if parts else None
+
+
+class ActionAnswerKb(Action):
+    """Answers the part of the question asked about, from data/kb, keeping context."""
+
+    def name(self) -> Text:
+        return "action_answer_kb"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        aspect = INTENT_ASPECT.get(intent or "") or tracker.get_slot("last_aspect")
+        if not aspect:
+            dispatcher.utter_message(
+                text="您想了解哪方面呢？比如：要带什么材料、多少钱、多久能拿、在哪里办、照片要求。"
+            )
+            return []
+        context = _context(tracker)
+        needs_service = aspect in ("documents", "fee", "time", "validity", "attendance", "endorsement")
+        kb = get_kb()
+        general = kb.topics.get("general")
+        if needs_service and not context.get("service") and not (general and aspect in general.answers):
+            dispatcher.utter_message(
+                text=f"请问您想了解哪种证件的{ASPECT_LABEL[aspect]}？",
+                buttons=[
+                    {"title": title, "payload": f'/inform{{"service":"{value}"}}'}
+                    for title, value in SERVICE_BUTTONS
+                    if aspect != "endorsement" or value in ("hk_macau_permit", "taiwan_permit")
+                ],
+            )
+            return [SlotSet("last_aspect", aspect)]
+        text = answer_text(aspect, context)
+        if text is None:
+            dispatcher.utter_message(
+                text="这个问题我暂时没有可靠的资料，请拨打 12367 移民管理服务热线（7×24 小时）咨询。"
+            )
+        else:
+            dispatcher.utter_message(text=text)
+        return [SlotSet("last_aspect", aspect)]

@@ -1,0 +1,294 @@
+"""Load and validate data/kb/*.yml.
+
+A schema error fails fast and names the file and the key, because a silently wrong fee or
+document list is worse than a bot that refuses to start.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+ASPECTS = (
+    "documents",
+    "fee",
+    "time",
+    "validity",
+    "place",
+    "attendance",
+    "photo",
+    "delivery",
+    "endorsement",
+    "yidi",
+    "green_channel",
+)
+WHEN_KEYS = ("applicant_type", "apply_kind", "endorsement_type", "place")
+SCOPES = ("全国", "浙江", "湖州", "德清", "杭州", "宁波")
+NOT_CONFIGURED = "待配置"
+
+
+class KBError(ValueError):
+    """A knowledge-base file breaks the schema; the message names file and key."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    text: str
+    sources: tuple[str, ...]
+    as_of: dt.date
+    scope: str
+    when: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: str
+    name: str
+    hint: str | None
+    answers: Mapping[str, tuple[Fact, ...]]
+    file: str
+
+
+@dataclass(frozen=True)
+class ConfigValue:
+    """A hall detail that may be unknown: never invented, filled from the environment."""
+
+    config: str | None
+    value: str | None
+
+    def resolved(self) -> str | None:
+        if self.config and os.environ.get(self.config):
+            return os.environ[self.config]
+        return self.value
+
+    def display(self) -> str:
+        return self.resolved() or f"{NOT_CONFIGURED}（以大厅公告为准，可拨打 12367 咨询）"
+
+
+@dataclass(frozen=True)
+class Hall:
+    id: str
+    name: str
+    city: str
+    address: ConfigValue
+    hours: ConfigValue
+    phone: ConfigValue
+    green_channel_phone: ConfigValue
+    services: tuple[str, ...]
+    slot_capacity: int
+    green_capacity: int
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One fact chosen for a question, plus what the user did not specify."""
+
+    topic: Topic
+    aspect: str
+    fact: Fact
+    hint: str | None
+
+    def render(self) -> str:
+        parts = [self.fact.text.strip()]
+        if self.fact.scope != "全国":
+            parts.append(f"（适用范围：{self.fact.scope}）")
+        if self.hint:
+            parts.append(self.hint.strip())
+        parts.append(f"来源：{self.fact.sources[0]}（截至 {self.fact.as_of.isoformat()}）")
+        return "\n".join(parts)
+
+
+@dataclass
+class KnowledgeBase:
+    topics: dict[str, Topic] = field(default_factory=dict)
+    halls: dict[str, Hall] = field(default_factory=dict)
+    vocabulary: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    raw: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def answer(self, aspect: str, slots: Mapping[str, Any]) -> Answer | None:
+        """Pick the most specific fact for `aspect` given the conversation's slots.
+
+        The service topic is asked first, then the general topic named after the aspect
+        (photo, yidi, delivery, green_channel), then `general`.
+        """
+        if aspect not in ASPECTS:
+            return None
+        service = slots.get("service")
+        for topic_id in (service, aspect, "general"):
+            topic = self.topics.get(topic_id) if topic_id else None
+            if topic is None or aspect not in topic.answers:
+                continue
+            fact, specific = _best_fact(topic.answers[aspect], slots)
+            hint = topic.hint if not specific and topic_id == service else None
+            return Answer(topic=topic, aspect=aspect, fact=fact, hint=hint)
+        return None
+
+    def hall(self, hall_id: str) -> Hall | None:
+        return self.halls.get(hall_id)
+
+
+def _best_fact(facts: tuple[Fact, ...], slots: Mapping[str, Any]) -> tuple[Fact, bool]:
+    best: Fact | None = None
+    best_score = -1
+    for fact in facts:
+        if all(slots.get(k) == v for k, v in fact.when.items()):
+            if len(fact.when) > best_score:
+                best, best_score = fact, len(fact.when)
+    assert best is not None  # every aspect has a `when: {}` default (validated)
+    return best, best_score > 0
+
+
+def _require(cond: bool, file: str, key: str, why: str) -> None:
+    if not cond:
+        raise KBError(f"{file}: {key}: {why}")
+
+
+def _as_date(value: Any, file: str, key: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise KBError(f"{file}: {key}: as_of must be a date like 2026-11-27, got {value!r}")
+
+
+def _sources(value: Any, file: str, key: str) -> tuple[str, ...]:
+    _require(
+        isinstance(value, list) and value and all(isinstance(s, str) and s for s in value),
+        file,
+        key,
+        "sources must be a non-empty list of URLs (or 'article')",
+    )
+    return tuple(value)
+
+
+def _parse_fact(entry: Any, file: str, key: str) -> Fact:
+    _require(isinstance(entry, dict), file, key, "each answer must be a mapping")
+    for name in ("text", "sources", "as_of", "scope"):
+        _require(name in entry, file, f"{key}.{name}", "missing")
+    _require(isinstance(entry["text"], str) and entry["text"].strip() != "", file, f"{key}.text", "empty")
+    when = entry.get("when") or {}
+    _require(isinstance(when, dict), file, f"{key}.when", "must be a mapping")
+    for wkey in when:
+        _require(wkey in WHEN_KEYS, file, f"{key}.when.{wkey}", f"unknown key; use one of {WHEN_KEYS}")
+    _require(entry["scope"] in SCOPES, file, f"{key}.scope", f"must be one of {SCOPES}")
+    return Fact(
+        text=entry["text"],
+        sources=_sources(entry["sources"], file, f"{key}.sources"),
+        as_of=_as_date(entry["as_of"], file, f"{key}.as_of"),
+        scope=entry["scope"],
+        when={k: str(v) for k, v in when.items()},
+    )
+
+
+def _parse_topic(doc: dict[str, Any], file: str) -> Topic:
+    for name in ("id", "name", "answers"):
+        _require(name in doc, file, name, "missing")
+    answers_raw = doc["answers"]
+    _require(isinstance(answers_raw, dict) and answers_raw, file, "answers", "must be a non-empty mapping")
+    answers: dict[str, tuple[Fact, ...]] = {}
+    for aspect, entries in answers_raw.items():
+        _require(aspect in ASPECTS, file, f"answers.{aspect}", f"unknown aspect; use one of {ASPECTS}")
+        _require(isinstance(entries, list) and entries, file, f"answers.{aspect}", "must be a non-empty list")
+        facts = tuple(_parse_fact(e, file, f"answers.{aspect}[{i}]") for i, e in enumerate(entries))
+        _require(
+            any(not f.when for f in facts), file, f"answers.{aspect}", "needs a default entry with `when: {}`"
+        )
+        answers[aspect] = facts
+    return Topic(id=str(doc["id"]), name=str(doc["name"]), hint=doc.get("hint"), answers=answers, file=file)
+
+
+def _config_value(value: Any, file: str, key: str) -> ConfigValue:
+    if isinstance(value, str):
+        return ConfigValue(config=None, value=value)
+    _require(isinstance(value, dict) and ("config" in value or "value" in value), file, key,
+             "must be a string or {config: ENV_NAME, value: ... or null}")
+    return ConfigValue(config=value.get("config"), value=value.get("value"))
+
+
+def _parse_halls(doc: dict[str, Any], file: str) -> dict[str, Hall]:
+    halls_raw = doc.get("halls")
+    _require(isinstance(halls_raw, list) and halls_raw, file, "halls", "must be a non-empty list")
+    halls: dict[str, Hall] = {}
+    for i, h in enumerate(halls_raw):
+        key = f"halls[{i}]"
+        for name in ("id", "name", "services", "booking", "sources"):
+            _require(name in h, file, f"{key}.{name}", "missing")
+        booking = h["booking"]
+        _require(
+            isinstance(booking, dict) and isinstance(booking.get("slot_capacity"), int)
+            and isinstance(booking.get("green_capacity"), int),
+            file, f"{key}.booking", "needs integer slot_capacity and green_capacity",
+        )
+        halls[h["id"]] = Hall(
+            id=h["id"],
+            name=h["name"],
+            city=h.get("city", ""),
+            address=_config_value(h.get("address"), file, f"{key}.address"),
+            hours=_config_value(h.get("hours"), file, f"{key}.hours"),
+            phone=_config_value(h.get("phone"), file, f"{key}.phone"),
+            green_channel_phone=_config_value(h.get("green_channel_phone"), file, f"{key}.green_channel_phone"),
+            services=tuple(h["services"]),
+            slot_capacity=booking["slot_capacity"],
+            green_capacity=booking["green_capacity"],
+            sources=_sources(h["sources"], file, f"{key}.sources"),
+        )
+    return halls
+
+
+def _parse_vocabulary(doc: dict[str, Any], file: str) -> dict[str, dict[str, tuple[str, ...]]]:
+    entities = doc.get("entities")
+    _require(isinstance(entities, dict) and entities, file, "entities", "must be a non-empty mapping")
+    vocab: dict[str, dict[str, tuple[str, ...]]] = {}
+    for entity, values in entities.items():
+        _require(isinstance(values, dict), file, f"entities.{entity}", "must map values to alias lists")
+        vocab[entity] = {}
+        for value, aliases in values.items():
+            _require(
+                isinstance(aliases, list) and all(isinstance(a, str) and a for a in aliases),
+                file, f"entities.{entity}.{value}", "must be a list of non-empty strings",
+            )
+            vocab[entity][str(value)] = tuple(aliases)
+    return vocab
+
+
+def load_kb(kb_dir: Path | str) -> KnowledgeBase:
+    """Read every *.yml in kb_dir; files are dispatched on their top-level `kind`."""
+    kb = KnowledgeBase()
+    kb_dir = Path(kb_dir)
+    files = sorted(kb_dir.glob("*.yml"))
+    if not files:
+        raise KBError(f"{kb_dir}: no knowledge-base files found")
+    for path in files:
+        file = path.name
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise KBError(f"{file}: not valid YAML: {exc}") from exc
+        _require(isinstance(doc, dict) and "kind" in doc, file, "kind", "missing top-level `kind`")
+        kind = doc["kind"]
+        kb.raw[file] = doc
+        if kind == "topic":
+            topic = _parse_topic(doc, file)
+            _require(topic.id not in kb.topics, file, "id", f"duplicate topic id {topic.id!r}")
+            kb.topics[topic.id] = topic
+        elif kind == "halls":
+            kb.halls.update(_parse_halls(doc, file))
+        elif kind == "vocabulary":
+            kb.vocabulary = _parse_vocabulary(doc, file)
+        # Other kinds (emergency, holidays) are validated by their own modules.
+    return kb
+
+
+@lru_cache(maxsize=1)
+def get_kb() -> KnowledgeBase:
+    """The process-wide knowledge base, loaded once."""
+    from bot.settings import get_settings
+
+    return load_kb(get_settings().kb_dir)

@@ -1,0 +1,1 @@
+"""Custom Rasa NLU components. Importing a module registers its component with Rasa."""

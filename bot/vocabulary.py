@@ -1,0 +1,55 @@
+"""Find entity values (service, applicant type, …) from the KB vocabulary.
+
+Aliases live once, in data/kb/vocabulary.yml; the NLU component and the hall-guide console
+both match with this code so they always agree.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from bot.text import normalize
+
+
+@dataclass(frozen=True)
+class Match:
+    entity: str
+    value: str
+    start: int
+    end: int
+    text: str
+
+
+class VocabularyMatcher:
+    """Longest-alias-first, non-overlapping substring matching on normalised text."""
+
+    def __init__(self, vocabulary: Mapping[str, Mapping[str, Sequence[str]]]) -> None:
+        entries: list[tuple[str, str, str]] = []
+        for entity, values in vocabulary.items():
+            for value, aliases in values.items():
+                for alias in aliases:
+                    norm = normalize(alias).lower()
+                    if norm:
+                        entries.append((norm, entity, value))
+        entries.sort(key=lambda e: -len(e[0]))
+        self._entries = entries
+        self._lookup = {alias: (entity, value) for alias, entity, value in reversed(entries)}
+        pattern = "|".join(re.escape(alias) for alias, _, _ in entries) or r"(?!x)x"
+        self._regex = re.compile(pattern)
+
+    def find(self, text: str) -> list[Match]:
+        """All non-overlapping matches in `text` (already normalised), longest first."""
+        lowered = text.lower()
+        matches = []
+        for m in self._regex.finditer(lowered):
+            entity, value = self._lookup[m.group(0)]
+            matches.append(Match(entity, value, m.start(), m.end(), text[m.start():m.end()]))
+        return matches
+
+    def slots(self, text: str) -> dict[str, str]:
+        """First value per entity, for callers that want slot-like output."""
+        found: dict[str, str] = {}
+        for match in self.find(text):
+            found.setdefault(match.entity, match.value)
+        return found

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Trains only when no model exists for the current data, config and NLU code.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=$(scripts/model_path.sh)
+if [ -f "$model" ]; then
+  echo "Model is up to date: $model"
+else
+  name=$(basename "$model" .tar.gz)
+  echo "Training $name (data or config changed) …"
+  start=$(date +%s)
+  .venv/bin/rasa train --fixed-model-name "$name" --out models --quiet
+  echo "Trained in $(( $(date +%s) - start )) s: $model"
+fi
+ln -sf "$(basename "$model")" models/current.tar.gz
