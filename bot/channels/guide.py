@@ -1,0 +1,470 @@
+"""The hall-guide console at /guide/: one screen the guide reads from at the counter.
+
+The guide types the citizen's situation in their words (or picks a service). The backend
+runs the *same* NLU as the bot (the running agent's parse_message) and answers from the
+*same* knowledge base (bot.kb), so the console and the chat can never disagree: the page's
+HTML/JS hold no facts, only layout. Emergency categories and proofs come from
+data/kb/emergency.yml; today's free slots from bot.booking when that exists.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional
+
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+
+from bot.channels.webchat import SECURITY_HEADERS, WEB_ROOT, static_page_routes
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 500
+MAX_BODY_BYTES = 16 * 1024
+SLOT_KEYS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place")
+# Console layout: which KB aspects appear, in which order, under which heading.
+SECTIONS = (
+    ("documents", "办理材料"),
+    ("fee", "费用"),
+    ("time", "办理时限"),
+    ("attendance", "是否本人到场"),
+    ("place", "在哪里办"),
+)
+# Display labels of slot values (UI wording, not facts; service names come from the KB).
+VALUE_LABELS: Dict[str, Dict[str, str]] = {
+    "applicant_type": {"adult": "成年人", "minor": "未满16周岁", "elderly": "老年人",
+                       "foreigner": "外国人"},
+    "apply_kind": {"first": "首次申请", "renewal": "换发", "replacement": "补发",
+                   "endorsement": "签注"},
+    "place": {"huzhou": "湖州", "deqing": "德清", "hangzhou": "杭州", "ningbo": "宁波",
+              "wenzhou": "温州", "jiaxing": "嘉兴", "jinhua": "金华",
+              "zhejiang_other": "浙江省内其他地区", "out_of_province": "外省"},
+}
+SLOT_LABELS = {"service": "业务", "applicant_type": "申请人", "apply_kind": "办理类型",
+               "endorsement_type": "签注种类", "place": "地区"}
+TIMEZONE = "Asia/Shanghai"
+
+
+class GuideError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# ---------------------------------------------------------------------------- helpers
+def _today() -> dt.date:
+    try:
+        from zoneinfo import ZoneInfo
+
+        return dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+    except Exception:
+        return dt.date.today()
+
+
+def _services(kb: Any) -> List[Dict[str, str]]:
+    """Services the console can pick: the `service` entity values that have a KB topic."""
+    ids = list(kb.vocabulary.get("service", {}).keys()) or list(kb.topics.keys())
+    return [{"id": i, "name": kb.topics[i].name} for i in ids if i in kb.topics]
+
+
+def _label(slot: str, value: Optional[str], kb: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if slot == "service" and value in kb.topics:
+        return kb.topics[value].name
+    return VALUE_LABELS.get(slot, {}).get(value, value)
+
+
+async def _parse(agent: Any, text: str) -> tuple[Dict[str, Any], List[str]]:
+    """The bot's own NLU result, or an empty parse plus a warning when no model is loaded."""
+    warnings: List[str] = []
+    if agent is not None and text:
+        try:
+            ready = agent.is_ready() if hasattr(agent, "is_ready") else True
+            if ready:
+                return await agent.parse_message(text), warnings
+        except Exception:
+            logger.exception("guide console: NLU parse failed")
+    if text:
+        warnings.append("NLU 模型未加载，只按词表识别了业务和人群；紧急情况识别不可用。")
+    return {"text": text, "intent": {"name": None, "confidence": 0.0}, "entities": []}, warnings
+
+
+def _entity_values(parse: Mapping[str, Any], text: str, kb: Any) -> Dict[str, List[str]]:
+    """Entity values in order of appearance: the NLU's, then the shared vocabulary matcher's.
+
+    The vocabulary matcher (bot.vocabulary) is the same code the NLU extractor uses; asking it
+    too keeps the console useful when no model is loaded and catches a second place name
+    ("四川户口，想在湖州办" has both the applicant's home and the hall's city).
+    """
+    found: Dict[str, List[str]] = {}
+    for ent in parse.get("entities") or []:
+        name, value = ent.get("entity"), ent.get("value")
+        if isinstance(name, str) and isinstance(value, str):
+            found.setdefault(name, [])
+            if value not in found[name]:
+                found[name].append(value)
+    if text and kb.vocabulary:
+        try:
+            from bot.text import normalize
+            from bot.vocabulary import VocabularyMatcher
+
+            for match in sorted(VocabularyMatcher(kb.vocabulary).find(normalize(text)),
+                                key=lambda m: m.start):
+                found.setdefault(match.entity, [])
+                if match.value not in found[match.entity]:
+                    found[match.entity].append(match.value)
+        except Exception:
+            logger.exception("guide console: vocabulary matching failed")
+    return found
+
+
+def _choose_hall(kb: Any, places: List[str], service: Optional[str]) -> List[Any]:
+    """The hall named in the text; else every hall offering the service."""
+    halls = list(kb.halls.values())
+    named = [kb.halls[p] for p in places if p in kb.halls]
+    if named:
+        return named[:1]
+    return [h for h in halls if not service or service in h.services]
+
+
+def _fact_section(kb: Any, aspect: str, title: str, slots: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    answer = kb.answer(aspect, slots)
+    if answer is None:
+        return None
+    fact = answer.fact
+    text = fact.text.strip()
+    return {
+        "id": aspect,
+        "title": title,
+        "topic": answer.topic.name,
+        "text": text,
+        "items": _list_items(text) if aspect == "documents" else [],
+        "scope": fact.scope,
+        "sources": list(fact.sources),
+        "as_of": fact.as_of.isoformat(),
+    }
+
+
+def _list_items(text: str) -> List[str]:
+    """Numbered lines ("1. 居民身份证；") → checklist items; the rest stays as prose."""
+    import re
+
+    items = []
+    for line in text.splitlines():
+        m = re.match(r"^\s*(?:\d+[.、．)]|[-•·])\s*(.+)$", line)
+        if m:
+            items.append(m.group(1).strip().rstrip("；;。"))
+    return items
+
+
+def _hall_view(hall: Any) -> Dict[str, Any]:
+    return {
+        "id": hall.id,
+        "name": hall.name,
+        "city": hall.city,
+        "address": hall.address.display(),
+        "hours": hall.hours.display(),
+        "phone": hall.phone.display(),
+        "green_channel_phone": hall.green_channel_phone.display(),
+    }
+
+
+# ----------------------------------------------------------------- emergency (green channel)
+def _emergency_doc(kb: Any) -> Dict[str, Any]:
+    """data/kb/emergency.yml through its owner's loader when present, else the raw file."""
+    try:
+        from bot.kb.emergency import load_emergency  # type: ignore[import-not-found]
+
+        loaded = load_emergency()
+        if isinstance(loaded, Mapping):
+            return dict(loaded)
+        raw = getattr(loaded, "raw", None)
+        if isinstance(raw, Mapping):
+            return dict(raw)
+    except Exception:  # not written yet, or its API differs: the raw file has the same data
+        pass
+    for doc in kb.raw.values():
+        if isinstance(doc, Mapping) and doc.get("kind") == "emergency":
+            return dict(doc)
+    return {}
+
+
+def _cue_texts(cues: Any) -> List[str]:
+    out: List[str] = []
+    for cue in cues or []:
+        if isinstance(cue, str):
+            text = cue
+        elif isinstance(cue, Mapping):
+            text = cue.get("text") or cue.get("phrase") or cue.get("value") or cue.get("cue")
+            kind = cue.get("kind") or cue.get("type") or cue.get("group")
+            text = f"{text}（{kind}）" if text and kind and kind != text else text
+        else:
+            text = str(cue)
+        if text and str(text) not in out:
+            out.append(str(text))
+    return out
+
+
+def _green_channel(kb: Any, parse: Mapping[str, Any], hall: Optional[Any]) -> Dict[str, Any]:
+    emergency = parse.get("emergency") if isinstance(parse.get("emergency"), Mapping) else {}
+    category = emergency.get("category") or emergency.get("type")
+    for ent in parse.get("entities") or []:
+        if ent.get("entity") == "emergency_type" and not category:
+            category = ent.get("value")
+    doc = _emergency_doc(kb)
+    categories = doc.get("categories") or {}
+    info = categories.get(category) if category else None
+    view: Dict[str, Any] = {
+        "eligible": bool(category and info is not None),
+        "category": category,
+        "name": None,
+        "who": None,
+        "cues": _cue_texts(emergency.get("cues")),
+        "confidence": emergency.get("confidence"),
+        "proofs": [],
+        "speed": None,
+        "phone": hall.green_channel_phone.display() if hall is not None else None,
+        "sources": [],
+        "as_of": None,
+        "categories": [
+            {"id": cid, "name": c.get("name")} for cid, c in categories.items()
+            if isinstance(c, Mapping)
+        ],
+    }
+    if info:
+        view.update(
+            name=info.get("name"),
+            who=info.get("who"),
+            proofs=list(info.get("proofs") or []),
+            sources=list(info.get("sources") or []),
+            as_of=str(info.get("as_of")) if info.get("as_of") else None,
+        )
+        speed = doc.get("speed") or {}
+        if isinstance(speed, Mapping):
+            view["speed"] = str(speed.get("text") or "").strip() or None
+        form = doc.get("application_form")
+        if form:
+            view["proofs"].append(str(form))
+    return view
+
+
+# --------------------------------------------------------------------------- booking
+def _slots_today(halls: Iterable[Any], day: dt.date) -> Optional[Dict[str, Any]]:
+    """Free slots per hall today; None (show nothing) while booking is unavailable."""
+    try:
+        from bot.booking import get_repository  # type: ignore[attr-defined]
+
+        repo = get_repository()
+    except Exception:
+        return None
+    result = {"day": day.isoformat(), "halls": []}
+    for hall in halls:
+        try:
+            slots = repo.available_slots(hall.id, day)
+        except Exception:
+            logger.exception("guide console: available_slots failed for %s", hall.id)
+            return None
+        result["halls"].append({
+            "hall_id": hall.id,
+            "hall_name": hall.name,
+            "slots": [
+                {"start": _hhmm(s.start), "end": _hhmm(s.end), "free": int(s.free)}
+                for s in slots if int(getattr(s, "free", 0)) > 0
+            ],
+        })
+    return result
+
+
+def _hhmm(value: Any) -> str:
+    if isinstance(value, (dt.datetime, dt.time)):
+        return value.strftime("%H:%M")
+    return str(value)
+
+
+# --------------------------------------------------------------------------- the analysis
+async def analyze(agent: Any, text: str, picks: Mapping[str, Any]) -> Dict[str, Any]:
+    """Everything the console shows for one situation, as JSON-ready data."""
+    from bot.kb import get_kb
+
+    kb = get_kb()
+    parse, warnings = await _parse(agent, text)
+    values = _entity_values(parse, text, kb)
+
+    slots: Dict[str, Optional[str]] = {k: (values.get(k) or [None])[0] for k in SLOT_KEYS}
+    for key in ("service", "applicant_type", "apply_kind"):
+        allowed = kb.topics if key == "service" else kb.vocabulary.get(key, {})
+        if picks.get(key) in allowed:
+            slots[key] = str(picks[key])
+    places = values.get("place") or []
+    halls = _choose_hall(kb, places, slots["service"])
+    # The applicant's own place decides the rule (外省 → 异地); the hall's city says where.
+    home = [p for p in places if p not in kb.halls]
+    slots["place"] = home[0] if home else (places[0] if places else None)
+    filled = {k: v for k, v in slots.items() if v}
+
+    sections: List[Dict[str, Any]] = []
+    if slots["service"]:
+        for aspect, title in SECTIONS:
+            kb_slots = dict(filled)
+            if aspect == "place" and halls and len(halls) == 1:
+                kb_slots["place"] = halls[0].id  # where: the hall's own entry
+            section = _fact_section(kb, aspect, title, kb_slots)
+            if section:
+                sections.append(section)
+        if places:
+            for place in dict.fromkeys([slots["place"]] + [h.id for h in halls[:1]]):
+                if not place:
+                    continue
+                section = _fact_section(kb, "yidi", "异地办证", {**filled, "place": place})
+                if section and all(s["text"] != section["text"] for s in sections):
+                    if section["scope"] != "全国":
+                        section["title"] = f"本地做法（{section['scope']}）"
+                    sections.append(section)
+    else:
+        warnings.append("没有识别出要办的业务，请在“业务”里选择。")
+
+    hall = halls[0] if len(halls) == 1 else None
+    green = _green_channel(kb, parse, hall)
+    if green["eligible"]:
+        section = _fact_section(kb, "green_channel", "绿色通道说明", filled)
+        green["text"] = section["text"] if section else None
+    intent = parse.get("intent") or {}
+    result = {
+        "text": text,
+        "nlu": {
+            "intent": intent.get("name"),
+            "confidence": round(float(intent.get("confidence") or 0.0), 3),
+            "entities": [{"entity": e.get("entity"), "value": e.get("value")}
+                         for e in parse.get("entities") or []],
+        },
+        "slots": [
+            {"slot": k, "label": SLOT_LABELS[k], "value": v, "display": _label(k, v, kb)}
+            for k, v in slots.items() if v
+        ],
+        "service": {"id": slots["service"], "name": _label("service", slots["service"], kb)}
+        if slots["service"] else None,
+        "sections": sections,
+        "halls": [_hall_view(h) for h in halls],
+        "green_channel": green,
+        "slots_today": _slots_today(halls, _today()),
+        "warnings": warnings,
+    }
+    result["summary"] = summary_text(result)
+    return result
+
+
+def summary_text(result: Mapping[str, Any]) -> str:
+    """The plain-text version behind the copy button (same facts, one place)."""
+    lines: List[str] = []
+    if result.get("text"):
+        lines.append(f"群众诉求：{result['text']}")
+    for slot in result.get("slots") or []:
+        lines.append(f"{slot['label']}：{slot['display']}")
+    for section in result.get("sections") or []:
+        lines += ["", f"【{section['title']}】", section["text"],
+                  f"（适用范围：{section['scope']}；来源：{section['sources'][0]}，截至 {section['as_of']}）"]
+    for hall in result.get("halls") or []:
+        lines += ["", f"【大厅】{hall['name']}", f"地址：{hall['address']}",
+                  f"时间：{hall['hours']}", f"电话：{hall['phone']}"]
+    green = result.get("green_channel") or {}
+    lines.append("")
+    if green.get("eligible"):
+        lines.append(f"【绿色通道】可申请：{green['name']}")
+        if green.get("cues"):
+            lines.append("依据：" + "、".join(green["cues"]))
+        lines += [f"{i}. {p}" for i, p in enumerate(green.get("proofs") or [], 1)]
+        if green.get("speed"):
+            lines.append(green["speed"])
+        if green.get("phone"):
+            lines.append(f"绿色通道电话：{green['phone']}")
+    else:
+        lines.append("【绿色通道】未识别到紧急情况")
+    today = result.get("slots_today")
+    if today:
+        for hall in today["halls"]:
+            free = "、".join(f"{s['start']}-{s['end']}（余{s['free']}）" for s in hall["slots"]) or "无"
+            lines.append(f"【今日可约 {today['day']}】{hall['hall_name']}：{free}")
+    return "\n".join(lines).strip()
+
+
+# --------------------------------------------------------------------------- the channel
+class GuideInput(InputChannel):
+    """Serves web/guide/ at /guide/ and its JSON API at /guide/api/."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "guide"
+
+    @classmethod
+    def from_credentials(cls, credentials: Dict[str, Any] | None) -> "GuideInput":
+        return cls()
+
+    def url_prefix(self) -> str:
+        return "/guide"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint(f"guide_{id(self)}", __name__)
+        static_page_routes(bp, WEB_ROOT / "guide", "guide")
+
+        def error(status: int, message: str) -> HTTPResponse:
+            return response.json({"error": message}, status=status, headers=SECURITY_HEADERS,
+                                  ensure_ascii=False)
+
+        @bp.route("/api/options", methods=["GET"])
+        async def options(_: Request) -> HTTPResponse:
+            from bot.kb import get_kb
+
+            kb = get_kb()
+            applicant_types = [
+                {"id": v, "name": VALUE_LABELS["applicant_type"].get(v, v)}
+                for v in kb.vocabulary.get("applicant_type", {})
+            ]
+            apply_kinds = [
+                {"id": v, "name": VALUE_LABELS["apply_kind"].get(v, v)}
+                for v in kb.vocabulary.get("apply_kind", {})
+            ]
+            return response.json(
+                {"services": _services(kb), "applicant_types": applicant_types,
+                 "apply_kinds": apply_kinds},
+                headers=SECURITY_HEADERS, ensure_ascii=False,
+            )
+
+        @bp.route("/api/analyze", methods=["POST"])
+        async def analyze_route(request: Request) -> HTTPResponse:
+            try:
+                body = request.body or b""
+                if len(body) > MAX_BODY_BYTES:
+                    raise GuideError(413, "内容太长")
+                ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+                if ctype != "application/json":
+                    raise GuideError(415, "请以 JSON 提交")
+                try:
+                    data = json.loads(body.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError):
+                    raise GuideError(400, "请求不是合法的 JSON")
+                if not isinstance(data, dict):
+                    raise GuideError(400, "请求格式不对")
+                text = data.get("text") or ""
+                if not isinstance(text, str):
+                    raise GuideError(400, "text 必须是文字")
+                text = text.strip()[:MAX_TEXT_CHARS]
+                picks = {k: data.get(k) for k in ("service", "applicant_type", "apply_kind")
+                         if isinstance(data.get(k), str) and data.get(k)}
+                if not text and not picks.get("service"):
+                    raise GuideError(400, "请输入群众的诉求，或选择要办的业务")
+                agent = getattr(request.app.ctx, "agent", None)
+                result = await analyze(agent, text, picks)
+                return response.json(result, headers=SECURITY_HEADERS, ensure_ascii=False)
+            except GuideError as problem:
+                return error(problem.status, problem.message)
+            except Exception:
+                logger.exception("guide console analysis failed")
+                return error(500, "分析失败，请稍后再试")
+
+        return bp
