@@ -605,7 +605,8 @@ def live_base(request) -> str:
     from tests.conftest import need_service
 
     try:
-        return str(request.getfixturevalue("live_bot")).rstrip("/")
+        bot = request.getfixturevalue("live_bot")
+        return str(getattr(bot, "url", bot)).rstrip("/")
     except pytest.FixtureLookupError:
         need_service("the live_bot fixture is not defined in tests/conftest.py yet")
 

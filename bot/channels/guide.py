@@ -331,9 +331,13 @@ async def analyze(agent: Any, text: str, picks: Mapping[str, Any]) -> Dict[str, 
 
     hall = halls[0] if len(halls) == 1 else None
     green = _green_channel(kb, parse, hall)
+    green["text"] = None
     if green["eligible"]:
-        section = _fact_section(kb, "green_channel", "绿色通道说明", filled)
-        green["text"] = section["text"] if section else None
+        gc_slots = {**filled, "place": hall.id} if hall is not None else filled
+        section = _fact_section(kb, "green_channel", "绿色通道说明", gc_slots)
+        if section:
+            green["text"] = section["text"]
+            green["text_scope"] = section["scope"]
     intent = parse.get("intent") or {}
     result = {
         "text": text,

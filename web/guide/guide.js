@@ -105,8 +105,20 @@
       if (g.sources && g.sources.length) {
         c.appendChild(meta({ scope: "全国", as_of: g.as_of || "", sources: g.sources }));
       }
+      if (g.text) {
+        var more = el("details", "more");
+        more.appendChild(el("summary", null, "绿色通道说明（" + (g.text_scope || "全国") + "）"));
+        more.appendChild(el("p", "text", g.text));
+        c.appendChild(more);
+      }
     } else {
       c.appendChild(el("p", "verdict", "未识别到紧急情况"));
+      if (g.categories && g.categories.length) {
+        var kinds = el("p", "cues");
+        kinds.appendChild(el("span", "label", "可走绿色通道的急事："));
+        g.categories.forEach(function (k) { kinds.appendChild(el("span", "chip muted", k.name)); });
+        c.appendChild(kinds);
+      }
     }
     return c;
   }
@@ -117,7 +129,8 @@
       var box = el("div", "hall");
       box.appendChild(el("p", "hall-name", h.name));
       var dl = el("dl");
-      [["地址", h.address], ["办公时间", h.hours], ["电话", h.phone]].forEach(function (pair) {
+      [["地址", h.address], ["办公时间", h.hours], ["电话", h.phone],
+        ["绿色通道", h.green_channel_phone]].forEach(function (pair) {
         dl.appendChild(el("dt", null, pair[0]));
         dl.appendChild(el("dd", null, pair[1]));
       });
@@ -160,10 +173,17 @@
     (data.warnings || []).forEach(function (w) { head.appendChild(el("p", "warning", w)); });
     result.appendChild(head);
 
-    if (data.green_channel) result.appendChild(renderGreen(data.green_channel));
-    (data.sections || []).forEach(function (s) { result.appendChild(renderSection(s)); });
+    // Order: an emergency first; then what to bring, cost, time, where; the rest after.
+    var green = data.green_channel;
+    var sections = data.sections || [];
+    var first = sections.filter(function (s) { return ["documents", "fee", "time"].indexOf(s.id) >= 0; });
+    var rest = sections.filter(function (s) { return first.indexOf(s) < 0; });
+    if (green && green.eligible) result.appendChild(renderGreen(green));
+    first.forEach(function (s) { result.appendChild(renderSection(s)); });
     if (data.halls && data.halls.length) result.appendChild(renderHalls(data.halls));
     if (data.slots_today) result.appendChild(renderSlots(data.slots_today));
+    rest.forEach(function (s) { result.appendChild(renderSection(s)); });
+    if (green && !green.eligible) result.appendChild(renderGreen(green));
     lastSummary = data.summary || "";
     copyButton.disabled = !lastSummary;
     printButton.disabled = false;
@@ -233,6 +253,10 @@
       function () { setStatus("复制失败，请手动选择文字复制。", true); });
   });
   printButton.addEventListener("click", function () { window.print(); });
+  window.addEventListener("beforeprint", function () {  // closed <details> would not print
+    var all = result.querySelectorAll("details");
+    for (var i = 0; i < all.length; i++) all[i].open = true;
+  });
 
   fetch("api/options").then(function (r) { return r.json(); }).then(function (opts) {
     fillSelect(service, opts.services);
