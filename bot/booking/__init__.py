@@ -1,0 +1,45 @@
+"""Hall appointments: halls, slot counters, bookings and their audit trail (issue 4).
+
+Importing this package opens no database; `get_engine()` creates the engine on first use.
+Typical use from an action:
+
+    from bot.booking import BookingRepository
+    repo = BookingRepository()            # engine from DATABASE_URL
+    result = repo.book(hall_id="huzhou", service="passport", day=..., start=..., name=...,
+                       id_number=..., phone=..., channel="rest", sender_id=..., today=...)
+    if result.ok: ...  # result.code, result.booking (masked view)
+    else: ...          # result.reason (Chinese), result.error, result.free_days
+"""
+from __future__ import annotations
+
+from bot.booking.db import UNAVAILABLE, BookingUnavailable, dispose_engines, get_engine, migrate
+from bot.booking.halls import sync_halls
+from bot.booking.repository import (
+    BOOKING_WINDOW_DAYS,
+    BookingRepository,
+    BookingResult,
+    BookingView,
+    HallView,
+    SlotView,
+    hash_id,
+    normalize_code,
+    slot_starts,
+)
+
+__all__ = [
+    "BOOKING_WINDOW_DAYS",
+    "BookingRepository",
+    "BookingResult",
+    "BookingUnavailable",
+    "BookingView",
+    "HallView",
+    "SlotView",
+    "UNAVAILABLE",
+    "dispose_engines",
+    "get_engine",
+    "hash_id",
+    "migrate",
+    "normalize_code",
+    "slot_starts",
+    "sync_halls",
+]

@@ -1,0 +1,168 @@
+"""Engines for the booking store, created lazily, and programmatic Alembic migrations.
+
+Why lazily: importing the action server must not open a database (tests, `rasa data
+validate`, a down database at start-up). Why the SQLite listeners: pysqlite opens its own
+deferred transactions, so two writers can both read a counter before either writes; taking
+the write lock with `BEGIN IMMEDIATE` at the start of every write transaction serialises
+them, and WAL lets readers continue meanwhile (SQLAlchemy's documented pysqlite recipe).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import QueuePool
+
+__all__ = [
+    "UNAVAILABLE",
+    "BookingUnavailable",
+    "get_engine",
+    "make_engine",
+    "dispose_engines",
+    "migrate",
+    "alembic_config",
+    "READ_ONLY",
+]
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = "预约系统暂时不可用，请稍后再试或拨打大厅电话"
+HERE = Path(__file__).resolve().parent
+#: Execution option for read-only work: on SQLite it begins DEFERRED, so reads never queue
+#: behind the write lock. Ignored by other databases.
+READ_ONLY = {"sqlite_begin": "DEFERRED"}
+_MIGRATION_LOCK_KEY = 4_202_611  # pg_advisory_xact_lock key: one migrator at a time
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+class BookingUnavailable(RuntimeError):
+    """The booking database cannot be reached; `reason` is the sentence to show the user."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or UNAVAILABLE)
+        self.reason = UNAVAILABLE
+
+
+def _install_sqlite_listeners(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy (and our BEGIN below), not to pysqlite.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("PRAGMA busy_timeout = 30000")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        if mode not in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE"):
+            mode = "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    """A new engine for `url` with the per-dialect settings above; no connection is opened."""
+    sa_url = make_url(url)
+    backend = sa_url.get_backend_name()
+    if backend == "sqlite":
+        database = sa_url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass  # connecting will fail and be reported as unavailable
+        engine = create_engine(
+            url,
+            future=True,
+            poolclass=QueuePool,
+            pool_size=5,
+            max_overflow=20,
+            pool_timeout=60,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+        _install_sqlite_listeners(engine)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if backend == "postgresql":
+        connect_args = {"connect_timeout": 5, "application_name": "crj-booking"}
+    return create_engine(
+        url,
+        future=True,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=30,
+        connect_args=connect_args,
+    )
+
+
+def get_engine(url: Optional[str] = None) -> Engine:
+    """The process-wide engine for `url` (default: settings.database_url), made on first use."""
+    if url is None:
+        from bot.settings import get_settings
+
+        url = get_settings().database_url
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = make_engine(url)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, forks)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def alembic_config(url: Optional[str] = None) -> Any:
+    """An Alembic Config that works without a working directory or an ini file on the path."""
+    from alembic.config import Config
+
+    ini = HERE / "alembic.ini"
+    cfg = Config(str(ini)) if ini.exists() else Config()
+    cfg.set_main_option("script_location", str(HERE / "migrations"))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: Optional[str] = None, *, sync: bool = True) -> None:
+    """Upgrade the schema to head, then (by default) sync the halls from data/kb/halls.yml.
+
+    Runs in one transaction; on PostgreSQL an advisory lock makes concurrent start-ups (Rasa
+    and the action server) wait for each other instead of racing on CREATE TABLE.
+    Raises BookingUnavailable when the database cannot be reached.
+    """
+    from alembic import command
+
+    engine = get_engine(url)
+    cfg = alembic_config(url)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except SQLAlchemyError as exc:
+        log.error("booking migration failed: %s", exc.__class__.__name__)
+        raise BookingUnavailable(f"migration failed: {exc.__class__.__name__}") from exc
+    if sync:
+        from bot.booking.halls import sync_halls
+
+        sync_halls(engine)

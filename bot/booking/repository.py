@@ -1,0 +1,833 @@
+"""Booking rules and atomic writes: the only code that changes bookings or seat counters.
+
+Why one transaction per change, and counters: a seat is taken by
+`UPDATE slot_counters SET booked = booked + 1 WHERE ... AND booked < capacity`, and the
+booking row is written in the same transaction, so a seat is never sold twice and a booking
+is never half-written. PostgreSQL serialises the UPDATE on the counter row (READ COMMITTED
+re-checks the WHERE after the lock); SQLite runs every write transaction as BEGIN IMMEDIATE
+(see db.py). The counter row is created first with INSERT ... ON CONFLICT DO NOTHING.
+
+Every view that leaves this module carries masked personal data only.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import unicodedata
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Iterator, Optional, Sequence
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from bot.booking.db import READ_ONLY, UNAVAILABLE, BookingUnavailable, get_engine
+from bot.booking.models import STATUS_ACTIVE, STATUS_CANCELLED, AuditLog, Booking, Hall, SlotCounter
+from bot.calendar import calendar_note, is_working_day
+from bot.privacy import mask_id, mask_name, mask_phone
+from bot.validation import check_id_number, check_name, check_phone
+
+__all__ = [
+    "BookingRepository",
+    "SlotView",
+    "BookingView",
+    "BookingResult",
+    "HallView",
+    "BOOKING_WINDOW_DAYS",
+    "DEFAULT_SESSIONS",
+    "CODE_ALPHABET",
+    "hash_id",
+    "normalize_code",
+    "slot_starts",
+]
+
+log = logging.getLogger(__name__)
+
+#: Bookings are accepted from today up to this many days ahead.
+BOOKING_WINDOW_DAYS = 30
+#: Default opening sessions: 09:00–12:00 and 13:30–17:00, cut into 30-minute slots.
+DEFAULT_SESSIONS: tuple[tuple[str, str], ...] = (("09:00", "12:00"), ("13:30", "17:00"))
+#: No 0/O, 1/I/L: codes are read aloud and typed from SMS.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 5
+_MAX_ATTEMPTS = 4
+
+_halls = Hall.__table__
+_counters = SlotCounter.__table__
+_bookings = Booking.__table__
+_audit = AuditLog.__table__
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlotView:
+    start: time
+    end: time
+    free: int
+
+
+@dataclass(frozen=True)
+class HallView:
+    id: str
+    name: str
+    code_prefix: str
+    address: Optional[str]
+    phone: Optional[str]
+    hours: Optional[str]
+    services: tuple[str, ...]
+    slot_capacity: int
+    green_capacity: int
+
+
+@dataclass(frozen=True)
+class BookingView:
+    """What may be shown to a user: masked ID, phone and name only."""
+
+    code: str
+    hall_id: str
+    hall_name: str
+    service: str
+    day: date
+    start: time
+    end: time
+    status: str
+    priority: bool
+    name_masked: str
+    id_masked: str
+    phone_masked: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class BookingResult:
+    """`ok` with the booking, or a Chinese `reason`; `error` is a stable machine code:
+    unknown_hall, invalid_id, invalid_phone, invalid_name, past, too_far, not_working_day,
+    invalid_slot, slot_passed, slot_full, duplicate, not_found, not_active, unavailable.
+    `free_days` suggests other days when the chosen day cannot be booked; `note` carries the
+    calendar caveat for years without an official holiday schedule."""
+
+    ok: bool
+    code: Optional[str] = None
+    booking: Optional[BookingView] = None
+    reason: Optional[str] = None
+    error: Optional[str] = None
+    free_days: tuple[date, ...] = field(default_factory=tuple)
+    note: Optional[str] = None
+    is_minor: bool = False
+
+
+class _Abort(Exception):
+    """Rolls the current transaction back and hands a result to the caller."""
+
+    def __init__(self, result: BookingResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def hash_id(id_number: str, secret: Optional[str] = None) -> str:
+    """HMAC-SHA256 of the normalised ID with the deployment secret (not reversible without it)."""
+    if secret is None:
+        from bot.settings import get_settings
+
+        secret = get_settings().id_hash_secret
+    return hmac.new(secret.encode("utf-8"), id_number.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def normalize_code(raw: str) -> Optional[str]:
+    """'hz 7k3q9', 'HZ-7K3Q9', 'ＨＺ７Ｋ３Ｑ９' → 'HZ-7K3Q9'; None when it cannot be a code."""
+    text = unicodedata.normalize("NFKC", raw or "")[:40].upper()
+    text = re.sub(r"[\s_—–\-]+", "", text)
+    m = re.fullmatch(r"([A-Z]{2,4}?)([0-9A-Z]{5})", text)
+    if not m:
+        return None
+    return f"{m.group(1)}-{m.group(2)}"
+
+
+def _parse_hhmm(value: str) -> time:
+    hour, minute = value.strip().split(":")[:2]
+    return time(int(hour), int(minute))
+
+
+def slot_starts(sessions: Optional[Sequence[Sequence[str]]], minutes: int = 30) -> list[tuple[time, time]]:
+    """(start, end) of every slot in the template, in order."""
+    result: list[tuple[time, time]] = []
+    step = timedelta(minutes=max(5, minutes))
+    for start_s, end_s in sessions or DEFAULT_SESSIONS:
+        cursor = datetime.combine(date(2000, 1, 1), _parse_hhmm(start_s))
+        end = datetime.combine(date(2000, 1, 1), _parse_hhmm(end_s))
+        while cursor + step <= end:
+            result.append((cursor.time(), (cursor + step).time()))
+            cursor += step
+    return result
+
+
+def _cn_day(d: date) -> str:
+    return f"{d.month}月{d.day}日"
+
+
+def _hhmm(t: time) -> str:
+    return t.strftime("%H:%M")
+
+
+def _now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class _HallRow:
+    id: str
+    name: str
+    code_prefix: str
+    slot_capacity: int
+    green_capacity: int
+    slots: tuple[tuple[time, time], ...]
+    phone: Optional[str]
+
+    def end_of(self, start: time) -> time:
+        for s, e in self.slots:
+            if s == start:
+                return e
+        return start
+
+
+# --- repository -----------------------------------------------------------------------------
+
+
+class BookingRepository:
+    """Booking operations over one engine. Methods that return BookingResult never raise for
+    a database outage (they return error='unavailable' and the Chinese reason); the read
+    methods raise BookingUnavailable, whose `.reason` is that same sentence."""
+
+    def __init__(self, engine: Optional[Engine] = None) -> None:
+        self._engine = engine if engine is not None else get_engine()
+        self._dialect = self._engine.dialect.name
+
+    # --- connections ---
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(**READ_ONLY)
+                yield conn
+        except SQLAlchemyError as exc:
+            log.warning("booking database unavailable: %s", exc.__class__.__name__)
+            raise BookingUnavailable(exc.__class__.__name__) from exc
+
+    def _unavailable(self, exc: BaseException) -> BookingResult:
+        log.warning("booking database unavailable: %s", exc.__class__.__name__)
+        return BookingResult(False, reason=UNAVAILABLE, error="unavailable")
+
+    # --- halls and slots ---
+
+    def _hall(self, conn: Connection, hall_id: str) -> Optional[_HallRow]:
+        row = conn.execute(
+            select(_halls).where(and_(_halls.c.id == hall_id, _halls.c.active.is_(True)))
+        ).mappings().first()
+        if row is None:
+            return None
+        return _HallRow(
+            id=row["id"],
+            name=row["name"],
+            code_prefix=row["code_prefix"],
+            slot_capacity=int(row["slot_capacity"]),
+            green_capacity=int(row["green_capacity"]),
+            slots=tuple(slot_starts(row["sessions"], int(row["slot_minutes"] or 30))),
+            phone=row["phone"],
+        )
+
+    def halls(self) -> list[HallView]:
+        """Active halls, for the form's buttons."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(_halls).where(_halls.c.active.is_(True)).order_by(_halls.c.id)
+            ).mappings().all()
+        return [
+            HallView(
+                id=r["id"],
+                name=r["name"],
+                code_prefix=r["code_prefix"],
+                address=r["address"],
+                phone=r["phone"],
+                hours=r["hours"],
+                services=tuple(r["services"] or ()),
+                slot_capacity=int(r["slot_capacity"]),
+                green_capacity=int(r["green_capacity"]),
+            )
+            for r in rows
+        ]
+
+    def _counts(
+        self, conn: Connection, hall_id: str, first: date, last: date
+    ) -> dict[tuple[date, time], tuple[int, int]]:
+        rows = conn.execute(
+            select(_counters.c.day, _counters.c.start_time, _counters.c.booked, _counters.c.priority_booked).where(
+                and_(_counters.c.hall_id == hall_id, _counters.c.day >= first, _counters.c.day <= last)
+            )
+        ).all()
+        return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+
+    @staticmethod
+    def _free(hall: _HallRow, counts: tuple[int, int], *, priority: bool, green_only: bool = False) -> int:
+        booked, priority_booked = counts
+        normal = max(0, hall.slot_capacity - booked)
+        green = max(0, hall.green_capacity - priority_booked)
+        if green_only:
+            return green
+        return normal + green if priority else normal
+
+    def _slots_for(
+        self,
+        hall: _HallRow,
+        day: date,
+        counts: dict[tuple[date, time], tuple[int, int]],
+        *,
+        priority: bool,
+        green_only: bool = False,
+        after: Optional[time] = None,
+    ) -> list[SlotView]:
+        if not is_working_day(day):
+            return []
+        views = []
+        for start, end in hall.slots:
+            if after is not None and start <= after:
+                continue
+            free = self._free(hall, counts.get((day, start), (0, 0)), priority=priority, green_only=green_only)
+            if free > 0:
+                views.append(SlotView(start=start, end=end, free=free))
+        return views
+
+    def available_slots(
+        self, hall_id: str, day: date, *, priority: bool = False, now: Optional[datetime] = None
+    ) -> list[SlotView]:
+        """Slots of `day` with at least one free seat (priority also counts green seats).
+        With `now`, slots of today that have already started are left out."""
+        with self._read() as conn:
+            hall = self._hall(conn, hall_id)
+            if hall is None:
+                return []
+            counts = self._counts(conn, hall_id, day, day)
+        after = now.time() if now is not None and now.date() == day else None
+        return self._slots_for(hall, day, counts, priority=priority, after=after)
+
+    def free_days(
+        self, hall_id: str, start: date, n: int, *, priority: bool = False, now: Optional[datetime] = None
+    ) -> list[date]:
+        """Up to n working days from `start` (inclusive) within the 30-day window that still
+        have a free slot, for the "pick another day" buttons. With `now`, today counts only
+        if a slot that has not started yet is free."""
+        if n <= 0:
+            return []
+        with self._read() as conn:
+            hall = self._hall(conn, hall_id)
+            if hall is None:
+                return []
+            return self._free_days_in(conn, hall, start, n, priority=priority, now=now)
+
+    def priority_slots(self, hall_id: str, now: datetime) -> list[tuple[date, SlotView]]:
+        """Green-channel seats: today's remaining slots, else the next working day's."""
+        today = now.date()
+        with self._read() as conn:
+            hall = self._hall(conn, hall_id)
+            if hall is None or hall.green_capacity <= 0:
+                return []
+            counts = self._counts(conn, hall_id, today, today + timedelta(days=BOOKING_WINDOW_DAYS))
+        slots = self._slots_for(hall, today, counts, priority=True, green_only=True, after=now.time())
+        if slots:
+            return [(today, s) for s in slots]
+        day = today + timedelta(days=1)
+        for _ in range(BOOKING_WINDOW_DAYS):
+            if is_working_day(day):
+                return [(day, s) for s in self._slots_for(hall, day, counts, priority=True, green_only=True)]
+            day += timedelta(days=1)
+        return []
+
+    # --- rules ---
+
+    def _day_problem(
+        self,
+        conn: Connection,
+        hall: _HallRow,
+        day: date,
+        start: time,
+        *,
+        today: date,
+        now: Optional[datetime],
+        priority: bool,
+    ) -> Optional[BookingResult]:
+        last = today + timedelta(days=BOOKING_WINDOW_DAYS)
+
+        def fail(error: str, reason: str) -> BookingResult:
+            alternatives = self._free_days_in(conn, hall, today, 3, priority=priority, now=now)
+            return BookingResult(False, reason=reason, error=error, free_days=tuple(alternatives), note=calendar_note(day))
+
+        if day < today:
+            return fail("past", f"{_cn_day(day)}已经过去了，请选择今天或以后的日期。")
+        if day > last:
+            return fail("too_far", f"只能预约{BOOKING_WINDOW_DAYS}天以内的日期（最晚到{_cn_day(last)}）。")
+        if not is_working_day(day):
+            note = calendar_note(day)
+            extra = f"（{note}）" if note else ""
+            kind = "周六" if day.weekday() == 5 else "周日" if day.weekday() == 6 else "节假日"
+            return fail("not_working_day", f"{_cn_day(day)}是{kind}，大厅不对外办公{extra}。")
+        starts = [s for s, _ in hall.slots]
+        if start not in starts:
+            spans = "、".join(f"{_hhmm(a)}–{_hhmm(b)}" for a, b in _sessions_of(hall))
+            return BookingResult(
+                False,
+                reason=f"{_hhmm(start)}不是可预约的时段。可预约时段为{spans}，每半小时一个。",
+                error="invalid_slot",
+            )
+        if now is not None and day == now.date() and start <= now.time():
+            return fail("slot_passed", f"今天{_hhmm(start)}这个时段已经开始了，请选择更晚的时段或其他日期。")
+        return None
+
+    def _free_days_in(
+        self, conn: Connection, hall: _HallRow, start: date, n: int, *, priority: bool, now: Optional[datetime] = None
+    ) -> list[date]:
+        last = start + timedelta(days=BOOKING_WINDOW_DAYS)
+        counts = self._counts(conn, hall.id, start, last)
+        days: list[date] = []
+        day = start
+        while day <= last and len(days) < n:
+            after = now.time() if now is not None and now.date() == day else None
+            if self._slots_for(hall, day, counts, priority=priority, after=after):
+                days.append(day)
+            day += timedelta(days=1)
+        return days
+
+    # --- seats ---
+
+    def _ensure_counter(self, conn: Connection, hall_id: str, day: date, start: time) -> None:
+        values = {"hall_id": hall_id, "day": day, "start_time": start, "booked": 0, "priority_booked": 0}
+        if self._dialect == "postgresql":
+            conn.execute(postgresql.insert(_counters).values(**values).on_conflict_do_nothing())
+        elif self._dialect == "sqlite":
+            conn.execute(sqlite.insert(_counters).values(**values).on_conflict_do_nothing())
+        else:  # pragma: no cover - other databases: a savepoint absorbs the duplicate
+            try:
+                with conn.begin_nested():
+                    conn.execute(_counters.insert().values(**values))
+            except IntegrityError:
+                pass
+
+    def _slot_where(self, hall_id: str, day: date, start: time) -> Any:
+        return and_(_counters.c.hall_id == hall_id, _counters.c.day == day, _counters.c.start_time == start)
+
+    def _take_seat(self, conn: Connection, hall: _HallRow, day: date, start: time, *, priority: bool) -> Optional[bool]:
+        """Take one seat; returns green_seat (True/False), or None when the slot is full.
+        A priority booking uses the reserved green capacity first, then a normal seat."""
+        self._ensure_counter(conn, hall.id, day, start)
+        where = self._slot_where(hall.id, day, start)
+        if priority and hall.green_capacity > 0:
+            taken = conn.execute(
+                update(_counters)
+                .where(and_(where, _counters.c.priority_booked < hall.green_capacity))
+                .values(priority_booked=_counters.c.priority_booked + 1)
+            )
+            if taken.rowcount == 1:
+                return True
+        taken = conn.execute(
+            update(_counters)
+            .where(and_(where, _counters.c.booked < hall.slot_capacity))
+            .values(booked=_counters.c.booked + 1)
+        )
+        return False if taken.rowcount == 1 else None
+
+    def _release_seat(self, conn: Connection, hall_id: str, day: date, start: time, *, green_seat: bool) -> None:
+        where = self._slot_where(hall_id, day, start)
+        column = _counters.c.priority_booked if green_seat else _counters.c.booked
+        conn.execute(update(_counters).where(and_(where, column > 0)).values({column.name: column - 1}))
+
+    # --- bookings ---
+
+    def _new_code(self, conn: Connection, prefix: str) -> str:
+        for _ in range(20):
+            code = f"{prefix}-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+            if conn.execute(select(_bookings.c.id).where(_bookings.c.code == code)).first() is None:
+                return code
+        raise RuntimeError("could not find a free booking code")  # 31^5 codes: practically never
+
+    def _view(self, row: Any, hall_name: str, end: time) -> BookingView:
+        return BookingView(
+            code=row["code"],
+            hall_id=row["hall_id"],
+            hall_name=hall_name,
+            service=row["service"],
+            day=row["day"],
+            start=row["start_time"],
+            end=end,
+            status=row["status"],
+            priority=bool(row["priority"]),
+            name_masked=mask_name(row["name"]),
+            id_masked=row["id_masked"],
+            phone_masked=mask_phone(row["phone"]),
+            channel=row["channel"],
+        )
+
+    def _audit(self, conn: Connection, *, booking_id: Optional[int], code: Optional[str], action: str, actor: str, details: dict[str, Any]) -> None:
+        conn.execute(
+            _audit.insert().values(
+                booking_id=booking_id, code=code, action=action, actor=(actor or "unknown")[:128], at=_now_utc(), details=details
+            )
+        )
+
+    def _with_retries(self, work: Any) -> BookingResult:
+        """Run `work(conn)` in a write transaction; retry when a concurrent request won a
+        unique constraint (then the next attempt sees its committed row)."""
+        last_exc: Optional[BaseException] = None
+        for _ in range(_MAX_ATTEMPTS):
+            try:
+                with self._engine.begin() as conn:
+                    return work(conn)
+            except _Abort as abort:
+                return abort.result
+            except IntegrityError as exc:
+                last_exc = exc
+                continue
+            except SQLAlchemyError as exc:
+                return self._unavailable(exc)
+        log.error("booking gave up after %d conflicting attempts", _MAX_ATTEMPTS)
+        return self._unavailable(last_exc or RuntimeError("conflict"))
+
+    def book(
+        self,
+        *,
+        hall_id: str,
+        service: str,
+        day: date,
+        start: time,
+        name: str,
+        id_number: str,
+        phone: str,
+        channel: str,
+        sender_id: str,
+        priority: bool = False,
+        today: date,
+        now: Optional[datetime] = None,
+    ) -> BookingResult:
+        """Book one seat. Idempotent: the same sender, hall, service, slot and person get the
+        same code back (ok=True). One active booking per person, service and day."""
+        id_check = check_id_number(id_number, today)
+        if not id_check.ok or id_check.value is None:
+            return BookingResult(False, reason=id_check.reason, error="invalid_id")
+        phone_check = check_phone(phone)
+        if not phone_check.ok or phone_check.value is None:
+            return BookingResult(False, reason=phone_check.reason, error="invalid_phone")
+        name_check = check_name(name)
+        if not name_check.ok or name_check.value is None:
+            return BookingResult(False, reason=name_check.reason, error="invalid_name")
+        service = (service or "").strip()[:64]
+        if not service:
+            return BookingResult(False, reason="请先选择要办理的业务。", error="invalid_service")
+        id_value, phone_value, name_value = id_check.value, phone_check.value, name_check.value
+        id_digest = hash_id(id_value)
+        channel = (channel or "unknown")[:32]
+        sender_id = (sender_id or "unknown")[:128]
+
+        def work(conn: Connection) -> BookingResult:
+            hall = self._hall(conn, hall_id)
+            if hall is None:
+                return BookingResult(False, reason="没有找到这个办理地点，请从列表中选择大厅。", error="unknown_hall")
+            same = conn.execute(
+                select(_bookings).where(
+                    and_(
+                        _bookings.c.id_hash == id_digest,
+                        _bookings.c.service == service,
+                        _bookings.c.day == day,
+                        _bookings.c.status == STATUS_ACTIVE,
+                    )
+                )
+            ).mappings().first()
+            if same is not None:
+                view = self._view(same, hall.name if same["hall_id"] == hall.id else self._hall_name(conn, same["hall_id"]), self._end(conn, same))
+                if same["sender_id"] == sender_id and same["hall_id"] == hall.id and same["start_time"] == start:
+                    return BookingResult(True, code=same["code"], booking=view, note=calendar_note(day), is_minor=id_check.is_minor)
+                return BookingResult(
+                    False,
+                    code=same["code"],
+                    booking=view,
+                    reason=f"您{_cn_day(day)}已经有一个同类业务的预约（预约号：{same['code']}），同一天同一业务只能预约一次。如需改时间，可以直接改约。",
+                    error="duplicate",
+                )
+            problem = self._day_problem(conn, hall, day, start, today=today, now=now, priority=priority)
+            if problem is not None:
+                return problem
+            green_seat = self._take_seat(conn, hall, day, start, priority=priority)
+            if green_seat is None:
+                after = now.time() if now is not None and now.date() == day else None
+                alternatives = self._slots_for(hall, day, self._counts(conn, hall.id, day, day), priority=priority, after=after)
+                free_days = self._free_days_in(conn, hall, today, 3, priority=priority, now=now)
+                hint = "、".join(_hhmm(s.start) for s in alternatives[:4])
+                reason = f"{_cn_day(day)} {_hhmm(start)} 这个时段已经约满了。"
+                reason += f"当天还有空位的时段：{hint}。" if hint else "当天已经约满，请选择其他日期。"
+                raise _Abort(BookingResult(False, reason=reason, error="slot_full", free_days=tuple(free_days), note=calendar_note(day)))
+            code = self._new_code(conn, hall.code_prefix)
+            stamp = _now_utc()
+            inserted = conn.execute(
+                _bookings.insert().values(
+                    code=code,
+                    hall_id=hall.id,
+                    service=service,
+                    day=day,
+                    start_time=start,
+                    name=name_value,
+                    id_hash=id_digest,
+                    id_masked=mask_id(id_value),
+                    phone=phone_value,
+                    phone_last4=phone_value[-4:],
+                    status=STATUS_ACTIVE,
+                    priority=priority,
+                    green_seat=green_seat,
+                    channel=channel,
+                    sender_id=sender_id,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            )
+            booking_id = inserted.inserted_primary_key[0]
+            self._audit(
+                conn,
+                booking_id=booking_id,
+                code=code,
+                action="book",
+                actor=sender_id,
+                details={
+                    "hall_id": hall.id,
+                    "service": service,
+                    "day": day.isoformat(),
+                    "start": _hhmm(start),
+                    "priority": priority,
+                    "green_seat": green_seat,
+                    "channel": channel,
+                    "id_masked": mask_id(id_value),
+                    "phone_masked": mask_phone(phone_value),
+                },
+            )
+            row = conn.execute(select(_bookings).where(_bookings.c.id == booking_id)).mappings().one()
+            return BookingResult(
+                True, code=code, booking=self._view(row, hall.name, hall.end_of(start)), note=calendar_note(day), is_minor=id_check.is_minor
+            )
+
+        return self._with_retries(work)
+
+    def _hall_name(self, conn: Connection, hall_id: str) -> str:
+        name = conn.execute(select(_halls.c.name).where(_halls.c.id == hall_id)).scalar()
+        return str(name or hall_id)
+
+    def _end(self, conn: Connection, row: Any) -> time:
+        minutes = conn.execute(select(_halls.c.slot_minutes).where(_halls.c.id == row["hall_id"])).scalar() or 30
+        end = datetime.combine(date(2000, 1, 1), row["start_time"]) + timedelta(minutes=int(minutes))
+        return end.time()
+
+    def _locked_booking(self, conn: Connection, code: str) -> Optional[Any]:
+        query = select(_bookings).where(_bookings.c.code == code)
+        if self._dialect == "postgresql":
+            query = query.with_for_update()
+        return conn.execute(query).mappings().first()
+
+    def get(self, code: str) -> Optional[BookingView]:
+        """The booking with this code (any spelling normalize_code accepts), or None."""
+        normalized = normalize_code(code)
+        if normalized is None:
+            return None
+        with self._read() as conn:
+            row = conn.execute(select(_bookings).where(_bookings.c.code == normalized)).mappings().first()
+            if row is None:
+                return None
+            return self._view(row, self._hall_name(conn, row["hall_id"]), self._end(conn, row))
+
+    def list_for_sender(self, sender_id: str, *, active_only: bool = True) -> list[BookingView]:
+        """The sender's bookings ("我的预约"), by date and time."""
+        with self._read() as conn:
+            query = select(_bookings).where(_bookings.c.sender_id == sender_id)
+            if active_only:
+                query = query.where(_bookings.c.status == STATUS_ACTIVE)
+            rows = conn.execute(query.order_by(_bookings.c.day, _bookings.c.start_time, _bookings.c.id)).mappings().all()
+            return [self._view(r, self._hall_name(conn, r["hall_id"]), self._end(conn, r)) for r in rows]
+
+    def owner_sender(self, code: str) -> Optional[str]:
+        """The sender that made the booking, so the form can skip the phone check for them."""
+        normalized = normalize_code(code)
+        if normalized is None:
+            return None
+        with self._read() as conn:
+            return conn.execute(select(_bookings.c.sender_id).where(_bookings.c.code == normalized)).scalar()
+
+    def verify_phone_last4(self, code: str, last4: str) -> bool:
+        """True when `last4` matches the booking's phone (constant-time compare)."""
+        normalized = normalize_code(code)
+        digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", last4 or ""))
+        if normalized is None or len(digits) != 4:
+            return False
+        with self._read() as conn:
+            stored = conn.execute(select(_bookings.c.phone_last4).where(_bookings.c.code == normalized)).scalar()
+        return stored is not None and hmac.compare_digest(str(stored), digits)
+
+    def reschedule(
+        self, code: str, *, day: date, start: time, actor: str, today: date, now: Optional[datetime] = None
+    ) -> BookingResult:
+        """Move an active booking to another slot, keeping its code; the old seat is freed in
+        the same transaction."""
+        normalized = normalize_code(code)
+        if normalized is None:
+            return BookingResult(False, reason="预约号格式不对，应类似 HZ-7K3Q9。", error="not_found")
+
+        def work(conn: Connection) -> BookingResult:
+            row = self._locked_booking(conn, normalized)
+            if row is None:
+                return BookingResult(False, reason=f"没有找到预约号 {normalized}，请核对。", error="not_found")
+            if row["status"] != STATUS_ACTIVE:
+                return BookingResult(False, code=normalized, reason=f"预约 {normalized} 已经取消，不能改约，可以重新预约。", error="not_active")
+            hall = self._hall(conn, row["hall_id"])
+            if hall is None:
+                return BookingResult(False, code=normalized, reason="该预约的办理地点已停止预约，请联系大厅。", error="unknown_hall")
+            if row["day"] < today:
+                return BookingResult(False, code=normalized, reason=f"预约 {normalized} 的日期已经过了，不能改约，请重新预约。", error="past")
+            if row["day"] == day and row["start_time"] == start:
+                return BookingResult(True, code=normalized, booking=self._view(row, hall.name, hall.end_of(start)), note=calendar_note(day))
+            problem = self._day_problem(conn, hall, day, start, today=today, now=now, priority=bool(row["priority"]))
+            if problem is not None:
+                return BookingResult(
+                    False, code=normalized, reason=problem.reason, error=problem.error, free_days=problem.free_days, note=problem.note
+                )
+            if day != row["day"]:
+                other = conn.execute(
+                    select(_bookings.c.code).where(
+                        and_(
+                            _bookings.c.id_hash == row["id_hash"],
+                            _bookings.c.service == row["service"],
+                            _bookings.c.day == day,
+                            _bookings.c.status == STATUS_ACTIVE,
+                            _bookings.c.id != row["id"],
+                        )
+                    )
+                ).scalar()
+                if other:
+                    return BookingResult(
+                        False, code=normalized, reason=f"{_cn_day(day)}已经有同类业务的预约（预约号：{other}），不能再改到这一天。", error="duplicate"
+                    )
+            # Lock counter rows in (day, start) order, so two opposite moves cannot deadlock.
+            old_key, new_key = (row["day"], row["start_time"]), (day, start)
+            green_seat: Optional[bool] = None
+            for key in sorted([old_key, new_key]):
+                if key == new_key:
+                    green_seat = self._take_seat(conn, hall, day, start, priority=bool(row["priority"]))
+                    if green_seat is None:
+                        alternatives = self._slots_for(hall, day, self._counts(conn, hall.id, day, day), priority=bool(row["priority"]))
+                        hint = "、".join(_hhmm(s.start) for s in alternatives[:4])
+                        reason = f"{_cn_day(day)} {_hhmm(start)} 已经约满了，原预约保持不变。"
+                        reason += f"当天还有空位的时段：{hint}。" if hint else ""
+                        raise _Abort(
+                            BookingResult(
+                                False,
+                                code=normalized,
+                                reason=reason,
+                                error="slot_full",
+                                free_days=tuple(self._free_days_in(conn, hall, today, 3, priority=bool(row["priority"]), now=now)),
+                            )
+                        )
+                else:
+                    self._release_seat(conn, hall.id, row["day"], row["start_time"], green_seat=bool(row["green_seat"]))
+            conn.execute(
+                update(_bookings)
+                .where(_bookings.c.id == row["id"])
+                .values(day=day, start_time=start, green_seat=bool(green_seat), updated_at=_now_utc())
+            )
+            self._audit(
+                conn,
+                booking_id=row["id"],
+                code=normalized,
+                action="reschedule",
+                actor=actor,
+                details={
+                    "from": {"day": row["day"].isoformat(), "start": _hhmm(row["start_time"])},
+                    "to": {"day": day.isoformat(), "start": _hhmm(start)},
+                },
+            )
+            fresh = conn.execute(select(_bookings).where(_bookings.c.id == row["id"])).mappings().one()
+            return BookingResult(True, code=normalized, booking=self._view(fresh, hall.name, hall.end_of(start)), note=calendar_note(day))
+
+        return self._with_retries(work)
+
+    def cancel(self, code: str, *, actor: str) -> BookingResult:
+        """Cancel an active booking and free its seat, in one transaction."""
+        normalized = normalize_code(code)
+        if normalized is None:
+            return BookingResult(False, reason="预约号格式不对，应类似 HZ-7K3Q9。", error="not_found")
+
+        def work(conn: Connection) -> BookingResult:
+            row = self._locked_booking(conn, normalized)
+            if row is None:
+                return BookingResult(False, reason=f"没有找到预约号 {normalized}，请核对。", error="not_found")
+            hall_name = self._hall_name(conn, row["hall_id"])
+            if row["status"] != STATUS_ACTIVE:
+                return BookingResult(
+                    False, code=normalized, booking=self._view(row, hall_name, self._end(conn, row)), reason=f"预约 {normalized} 已经取消过了。", error="not_active"
+                )
+            self._release_seat(conn, row["hall_id"], row["day"], row["start_time"], green_seat=bool(row["green_seat"]))
+            conn.execute(
+                update(_bookings).where(_bookings.c.id == row["id"]).values(status=STATUS_CANCELLED, updated_at=_now_utc())
+            )
+            self._audit(
+                conn,
+                booking_id=row["id"],
+                code=normalized,
+                action="cancel",
+                actor=actor,
+                details={"day": row["day"].isoformat(), "start": _hhmm(row["start_time"])},
+            )
+            fresh = conn.execute(select(_bookings).where(_bookings.c.id == row["id"])).mappings().one()
+            return BookingResult(True, code=normalized, booking=self._view(fresh, hall_name, self._end(conn, fresh)))
+
+        return self._with_retries(work)
+
+    def audit_trail(self, code: str) -> list[dict[str, Any]]:
+        """The audit entries of one booking, oldest first (for staff and tests)."""
+        normalized = normalize_code(code) or code
+        with self._read() as conn:
+            rows = conn.execute(
+                select(_audit.c.action, _audit.c.actor, _audit.c.at, _audit.c.details)
+                .where(_audit.c.code == normalized)
+                .order_by(_audit.c.id)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def count_active(self, hall_id: str, day: date, start: time) -> int:
+        """Active bookings in one slot (bench and tests check it against the capacity)."""
+        with self._read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(_bookings).where(
+                        and_(
+                            _bookings.c.hall_id == hall_id,
+                            _bookings.c.day == day,
+                            _bookings.c.start_time == start,
+                            _bookings.c.status == STATUS_ACTIVE,
+                        )
+                    )
+                ).scalar()
+                or 0
+            )
+
+
+def _sessions_of(hall: _HallRow) -> list[tuple[time, time]]:
+    """Merge consecutive slots back into opening sessions, for the reason text."""
+    spans: list[tuple[time, time]] = []
+    for start, end in hall.slots:
+        if spans and spans[-1][1] == start:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
