@@ -598,6 +598,48 @@ def test_rasa_reads_the_credentials_file_with_our_channels(tmp_path):
     assert names == ["guide", "rest", "webchat", "wechat"]
 
 
+# ------------------------------------------------------------------------------ Redis (replicas)
+def test_memory_store_expires_claims():
+    now = [1000.0]
+    store = MemoryTTLStore(clock=lambda: now[0])
+    dedup = Deduplicator(store, ttl=10)
+    assert asyncio.run(dedup.claim("m1")) is True
+    assert asyncio.run(dedup.claim("m1")) is False
+    now[0] += 11
+    assert asyncio.run(dedup.claim("m1")) is True
+
+
+def test_two_replicas_sharing_redis_process_a_msgid_once(redis_url, fake_api):
+    from bot.dedup import RedisTTLStore
+
+    def replica() -> tuple[ServerThread, FakeAgent]:
+        channel = WeChatInput(
+            token=TOKEN, appid=APPID, reply_timeout=2.0,
+            sender=WeChatApiSender(APPID, "s3cret", api_base_url=fake_api.base),
+            dedup=Deduplicator(RedisTTLStore(redis_url)),
+        )
+        return make_server(channel)
+
+    (a, agent_a), (b, agent_b) = replica(), replica()
+    try:
+        agent_a.delay = agent_b.delay = 0.5
+        body = text_xml("预约明天上午", openid="oRedis", msg_id=777000111)
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(lambda: reply_content(post(a, body)))
+            time.sleep(0.1)  # the retry reaches the other replica while A is still working
+            second = pool.submit(lambda: reply_content(post(b, body)))
+            replies = [first.result(), second.result()]
+        assert replies == ["收到：预约明天上午"] * 2
+        assert len(agent_a.received) + len(agent_b.received) == 1
+        # buttons remembered by one replica are understood by the other
+        agent_a.script = lambda m: {"text": "选大厅", "buttons": [{"title": "湖州", "payload": "/choose_hall"}]}
+        reply_content(post(a, text_xml("预约", openid="oRedis")))
+        assert reply_content(post(b, text_xml("1", openid="oRedis"))) == "收到：/choose_hall"
+    finally:
+        a.stop()
+        b.stop()
+
+
 # ------------------------------------------------------------------------------ live server
 @pytest.fixture()
 def live_base(request) -> str:

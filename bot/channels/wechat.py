@@ -315,7 +315,10 @@ class WeChatInput(InputChannel):
 
             if not appid:
                 raise ValueError("safe mode (WECHAT_AES_KEY) also needs WECHAT_APPID")
-            self._crypto = WeChatCrypto(token, aes_key, appid)
+            try:
+                self._crypto = WeChatCrypto(token, aes_key, appid)
+            except Exception as exc:  # wechatpy asserts on the key length
+                raise ValueError("WECHAT_AES_KEY must be the 43-character EncodingAESKey") from exc
         self._inflight: Dict[str, _Inflight] = {}
         self._background: set = set()
 
