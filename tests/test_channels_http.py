@@ -61,11 +61,22 @@ class FakeNluAgent:
         return result
 
 
+def no_booking() -> Any:
+    raise RuntimeError("booking is not set up in this test")
+
+
 @pytest.fixture()
-def server():
+def repository() -> Dict[str, Any]:
+    """Which booking repository the console sees; tests swap the factory."""
+    return {"factory": no_booking}
+
+
+@pytest.fixture()
+def server(repository):
     app = Sanic(f"channels_test_{uuid.uuid4().hex[:8]}")
     app.ctx.agent = FakeNluAgent()
-    register([WebChatInput(), GuideInput()], app, route="/webhooks/")
+    guide = GuideInput(repository_factory=lambda: repository["factory"]())
+    register([WebChatInput(), guide], app, route="/webhooks/")
     srv = ServerThread(app).start()
     yield srv, app.ctx.agent
     srv.stop()
@@ -185,11 +196,9 @@ def test_guide_without_a_model_falls_back_to_the_vocabulary(server):
     assert [h["id"] for h in data["halls"]] == ["huzhou"]
 
 
-def test_guide_shows_todays_free_slots_when_booking_exists(server, monkeypatch):
+def test_guide_shows_todays_free_slots_when_booking_exists(server, repository):
     import datetime as dt
     from dataclasses import dataclass
-
-    import bot.booking
 
     @dataclass
     class SlotView:
@@ -198,17 +207,41 @@ def test_guide_shows_todays_free_slots_when_booking_exists(server, monkeypatch):
         free: int
 
     class Repo:
-        def available_slots(self, hall_id: str, day: dt.date) -> List[SlotView]:
-            assert hall_id == "huzhou" and isinstance(day, dt.date)
+        def available_slots(self, hall_id: str, day: dt.date, now: Any = None) -> List[SlotView]:
+            assert hall_id == "huzhou" and isinstance(day, dt.date) and now.date() == day
             return [SlotView(dt.time(9), dt.time(9, 30), 3), SlotView(dt.time(9, 30), dt.time(10), 0),
                     SlotView(dt.time(14), dt.time(14, 30), 1)]
 
     srv, _ = server
-    assert analyze(srv, {"text": MOTHER}).json()["slots_today"] is None  # no booking yet: nothing
-    monkeypatch.setattr(bot.booking, "get_repository", lambda: Repo(), raising=False)
+    assert analyze(srv, {"text": MOTHER}).json()["slots_today"] is None  # no booking: nothing
+    repository["factory"] = Repo
     today = analyze(srv, {"text": MOTHER}).json()["slots_today"]
     assert today["halls"][0]["slots"] == [{"start": "09:00", "end": "09:30", "free": 3},
                                           {"start": "14:00", "end": "14:30", "free": 1}]
+
+
+def test_guide_reads_slots_from_the_real_booking_store(server, repository, tmp_path):
+    """bot.booking's repository on a fresh SQLite database: the console lists its halls."""
+    import datetime as dt
+
+    from bot.booking import BookingRepository, get_engine, migrate
+    from bot.booking.db import dispose_engines
+
+    url = f"sqlite:///{tmp_path / 'booking.db'}"
+    migrate(url)
+    repository["factory"] = lambda: BookingRepository(get_engine(url))
+    try:
+        srv, _ = server
+        data = analyze(srv, {"text": MOTHER}).json()
+        today = data["slots_today"]
+        assert today is not None and [h["hall_id"] for h in today["halls"]] == ["huzhou"]
+        repo = BookingRepository(get_engine(url))
+        tomorrow = dt.date.fromisoformat(today["day"]) + dt.timedelta(days=1)
+        assert repo.available_slots("huzhou", tomorrow) is not None
+        for slot in today["halls"][0]["slots"]:
+            assert re.match(r"^\d\d:\d\d$", slot["start"]) and slot["free"] > 0
+    finally:
+        dispose_engines()
 
 
 def test_guide_bad_input_gets_clean_json_errors(server):

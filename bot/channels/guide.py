@@ -57,13 +57,14 @@ class GuideError(Exception):
 
 
 # ---------------------------------------------------------------------------- helpers
-def _today() -> dt.date:
+def _now() -> dt.datetime:
+    """Hall-local wall-clock time, naive (as the booking repository compares it)."""
     try:
         from zoneinfo import ZoneInfo
 
-        return dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+        return dt.datetime.now(ZoneInfo(TIMEZONE)).replace(tzinfo=None)
     except Exception:
-        return dt.date.today()
+        return dt.datetime.now()
 
 
 def _services(kb: Any) -> List[Dict[str, str]]:
@@ -177,18 +178,26 @@ def _hall_view(hall: Any) -> Dict[str, Any]:
 
 # ----------------------------------------------------------------- emergency (green channel)
 def _emergency_doc(kb: Any) -> Dict[str, Any]:
-    """data/kb/emergency.yml through its owner's loader when present, else the raw file."""
-    try:
-        from bot.kb.emergency import load_emergency  # type: ignore[import-not-found]
+    """data/kb/emergency.yml through its owner's validated loader, as plain data.
 
-        loaded = load_emergency()
-        if isinstance(loaded, Mapping):
-            return dict(loaded)
-        raw = getattr(loaded, "raw", None)
-        if isinstance(raw, Mapping):
-            return dict(raw)
-    except Exception:  # not written yet, or its API differs: the raw file has the same data
-        pass
+    Falls back to the raw file when that loader is missing or fails, so the console keeps
+    showing proofs even while the emergency module changes.
+    """
+    try:
+        from bot.kb.emergency import get_emergency_kb
+
+        ekb = get_emergency_kb()
+        return {
+            "categories": {
+                cid: {"name": c.name, "who": c.who, "proofs": list(c.proofs),
+                      "sources": list(c.sources), "as_of": c.as_of.isoformat()}
+                for cid, c in ekb.categories.items()
+            },
+            "speed": {"text": ekb.speed.text},
+            "application_form": ekb.application_form,
+        }
+    except Exception:
+        logger.debug("emergency KB loader unavailable; reading the raw file", exc_info=True)
     for doc in kb.raw.values():
         if isinstance(doc, Mapping) and doc.get("kind") == "emergency":
             return dict(doc)
@@ -255,20 +264,32 @@ def _green_channel(kb: Any, parse: Mapping[str, Any], hall: Optional[Any]) -> Di
 
 
 # --------------------------------------------------------------------------- booking
-def _slots_today(halls: Iterable[Any], day: dt.date) -> Optional[Dict[str, Any]]:
-    """Free slots per hall today; None (show nothing) while booking is unavailable."""
-    try:
-        from bot.booking import get_repository  # type: ignore[attr-defined]
+def default_repository() -> Any:
+    """bot.booking's repository (engine from DATABASE_URL); raises while booking is absent."""
+    import bot.booking as booking
 
-        repo = get_repository()
+    factory = getattr(booking, "get_repository", None) or getattr(booking, "BookingRepository")
+    return factory()
+
+
+def _slots_today(halls: Iterable[Any], repository_factory: Callable[[], Any]) -> Optional[Dict[str, Any]]:
+    """Free slots per hall today; None (show nothing) while booking is unavailable."""
+    now = _now()
+    try:
+        repo = repository_factory()
     except Exception:
+        logger.debug("booking repository unavailable", exc_info=True)
         return None
-    result = {"day": day.isoformat(), "halls": []}
+    result: Dict[str, Any] = {"day": now.date().isoformat(), "halls": []}
     for hall in halls:
         try:
-            slots = repo.available_slots(hall.id, day)
+            try:
+                slots = repo.available_slots(hall.id, now.date(), now=now)
+            except TypeError:  # a repository without the `now` keyword
+                slots = repo.available_slots(hall.id, now.date())
         except Exception:
-            logger.exception("guide console: available_slots failed for %s", hall.id)
+            logger.warning("guide console: no slots for %s (booking unavailable)", hall.id,
+                           exc_info=True)
             return None
         result["halls"].append({
             "hall_id": hall.id,
@@ -288,7 +309,8 @@ def _hhmm(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- the analysis
-async def analyze(agent: Any, text: str, picks: Mapping[str, Any]) -> Dict[str, Any]:
+async def analyze(agent: Any, text: str, picks: Mapping[str, Any],
+                  repository_factory: Callable[[], Any] = default_repository) -> Dict[str, Any]:
     """Everything the console shows for one situation, as JSON-ready data."""
     from bot.kb import get_kb
 
@@ -356,7 +378,7 @@ async def analyze(agent: Any, text: str, picks: Mapping[str, Any]) -> Dict[str, 
         "sections": sections,
         "halls": [_hall_view(h) for h in halls],
         "green_channel": green,
-        "slots_today": _slots_today(halls, _today()),
+        "slots_today": _slots_today(halls, repository_factory),
         "warnings": warnings,
     }
     result["summary"] = summary_text(result)
@@ -408,6 +430,9 @@ class GuideInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Dict[str, Any] | None) -> "GuideInput":
         return cls()
+
+    def __init__(self, repository_factory: Optional[Callable[[], Any]] = None) -> None:
+        self.repository_factory = repository_factory or default_repository
 
     def url_prefix(self) -> str:
         return "/guide"
@@ -463,7 +488,7 @@ class GuideInput(InputChannel):
                 if not text and not picks.get("service"):
                     raise GuideError(400, "请输入群众的诉求，或选择要办的业务")
                 agent = getattr(request.app.ctx, "agent", None)
-                result = await analyze(agent, text, picks)
+                result = await analyze(agent, text, picks, self.repository_factory)
                 return response.json(result, headers=SECURITY_HEADERS, ensure_ascii=False)
             except GuideError as problem:
                 return error(problem.status, problem.message)
