@@ -1,0 +1,172 @@
+"""One base class for the behaviour every booking form shares.
+
+In the spirit of RasaHQ/financial-demo's custom_forms.py, but for this assistant:
+
+- "算了" / "不约了" (intent `stop_form`, or the same words classified as something else)
+  stops the form at any step: a polite message, the form's slots are cleared, the form ends.
+- Failed tries are counted per slot in the slot `form_failures` ({slot: count}). After
+  three failures on one slot the form offers a hand-over (转人工 /request_human) and ends
+  instead of asking the same question a fourth time. The slots filled so far are kept, so
+  "继续预约" picks up where the user left off.
+- An exception inside a validator (a database that went away, a bug) becomes a polite
+  reply and counts as a failed try; it never reaches Rasa as a failed action.
+
+How Rasa 3.6 uses this (rasa/core/actions/forms.py): the form calls `validate_<form>` after
+every user message, even when nothing was extracted. If the answer contains no SlotSet for a
+slot other than `requested_slot`, the form is rejected and the policies answer instead: that
+is what happens for 转人工 and emergencies, which the from_text mappings exclude. Returning
+`requested_slot: None` together with another SlotSet ends the form; the form's submit rule
+then runs, so submit actions must do nothing unless the form was really completed.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from abc import abstractmethod
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
+from rasa_sdk.types import DomainDict
+
+logger = logging.getLogger(__name__)
+
+FAILURES_SLOT = "form_failures"
+MAX_FAILURES = 3
+STOP_INTENT = "stop_form"
+#: Excluded from the from_text mappings: the form must be rejected so their rules answer.
+PASS_INTENTS = ("report_emergency", "request_human")
+
+_TRAD = str.maketrans({"約": "约", "預": "预", "辦": "办", "塡": "填", "結": "结", "東": "东", "這": "这"})
+_STOP_TEXT = re.compile(
+    r"^(?:哎|唉|嗯|那|那就|好吧|还是|我)?"
+    r"(?:算了(?:算了)?|(?:先|还是|就)?不(?:想|用|要|再)?(?:预约|约|办|填|弄)(?:了|啦)?"
+    r"|退出(?:预约)?|停止(?:预约)?|结束预约|stop|quit|exit|nevermind|forgetit|cancel(?:this)?)"
+    r"(?:吧|啦|了|呗|谢谢|吧谢谢)*$"
+)
+_PUNCT = re.compile(r"[\s,.!?;:，。！？；：、~～…\"'“”‘’()（）]+")
+
+
+def normalize_text(text: Optional[str]) -> str:
+    """Half-width, simplified for the few characters we match on, no spaces or punctuation."""
+    value = unicodedata.normalize("NFKC", text or "").translate(_TRAD).lower()
+    return _PUNCT.sub("", value)
+
+
+def latest_intent(tracker: Tracker) -> Optional[str]:
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    return intent.get("name")
+
+
+def latest_text(tracker: Tracker) -> str:
+    return str((tracker.latest_message or {}).get("text") or "")
+
+
+def passes_through(tracker: Tracker) -> bool:
+    """True for messages a form must not consume (an emergency, 转人工)."""
+    return latest_intent(tracker) in PASS_INTENTS
+
+
+def is_stop_request(tracker: Tracker) -> bool:
+    """`stop_form`, or a short stop phrase that the NLU filed under deny (算了 is in deny)."""
+    if latest_intent(tracker) == STOP_INTENT:
+        return True
+    text = normalize_text(latest_text(tracker))
+    return bool(text) and len(text) <= 12 and bool(_STOP_TEXT.match(text))
+
+
+def keep_failures(tracker: Tracker) -> Dict[Text, Any]:
+    """Merge into a validator's result when an empty slot is NOT a failed try (e.g. the user
+    asked to change something): a validator that sets `form_failures` has decided itself."""
+    return {FAILURES_SLOT: tracker.get_slot(FAILURES_SLOT)}
+
+
+class BookingFormValidationAction(FormValidationAction):
+    """Base of every `validate_<form>` action in this project; see the module docstring."""
+
+    max_failures: int = MAX_FAILURES
+    stop_message: str = "好的，不约了，刚才填写的信息已清除。需要时说“预约”就能重新开始。"
+    resume_title: str = "继续预约"
+    resume_payload: str = "/book_appointment"
+    #: Slots that are not required by the form but belong to it and go on stop.
+    extra_slots_cleared_on_stop: tuple[str, ...] = ()
+
+    # abstract, so rasa_sdk's executor does not register this base class as an action
+    @abstractmethod
+    def name(self) -> Text:
+        """validate_<form name>"""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        if is_stop_request(tracker):
+            return self.stop(dispatcher, domain)
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        try:
+            events = await super().run(dispatcher, tracker, domain)
+        except Exception as exc:  # a validator must never crash the conversation
+            logger.exception("%s failed on slot %s", self.name(), requested)
+            dispatcher.utter_message(text=self.error_reply(exc))
+            if not requested:
+                return []
+            events = [SlotSet(requested, None)]
+        return events + self.count_failures(dispatcher, tracker, requested, events)
+
+    # -- stop -----------------------------------------------------------------------------
+    def slots_cleared_on_stop(self, domain: DomainDict) -> List[Text]:
+        return list(self.domain_slots(domain)) + list(self.extra_slots_cleared_on_stop)
+
+    def stop(self, dispatcher: CollectingDispatcher, domain: DomainDict) -> List[EventType]:
+        dispatcher.utter_message(text=self.stop_message)
+        events: List[EventType] = [SlotSet(slot, None) for slot in self.slots_cleared_on_stop(domain)]
+        # The SlotSets above also keep Rasa from rejecting the form (see module docstring).
+        return events + [SlotSet(FAILURES_SLOT, None), SlotSet(REQUESTED_SLOT, None)]
+
+    # -- failures -------------------------------------------------------------------------
+    def error_reply(self, exc: Exception) -> str:
+        """What the user reads when a validator raised; subclasses name known failures."""
+        return "抱歉，刚才处理您的输入时出了点问题，请再说一次。"
+
+    def handoff_text(self, slot: Text) -> str:
+        return (
+            "这一项好像不太好填，我们已经试了三次。要不要转人工帮您？"
+            "您已经填写的内容我先保留着，想接着填时点“" + self.resume_title + "”就行。"
+        )
+
+    def handoff_buttons(self) -> List[Dict[str, str]]:
+        return [
+            {"title": "转人工", "payload": "/request_human"},
+            {"title": self.resume_title, "payload": self.resume_payload},
+        ]
+
+    def count_failures(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        requested: Optional[Text],
+        events: List[EventType],
+    ) -> List[EventType]:
+        """Count an empty requested slot as a failed try; at the limit, offer a hand-over."""
+        if not requested:
+            return []
+        slot_events = [e for e in events if e.get("event") == "slot"]
+        if any(e.get("name") == FAILURES_SLOT for e in slot_events):
+            return []  # the validator decided itself (keep_failures)
+        tried = [e for e in slot_events if e.get("name") == requested]
+        if not tried:
+            return []  # nothing extracted: the form is rejected and the rules answer
+        failures: Dict[str, int] = dict(tracker.get_slot(FAILURES_SLOT) or {})
+        if tried[-1].get("value") is not None:
+            if failures.pop(requested, None) is None:
+                return []
+            return [SlotSet(FAILURES_SLOT, failures or None)]
+        failures[requested] = int(failures.get(requested, 0)) + 1
+        if failures[requested] < self.max_failures:
+            return [SlotSet(FAILURES_SLOT, failures)]
+        failures.pop(requested)
+        dispatcher.utter_message(text=self.handoff_text(requested), buttons=self.handoff_buttons())
+        # requested_slot None ends the form instead of asking a fourth time.
+        return [SlotSet(FAILURES_SLOT, failures or None), SlotSet(REQUESTED_SLOT, None)]
