@@ -1,0 +1,1328 @@
+"""Hall appointments in the chat: the booking form, and looking up, rescheduling and
+cancelling a booking.
+
+Thin on purpose: bot.booking decides what may be booked and writes it atomically, bot.dates
+reads Chinese dates, bot.validation checks ID, phone and name, bot.kb holds the halls and
+what to bring. This module words the replies. The ID number and the phone are only ever
+shown masked (330521********001X, 138****5678), and their slots are cleared as soon as the
+booking is written.
+
+Four forms (domain.yml):
+- booking_form: service, hall, date, time, name, ID, phone, confirmation → action_submit_booking
+- booking_lookup_form: code (+ last four phone digits when asked from another chat)
+  → action_lookup_booking
+- booking_cancel_form: code (+ last four) + "确认取消吗" → action_cancel_booking
+- booking_reschedule_form: code (+ last four) + date, time, confirmation
+  → action_reschedule_booking (the code stays the same)
+A form that was stopped also ends in its submit action (see actions/forms_base.py), so each
+submit action does nothing unless its form was really completed.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from abc import ABC, abstractmethod
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import REQUESTED_SLOT
+from rasa_sdk.types import DomainDict
+
+from actions.forms_base import (
+    FAILURES_SLOT,
+    BookingFormValidationAction,
+    keep_failures,
+    latest_intent,
+    latest_text,
+    normalize_text,
+    passes_through,
+)
+from bot.booking import (
+    BOOKING_WINDOW_DAYS,
+    UNAVAILABLE,
+    BookingRepository,
+    BookingUnavailable,
+    BookingView,
+    SlotView,
+    normalize_code,
+)
+from bot.calendar import calendar_note, is_working_day
+from bot.dates import parse_date
+from bot.kb import get_kb
+from bot.privacy import mask_id, mask_phone
+from bot.validation import check_id_number, check_name, check_phone
+
+logger = logging.getLogger(__name__)
+
+SERVICES = ("passport", "hk_macau_permit", "taiwan_permit", "residence_permit")
+SERVICE_FALLBACK_LABELS = {
+    "passport": "普通护照",
+    "hk_macau_permit": "往来港澳通行证及签注",
+    "taiwan_permit": "往来台湾通行证及签注",
+    "residence_permit": "外国人工作类居留许可",
+}
+BOOKING_SLOTS = (
+    "booking_service",
+    "booking_hall",
+    "booking_date",
+    "booking_time",
+    "booking_name",
+    "booking_id_number",
+    "booking_phone",
+    "booking_confirm",
+)
+MANAGE_SLOTS = ("booking_code", "booking_phone_last4")
+#: booking_phone_last4 holds one of these once the caller may see the booking.
+OWNER = "owner"
+VERIFIED = "verified"
+STATUS_ACTIVE = "active"
+WEEKDAYS = "一二三四五六日"
+TZ = ZoneInfo("Asia/Shanghai")
+
+GUARDIAN_REMINDER = (
+    "提示：办理人未满16周岁，须由监护人陪同办理，请带上户口簿或出生证明（监护证明），"
+    "以及监护人的居民身份证或护照。监护人不能陪同的，可由他人持监护人委托书和本人身份证陪同。"
+)
+GREEN_PROOF = "走绿色通道请同时带上紧急事由的证明材料（如死亡证明、病危通知书或诊断证明、入学通知书、邀请函等）。"
+CONFIRM_BUTTONS = [
+    {"title": "确认", "payload": "/affirm"},
+    {"title": "修改/取消", "payload": "/deny"},
+]
+
+_YES = {
+    "确认", "确定", "是", "是的", "对", "对的", "好", "好的", "可以", "没问题", "没错", "嗯", "行",
+    "ok", "okay", "yes", "y", "提交", "确认预约", "确认提交", "确认改约", "/affirm",
+}
+_NO = {
+    "修改", "取消", "修改取消", "不对", "不", "不是", "否", "no", "n", "要改", "改一下", "改", "有错",
+    "不确认", "/deny",
+}
+_CANCEL_YES = _YES | {"取消", "确认取消", "取消吧", "对取消", "取消预约", "是的取消", "要取消"}
+_CANCEL_NO = {"不取消", "不", "不要", "不用", "保留", "不了", "先不", "否", "no", "n", "不取消了", "/deny"}
+_CHANGE_VERB = re.compile(r"改|换|修改|重新|错了|不对|填错")
+#: (keywords, slots cleared, label); the first match wins, so 日期 comes before 时间.
+_CHANGE_FIELDS: Tuple[Tuple[Tuple[str, ...], Tuple[str, ...]], ...] = (
+    (("日期", "日子", "哪天", "换一天", "改天", "一天"), ("booking_date", "booking_time")),
+    (("时间", "时段", "几点", "点钟"), ("booking_time",)),
+    (("大厅", "地点", "地方"), ("booking_hall", "booking_date", "booking_time")),
+    (("业务", "证件类型", "办什么"), ("booking_service",)),
+    (("姓名", "名字"), ("booking_name",)),
+    (("身份证", "证件号"), ("booking_id_number",)),
+    (("手机", "电话"), ("booking_phone",)),
+)
+_CHANGE_DATE = re.compile(r"(改|换)(个|一)?(日期|日子|天)|换一天|改天")
+_QUESTION = re.compile(r"[?？吗呢么]|什么|怎么|多少|哪里|哪儿|为什么|能不能|可不可以|要不要")
+_ID_IN_TEXT = re.compile(r"(?<![0-9])\d{6}\s?\d{8}\s?\d{3}[0-9Xx](?![0-9A-Za-z])")
+_PHONE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86[\s\-]?)?1\d{2}[\s\-]?\d{4}[\s\-]?\d{4}(?![0-9])")
+_NAME_PREFIX = re.compile(r"^(?:我叫|我是|本人|姓名(?:是|叫)?[:：]?|名字(?:是|叫)?[:：]?|叫)\s*")
+_CLOCK = re.compile(r"^\s*(\d{1,2})[:：](\d{2})\s*$")
+
+
+# --- clock, stores -------------------------------------------------------------------------
+
+
+def now() -> datetime:
+    """Local time at the halls (naive). Tests replace this function."""
+    return datetime.now(TZ).replace(tzinfo=None)
+
+
+def _repo() -> BookingRepository:
+    """A repository on the process-wide engine for DATABASE_URL (created lazily)."""
+    return BookingRepository()
+
+
+def _halls() -> Dict[str, Any]:
+    """id → bot.kb Hall (name, city, address, phone, services) from data/kb/halls.yml."""
+    return dict(get_kb().halls)
+
+
+def service_label(service: Optional[str]) -> str:
+    try:
+        topic = get_kb().topics.get(service or "")
+    except Exception:  # the KB is validated at start-up; a label is not worth a crash
+        topic = None
+    if topic is not None:
+        return topic.name
+    return SERVICE_FALLBACK_LABELS.get(service or "", service or "未选择")
+
+
+def hall_name(hall_id: Optional[str]) -> str:
+    hall = _halls().get(hall_id or "")
+    return hall.name if hall is not None else (hall_id or "未选择")
+
+
+# --- formatting ----------------------------------------------------------------------------
+
+
+def fmt_day(d: date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日（周{WEEKDAYS[d.weekday()]}）"
+
+
+def short_day(d: date, today: Optional[date] = None) -> str:
+    label = f"{d.month}月{d.day}日 周{WEEKDAYS[d.weekday()]}"
+    if today is not None and d == today:
+        return label + "（今天）"
+    if today is not None and d == today + timedelta(days=1):
+        return label + "（明天）"
+    return label
+
+
+def hhmm(t: time) -> str:
+    return t.strftime("%H:%M")
+
+
+def _as_date(value: Any) -> Optional[date]:
+    try:
+        return date.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_time(value: Any) -> Optional[time]:
+    m = _CLOCK.match(str(value or ""))
+    if not m:
+        return None
+    try:
+        return time(int(m.group(1)), int(m.group(2)))
+    except ValueError:
+        return None
+
+
+def _day_buttons(days: Sequence[date], today: date) -> List[Dict[str, str]]:
+    return [
+        {"title": short_day(d, today), "payload": f'/inform{{"booking_date":"{d.isoformat()}"}}'}
+        for d in days
+    ]
+
+
+def _in_part(slot: SlotView, part: Optional[str]) -> bool:
+    if part == "morning":
+        return slot.start < time(12, 0)
+    if part == "afternoon":
+        return slot.start >= time(12, 0)
+    return True
+
+
+def booking_lines(view: BookingView) -> List[str]:
+    """A booking as shown to its owner: masked name, ID and phone only."""
+    status = "有效" if view.status == STATUS_ACTIVE else "已取消"
+    if view.status == STATUS_ACTIVE and view.day < now().date():
+        status = "已过期"
+    lines = [
+        f"预约号：{view.code}（{status}）",
+        f"业务：{service_label(view.service)}",
+        f"大厅：{view.hall_name}",
+        f"时间：{fmt_day(view.day)} {hhmm(view.start)}–{hhmm(view.end)}",
+        f"办理人：{view.name_masked}，身份证号 {view.id_masked}",
+        f"手机号：{view.phone_masked}",
+    ]
+    if view.priority:
+        lines.append("类型：绿色通道优先时段")
+    return lines
+
+
+def what_to_bring(service: Optional[str], is_minor: bool, priority: bool) -> str:
+    """The documents list from the knowledge base (one fact, one place)."""
+    text = ""
+    try:
+        slots = {"service": service}
+        if is_minor:
+            slots["applicant_type"] = "minor"
+        answer = get_kb().answer("documents", slots)
+        if answer is not None:
+            text = answer.fact.text.strip()
+    except Exception:
+        logger.exception("documents answer failed for %s", service)
+    if not text:
+        text = "本人居民身份证原件；其他材料请以大厅公告为准，可拨打 12367 咨询。"
+    if is_minor and "监护" not in text:
+        text += "\n" + GUARDIAN_REMINDER
+    if priority:
+        text += "\n" + GREEN_PROOF
+    return text
+
+
+# --- reading the user's answer -------------------------------------------------------------
+
+
+def _entities(tracker: Tracker, *names: str) -> List[Any]:
+    return [
+        e.get("value")
+        for e in (tracker.latest_message or {}).get("entities") or []
+        if e.get("entity") in names and e.get("value") is not None
+    ]
+
+
+def _longest_alias(text: str, aliases_by_value: Dict[str, Sequence[str]], allowed: Sequence[str]) -> Optional[str]:
+    best: Optional[Tuple[int, str]] = None
+    for value, aliases in aliases_by_value.items():
+        if value not in allowed:
+            continue
+        for alias in aliases:
+            a = normalize_text(alias)
+            if len(a) >= 2 and a in text and (best is None or len(a) > best[0]):
+                best = (len(a), value)
+    return best[1] if best else None
+
+
+def parse_service(value: Any, tracker: Tracker) -> Optional[str]:
+    """A service id from the `service` entity, a button payload, a number or the vocabulary."""
+    for v in _entities(tracker, "service"):
+        if v in SERVICES:
+            return str(v)
+    text = normalize_text(str(value or ""))
+    if text in SERVICES:
+        return text
+    if text.isdigit() and 1 <= int(text) <= len(SERVICES):
+        return SERVICES[int(text) - 1]
+    vocabulary = {s: list(a) for s, a in get_kb().vocabulary.get("service", {}).items()}
+    for sid in SERVICES:
+        vocabulary.setdefault(sid, []).append(service_label(sid))
+    return _longest_alias(text, vocabulary, SERVICES)
+
+
+def parse_hall(value: Any, tracker: Tracker) -> Optional[str]:
+    """A hall id from a button, the `place` entity, a number, the hall's name or city."""
+    halls = _halls()
+    ids = list(halls)
+    for v in _entities(tracker, "booking_hall", "place"):
+        if v in halls:
+            return str(v)
+    text = normalize_text(str(value or ""))
+    if text in halls:
+        return text
+    if text.isdigit() and 1 <= int(text) <= len(ids):
+        return ids[int(text) - 1]
+    aliases: Dict[str, List[str]] = {
+        hid: [h.name, h.city] + list(get_kb().vocabulary.get("place", {}).get(hid, ()))
+        for hid, h in halls.items()
+    }
+    return _longest_alias(text, aliases, ids)
+
+
+@lru_cache(maxsize=1)
+def _code_prefixes() -> Tuple[str, ...]:
+    try:
+        from bot.booking.halls import load_halls_file
+
+        return tuple(sorted({row["code_prefix"] for row in load_halls_file()}, key=len, reverse=True))
+    except Exception:
+        logger.exception("cannot read the halls' code prefixes")
+        return ()
+
+
+def find_booking_code(text: str) -> Optional[str]:
+    """The first booking code in free text: HZ-7K3Q9, hz 7k3q9, ＨＺ７Ｋ３Ｑ９, HZ7K3Q9."""
+    upper = unicodedata.normalize("NFKC", text or "")[:500].upper()
+    prefixes = _code_prefixes() or ("[A-Z]{2,4}",)
+    for prefix in prefixes:
+        pattern = rf"(?<![A-Z0-9]){prefix}\s*[-_—–]?\s*[0-9A-Z]{{5}}(?![0-9A-Z])"
+        m = re.search(pattern, upper)
+        if m:
+            code = normalize_code(m.group(0))
+            if code:
+                return code
+    return None
+
+
+def code_from_message(tracker: Tracker) -> Optional[str]:
+    for v in _entities(tracker, "booking_code"):
+        code = normalize_code(str(v))
+        if code:
+            return code
+    return find_booking_code(latest_text(tracker))
+
+
+def _id_candidate(value: Any) -> str:
+    text = unicodedata.normalize("NFKC", str(value or ""))
+    m = _ID_IN_TEXT.search(text)
+    return m.group(0) if m else text
+
+
+def _phone_candidate(value: Any) -> str:
+    text = unicodedata.normalize("NFKC", str(value or ""))
+    m = _PHONE_IN_TEXT.search(text)
+    return m.group(0) if m else text
+
+
+def _change_request(text: str, allowed: Sequence[str]) -> Optional[Tuple[str, ...]]:
+    """Slots to clear for "改日期", "手机号填错了" …; None when the text asks no change."""
+    if not _CHANGE_VERB.search(text):
+        return None
+    for keywords, slots in _CHANGE_FIELDS:
+        if slots[0] in allowed and any(k in text for k in keywords):
+            return tuple(s for s in slots if s in allowed)
+    return None
+
+
+# --- shared date and time validation -------------------------------------------------------
+
+
+def free_slots(hall_id: str, day: date, priority: bool, current: datetime) -> List[SlotView]:
+    """Bookable slots of one day; green channel: only the reserved seats (today or the next
+    working day)."""
+    repo = _repo()
+    if priority:
+        return [s for d, s in repo.priority_slots(hall_id, current) if d == day]
+    return repo.available_slots(hall_id, day, now=current)
+
+
+def reschedule_context(tracker: Tracker) -> Tuple[Optional[str], bool]:
+    """The hall of the booking being moved, once the caller may see it."""
+    code = tracker.get_slot("booking_code")
+    if not code or tracker.get_slot("booking_phone_last4") not in (OWNER, VERIFIED):
+        return None, False
+    view = _repo().get(code)
+    # A moved green-channel booking competes for ordinary seats like everyone else.
+    return (view.hall_id if view is not None else None), False
+
+
+def form_context(tracker: Tracker) -> Tuple[Optional[str], bool]:
+    """(hall id, priority) that dates and times are checked against in the active form."""
+    if tracker.active_loop_name == "booking_reschedule_form":
+        return reschedule_context(tracker)
+    return tracker.get_slot("booking_hall"), bool(tracker.get_slot("booking_priority"))
+
+
+class DateTimeValidation:
+    """validate_booking_date / validate_booking_time for the booking and reschedule forms."""
+
+    def booking_context(self, tracker: Tracker) -> Tuple[Optional[str], bool]:
+        """(hall id, priority) the date and time are checked against."""
+        return form_context(tracker)
+
+    def offer_days(
+        self,
+        dispatcher: CollectingDispatcher,
+        hall_id: str,
+        start: date,
+        priority: bool,
+        current: datetime,
+        reason: str,
+    ) -> None:
+        today = current.date()
+        repo = _repo()
+        if priority:
+            days = sorted({d for d, _ in repo.priority_slots(hall_id, current)})
+        else:
+            days = repo.free_days(hall_id, start, 3, now=current)
+            if not days and start != today:
+                days = repo.free_days(hall_id, today, 3, now=current)
+        if days:
+            dispatcher.utter_message(
+                text=f"{reason}\n最近可以预约的日期：", buttons=_day_buttons(days, today)
+            )
+        else:
+            dispatcher.utter_message(
+                text=f"{reason}\n近期暂时没有可约的时段，可以过几天再看，或者说“转人工”。"
+            )
+
+    def day_problem(
+        self, hall_id: str, day: date, priority: bool, current: datetime
+    ) -> Optional[str]:
+        today = current.date()
+        last = today + timedelta(days=BOOKING_WINDOW_DAYS)
+        if day < today:
+            return f"{short_day(day)}已经过去了，请选择今天或以后的日期。"
+        if day > last:
+            return f"只能预约{BOOKING_WINDOW_DAYS}天以内的日期（最晚到{short_day(last)}）。"
+        if priority:
+            allowed = sorted({d for d, _ in _repo().priority_slots(hall_id, current)})
+            if day not in allowed:
+                if not allowed:
+                    return "绿色通道预留的优先时段今天和下一个工作日都已约满，请直接联系大厅或说“转人工”。"
+                return "绿色通道优先时段只能约今天或下一个工作日。"
+        if not is_working_day(day):
+            note = calendar_note(day)
+            kind = "周六" if day.weekday() == 5 else "周日" if day.weekday() == 6 else "节假日"
+            return f"{short_day(day)}是{kind}，大厅不对外办公" + (f"（{note}）。" if note else "。")
+        if not free_slots(hall_id, day, priority, current):
+            if day == today:
+                return "今天剩下的时段都已约满或已经开始了。"
+            return f"{short_day(day)}已经约满了。"
+        return None
+
+    def validate_booking_date(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        hall_id, priority = self.booking_context(tracker)
+        if value is None or not hall_id:
+            return {"booking_date": None}
+        current = now()
+        today = current.date()
+        parsed = parse_date(str(value), today)
+        if parsed.day is None:
+            reason = parsed.reason or "请告诉我具体哪一天，比如“明天”“下周三”或“12月3日”。"
+            self.offer_days(dispatcher, hall_id, today, priority, current, reason)
+            return {"booking_date": None}
+        day = parsed.day
+        problem = self.day_problem(hall_id, day, priority, current)
+        if problem:
+            start = day + timedelta(days=1) if today <= day <= today + timedelta(days=BOOKING_WINDOW_DAYS) else today
+            self.offer_days(dispatcher, hall_id, start, priority, current, problem)
+            return {"booking_date": None}
+        result: Dict[Text, Any] = {"booking_date": day.isoformat(), "booking_part_of_day": parsed.part_of_day}
+        note = calendar_note(day)
+        if note and tracker.get_slot(REQUESTED_SLOT) == "booking_date":
+            dispatcher.utter_message(text=f"提示：{note}。")
+        if parsed.time is not None:
+            slots = free_slots(hall_id, day, priority, current)
+            chosen = next((s for s in slots if s.start <= parsed.time < s.end), None)
+            if chosen is not None:
+                result["booking_time"] = hhmm(chosen.start)
+            else:
+                dispatcher.utter_message(text=f"{short_day(day)} {hhmm(parsed.time)} 没有可约的空位，请从可约时段中选择。")
+        return result
+
+    def validate_booking_time(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        hall_id, priority = self.booking_context(tracker)
+        day = _as_date(tracker.get_slot("booking_date"))
+        if value is None or not hall_id or day is None:
+            return {"booking_time": None}
+        text = str(value)
+        current = now()
+        if _CHANGE_DATE.search(normalize_text(text)):
+            return {"booking_date": None, "booking_time": None, **keep_failures(tracker)}
+        clock = _as_time(text)
+        part: Optional[str] = None
+        if clock is None:
+            parsed = parse_date(text, current.date())
+            if parsed.day is not None and parsed.day != day:
+                # "明天下午两点" at the time question: the user moved the day.
+                return {"booking_time": None, **self.validate_booking_date(text, dispatcher, tracker, domain)}
+            clock, part = parsed.time, parsed.part_of_day
+        slots = free_slots(hall_id, day, priority, current)
+        if not slots:
+            dispatcher.utter_message(text=f"{short_day(day)}的时段刚刚约满了，请换一天。")
+            return {"booking_date": None, "booking_time": None, **keep_failures(tracker)}
+        if clock is not None:
+            chosen = next((s for s in slots if s.start <= clock < s.end), None)
+            if chosen is not None:
+                return {"booking_time": hhmm(chosen.start)}
+            dispatcher.utter_message(
+                text=f"{hhmm(clock)} 没有可约的空位（不在办理时间或已约满），请从下面的时段中选择。"
+            )
+            return {"booking_time": None, "booking_part_of_day": None}
+        if part in ("morning", "afternoon"):
+            label = "上午" if part == "morning" else "下午"
+            if any(_in_part(s, part) for s in slots):
+                return {"booking_time": None, "booking_part_of_day": part, **keep_failures(tracker)}
+            dispatcher.utter_message(text=f"{short_day(day)}{label}已经约满了，可以选其他时段。")
+            return {"booking_time": None, "booking_part_of_day": None, **keep_failures(tracker)}
+        dispatcher.utter_message(text="没看懂这个时间，请点选下面的时段，或者说“上午9点半”“下午两点”。")
+        return {"booking_time": None}
+
+    def confirm_answer(
+        self, tracker: Tracker, value: Any, allowed_changes: Sequence[str]
+    ) -> Dict[Text, Any]:
+        """True for yes; for "改日期" etc. clear those slots; for no, ask what to change."""
+        if tracker.get_slot(REQUESTED_SLOT) != "booking_confirm":
+            return {"booking_confirm": None}  # never accept a confirmation that was not asked
+        intent = latest_intent(tracker)
+        text = normalize_text(latest_text(tracker) or str(value or ""))
+        change = _change_request(text, allowed_changes)
+        if change:
+            return {"booking_confirm": None, **{s: None for s in change}, **keep_failures(tracker)}
+        if intent == "affirm" or text in _YES:
+            return {"booking_confirm": True}
+        if intent == "deny" or text in _NO:
+            return {"booking_confirm": None, **keep_failures(tracker)}  # the ask shows what to change
+        return {"booking_confirm": None}
+
+
+def _unavailable_reply(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or UNAVAILABLE
+    return f"抱歉，{reason}。您已经填写的内容会保留，稍后再试即可。"
+
+
+# --- the booking form ----------------------------------------------------------------------
+
+
+class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
+    """Service → hall → date → time → name → ID → phone → confirmation."""
+
+    extra_slots_cleared_on_stop = ("booking_priority", "booking_part_of_day")
+
+    def name(self) -> Text:
+        return "validate_booking_form"
+
+    def error_reply(self, exc: Exception) -> str:
+        if isinstance(exc, BookingUnavailable):
+            return _unavailable_reply(exc)
+        return super().error_reply(exc)
+
+    def booking_context(self, tracker: Tracker) -> Tuple[Optional[str], bool]:
+        return tracker.get_slot("booking_hall"), bool(tracker.get_slot("booking_priority"))
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        prefix: List[EventType] = []
+        if (
+            tracker.get_slot(REQUESTED_SLOT) is None
+            and latest_intent(tracker) == "book_appointment"
+            and tracker.get_slot("booking_priority")
+        ):
+            # An ordinary booking after an unfinished green-channel one.
+            tracker.slots["booking_priority"] = False
+            prefix.append(SlotSet("booking_priority", False))
+        return prefix + await super().run(dispatcher, tracker, domain)
+
+    # Extraction at activation: "预约明天去德清办护照" fills three slots at once.
+    async def extract_booking_service(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if tracker.get_slot(REQUESTED_SLOT) not in (None, "booking_service") or passes_through(tracker):
+            return {}
+        found = [v for v in _entities(tracker, "service") if v in SERVICES]
+        return {"booking_service": found[0]} if found else {}
+
+    async def extract_booking_hall(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if tracker.get_slot(REQUESTED_SLOT) is not None or passes_through(tracker):
+            return {}
+        halls = _halls()
+        found = [v for v in _entities(tracker, "booking_hall", "place") if v in halls]
+        return {"booking_hall": found[0]} if found else {}
+
+    async def extract_booking_date(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if tracker.get_slot(REQUESTED_SLOT) is not None or passes_through(tracker):
+            return {}
+        text = latest_text(tracker)
+        if text.startswith("/") or parse_date(text, now().date()).day is None:
+            return {}
+        return {"booking_date": text}
+
+    def validate_booking_service(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if value is None:
+            return {"booking_service": None}
+        service = parse_service(value, tracker)
+        if service is None:
+            dispatcher.utter_message(text="没听清要办理哪项业务，请从下面选一项。")
+            return {"booking_service": None}
+        result: Dict[Text, Any] = {"booking_service": service}
+        hall = _halls().get(tracker.get_slot("booking_hall") or "")
+        if hall is not None and service not in hall.services:
+            dispatcher.utter_message(text=f"{hall.name}暂不办理{service_label(service)}，请重新选择大厅。")
+            result.update({"booking_hall": None, "booking_date": None, "booking_time": None})
+        return result
+
+    def validate_booking_hall(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if value is None:
+            return {"booking_hall": None}
+        hall_id = parse_hall(value, tracker)
+        if hall_id is None:
+            dispatcher.utter_message(text="目前可以预约的是下面这些大厅，请选择一个。")
+            return {"booking_hall": None}
+        hall = _halls()[hall_id]
+        service = tracker.get_slot("booking_service")
+        if service and service not in hall.services:
+            dispatcher.utter_message(text=f"{hall.name}暂不办理{service_label(service)}，请选择其他大厅。")
+            return {"booking_hall": None}
+        return {"booking_hall": hall_id}
+
+    def validate_booking_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if value is None:
+            return {"booking_name": None}
+        text = _NAME_PREFIX.sub("", str(value).strip(" \t，。,.!！"))
+        if _QUESTION.search(text):
+            dispatcher.utter_message(
+                text="请先告诉我办理人的姓名（与证件一致）。想先问别的，可以说“不约了”，问完再预约。"
+            )
+            return {"booking_name": None}
+        check = check_name(text)
+        if not check.ok:
+            dispatcher.utter_message(text=check.reason or "请输入证件上的姓名。")
+            return {"booking_name": None}
+        return {"booking_name": check.value}
+
+    def validate_booking_id_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if value is None:
+            return {"booking_id_number": None}
+        check = check_id_number(_id_candidate(value), now().date())
+        if not check.ok:
+            dispatcher.utter_message(text=check.reason or "身份证号码不正确，请核对后重新输入。")
+            return {"booking_id_number": None}
+        if check.is_minor and tracker.get_slot(REQUESTED_SLOT) == "booking_id_number":
+            dispatcher.utter_message(text=GUARDIAN_REMINDER)
+        return {"booking_id_number": check.value}
+
+    def validate_booking_phone(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if value is None:
+            return {"booking_phone": None}
+        check = check_phone(_phone_candidate(value))
+        if not check.ok:
+            dispatcher.utter_message(text=check.reason or "请输入11位手机号码。")
+            return {"booking_phone": None}
+        return {"booking_phone": check.value}
+
+    def validate_booking_confirm(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        result = self.confirm_answer(tracker, value, BOOKING_SLOTS)
+        if result.get("booking_confirm") is None and FAILURES_SLOT not in result:
+            if tracker.get_slot(REQUESTED_SLOT) == "booking_confirm":
+                dispatcher.utter_message(text="请点“确认”提交预约，或者点“修改/取消”。")
+        return result
+
+
+# --- managing a booking --------------------------------------------------------------------
+
+
+class ManageFormValidation(BookingFormValidationAction):
+    """The code, then the last four phone digits unless the booking was made in this chat."""
+
+    verb: str = "查询"
+    needs_active: bool = False
+
+    @abstractmethod
+    def name(self) -> Text:
+        """validate_<form name>"""
+
+    def error_reply(self, exc: Exception) -> str:
+        if isinstance(exc, BookingUnavailable):
+            return f"抱歉，{getattr(exc, 'reason', None) or UNAVAILABLE}。请稍后再试。"
+        return super().error_reply(exc)
+
+    async def extract_booking_code(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        if requested not in (None, "booking_code") or passes_through(tracker):
+            return {}
+        code = code_from_message(tracker)
+        if code:
+            return {"booking_code": code}
+        if requested == "booking_code":
+            return {"booking_code": None}  # an answer without a code: a failed try
+        if tracker.get_slot("booking_code"):
+            return {}  # back after a failed change (FollowupAction) or a retry: same booking
+        # Activation without a code: the sender's only active booking, else ask.
+        mine = _repo().list_for_sender(tracker.sender_id)
+        if len(mine) == 1:
+            return {"booking_code": mine[0].code}
+        return {"booking_code": None, "booking_phone_last4": None}
+
+    def validate_booking_code(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        asked = tracker.get_slot(REQUESTED_SLOT) == "booking_code"
+        code = normalize_code(str(value)) if value is not None else None
+        if code is None:
+            if asked:
+                dispatcher.utter_message(text="没有看到预约号。预约号类似 HZ-7K3Q9，在预约成功的消息里。")
+            return {"booking_code": None}
+        repo = _repo()
+        view = repo.get(code)
+        if view is None:
+            dispatcher.utter_message(text=f"没有找到预约号 {code} 的预约，请核对后再输入。")
+            return {"booking_code": None}
+        if self.needs_active and view.status != STATUS_ACTIVE:
+            dispatcher.utter_message(text=f"预约 {code} 已经取消了，不能{self.verb}。需要的话可以重新预约。")
+            return {"booking_code": None}
+        if self.needs_active and view.day < now().date():
+            dispatcher.utter_message(text=f"预约 {code} 的日期已经过了，不能{self.verb}。")
+            return {"booking_code": None}
+        owner = repo.owner_sender(code) == tracker.sender_id
+        return {"booking_code": code, "booking_phone_last4": OWNER if owner else None}
+
+    def validate_booking_phone_last4(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        asked = tracker.get_slot(REQUESTED_SLOT) == "booking_phone_last4"
+        if not asked:
+            # Only the code check may grant access (OWNER); anything else is dropped.
+            current = tracker.get_slot("booking_phone_last4")
+            return {"booking_phone_last4": current if current in (OWNER, VERIFIED) and value == current else None}
+        digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", str(value or "")))
+        if len(digits) == 11:
+            digits = digits[-4:]
+        if len(digits) != 4:
+            dispatcher.utter_message(text="请输入预约时所留手机号的后四位数字。")
+            return {"booking_phone_last4": None}
+        code = tracker.get_slot("booking_code")
+        if code and _repo().verify_phone_last4(code, digits):
+            return {"booking_phone_last4": VERIFIED}
+        dispatcher.utter_message(text="手机号后四位和预约记录不一致，请再核对一下。")
+        return {"booking_phone_last4": None}
+
+
+class ValidateBookingLookupForm(ManageFormValidation):
+    stop_message = "好的，不查了。需要时告诉我预约号就行。"
+    resume_title = "重新查询"
+    resume_payload = "/lookup_booking"
+
+    def name(self) -> Text:
+        return "validate_booking_lookup_form"
+
+
+class ValidateBookingCancelForm(ManageFormValidation):
+    verb = "取消"
+    needs_active = True
+    stop_message = "好的，不取消了，预约保持不变。"
+    resume_title = "重新取消预约"
+    resume_payload = "/cancel_booking"
+
+    def name(self) -> Text:
+        return "validate_booking_cancel_form"
+
+    def validate_booking_cancel_confirm(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if tracker.get_slot(REQUESTED_SLOT) != "booking_cancel_confirm":
+            return {"booking_cancel_confirm": None}
+        intent = latest_intent(tracker)
+        text = normalize_text(latest_text(tracker) or str(value or ""))
+        if text in _CANCEL_NO or intent == "deny":
+            return {"booking_cancel_confirm": False}
+        if text in _CANCEL_YES or intent == "affirm":
+            return {"booking_cancel_confirm": True}
+        dispatcher.utter_message(text="请点“确认取消”或“不取消”。")
+        return {"booking_cancel_confirm": None}
+
+
+class ValidateBookingRescheduleForm(DateTimeValidation, ManageFormValidation):
+    verb = "改约"
+    needs_active = True
+    stop_message = "好的，不改了，原预约保持不变。"
+    resume_title = "重新改约"
+    resume_payload = "/reschedule_booking"
+    extra_slots_cleared_on_stop = ("booking_part_of_day",)
+
+    def name(self) -> Text:
+        return "validate_booking_reschedule_form"
+
+    def booking_context(self, tracker: Tracker) -> Tuple[Optional[str], bool]:
+        return reschedule_context(tracker)
+
+    async def extract_booking_date(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """At activation, take a new date from "把HZ-7K3Q9改到明天", and drop any date left
+        over from an unfinished booking form (the two forms share the slot)."""
+        if tracker.get_slot(REQUESTED_SLOT) is not None or passes_through(tracker):
+            return {}
+        text = latest_text(tracker)
+        has_day = not text.startswith("/") and parse_date(text, now().date()).day is not None
+        return {"booking_date": text if has_day else None, "booking_time": None, "booking_confirm": None}
+
+    def validate_booking_confirm(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        result = self.confirm_answer(tracker, value, ("booking_date", "booking_time"))
+        if result.get("booking_confirm") is None and FAILURES_SLOT not in result:
+            if tracker.get_slot(REQUESTED_SLOT) == "booking_confirm":
+                dispatcher.utter_message(text="请点“确认”完成改约，或者点“修改/取消”。")
+        return result
+
+
+# --- asking for each slot ------------------------------------------------------------------
+
+
+class AskAction(Action, ABC):
+    """action_ask_<slot>: dynamic questions with buttons; a store outage never breaks them."""
+
+    @abstractmethod
+    def name(self) -> Text:
+        """action_ask_<slot>"""
+
+    @abstractmethod
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        """Utter the question."""
+
+    fallback: str = "请继续。"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        try:
+            self.ask(dispatcher, tracker)
+        except BookingUnavailable as exc:
+            dispatcher.utter_message(text=f"{self.fallback}\n（{exc.reason}，暂时无法列出可选项，您可以直接输入。）")
+        except Exception:
+            logger.exception("%s failed", self.name())
+            dispatcher.utter_message(text=self.fallback)
+        return []
+
+
+class ActionAskBookingService(AskAction):
+    fallback = "请问要办理哪项业务？（护照、港澳通行证、台湾通行证、外国人居留许可）"
+
+    def name(self) -> Text:
+        return "action_ask_booking_service"
+
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        prefix = "好的，为您预约绿色通道优先时段。" if tracker.get_slot("booking_priority") else ""
+        dispatcher.utter_message(
+            text=f"{prefix}请问要办理哪项业务？",
+            buttons=[
+                {"title": service_label(s), "payload": f'/inform{{"service":"{s}"}}'} for s in SERVICES
+            ],
+        )
+
+
+class ActionAskBookingHall(AskAction):
+    fallback = "请问去哪个大厅办理？（湖州市民服务中心 或 德清县出入境管理大队）"
+
+    def name(self) -> Text:
+        return "action_ask_booking_hall"
+
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        service = tracker.get_slot("booking_service")
+        halls = [h for h in _halls().values() if not service or service in h.services]
+        dispatcher.utter_message(
+            text="请选择办理大厅：",
+            buttons=[{"title": h.name, "payload": f'/inform{{"booking_hall":"{h.id}"}}'} for h in halls],
+        )
+
+
+class ActionAskBookingDate(AskAction):
+    fallback = "请问哪天去办理？可以说“明天”“下周三”“12月3日”。"
+
+    def name(self) -> Text:
+        return "action_ask_booking_date"
+
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        hall_id, priority = form_context(tracker)
+        if not hall_id:
+            dispatcher.utter_message(text=self.fallback)
+            return
+        current = now()
+        today = current.date()
+        repo = _repo()
+        if priority:
+            days = sorted({d for d, _ in repo.priority_slots(hall_id, current)})
+            text = "绿色通道优先时段可以约今天或下一个工作日，请选择日期："
+            if not days:
+                text = "抱歉，绿色通道预留的优先时段今天和下一个工作日都已约满。请直接联系大厅，或者说“转人工”。"
+        else:
+            days = repo.free_days(hall_id, today, 5, now=current)
+            text = "请问哪天去办理？可以直接说“明天”“下周三”“12月3日”，或点选最近可约的日期："
+            if not days:
+                text = f"抱歉，{BOOKING_WINDOW_DAYS}天内暂时没有可约的时段，可以过几天再看，或者说“转人工”。"
+        dispatcher.utter_message(text=text, buttons=_day_buttons(days, today))
+
+
+class ActionAskBookingTime(AskAction):
+    fallback = "请问几点？可以说“上午9点半”“下午两点”。"
+
+    def name(self) -> Text:
+        return "action_ask_booking_time"
+
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        hall_id, priority = form_context(tracker)
+        day = _as_date(tracker.get_slot("booking_date"))
+        if not hall_id or day is None:
+            dispatcher.utter_message(text=self.fallback)
+            return
+        current = now()
+        slots = free_slots(hall_id, day, priority, current)
+        part = tracker.get_slot("booking_part_of_day")
+        shown = [s for s in slots if _in_part(s, part)]
+        label = {"morning": "上午", "afternoon": "下午"}.get(part or "", "") if shown else ""
+        shown = shown or slots
+        kind = "绿色通道优先时段" if priority else "可约时段"
+        if not shown:
+            dispatcher.utter_message(text=f"{short_day(day)}已经没有可约时段了，请说“换一天”。")
+            return
+        dispatcher.utter_message(
+            text=f"{fmt_day(day)}{label}的{kind}（每段30分钟），请选择：",
+            buttons=[
+                {"title": hhmm(s.start), "payload": f'/inform{{"booking_time":"{hhmm(s.start)}"}}'}
+                for s in shown
+            ],
+        )
+
+
+class ActionAskBookingName(AskAction):
+    fallback = "请输入办理人的姓名（与证件一致）。"
+
+    def name(self) -> Text:
+        return "action_ask_booking_name"
+
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        dispatcher.utter_message(text=self.fallback)
+
+
+class ActionAskBookingIdNumber(AskAction):
+    fallback = "请输入办理人的18位居民身份证号码。号码只用于预约核验，回复里会打码显示。"
+
+    def name(self) -> Text:
+        return "action_ask_booking_id_number"
+
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        dispatcher.utter_message(text=self.fallback)
+
+
+class ActionAskBookingPhone(AskAction):
+    fallback = "请输入联系手机号（11位），查询或改约时会用到它的后四位。"
+
+    def name(self) -> Text:
+        return "action_ask_booking_phone"
+
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        dispatcher.utter_message(text=self.fallback)
+
+
+class ActionAskBookingConfirm(AskAction):
+    fallback = "确认提交吗？"
+
+    def name(self) -> Text:
+        return "action_ask_booking_confirm"
+
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        reschedule = tracker.active_loop_name == "booking_reschedule_form"
+        text = normalize_text(latest_text(tracker))
+        if latest_intent(tracker) == "deny" or text in _NO:
+            options = ["改日期", "改时间"]
+            if not reschedule:
+                options += ["改大厅", "改业务", "改姓名", "改身份证号", "改手机号"]
+            buttons = [{"title": o, "payload": o} for o in options]
+            buttons.append({"title": "不改了" if reschedule else "不约了", "payload": "/stop_form"})
+            dispatcher.utter_message(text="请问要修改哪一项？", buttons=buttons)
+            return
+        summary = reschedule_summary(tracker) if reschedule else booking_summary(tracker)
+        dispatcher.utter_message(text=summary, buttons=CONFIRM_BUTTONS)
+
+
+class ActionAskBookingCode(AskAction):
+    fallback = "请告诉我预约号（类似 HZ-7K3Q9，在预约成功的消息里）。"
+
+    def name(self) -> Text:
+        return "action_ask_booking_code"
+
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        mine = _repo().list_for_sender(tracker.sender_id)[:5]
+        buttons = [
+            {
+                "title": f"{v.code} {v.day.month}月{v.day.day}日 {hhmm(v.start)}",
+                "payload": f'/inform{{"booking_code":"{v.code}"}}',
+            }
+            for v in mine
+        ]
+        text = self.fallback + ("\n也可以直接点选您在这里约过的：" if buttons else "")
+        dispatcher.utter_message(text=text, buttons=buttons)
+
+
+class ActionAskBookingPhoneLast4(AskAction):
+    fallback = "这个预约不是在当前对话里约的。为保护个人信息，请输入预约时所留手机号的后四位。"
+
+    def name(self) -> Text:
+        return "action_ask_booking_phone_last4"
+
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        dispatcher.utter_message(text=self.fallback)
+
+
+class ActionAskBookingCancelConfirm(AskAction):
+    fallback = "确认取消这个预约吗？"
+
+    def name(self) -> Text:
+        return "action_ask_booking_cancel_confirm"
+
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        view = _repo().get(tracker.get_slot("booking_code") or "")
+        lines = booking_lines(view) if view is not None else []
+        dispatcher.utter_message(
+            text="\n".join(["要取消的预约："] + lines + ["确认取消这个预约吗？取消后名额会释放给其他人。"]),
+            buttons=[
+                {"title": "确认取消", "payload": "/affirm"},
+                {"title": "不取消", "payload": "/deny"},
+            ],
+        )
+
+
+def booking_summary(tracker: Tracker) -> str:
+    """The confirmation question: ID and phone masked."""
+    day = _as_date(tracker.get_slot("booking_date"))
+    start = _as_time(tracker.get_slot("booking_time"))
+    end = (datetime.combine(date(2000, 1, 1), start) + timedelta(minutes=30)).time() if start else None
+    lines = ["请核对预约信息："]
+    if tracker.get_slot("booking_priority"):
+        lines.append("类型：绿色通道优先时段")
+    lines += [
+        f"业务：{service_label(tracker.get_slot('booking_service'))}",
+        f"大厅：{hall_name(tracker.get_slot('booking_hall'))}",
+        f"日期：{fmt_day(day) if day else '未选择'}",
+        f"时间：{hhmm(start) + '–' + hhmm(end) if start and end else '未选择'}",
+        f"办理人：{tracker.get_slot('booking_name') or '未填写'}",
+        f"身份证号：{mask_id(tracker.get_slot('booking_id_number') or '')}",
+        f"手机号：{mask_phone(tracker.get_slot('booking_phone') or '')}",
+        "确认预约吗？",
+    ]
+    return "\n".join(lines)
+
+
+def reschedule_summary(tracker: Tracker) -> str:
+    code = tracker.get_slot("booking_code") or ""
+    view = _repo().get(code)
+    day = _as_date(tracker.get_slot("booking_date"))
+    start = _as_time(tracker.get_slot("booking_time"))
+    lines = ["请确认改约：", f"预约号：{code}（不变）"]
+    if view is not None:
+        lines += [f"大厅：{view.hall_name}", f"原时间：{fmt_day(view.day)} {hhmm(view.start)}"]
+    if day and start:
+        lines.append(f"新时间：{fmt_day(day)} {hhmm(start)}")
+    lines.append("确认改约吗？")
+    return "\n".join(lines)
+
+
+# --- submitting ----------------------------------------------------------------------------
+
+
+def _clear(*slots: str) -> List[EventType]:
+    return [SlotSet(s, None) for s in slots]
+
+
+class ActionSubmitBooking(Action):
+    """Writes the booking once the form is confirmed; a stopped form does nothing here."""
+
+    def name(self) -> Text:
+        return "action_submit_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        if tracker.get_slot("booking_confirm") is not True:
+            return []
+        day = _as_date(tracker.get_slot("booking_date"))
+        start = _as_time(tracker.get_slot("booking_time"))
+        values = {s: tracker.get_slot(s) for s in BOOKING_SLOTS}
+        if day is None or start is None or any(v is None for v in values.values()):
+            dispatcher.utter_message(text="预约信息还不完整，我们接着填。")
+            return [SlotSet("booking_confirm", None), FollowupAction("booking_form")]
+        priority = bool(tracker.get_slot("booking_priority"))
+        current = now()
+        try:
+            result = _repo().book(
+                hall_id=values["booking_hall"],
+                service=values["booking_service"],
+                day=day,
+                start=start,
+                name=values["booking_name"],
+                id_number=values["booking_id_number"],
+                phone=values["booking_phone"],
+                channel=tracker.get_latest_input_channel() or "unknown",
+                sender_id=tracker.sender_id,
+                priority=priority,
+                today=current.date(),
+                now=current,
+            )
+        except Exception:  # the repository reports outages itself; anything else is a bug
+            logger.exception("booking failed")
+            result = None
+        if result is None or result.error == "unavailable":
+            reason = (result.reason if result is not None else None) or UNAVAILABLE
+            dispatcher.utter_message(
+                text=f"抱歉，{reason}。这次预约没有提交，您填写的信息已保留，稍后说“继续预约”即可重新提交。"
+            )
+            return [SlotSet("booking_confirm", None)]
+        if result.ok and result.booking is not None:
+            dispatcher.utter_message(text=confirmation_text(result, values["booking_service"], priority))
+            return _clear(*BOOKING_SLOTS, "booking_priority", "booking_part_of_day", FAILURES_SLOT)
+        return self._refused(dispatcher, result)
+
+    @staticmethod
+    def _refused(dispatcher: CollectingDispatcher, result: Any) -> List[EventType]:
+        """Nothing was written: say why and ask again only what has to change."""
+        reason = result.reason or "这个时段暂时无法预约。"
+        error = result.error or ""
+        if error == "duplicate":
+            dispatcher.utter_message(text=reason)
+            return _clear(*BOOKING_SLOTS, "booking_priority", "booking_part_of_day", FAILURES_SLOT)
+        redo = {
+            "slot_full": ("booking_time",),
+            "slot_passed": ("booking_time",),
+            "invalid_slot": ("booking_time",),
+            "invalid_id": ("booking_id_number",),
+            "invalid_phone": ("booking_phone",),
+            "invalid_name": ("booking_name",),
+            "invalid_service": ("booking_service",),
+            "unknown_hall": ("booking_hall", "booking_date", "booking_time"),
+        }.get(error, ("booking_date", "booking_time"))
+        dispatcher.utter_message(text=reason)
+        return _clear(*redo, "booking_confirm") + [FollowupAction("booking_form")]
+
+
+def confirmation_text(result: Any, service: Optional[str], priority: bool) -> str:
+    view: BookingView = result.booking
+    hall = _halls().get(view.hall_id)
+    lines = ["预约成功！", f"预约号：{result.code or view.code}"]
+    lines += [line for line in booking_lines(view) if not line.startswith("预约号")]
+    if hall is not None:
+        if hall.address.resolved():
+            lines.append(f"地址：{hall.address.resolved()}")
+        if hall.phone.resolved():
+            lines.append(f"大厅电话：{hall.phone.resolved()}")
+    lines.append("请携带：")
+    lines.append(what_to_bring(service, bool(getattr(result, "is_minor", False)), priority))
+    note = getattr(result, "note", None)
+    if note:
+        lines.append(f"提示：{note}。")
+    lines.append("查询、改约或取消时，告诉我预约号即可。")
+    return "\n".join(lines)
+
+
+class ActionMyBookings(Action):
+    """我的预约: the active bookings made in this chat."""
+
+    def name(self) -> Text:
+        return "action_my_bookings"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        try:
+            mine = _repo().list_for_sender(tracker.sender_id)
+        except BookingUnavailable as exc:
+            dispatcher.utter_message(text=f"抱歉，{exc.reason}。")
+            return []
+        if not mine:
+            dispatcher.utter_message(
+                text="您在这个对话里还没有有效的预约。说“预约”就可以开始；在别处约的，告诉我预约号也能查。"
+            )
+            return []
+        blocks = [f"您有 {len(mine)} 个有效预约："]
+        for i, view in enumerate(mine, 1):
+            blocks.append(f"{i}. " + "\n   ".join(booking_lines(view)))
+        buttons: List[Dict[str, str]] = []
+        for view in mine[:3]:
+            buttons.append({"title": f"改约 {view.code}", "payload": f'/reschedule_booking{{"booking_code":"{view.code}"}}'})
+            buttons.append({"title": f"取消 {view.code}", "payload": f'/cancel_booking{{"booking_code":"{view.code}"}}'})
+        dispatcher.utter_message(text="\n".join(blocks), buttons=buttons)
+        return []
+
+
+def _granted(tracker: Tracker) -> Optional[str]:
+    """The form's booking code when the caller may see it (owner or last four checked)."""
+    code = tracker.get_slot("booking_code")
+    if code and tracker.get_slot("booking_phone_last4") in (OWNER, VERIFIED):
+        return str(code)
+    return None
+
+
+class ActionLookupBooking(Action):
+    def name(self) -> Text:
+        return "action_lookup_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        code = _granted(tracker)
+        if code is None:  # stopped, or ended with the hand-over offer
+            return _clear(*MANAGE_SLOTS)
+        try:
+            view = _repo().get(code)
+        except BookingUnavailable as exc:
+            dispatcher.utter_message(text=f"抱歉，{exc.reason}。")
+            return []
+        if view is None:
+            dispatcher.utter_message(text=f"没有找到预约号 {code} 的预约。")
+        else:
+            dispatcher.utter_message(text="\n".join(booking_lines(view)))
+        return _clear(*MANAGE_SLOTS, FAILURES_SLOT)
+
+
+class ActionCancelBooking(Action):
+    """Cancels after the form's "确认取消吗" was answered yes."""
+
+    def name(self) -> Text:
+        return "action_cancel_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        code = _granted(tracker)
+        confirmed = tracker.get_slot("booking_cancel_confirm")
+        if code is None or confirmed is None:
+            return _clear(*MANAGE_SLOTS, "booking_cancel_confirm")
+        done = _clear(*MANAGE_SLOTS, "booking_cancel_confirm", FAILURES_SLOT)
+        if confirmed is not True:
+            dispatcher.utter_message(text=f"好的，预约 {code} 保持不变。")
+            return done
+        result = _repo().cancel(code, actor=tracker.sender_id)
+        if result.ok:
+            view = result.booking
+            when = f"{fmt_day(view.day)} {hhmm(view.start)} " if view is not None else ""
+            dispatcher.utter_message(text=f"预约 {code} 已取消，{when}的名额已经释放。需要时可以重新预约。")
+            return done
+        if result.error == "unavailable":
+            dispatcher.utter_message(text=f"抱歉，{result.reason}。预约还没有取消，请稍后再说一次“取消预约”。")
+            return [SlotSet("booking_cancel_confirm", None)]
+        dispatcher.utter_message(text=result.reason or "这个预约现在不能取消。")
+        return done
+
+
+class ActionRescheduleBooking(Action):
+    """Moves the booking to the confirmed date and time; the code does not change."""
+
+    def name(self) -> Text:
+        return "action_reschedule_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        code = _granted(tracker)
+        day = _as_date(tracker.get_slot("booking_date"))
+        start = _as_time(tracker.get_slot("booking_time"))
+        if code is None or tracker.get_slot("booking_confirm") is not True or day is None or start is None:
+            return _clear(*MANAGE_SLOTS, "booking_date", "booking_time", "booking_confirm", "booking_part_of_day")
+        current = now()
+        result = _repo().reschedule(code, day=day, start=start, actor=tracker.sender_id, today=current.date(), now=current)
+        done = _clear(*MANAGE_SLOTS, "booking_date", "booking_time", "booking_confirm", "booking_part_of_day", FAILURES_SLOT)
+        if result.ok and result.booking is not None:
+            lines = [f"改约成功！预约号不变：{result.code or code}"]
+            lines += [line for line in booking_lines(result.booking) if not line.startswith("预约号")]
+            dispatcher.utter_message(text="\n".join(lines))
+            return done
+        if result.error == "unavailable":
+            dispatcher.utter_message(text=f"抱歉，{result.reason}。原预约保持不变，请稍后再说一次“改约”。")
+            return [SlotSet("booking_confirm", None)]
+        dispatcher.utter_message(text=result.reason or "没能改约，原预约保持不变。")
+        if result.error in ("slot_full", "slot_passed", "invalid_slot", "past", "too_far", "not_working_day", "duplicate"):
+            return _clear("booking_date", "booking_time", "booking_confirm") + [FollowupAction("booking_reschedule_form")]
+        return done
+
+
+class ActionStartPriorityBooking(Action):
+    """Green channel: book from the reserved seats of today or the next working day."""
+
+    def name(self) -> Text:
+        return "action_start_priority_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        events: List[EventType] = [SlotSet("booking_priority", True)]
+        events += _clear("booking_date", "booking_time", "booking_confirm", "booking_part_of_day", FAILURES_SLOT)
+        service = tracker.get_slot("service")
+        if service in SERVICES and not tracker.get_slot("booking_service"):
+            events.append(SlotSet("booking_service", service))
+        place = tracker.get_slot("place")
+        if place in _halls() and not tracker.get_slot("booking_hall"):
+            events.append(SlotSet("booking_hall", place))
+        dispatcher.utter_message(
+            text="好的，为您预约绿色通道优先时段：使用大厅为急事预留的名额，只能约今天或下一个工作日。"
+        )
+        return events + [FollowupAction("booking_form")]
