@@ -1,0 +1,675 @@
+"""The booking actions, driven turn by turn with rasa_sdk Trackers against a temporary SQLite.
+
+`Chat` below plays Rasa's part with the same contract as rasa/core/actions/forms.py in
+3.6: slot mappings (conditions, not_intent) fill candidates, `validate_<form>` runs after
+every user message, a form that extracts nothing for the requested slot is rejected, the
+next slot is asked with `action_ask_<slot>`, and a finished form runs its submit action
+(the rules in data/dialogue/booking.yml). No model and no network are involved.
+
+The clock is fixed at Tuesday 2026-12-01 10:05 (Asia/Shanghai).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+import yaml
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+import actions.booking as booking
+from actions.booking import find_booking_code
+from actions.forms_base import is_stop_request
+from actions.handoff import ActionHandoff
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN: Dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+NOW = datetime(2026, 12, 1, 10, 5)
+ADULT_ID = "33052119900315001X"
+MINOR_ID = "330521201503150016"
+PHONE = "13957124321"
+OTHER_PHONE = "13912345670"
+CODE_RE = re.compile(r"预约号：([A-Z]{2}-[0-9A-Z]{5})")
+
+FORM_TRIGGERS = {
+    "book_appointment": "booking_form",
+    "lookup_booking": "booking_lookup_form",
+    "cancel_booking": "booking_cancel_form",
+    "reschedule_booking": "booking_reschedule_form",
+}
+FORM_SUBMIT = {
+    "booking_form": "action_submit_booking",
+    "booking_lookup_form": "action_lookup_booking",
+    "booking_cancel_form": "action_cancel_booking",
+    "booking_reschedule_form": "action_reschedule_booking",
+}
+
+
+def _registry() -> Dict[str, Action]:
+    found: Dict[str, Action] = {"action_handoff": ActionHandoff()}
+    for obj in vars(booking).values():
+        if isinstance(obj, type) and issubclass(obj, Action) and obj.__module__ == booking.__name__:
+            try:
+                instance = obj()
+            except TypeError:  # abstract bases
+                continue
+            found[instance.name()] = instance
+    return found
+
+
+ACTIONS = _registry()
+ALL_CHATS: List["Chat"] = []
+
+
+def slot_event(name: str, value: Any) -> Dict[str, Any]:
+    return {"event": "slot", "timestamp": None, "name": name, "value": value}
+
+
+class Chat:
+    """One conversation: Rasa's form loop, rules and slot mappings, in miniature."""
+
+    def __init__(self, sender: str = "wx-openid-A", channel: str = "rest") -> None:
+        self.sender = sender
+        self.channel = channel
+        self.slots: Dict[str, Any] = {name: None for name in DOMAIN["slots"]}
+        self.slots["requested_slot"] = None
+        self.active_loop: Optional[str] = None
+        self.events: List[Dict[str, Any]] = []
+        self.latest: Dict[str, Any] = {}
+        self.out: List[Dict[str, Any]] = []
+        self.transcript: List[Dict[str, Any]] = []
+        self.rejected = False
+        ALL_CHATS.append(self)
+
+    # --- plumbing -----------------------------------------------------------------------
+    def _tracker(self, extra: Optional[List[Dict[str, Any]]] = None, slots: Optional[Dict[str, Any]] = None) -> Tracker:
+        return Tracker(
+            self.sender,
+            dict(slots if slots is not None else self.slots),
+            self.latest,
+            list(self.events) + list(extra or []),
+            False,
+            None,
+            {"name": self.active_loop} if self.active_loop else {},
+            "action_listen",
+        )
+
+    def _apply(self, events: List[Dict[str, Any]]) -> Optional[str]:
+        followup = None
+        for e in events:
+            self.events.append(e)
+            if e.get("event") == "slot":
+                self.slots[e["name"]] = e["value"]
+            elif e.get("event") == "followup":
+                followup = e["name"]
+        return followup
+
+    def _dispatch(self, name: str, tracker: Tracker) -> List[Dict[str, Any]]:
+        dispatcher = CollectingDispatcher()
+        events = asyncio.run(ACTIONS[name].run(dispatcher, tracker, DOMAIN))
+        self.out.extend(dispatcher.messages)
+        self.transcript.extend(dispatcher.messages)
+        return events
+
+    def run_action(self, name: str) -> None:
+        followup = self._apply(self._dispatch(name, self._tracker()))
+        self.events.append({"event": "action", "name": name})
+        if followup:
+            self._followup(followup)
+
+    def _followup(self, name: str) -> None:
+        if name in FORM_SUBMIT:
+            self._activate(name)
+        else:
+            self.run_action(name)
+
+    # --- slot mappings (rasa ActionExtractSlots) -----------------------------------------
+    def _extract(self) -> Dict[str, Any]:
+        intent = self.latest["intent"]["name"]
+        entities = {e["entity"]: e["value"] for e in self.latest.get("entities", [])}
+        found: Dict[str, Any] = {}
+        for slot, spec in DOMAIN["slots"].items():
+            for mapping in spec.get("mappings") or []:
+                if intent in (mapping.get("not_intent") or []):
+                    continue
+                conditions = mapping.get("conditions")
+                if conditions and not any(
+                    c.get("active_loop") == self.active_loop
+                    and c.get("requested_slot") in (None, self.slots["requested_slot"])
+                    for c in conditions
+                ):
+                    continue
+                if mapping["type"] == "from_entity" and mapping["entity"] in entities:
+                    found[slot] = entities[mapping["entity"]]
+                    break
+                if mapping["type"] == "from_text" and self.active_loop:
+                    found[slot] = self.latest["text"]
+                    break
+        return found
+
+    # --- the form loop (rasa FormAction) --------------------------------------------------
+    def _required(self, form: str) -> List[str]:
+        return DOMAIN["forms"][form]["required_slots"]
+
+    def _validate(self, form: str, candidates: Dict[str, Any]) -> List[Dict[str, Any]]:
+        extra = [slot_event("requested_slot", self.slots["requested_slot"]), {"event": "action", "name": form}]
+        extra += [slot_event(k, v) for k, v in candidates.items()]
+        slots = dict(self.slots)
+        slots.update(candidates)
+        return self._dispatch(f"validate_{form}", self._tracker(extra, slots))
+
+    def _continue(self, form: str, events: List[Dict[str, Any]]) -> None:
+        requested_events = [e for e in events if e.get("event") == "slot" and e["name"] == "requested_slot"]
+        if requested_events and requested_events[-1]["value"] is None:
+            return self._deactivate(form)
+        if requested_events:
+            next_slot = requested_events[-1]["value"]
+        else:
+            next_slot = next((s for s in self._required(form) if self.slots.get(s) is None), None)
+        if next_slot is None:
+            return self._deactivate(form)
+        self.slots["requested_slot"] = next_slot
+        self._apply(self._dispatch(f"action_ask_{next_slot}", self._tracker()))
+
+    def _deactivate(self, form: str) -> None:
+        self.active_loop = None
+        self.slots["requested_slot"] = None
+        self.run_action(FORM_SUBMIT[form])
+
+    def _activate(self, form: str) -> None:
+        self.active_loop = form
+        self._apply([slot_event(k, v) for k, v in self._extract().items()])
+        prefilled = {s: self.slots[s] for s in self._required(form) if self.slots.get(s) is not None}
+        events = self._validate(form, prefilled)
+        self._apply(events)
+        self._continue(form, events)
+
+    def _form_turn(self) -> bool:
+        form = self.active_loop
+        assert form is not None
+        candidates = {k: v for k, v in self._extract().items() if k in self._required(form)}
+        events = self._validate(form, candidates)
+        others = [e for e in events if e.get("event") == "slot" and e["name"] != "requested_slot"]
+        if self.slots["requested_slot"] and not candidates and not others:
+            return False  # ActionExecutionRejection: the rules answer instead
+        self._apply([slot_event(k, v) for k, v in candidates.items()])
+        self._apply(events)
+        self._continue(form, events)
+        return True
+
+    # --- a user turn (rules in data/dialogue/booking.yml) ---------------------------------
+    def say(self, text: str, intent: str = "inform", entities: Optional[Dict[str, Any]] = None) -> str:
+        m = re.fullmatch(r"/(\w+)(\{.*\})?", text)
+        if m:  # a button payload, like RegexMessageHandler
+            intent = m.group(1)
+            entities = json.loads(m.group(2)) if m.group(2) else {}
+        self.latest = {
+            "text": text,
+            "intent": {"name": intent, "confidence": 1.0},
+            "intent_ranking": [{"name": intent, "confidence": 1.0}],
+            "entities": [{"entity": k, "value": v} for k, v in (entities or {}).items()],
+        }
+        self.events.append({"event": "user", "text": text, "parse_data": self.latest, "input_channel": self.channel})
+        self.out = []
+        self.rejected = False
+        if self.active_loop:
+            if self._form_turn():
+                return self.text
+            self.rejected = True
+            if intent == "request_human":
+                self.run_action("action_handoff")
+                self.active_loop = None  # action_deactivate_loop
+                self.slots["requested_slot"] = None
+            return self.text
+        if intent in FORM_TRIGGERS:
+            self._activate(FORM_TRIGGERS[intent])
+        elif intent == "book_priority":
+            self.run_action("action_start_priority_booking")
+        elif intent == "my_bookings":
+            self.run_action("action_my_bookings")
+        elif intent == "request_human":
+            self.run_action("action_handoff")
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return "\n".join(m.get("text") or "" for m in self.out)
+
+    @property
+    def buttons(self) -> List[Dict[str, str]]:
+        return [b for m in self.out for b in m.get("buttons") or []]
+
+    def book(self, *, service: str = "passport", hall: str = "huzhou", day: str = "明天", at: str = "09:00",
+             name: str = "张三", id_number: str = ADULT_ID, phone: str = PHONE) -> str:
+        self.say("我想预约", "book_appointment")
+        self.say(f'/inform{{"service":"{service}"}}')
+        self.say(f'/inform{{"booking_hall":"{hall}"}}')
+        self.say(day)
+        self.say(f'/inform{{"booking_time":"{at}"}}')
+        self.say(name)
+        self.say(id_number)
+        self.say(phone)
+        assert "确认预约吗" in self.text, self.text
+        self.say("/affirm")
+        m = CODE_RE.search(self.text)
+        assert m, self.text
+        return m.group(1)
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fresh SQLite booking store per test, migrated, with the halls from data/kb."""
+    from bot.booking import dispose_engines, migrate
+    from bot.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'booking.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    migrate(url)
+    monkeypatch.setattr(booking, "now", lambda: NOW)
+    ALL_CHATS.clear()
+    yield url
+    # Personal data never leaves unmasked, in any reply of any test.
+    for chat in ALL_CHATS:
+        blob = json.dumps(chat.transcript, ensure_ascii=False)
+        for raw in (ADULT_ID, MINOR_ID, PHONE, OTHER_PHONE, "139 5712 4321"):
+            assert raw not in blob, f"unmasked {raw} in a reply"
+    dispose_engines()
+    get_settings.cache_clear()
+
+
+def repo():
+    from bot.booking import BookingRepository
+
+    return BookingRepository()
+
+
+# --- booking ------------------------------------------------------------------------------------
+
+
+def test_full_booking_confirms_with_code_and_masked_values_and_forgets_id_and_phone():
+    chat = Chat()
+    chat.say("我想预约", "book_appointment")
+    assert "哪项业务" in chat.text
+    assert '/inform{"service":"passport"}' in {b["payload"] for b in chat.buttons}
+    chat.say('/inform{"service":"passport"}')
+    assert {b["title"] for b in chat.buttons} >= {"湖州市市民服务中心出入境接待大厅"}
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    assert "哪天" in chat.text and '/inform{"booking_date":"2026-12-01"}' in {b["payload"] for b in chat.buttons}
+    chat.say("明天")
+    assert "2026年12月2日" in chat.text
+    assert "09:00" in {b["title"] for b in chat.buttons}
+    chat.say('/inform{"booking_time":"09:00"}')
+    assert "姓名" in chat.text
+    chat.say("张三")
+    assert "身份证" in chat.text
+    chat.say(ADULT_ID)
+    assert "手机" in chat.text
+    chat.say("139 5712 4321")
+    assert "330521********001X" in chat.text and "139****4321" in chat.text and "确认预约吗" in chat.text
+    assert [b["payload"] for b in chat.buttons] == ["/affirm", "/deny"]
+    chat.say("/affirm")
+    text = chat.text
+    assert "预约成功" in text
+    code = CODE_RE.search(text).group(1)
+    assert code.startswith("HZ-")
+    for part in ("湖州市市民服务中心出入境接待大厅", "2026年12月2日", "09:00", "请携带", "居民身份证", "330521********001X", "139****4321"):
+        assert part in text, part
+    assert chat.active_loop is None
+    assert chat.slots["booking_id_number"] is None and chat.slots["booking_phone"] is None
+    assert all(chat.slots[s] is None for s in booking.BOOKING_SLOTS)
+    view = repo().get(code)
+    assert view.status == "active" and view.day == date(2026, 12, 2) and view.start == time(9, 0)
+
+
+def test_one_message_can_carry_service_hall_and_date():
+    chat = Chat()
+    chat.say("想预约明天去德清办护照", "book_appointment", {"service": "passport", "place": "deqing"})
+    assert chat.slots["booking_service"] == "passport"
+    assert chat.slots["booking_hall"] == "deqing"
+    assert chat.slots["booking_date"] == "2026-12-02"
+    assert chat.slots["requested_slot"] == "booking_time"
+
+
+def test_text_answers_and_afternoon_pick_afternoon_slots():
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say("港澳通行证")
+    assert chat.slots["booking_service"] == "hk_macau_permit"
+    chat.say("去湖州")
+    assert chat.slots["booking_hall"] == "huzhou"
+    chat.say("周五下午")
+    assert chat.slots["booking_date"] == "2026-12-04"
+    titles = [b["title"] for b in chat.buttons]
+    assert titles and all(t >= "13:30" for t in titles) and "下午" in chat.text
+    chat.say("两点半")
+    assert chat.slots["booking_time"] == "14:30"
+
+
+def test_residence_permit_is_not_offered_at_deqing():
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"residence_permit"}')
+    assert [b["payload"] for b in chat.buttons] == ['/inform{"booking_hall":"huzhou"}']
+    chat.say("德清")
+    assert "暂不办理" in chat.text and chat.slots["booking_hall"] is None
+
+
+@pytest.mark.parametrize(
+    "answer, reason",
+    [
+        ("11月20号", "已经过去了"),
+        ("周六", "周六"),
+        ("2027-03-01", "30天以内"),
+        ("火星上的某一天", "没看懂"),
+        ("", "没看懂"),
+    ],
+)
+def test_bad_dates_get_the_reason_and_next_free_days(answer: str, reason: str):
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    chat.say(answer)
+    assert reason in chat.text, chat.text
+    assert chat.slots["booking_date"] is None and chat.active_loop == "booking_form"
+    payloads = [b["payload"] for b in chat.buttons]
+    assert payloads and all(p.startswith('/inform{"booking_date":"2026-12') for p in payloads)
+
+
+def test_full_day_offers_the_next_free_days():
+    from bot.booking import SlotView
+
+    real = booking.free_slots
+
+    def full_on_wednesday(hall_id: str, day: date, priority: bool, current: datetime) -> list[SlotView]:
+        return [] if day == date(2026, 12, 2) else real(hall_id, day, priority, current)
+
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    booking.free_slots = full_on_wednesday
+    try:
+        chat.say("明天")
+    finally:
+        booking.free_slots = real
+    assert "约满" in chat.text
+    assert [b["payload"] for b in chat.buttons][0] == '/inform{"booking_date":"2026-12-03"}'
+
+
+def test_a_2027_date_carries_the_calendar_note(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(booking, "now", lambda: datetime(2026, 12, 20, 10, 0))
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    chat.say("2027年1月4日")
+    assert chat.slots["booking_date"] == "2027-01-04"
+    assert "2027年节假日安排尚未公布" in chat.text
+
+
+def test_invalid_id_and_phone_get_polite_reasons_and_are_never_echoed():
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9点", "李四"):
+        chat.say(answer)
+    chat.say("123456")
+    assert "18位" in chat.text and chat.slots["booking_id_number"] is None
+    chat.say("330521199003150011")  # wrong check digit
+    assert "校验位" in chat.text
+    chat.say("身份证号是 " + ADULT_ID)
+    assert chat.slots["booking_id_number"] == ADULT_ID
+    chat.say("12345")
+    assert chat.slots["booking_phone"] is None and "手机" in chat.text
+    chat.say("1" * 100)
+    assert "太长" in chat.text and chat.active_loop == "booking_form"
+    chat.say("我的手机是" + PHONE)
+    assert chat.slots["booking_phone"] == PHONE
+
+
+def test_sql_looking_and_question_like_names_are_refused():
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9点"):
+        chat.say(answer)
+    chat.say("Robert'); DROP TABLE bookings;--")
+    assert chat.slots["booking_name"] is None and "姓名" in chat.text
+    chat.say("护照要带什么")
+    assert chat.slots["booking_name"] is None and "不约了" in chat.text
+    chat.say("我叫王小明")
+    assert chat.slots["booking_name"] == "王小明"
+
+
+def test_minor_gets_the_guardian_reminder_in_the_form_and_the_confirmation():
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "10:00", "张小宝"):
+        chat.say(answer)
+    chat.say(MINOR_ID)
+    assert "监护人" in chat.text and "户口簿" in chat.text and "出生证明" in chat.text
+    chat.say(PHONE)
+    chat.say("/affirm")
+    assert "预约成功" in chat.text and "监护人" in chat.text
+
+
+def test_stop_phrases_end_the_form_politely_and_forget_the_answers():
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    chat.say("算了", "deny")  # the core NLU files 算了 under deny
+    assert "不约了" in chat.text
+    assert chat.active_loop is None and chat.slots["booking_service"] is None
+    assert repo().list_for_sender(chat.sender) == []
+
+    chat2 = Chat(sender="wx-openid-B")
+    chat2.say("预约", "book_appointment")
+    chat2.say('/inform{"service":"taiwan_permit"}')
+    chat2.say('/inform{"booking_hall":"huzhou"}')
+    chat2.say("不约了", "stop_form")
+    assert chat2.active_loop is None and chat2.slots["booking_hall"] is None
+
+
+@pytest.mark.parametrize(
+    "text, stop",
+    [("算了", True), ("算了吧", True), ("不约了", True), ("先不预约了", True), ("不約了", True), ("Never mind", True),
+     ("不取消", False), ("算了算了我还是约明天吧", False), ("不对", False), ("张三", False)],
+)
+def test_stop_phrases(text: str, stop: bool):
+    tracker = Tracker("s", {}, {"text": text, "intent": {"name": "inform"}}, [], False, None, {}, None)
+    assert is_stop_request(tracker) is stop
+
+
+def test_three_failed_tries_offer_a_hand_over_instead_of_looping():
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    chat.say("啦啦啦")
+    chat.say("随便")
+    assert chat.active_loop == "booking_form" and chat.slots["form_failures"] == {"booking_date": 2}
+    chat.say("不知道")
+    assert "转人工" in chat.text
+    assert {"title": "转人工", "payload": "/request_human"} in chat.buttons
+    assert chat.active_loop is None
+    assert chat.slots["booking_service"] == "passport" and chat.slots["booking_hall"] == "huzhou"
+    assert "哪天" not in chat.text  # not asked a fourth time
+    chat.say("/book_appointment")  # 继续预约
+    assert chat.active_loop == "booking_form" and chat.slots["requested_slot"] == "booking_date"
+
+
+def test_request_human_during_the_form_is_handed_over_and_keeps_the_answers():
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    chat.say("转人工", "request_human")
+    assert chat.rejected and "12367" in chat.text
+    assert chat.active_loop is None and chat.slots["booking_service"] == "passport"
+
+
+def test_modify_at_confirmation_reasks_only_that_field():
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9:00", "张三", ADULT_ID, PHONE):
+        chat.say(answer)
+    chat.say("/deny")
+    assert "修改哪一项" in chat.text and "改手机号" in {b["title"] for b in chat.buttons}
+    chat.say("改手机号", "reschedule_booking")
+    assert chat.slots["booking_phone"] is None and chat.slots["requested_slot"] == "booking_phone"
+    chat.say(OTHER_PHONE)
+    assert "139****5670" in chat.text and "确认预约吗" in chat.text
+
+
+def test_dead_database_keeps_the_form_and_writes_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    from bot.booking import BookingRepository
+    from bot.booking.db import make_engine
+
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9:00", "张三", ADULT_ID, PHONE):
+        chat.say(answer)
+    (tmp_path / "file").write_text("x")
+    dead = BookingRepository(make_engine(f"sqlite:///{tmp_path / 'file' / 'no.db'}"))
+    monkeypatch.setattr(booking, "_repo", lambda: dead)
+    chat.say("/affirm")
+    assert "暂时不可用" in chat.text and "保留" in chat.text
+    assert chat.slots["booking_confirm"] is None
+    assert chat.slots["booking_id_number"] == ADULT_ID and chat.slots["booking_time"] == "09:00"
+    monkeypatch.undo()
+    monkeypatch.setattr(booking, "now", lambda: NOW)
+    assert repo().list_for_sender(chat.sender) == []
+    chat.say("继续预约", "book_appointment")
+    assert "确认预约吗" in chat.text
+    chat.say("/affirm")
+    assert "预约成功" in chat.text
+
+
+def test_green_channel_books_today_or_next_working_day_from_reserved_seats():
+    chat = Chat()
+    chat.say("帮我约绿色通道", "book_priority")
+    assert "绿色通道" in chat.text and chat.slots["booking_priority"] is True
+    chat.say('/inform{"service":"passport"}')
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    days = [b["payload"] for b in chat.buttons]
+    assert days == ['/inform{"booking_date":"2026-12-01"}']
+    chat.say("下周三")
+    assert "今天或下一个工作日" in chat.text
+    chat.say("今天")
+    titles = [b["title"] for b in chat.buttons]
+    assert titles and titles[0] == "10:30" and "绿色通道" in chat.text
+    for answer in (titles[0], "张三", ADULT_ID, PHONE):
+        chat.say(answer)
+    assert "绿色通道" in chat.text
+    chat.say("/affirm")
+    assert "预约成功" in chat.text and "绿色通道" in chat.text
+    code = CODE_RE.search(chat.text).group(1)
+    assert repo().get(code).priority is True
+    assert chat.slots["booking_priority"] is None
+
+
+# --- managing bookings --------------------------------------------------------------------------
+
+
+def test_my_bookings_lists_the_senders_bookings_masked():
+    chat = Chat()
+    assert "还没有有效的预约" in chat.say("我的预约", "my_bookings")
+    code = chat.book()
+    chat.say("我的预约", "my_bookings")
+    assert code in chat.text and "139****4321" in chat.text and "330521********001X" in chat.text
+    assert f'/cancel_booking{{"booking_code":"{code}"}}' in {b["payload"] for b in chat.buttons}
+    other = Chat(sender="wx-openid-B")
+    assert code not in other.say("我的预约", "my_bookings")
+
+
+def test_lookup_from_another_chat_asks_for_the_last_four_digits():
+    owner = Chat()
+    code = owner.book()
+    owner.say(f"查一下{code}", "lookup_booking")
+    assert "2026年12月2日" in owner.text and "后四位" not in owner.text
+
+    stranger = Chat(sender="wx-openid-B")
+    stranger.say(f"帮我查下预约号{code.lower().replace('-', ' ')}", "lookup_booking")
+    assert "后四位" in stranger.text and "2026年12月2日" not in stranger.text
+    stranger.say("0000")
+    assert "不一致" in stranger.text and stranger.active_loop == "booking_lookup_form"
+    stranger.say("后四位是4321")
+    assert code in stranger.text and "2026年12月2日" in stranger.text and "139****4321" in stranger.text
+    assert stranger.active_loop is None and stranger.slots["booking_code"] is None
+
+
+def test_lookup_of_an_unknown_code_and_text_without_code():
+    chat = Chat()
+    chat.say("查一下HZ-ZZZZZ", "lookup_booking")
+    assert "没有找到" in chat.text
+    chat.say("我忘了")
+    assert "没有看到预约号" in chat.text
+
+
+def test_reschedule_keeps_the_code():
+    chat = Chat()
+    code = chat.book()
+    chat.say(f"把{code}改到后天", "reschedule_booking")
+    assert chat.slots["booking_date"] == "2026-12-03" and chat.slots["requested_slot"] == "booking_time"
+    chat.say("下午两点")
+    assert "请确认改约" in chat.text and code in chat.text and "2026年12月3日" in chat.text
+    chat.say("/affirm")
+    assert "改约成功" in chat.text and code in chat.text
+    view = repo().get(code)
+    assert (view.day, view.start, view.status) == (date(2026, 12, 3), time(14, 0), "active")
+    assert chat.slots["booking_code"] is None and chat.slots["booking_date"] is None
+
+
+def test_reschedule_from_another_chat_needs_the_phone_check_first():
+    code = Chat().book()
+    stranger = Chat(sender="wx-openid-B")
+    stranger.say(f"改约 {code}", "reschedule_booking")
+    assert "后四位" in stranger.text
+    stranger.say("4321")
+    assert "哪天" in stranger.text
+
+
+def test_cancel_only_after_confirmation():
+    chat = Chat()
+    code = chat.book()
+    chat.say(f"取消预约{code}", "cancel_booking")
+    assert "确认取消" in chat.text and "330521********001X" in chat.text
+    chat.say("/deny")
+    assert "保持不变" in chat.text and repo().get(code).status == "active"
+    chat.say("取消预约", "cancel_booking")  # the only booking of this chat is picked
+    assert "确认取消" in chat.text and code in chat.text
+    chat.say("/affirm")
+    assert "已取消" in chat.text and repo().get(code).status == "cancelled"
+    chat.say(f"取消{code}", "cancel_booking")
+    assert "已经取消了" in chat.text
+
+
+def test_stop_during_cancel_keeps_the_booking():
+    chat = Chat()
+    code = chat.book()
+    chat.say(f"取消 {code}", "cancel_booking")
+    chat.say("算了", "deny")
+    assert "预约保持不变" in chat.text and repo().get(code).status == "active"
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("查一下HZ-7K3Q9", "HZ-7K3Q9"),
+        ("hz 7k3q9 取消", "HZ-7K3Q9"),
+        ("ＨＺ－７Ｋ３Ｑ９", "HZ-7K3Q9"),
+        ("预约号DQ7K3Q9是哪天", "DQ-7K3Q9"),
+        ('/lookup_booking{"booking_code":"HZ-7K3Q9"}', "HZ-7K3Q9"),
+        ("check booking please", None),
+        ("13812345678", None),
+    ],
+)
+def test_booking_codes_are_found_in_free_text(text: str, code: Optional[str]):
+    assert find_booking_code(text) == code
