@@ -30,6 +30,8 @@ ASPECTS = (
 WHEN_KEYS = ("applicant_type", "apply_kind", "endorsement_type", "place")
 SCOPES = ("全国", "浙江", "湖州", "德清", "杭州", "宁波")
 NOT_CONFIGURED = "待配置"
+# The founding article (../shared/domain/000_*.txt) has no URL; cite it by its headline.
+ARTICLE_CITATION = "《出入境服务“只跑一次”——浙江人“说走就走”有底气》（湖州出入境采访报道）"
 
 
 class KBError(ValueError):
@@ -100,8 +102,13 @@ class Answer:
             parts.append(f"（适用范围：{self.fact.scope}）")
         if self.hint:
             parts.append(self.hint.strip())
-        parts.append(f"来源：{self.fact.sources[0]}（截至 {self.fact.as_of.isoformat()}）")
+        parts.append(f"来源：{cite(self.fact.sources[0])}（截至 {self.fact.as_of.isoformat()}）")
         return "\n".join(parts)
+
+
+def cite(source: str) -> str:
+    """A source as a reader sees it: URLs as they are, the founding article by name."""
+    return ARTICLE_CITATION if source == "article" else source
 
 
 @dataclass

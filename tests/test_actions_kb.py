@@ -1,0 +1,74 @@
+"""The knowledge-base action, driven with rasa_sdk trackers (no network)."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.kb import ActionAnswerKb
+
+
+def _tracker(intent: str, slots: dict[str, Any], entities: list[dict] | None = None,
+             events: list[dict] | None = None) -> Tracker:
+    return Tracker(
+        sender_id="t",
+        slots=slots,
+        latest_message={"intent": {"name": intent, "confidence": 0.99}, "entities": entities or [], "text": "x"},
+        events=events or [],
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+def _run(tracker: Tracker) -> tuple[str, list[dict], list[dict]]:
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ActionAnswerKb().run(dispatcher, tracker, {}))
+    text = "\n".join(m.get("text") or "" for m in dispatcher.messages)
+    buttons = [b for m in dispatcher.messages for b in m.get("buttons") or []]
+    return text, buttons, events
+
+
+def test_adult_first_passport_answered_at_once_with_a_hint():
+    text, buttons, events = _run(_tracker("ask_documents", {"service": "passport"}))
+    assert "身份证" in text and "来源" in text
+    assert "小孩" in text or "未满16" in text
+    assert not buttons
+    assert {"event": "slot", "timestamp": None, "name": "last_aspect", "value": "documents"} in events
+
+
+def test_follow_up_about_a_child_uses_the_last_aspect():
+    text, _, _ = _run(_tracker("inform", {"service": "passport", "applicant_type": "minor", "last_aspect": "documents"},
+                               entities=[{"entity": "applicant_type", "value": "minor"}]))
+    assert "监护" in text
+
+
+def test_fee_follow_up_keeps_the_service():
+    text, _, _ = _run(_tracker("ask_fee", {"service": "hk_macau_permit", "last_aspect": "documents"}))
+    assert "60" in text
+
+
+def test_service_missing_asks_which_document_only_when_needed():
+    text, buttons, _ = _run(_tracker("ask_endorsement", {}))
+    assert "哪种证件" in text
+    assert {b["payload"] for b in buttons} == {'/inform{"service":"hk_macau_permit"}', '/inform{"service":"taiwan_permit"}'}
+
+
+def test_place_lists_halls_without_inventing_values():
+    text, _, _ = _run(_tracker("ask_location", {"service": "passport"}))
+    assert "湖州市市民服务中心" in text and "德清" in text
+    assert "待配置" in text or "0572" in text
+
+
+def test_new_service_drops_details_of_the_old_one():
+    events = [
+        {"event": "slot", "name": "service", "value": "passport"},
+        {"event": "user", "text": "那台湾通行证呢"},
+        {"event": "slot", "name": "service", "value": "taiwan_permit"},
+    ]
+    text, _, _ = _run(_tracker("ask_documents", {"service": "taiwan_permit", "applicant_type": "minor"},
+                               entities=[{"entity": "service", "value": "taiwan_permit"}], events=events))
+    assert "台湾" in text

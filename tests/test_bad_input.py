@@ -1,0 +1,36 @@
+"""Bad input never crashes the bot: each gets a polite Chinese reply and a clean log."""
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+BAD_INPUTS = {
+    "empty": "",
+    "spaces": "   ",
+    "huge": "护照" * 5000,
+    "emoji": "😀😀😀🙏🙏",
+    "punctuation": "？？？！！！。。。,,,",
+    "control": "\x00\x01\x02\x07\x1b[31m",
+    "garbled": "ÃÂ¤Ã¦Â¸Â\ufffd\ufffd",
+    "sql": "'; DROP TABLE events; --",
+    "html": "<script>alert(1)</script>",
+}
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_gets_a_polite_chinese_reply(live_bot, name):
+    replies = live_bot.say(BAD_INPUTS[name], sender=f"bad-{name}-{uuid.uuid4().hex[:6]}")
+    text = "\n".join(r.get("text", "") for r in replies)
+    assert CHINESE.search(text), f"{name}: {replies!r}"
+
+
+def test_bot_still_works_and_logs_are_clean_after_bad_input(live_bot):
+    for name, text in BAD_INPUTS.items():
+        live_bot.say(text, sender=f"again-{name}")
+    assert "身份证" in live_bot.text("办护照要带什么材料")
+    logs = live_bot.logs()
+    assert "Traceback" not in logs, logs[-4000:]
+    assert "Exception" not in logs, logs[-4000:]

@@ -1,0 +1,61 @@
+"""End to end over REST against the real Rasa and action servers, as a citizen would."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+QUESTIONS = [
+    ("办护照要带什么材料", ["身份证"]),
+    ("护照多少钱", ["120"]),
+    ("港澳通行证办一个多少钱", ["60"]),
+    ("港澳签注怎么收费", ["15"]),
+    ("护照办下来要几天", ["7"]),
+    ("护照有效期是几年", ["10年"]),
+    ("小孩办护照需要什么材料", ["监护"]),
+    ("护照丢了怎么补办", ["补"]),
+    ("护照照片有什么要求", ["48"]),
+    ("拍的证件照不满意可以重拍吗", ["重"]),
+    ("外地户口能在湖州办护照吗", ["异地"]),
+    ("护照办好了能寄到家里吗", ["EMS"]),
+    ("去台湾自由行的签注能办吗", ["暂停"]),
+    ("外国人工作居留许可延期要什么材料", ["工作许可"]),
+    ("出入境大厅在哪里", ["湖州市市民服务中心"]),
+    ("绿色通道是什么", ["绿色通道"]),
+    ("你都能做什么", ["预约"]),
+    ("办护照必须本人去吗", ["本人"]),
+    ("我想转人工", ["12367"]),
+    ("今天天气怎么样", ["抱歉"]),
+    ("港澳通行證要帶什麼材料", ["港澳"]),
+]
+
+
+@pytest.mark.parametrize("question,expected", QUESTIONS)
+def test_question_gets_the_key_fact(live_bot, question, expected):
+    reply = live_bot.text(question)
+    for fact in expected:
+        assert fact in reply, f"{question!r} → {reply!r}"
+
+
+def test_context_carries_over_turns(live_bot):
+    sender = uuid.uuid4().hex
+    assert "身份证" in live_bot.text("办护照要带什么材料", sender)
+    assert "监护" in live_bot.text("那小孩呢？", sender)
+    assert "120" in live_bot.text("要多少钱？", sender)
+
+
+def test_conversation_survives_a_server_restart(tmp_path):
+    """The tracker store is SQLite under the work dir: a restart keeps the context."""
+    from tests.live import start_live_bot, stop
+
+    bot, procs = start_live_bot(tmp_path, port=15105, actions_port=15155)
+    sender = uuid.uuid4().hex
+    try:
+        assert "身份证" in bot.text("办护照要带什么材料", sender)
+    finally:
+        stop(procs)
+    bot, procs = start_live_bot(tmp_path, port=15105, actions_port=15155)
+    try:
+        assert "监护" in bot.text("那小孩呢", sender)
+    finally:
+        stop(procs)

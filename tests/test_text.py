@@ -1,0 +1,33 @@
+"""Normalisation and vocabulary matching, the first steps of every message."""
+from __future__ import annotations
+
+from hypothesis import given, strategies as st
+
+from bot.kb import load_kb
+from bot.settings import KB_DIR
+from bot.text import normalize
+from bot.vocabulary import VocabularyMatcher
+
+
+def test_traditional_full_width_and_spacing():
+    assert normalize("外婆在澳門過世了") == "外婆在澳门过世了"
+    assert normalize("ｐａｓｓｐｏｒｔ１２３") == "passport123"
+    assert normalize("护 照  多少 钱") == "护照多少钱"
+    assert normalize("我想办passport要什么") == "我想办 passport 要什么"
+    assert normalize("\x00\x07你好\u200b") == "你好"
+    assert normalize("") == "" and normalize(None) == ""
+
+
+@given(st.text(max_size=300))
+def test_normalize_never_raises_and_is_idempotent(text):
+    once = normalize(text)
+    assert normalize(once) == once
+
+
+def test_vocabulary_finds_services_and_applicants():
+    matcher = VocabularyMatcher(load_kb(KB_DIR).vocabulary)
+    found = matcher.slots(normalize("我家小孩想辦往來港澳通行證"))
+    assert found.get("service") == "hk_macau_permit"
+    assert found.get("applicant_type") == "minor"
+    assert matcher.slots(normalize("办 Passport 要带什么")).get("service") == "passport"
+    assert matcher.slots("今天天气怎么样") == {}
