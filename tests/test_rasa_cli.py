@@ -1,0 +1,33 @@
+"""Rasa's own checks: data validation without warnings and test stories without errors."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA = str(Path(sys.executable).parent / "rasa")
+
+
+def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([RASA, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_data_validates_without_warnings(tmp_path):
+    result = _run(["data", "validate", "--fail-on-warnings"], tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "UserWarning" not in output, output[-4000:]
+
+
+def test_story_tests_pass(tmp_path):
+    result = _run(
+        ["test", "core", "--model", "models/current.tar.gz", "--stories", "tests/stories",
+         "--fail-on-prediction-errors", "--out", str(tmp_path / "results")],
+        tmp_path,
+    )
+    failed = tmp_path / "results" / "failed_test_stories.yml"
+    details = failed.read_text(encoding="utf-8") if failed.exists() else ""
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:] + details[-3000:]
