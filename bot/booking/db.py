@@ -8,10 +8,11 @@ them, and WAL lets readers continue meanwhile (SQLAlchemy's documented pysqlite 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ContextManager, Optional
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
@@ -27,6 +28,7 @@ __all__ = [
     "migrate",
     "alembic_config",
     "READ_ONLY",
+    "write_lock",
 ]
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ _MIGRATION_LOCK_KEY = 4_202_611  # pg_advisory_xact_lock key: one migrator at a 
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
+_write_locks: dict[int, threading.Lock] = {}
 
 
 class BookingUnavailable(RuntimeError):
@@ -108,6 +111,20 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def write_lock(engine: Engine) -> ContextManager[Any]:
+    """On SQLite, one writer per process at a time; elsewhere a no-op.
+
+    SQLite admits one writer anyway; letting threads queue on a Python lock instead of
+    SQLite's sleeping busy handler (which backs off up to 100 ms per retry) cuts the latency
+    tail under load. Other processes are still serialised by BEGIN IMMEDIATE + busy_timeout.
+    """
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    with _engines_lock:
+        lock = _write_locks.setdefault(id(engine), threading.Lock())
+    return lock
+
+
 def get_engine(url: Optional[str] = None) -> Engine:
     """The process-wide engine for `url` (default: settings.database_url), made on first use."""
     if url is None:
@@ -128,6 +145,7 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+        _write_locks.clear()
 
 
 def alembic_config(url: Optional[str] = None) -> Any:

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.booking.db import READ_ONLY, UNAVAILABLE, BookingUnavailable, get_engine
+from bot.booking.db import READ_ONLY, UNAVAILABLE, BookingUnavailable, get_engine, write_lock
 from bot.booking.models import STATUS_ACTIVE, STATUS_CANCELLED, AuditLog, Booking, Hall, SlotCounter
 from bot.calendar import calendar_note, is_working_day
 from bot.privacy import mask_id, mask_name, mask_phone
@@ -452,12 +452,11 @@ class BookingRepository:
 
     # --- bookings ---
 
-    def _new_code(self, conn: Connection, prefix: str) -> str:
-        for _ in range(20):
-            code = f"{prefix}-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-            if conn.execute(select(_bookings.c.id).where(_bookings.c.code == code)).first() is None:
-                return code
-        raise RuntimeError("could not find a free booking code")  # 31^5 codes: practically never
+    @staticmethod
+    def _new_code(prefix: str) -> str:
+        """A random code; a collision (1 in 31^5 per existing booking) hits the unique
+        constraint and the whole booking is retried with a new code."""
+        return f"{prefix}-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
     def _view(self, row: Any, hall_name: str, end: time) -> BookingView:
         return BookingView(
@@ -489,7 +488,7 @@ class BookingRepository:
         last_exc: Optional[BaseException] = None
         for _ in range(_MAX_ATTEMPTS):
             try:
-                with self._engine.begin() as conn:
+                with write_lock(self._engine), self._engine.begin() as conn:
                     return work(conn)
             except _Abort as abort:
                 return abort.result
@@ -573,29 +572,28 @@ class BookingRepository:
                 reason = f"{_cn_day(day)} {_hhmm(start)} 这个时段已经约满了。"
                 reason += f"当天还有空位的时段：{hint}。" if hint else "当天已经约满，请选择其他日期。"
                 raise _Abort(BookingResult(False, reason=reason, error="slot_full", free_days=tuple(free_days), note=calendar_note(day)))
-            code = self._new_code(conn, hall.code_prefix)
+            code = self._new_code(hall.code_prefix)
             stamp = _now_utc()
-            inserted = conn.execute(
-                _bookings.insert().values(
-                    code=code,
-                    hall_id=hall.id,
-                    service=service,
-                    day=day,
-                    start_time=start,
-                    name=name_value,
-                    id_hash=id_digest,
-                    id_masked=mask_id(id_value),
-                    phone=phone_value,
-                    phone_last4=phone_value[-4:],
-                    status=STATUS_ACTIVE,
-                    priority=priority,
-                    green_seat=green_seat,
-                    channel=channel,
-                    sender_id=sender_id,
-                    created_at=stamp,
-                    updated_at=stamp,
-                )
+            values = dict(
+                code=code,
+                hall_id=hall.id,
+                service=service,
+                day=day,
+                start_time=start,
+                name=name_value,
+                id_hash=id_digest,
+                id_masked=mask_id(id_value),
+                phone=phone_value,
+                phone_last4=phone_value[-4:],
+                status=STATUS_ACTIVE,
+                priority=priority,
+                green_seat=green_seat,
+                channel=channel,
+                sender_id=sender_id,
+                created_at=stamp,
+                updated_at=stamp,
             )
+            inserted = conn.execute(_bookings.insert().values(**values))
             booking_id = inserted.inserted_primary_key[0]
             self._audit(
                 conn,
@@ -615,9 +613,8 @@ class BookingRepository:
                     "phone_masked": mask_phone(phone_value),
                 },
             )
-            row = conn.execute(select(_bookings).where(_bookings.c.id == booking_id)).mappings().one()
             return BookingResult(
-                True, code=code, booking=self._view(row, hall.name, hall.end_of(start)), note=calendar_note(day), is_minor=id_check.is_minor
+                True, code=code, booking=self._view(values, hall.name, hall.end_of(start)), note=calendar_note(day), is_minor=id_check.is_minor
             )
 
         return self._with_retries(work)
