@@ -126,7 +126,10 @@ def cn_to_int(text: str) -> Optional[int]:
 
 def _normalize(text: str) -> str:
     t = unicodedata.normalize("NFKC", text or "")[:_MAX_TEXT].translate(_TRAD)
-    return re.sub(r"\s+", "", t).lower()
+    t = re.sub(r"\s+", " ", t).strip().lower()
+    # Drop spaces next to Chinese characters (下 周 三), keep those between numbers
+    # (12/3 14:30), or the date and the time would run together.
+    return re.sub(r"(?<=[\u3400-\u9fff])\s+|\s+(?=[\u3400-\u9fff])", "", t)
 
 
 def _convert_numerals(text: str) -> str:

@@ -20,10 +20,12 @@ __all__ = [
     "install_log_masking",
 ]
 
-# An 18-character ID (17 digits + digit/X) not glued to other digits or letters.
-_ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
-# A mainland mobile, optionally written 138 1234 5678 / 138-1234-5678, not inside a longer number.
-_PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)[ \-]?(\d{4})[ \-]?(\d{4})(?!\d)")
+# Any run of 15 or more digits (an 18-character ID ends in a digit or X). Longer runs are
+# masked whole, because an ID glued to other digits ("0" + ID) must not leak either.
+# Users also type IDs in groups ("3305 2119 9003 1500 1X"), so single spaces/dashes may split it.
+_ID_RE = re.compile(r"(?<!\d)(?:\d[ \-]?){14,}[\dXx](?!\d)")
+# A mainland mobile, optionally with +86/0086/86, written 138 1234 5678 or 138-1234-5678.
+_PHONE_RE = re.compile(r"(?<!\d)(?:(?:\+|00)?86[ \-]?)?(1[3-9]\d)[ \-]?(\d{4})[ \-]?(\d{4})(?!\d)")
 
 #: Loggers that receive user text in stock Rasa / rasa_sdk / Sanic / SQLAlchemy.
 LOGGER_NAMES: tuple[str, ...] = (
@@ -42,7 +44,7 @@ LOGGER_NAMES: tuple[str, ...] = (
 
 def mask_id(s: str) -> str:
     """330521********001X: keep the region (6) and the last 4, so staff can still match it."""
-    value = unicodedata.normalize("NFKC", s or "").strip().replace(" ", "").upper()
+    value = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", s or "")).upper()
     if len(value) <= 4:
         return "*" * len(value)
     if len(value) < 11:
@@ -73,10 +75,10 @@ def mask_name(s: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Mask every 18-character ID and 11-digit mobile inside free text (idempotent)."""
+    """Mask every ID (any run of 15+ digits) and mainland mobile inside free text (idempotent)."""
     if not text:
         return text
-    masked = _ID_RE.sub(lambda m: m.group(1) + "*" * 8 + m.group(3).upper(), text)
+    masked = _ID_RE.sub(lambda m: mask_id(m.group(0)), text)
     return _PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), masked)
 
 

@@ -132,7 +132,8 @@ def check_phone(raw: str) -> PhoneCheck:
     return PhoneCheck(True, value=national)
 
 
-_NAME_ALLOWED = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fffA-Za-z·\s]+")
+# Chinese characters, Latin letters (with accents, for foreigners' names), · and spaces.
+_NAME_ALLOWED = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fffA-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f·\s]+")
 _SQL_LIKE = re.compile(
     r"(\b(select|insert|update|delete|drop|union|alter|truncate|exec|create)\b.*\b"
     r"(from|into|table|set|select|database|where)\b)|(\bor\b\s+\S+\s*=)|(--)|(;)|(/\*)",
@@ -141,7 +142,11 @@ _SQL_LIKE = re.compile(
 
 
 def check_name(raw: str) -> NameCheck:
-    """2–20 Chinese or Latin letters, with · between parts (少数民族/外国人姓名) and spaces."""
+    """2–20 Chinese or Latin letters, with · between parts (少数民族/外国人姓名) and spaces.
+
+    SQL-looking text is refused as "not a name" for the user's sake; storage is parameterised
+    anyway, so it could do no harm.
+    """
     if raw is None or not str(raw).strip():
         return NameCheck(False, reason="请输入办理人的姓名。")
     text = unicodedata.normalize("NFKC", str(raw))

@@ -47,6 +47,9 @@ CASES: list[tuple[str, date, Optional[date], Optional[str], Optional[time]]] = [
     ("12月3号下午两点半", FRI, date(2026, 12, 3), "afternoon", time(14, 30)),
     ("下周一上午十点半", FRI, date(2026, 11, 30), "morning", time(10, 30)),
     ("我想约 下周二 14:30 可以吗", FRI, date(2026, 12, 1), "afternoon", time(14, 30)),
+    ("12/3 14:30", FRI, date(2026, 12, 3), "afternoon", time(14, 30)),
+    ("2026-12-03 09:30", FRI, date(2026, 12, 3), "morning", time(9, 30)),
+    ("下 周 三 上 午", FRI, date(2026, 12, 2), "morning", None),
     ("周五", WED, date(2026, 12, 4), None, None),
     ("周一", WED, date(2026, 12, 7), None, None),
     ("这周一", WED, date(2026, 11, 30), None, None),
@@ -153,3 +156,18 @@ def test_tiaoxiu_days_are_working_days() -> None:
 )
 def test_cn_to_int(text: str, value: int) -> None:
     assert cn_to_int(text) == value
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_CHUNKS = st.sampled_from(
+    ["下", "周", "三", "月", "号", "日", "点", "半", "上午", "下午", "明天", "后天", "十", "两", "12", "3", ".", "/", ":", "-", " ", "年", "2027"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.lists(_CHUNKS, max_size=12).map("".join)))
+def test_never_crashes(text: str) -> None:
+    parsed = parse_date(text, FRI)
+    assert parsed.day is not None or parsed.reason is not None or parsed.time is not None or parsed.part_of_day

@@ -113,7 +113,7 @@ def test_invalid_phone(raw: str, needle: str) -> None:
 
 @pytest.mark.parametrize(
     "raw,value",
-    [("张三", "张三"), ("欧阳娜娜", "欧阳娜娜"), ("买买提•艾力", "买买提·艾力"), ("John Smith", "John Smith")],
+    [("张三", "张三"), ("欧阳娜娜", "欧阳娜娜"), ("买买提•艾力", "买买提·艾力"), ("John Smith", "John Smith"), ("José Núñez", "José Núñez")],
 )
 def test_valid_name(raw: str, value: str) -> None:
     result = check_name(raw)
@@ -158,6 +158,12 @@ def test_mask_text_finds_numbers_in_free_text() -> None:
     assert "138****5678" in masked and "139****5678" in masked
     assert "19900315" not in masked and "12345678" not in masked
     assert mask_text(masked) == masked
+    assert mask_text("+8613812345678") == "138****5678"
+    assert mask_text("编号0" + VALID_ID) == "编号033052*********001X"
+    assert mask_text("330521900315001") == "330521*****5001"  # old 15-digit ID
+    assert mask_text("身份证 3305 2119 9003 1500 1x 谢谢") == "身份证 330521********001X 谢谢"
+    assert mask_text("2026-11-27 10:00 138-1234-5678") == "2026-11-27 10:00 138****5678"
+    assert mask_text("预约于14:30，费用120元，共3人") == "预约于14:30，费用120元，共3人"
 
 
 def test_log_masking(caplog: pytest.LogCaptureFixture) -> None:
@@ -181,3 +187,15 @@ def test_log_masking_covers_tracebacks(caplog: pytest.LogCaptureFixture) -> None
             logging.getLogger("rasa").exception("failed")
     assert VALID_ID not in caplog.text
     assert VALID_ID not in "".join(r.exc_text or "" for r in caplog.records)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_validators_never_crash_and_always_explain(text: str) -> None:
+    for result in (check_id_number(text, TODAY), check_phone(text), check_name(text)):
+        assert result.ok or result.reason
+    assert VALID_ID not in mask_text(text + VALID_ID)
