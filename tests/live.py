@@ -64,8 +64,9 @@ def _wait(url: str, proc: subprocess.Popen, log: Path, seconds: float) -> None:
 
 
 def start_live_bot(workdir: Path, port: int = 15005, actions_port: int = 15055,
-                   extra_env: dict[str, str] | None = None) -> tuple[LiveBot, list[subprocess.Popen]]:
-    if not MODEL.exists():
+                   extra_env: dict[str, str] | None = None,
+                   model: Path = MODEL) -> tuple[LiveBot, list[subprocess.Popen]]:
+    if not model.exists():
         raise RuntimeError("no trained model: run `make train` first (make test does)")
     workdir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -94,7 +95,7 @@ def start_live_bot(workdir: Path, port: int = 15005, actions_port: int = 15055,
     )
     procs.append(
         subprocess.Popen(
-            [py, "-m", "bot.serve", "run", "--model", str(MODEL), "--port", str(port)],
+            [py, "-m", "bot.serve", "run", "--model", str(model), "--port", str(port)],
             cwd=ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT,
         )
     )

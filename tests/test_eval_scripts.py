@@ -1,0 +1,98 @@
+"""The pure parts of `make eval` and `make bench`, on hand-made data (no model, no servers)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from scripts.bench import comparison, window_median
+from scripts.eval import (emergency_figures, emergency_of, fallback_threshold, ood_outcomes,
+                          parse_emergency_set)
+from scripts.stats import accuracy, latency_summary, macro_f1, per_label_scores, percentile, ratio
+
+
+def test_precision_recall_f1_by_hand() -> None:
+    gold = ["a", "a", "a", "b", "b", "c"]
+    pred = ["a", "a", "b", "b", "nlu_fallback", "c"]
+    scores = per_label_scores(gold, pred)
+    # a: tp 2, fp 0, fn 1 → P 1, R 2/3, F1 0.8
+    assert scores["a"]["precision"] == 1.0
+    assert scores["a"]["recall"] == pytest.approx(2 / 3)
+    assert scores["a"]["f1"] == pytest.approx(0.8)
+    # b: tp 1, fp 1 (a→b), fn 1 (b→fallback) → P R F1 all 0.5
+    assert (scores["b"]["precision"], scores["b"]["recall"], scores["b"]["f1"]) == (0.5, 0.5, 0.5)
+    assert scores["c"]["f1"] == 1.0
+    assert "nlu_fallback" not in scores  # only gold labels are scored
+    assert scores["a"]["support"] == 3 and scores["b"]["support"] == 2
+    assert macro_f1(scores) == pytest.approx((0.8 + 0.5 + 1.0) / 3)
+    assert accuracy(gold, pred) == pytest.approx(4 / 6)
+
+
+def test_a_label_never_predicted_scores_zero() -> None:
+    scores = per_label_scores(["x", "y"], ["y", "y"])
+    assert scores["x"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert scores["y"]["precision"] == 0.5 and scores["y"]["recall"] == 1.0
+    with pytest.raises(ValueError):
+        per_label_scores(["x"], [])
+
+
+def test_percentiles_interpolate_like_numpy() -> None:
+    values = [10.0, 20.0, 30.0, 40.0, 50.0]
+    assert percentile(values, 50) == 30.0
+    assert percentile(values, 95) == pytest.approx(48.0)  # rank 3.8 between 40 and 50
+    assert percentile(reversed(values), 0) == 10.0 and percentile(values, 100) == 50.0
+    assert percentile([7.0], 95) == 7.0
+    assert math.isnan(percentile([], 50))
+    summary = latency_summary([0.010, 0.020, 0.030, 0.040, 0.050])
+    assert summary == {"n": 5, "p50_ms": 30.0, "p95_ms": 48.0, "mean_ms": 30.0}
+    assert window_median([1.0, 2.0, 9.0, 3.0, 4.0, 100.0], 3) == 3.0  # turns 1..5
+
+
+def test_ratio_and_comparison_rows() -> None:
+    assert ratio(30.0, 20.0) == 1.5
+    assert ratio(1.0, 0.0) is None and ratio(None, 2.0) is None
+    rows = comparison({"parse": {"p95_ms": 12.0}, "model_mb": 20.0},
+                      {"parse": {"p95_ms": 10.0}, "model_mb": 40.0})
+    assert rows["parse p95 ms"] == {"ours": 12.0, "stock": 10.0, "ratio": 1.2}
+    assert rows["model MB"]["ratio"] == 0.5
+    assert rows["turn p50 ms"] == {"ours": None, "stock": None, "ratio": None}
+
+
+def test_ood_outcomes_follow_intent_threshold_and_entity() -> None:
+    config = {"pipeline": [{"name": "DIETClassifier"}, {"name": "FallbackClassifier", "threshold": 0.55}]}
+    threshold = fallback_threshold(config)
+    assert threshold == 0.55 and fallback_threshold({"pipeline": []}) == 0.0
+
+    def parse(intent: str, confidence: float, emergency: str | None = None) -> dict:
+        entities = [{"entity": "place", "value": "湖州"}]
+        if emergency:
+            entities.append({"entity": "emergency_type", "value": emergency})
+        return {"intent": {"name": intent, "confidence": confidence}, "entities": entities}
+
+    assert ood_outcomes(parse("ask_fee", 0.9), threshold) == ["document"]
+    assert ood_outcomes(parse("inform", 0.9), threshold) == ["document"]
+    assert ood_outcomes(parse("ask_fee", 0.5), threshold) == []
+    assert ood_outcomes(parse("book_appointment", 0.8), threshold) == ["booking"]
+    assert ood_outcomes(parse("greet", 0.99), threshold) == []
+    assert ood_outcomes(parse("nlu_fallback", 0.55, "bereavement"), threshold) == ["emergency"]
+    assert emergency_of(parse("greet", 1.0)) is None
+
+
+def test_emergency_set_shapes_and_figures() -> None:
+    nested = {"categories": {"bereavement": ["父亲在国外去世了", {"text": "外婆过世要赶过去"}]},
+              "near_misses": {"past": ["去年奶奶去世了"], "pets": ["我家狗死了"]}}
+    positives, near = parse_emergency_set(nested)
+    assert positives == [("父亲在国外去世了", "bereavement"), ("外婆过世要赶过去", "bereavement")]
+    assert near == ["去年奶奶去世了", "我家狗死了"]
+    flat = parse_emergency_set({"document_lost": ["护照丢了后天出发"], "near_misses": ["护照丢了不急"]})
+    assert flat == ([("护照丢了后天出发", "document_lost")], ["护照丢了不急"])
+    listed = parse_emergency_set([{"text": "a", "category": "study_deadline"}, {"text": "b", "category": None}])
+    assert listed == ([("a", "study_deadline")], ["b"])
+
+    pos = [("t1", "bereavement"), ("t2", "bereavement"), ("t3", "document_lost"), ("t4", "study_deadline")]
+    figures = emergency_figures(pos, ["bereavement", "medical_treatment", "document_lost", None],
+                                [None, "bereavement", None, None])
+    assert figures["recall"] == 0.75
+    assert figures["category_accuracy"] == 0.5
+    assert figures["category_accuracy_when_detected"] == pytest.approx(2 / 3)
+    assert figures["near_miss_false_alarms"] == 1 and figures["near_miss_false_alarm_rate"] == 0.25
