@@ -47,6 +47,12 @@ VALUE_LABELS: Dict[str, Dict[str, str]] = {
 SLOT_LABELS = {"service": "业务", "applicant_type": "申请人", "apply_kind": "办理类型",
                "endorsement_type": "签注种类", "place": "地区"}
 TIMEZONE = "Asia/Shanghai"
+# Names for the detector's cue kinds (bot.emergency), shown next to each matched cue.
+CUE_KIND_LABELS = {
+    "relative": "亲人", "person": "相关人", "self": "本人", "org": "单位", "event": "事件",
+    "illness": "病情", "treatment": "治疗", "document": "证件", "place": "境外", "travel": "出行",
+    "visit": "探望", "urgency": "紧急", "purpose": "事由", "recency": "时间", "far": "时间",
+}
 
 
 class GuideError(Exception):
@@ -205,27 +211,64 @@ def _emergency_doc(kb: Any) -> Dict[str, Any]:
 
 
 def _cue_texts(cues: Any) -> List[str]:
-    out: List[str] = []
+    """Cues as "我爸（亲人）"; a cue inside another one (爸 in 我爸) is left out."""
+    items: List[tuple] = []
     for cue in cues or []:
-        if isinstance(cue, str):
-            text = cue
-        elif isinstance(cue, Mapping):
-            text = cue.get("text") or cue.get("phrase") or cue.get("value") or cue.get("cue")
-            kind = cue.get("kind") or cue.get("type") or cue.get("group")
-            text = f"{text}（{kind}）" if text and kind and kind != text else text
+        if isinstance(cue, Mapping):
+            text = cue.get("cue") or cue.get("text") or cue.get("phrase") or cue.get("value")
+            kind = cue.get("kind") or cue.get("type")
+            start, end = cue.get("start"), cue.get("end")
         else:
-            text = str(cue)
-        if text and str(text) not in out:
-            out.append(str(text))
+            text, kind, start, end = cue, None, None, None
+        if text:
+            items.append((str(text), kind, start, end))
+    out: List[str] = []
+    for text, kind, start, end in items:
+        inside = isinstance(start, int) and isinstance(end, int) and any(
+            isinstance(s2, int) and isinstance(e2, int) and s2 <= start and end <= e2
+            and (e2 - s2) > (end - start)
+            for _, _, s2, e2 in items
+        )
+        repeated = any(kind == k2 and text != t2 and text in t2 for t2, k2, _, _ in items)
+        if inside or repeated:  # 爸 after 我爸: the same cue again, only shorter
+            continue
+        label = CUE_KIND_LABELS.get(str(kind)) if kind else None
+        shown = f"{text}（{label}）" if label and label != text else text
+        if shown not in out:
+            out.append(shown)
     return out
 
 
-def _green_channel(kb: Any, parse: Mapping[str, Any], hall: Optional[Any]) -> Dict[str, Any]:
-    emergency = parse.get("emergency") if isinstance(parse.get("emergency"), Mapping) else {}
-    category = emergency.get("category") or emergency.get("type")
-    for ent in parse.get("entities") or []:
-        if ent.get("entity") == "emergency_type" and not category:
-            category = ent.get("value")
+def _detect_directly(text: str, parse: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """The emergency detector the NLU component wraps, for a model trained without it."""
+    if not text:
+        return None
+    try:
+        from bot.emergency import detect
+
+        intent = parse.get("intent") or {}
+        found = detect(text, intent.get("name"), float(intent.get("confidence") or 0.0))
+    except Exception:
+        logger.debug("emergency detector unavailable", exc_info=True)
+        return None
+    return found.as_dict() if found is not None else None
+
+
+def _green_channel(kb: Any, parse: Mapping[str, Any], hall: Optional[Any],
+                   text: str = "") -> Dict[str, Any]:
+    """Eligibility as the bot sees it: the parse's `emergency` key / `emergency_type` entity.
+
+    Only when the parse carries neither (a model trained before the emergency component)
+    is the same detector asked directly, so the console still explains the decision.
+    """
+    entity = next((e.get("value") for e in parse.get("entities") or []
+                   if e.get("entity") == "emergency_type"), None)
+    if "emergency" in parse or entity:
+        raw = parse.get("emergency")
+        emergency = dict(raw) if isinstance(raw, Mapping) else {}
+    else:
+        emergency = _detect_directly(text, parse) or {}
+    category = emergency.get("category") or emergency.get("type") or entity
     doc = _emergency_doc(kb)
     categories = doc.get("categories") or {}
     info = categories.get(category) if category else None
@@ -352,7 +395,7 @@ async def analyze(agent: Any, text: str, picks: Mapping[str, Any],
         warnings.append("没有识别出要办的业务，请在“业务”里选择。")
 
     hall = halls[0] if len(halls) == 1 else None
-    green = _green_channel(kb, parse, hall)
+    green = _green_channel(kb, parse, hall, text)
     green["text"] = None
     if green["eligible"]:
         gc_slots = {**filled, "place": hall.id} if hall is not None else filled

@@ -145,7 +145,7 @@
     today.halls.forEach(function (h) {
       c.appendChild(el("p", "hall-name", h.hall_name));
       if (!h.slots.length) {
-        c.appendChild(el("p", "text", "今日已约满"));
+        c.appendChild(el("p", "text", "今日没有可约时段"));
         return;
       }
       var ul = el("ul", "slot-list");
