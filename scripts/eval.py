@@ -56,6 +56,15 @@ def fallback_threshold(config: dict[str, Any]) -> float:
     return 0.0
 
 
+def model_fallback_threshold(agent: Any) -> float | None:
+    """The threshold the loaded model was trained with (config.yml may have moved on since)."""
+    metadata = getattr(agent.processor, "model_metadata", None)
+    for node in metadata.predict_schema.nodes.values() if metadata else []:
+        if node.uses.__name__ == "FallbackClassifier":
+            return float(node.config.get("threshold", 0.3))
+    return None
+
+
 def emergency_of(parse: Parse) -> str | None:
     """The emergency category the model reported, or None (the contract: no entity, no emergency)."""
     for entity in parse.get("entities") or []:
@@ -297,10 +306,12 @@ async def run(model: Path, out: Path, ood_limit: int | None) -> dict[str, Any]:
     started = time.perf_counter()
     agent = await load_agent(model_path=str(model))
     print(f"Loaded in {time.perf_counter() - started:.0f} s")
+    threshold = model_fallback_threshold(agent)
+    threshold = fallback_threshold(config) if threshold is None else threshold
     report = {
         "model": str(model.resolve().name),
         "holdout": await eval_holdout(agent, HOLDOUT),
-        "ood": await eval_ood(agent, OOD, fallback_threshold(config), ood_limit),
+        "ood": await eval_ood(agent, OOD, threshold, ood_limit),
         "emergency": await eval_emergency(agent, EMERGENCY_SET),
         "targets": TARGETS,
     }
