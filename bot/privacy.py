@@ -151,3 +151,36 @@ def install_log_masking() -> MaskingFilter:
 
         logging.setLogRecordFactory(factory)
     return _FILTER
+
+
+def _fernet():
+    """Symmetric key derived from ID_HASH_SECRET, for values a form must carry across turns."""
+    import base64
+    import hashlib
+
+    from cryptography.fernet import Fernet
+
+    from bot.settings import get_settings
+
+    key = hashlib.sha256(("seal:" + get_settings().id_hash_secret).encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+SEALED_PREFIX = "sealed:"
+
+
+def seal(value: str) -> str:
+    """Encrypt a personal value (ID, phone) so a tracker slot never holds it in clear."""
+    return SEALED_PREFIX + _fernet().encrypt(value.encode()).decode()
+
+
+def unseal(token: str | None) -> str | None:
+    """The clear value of `seal(...)`, or None for a missing, foreign or tampered token."""
+    if not token or not token.startswith(SEALED_PREFIX):
+        return None
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return _fernet().decrypt(token[len(SEALED_PREFIX):].encode()).decode()
+    except (InvalidToken, ValueError):
+        return None

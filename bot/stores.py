@@ -6,18 +6,53 @@ and a Redis lock store when REDIS_URL is set so several Rasa replicas can share 
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Dict, Iterator, Optional
 
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from sqlalchemy.engine import make_url
 
+from bot.privacy import mask_text
 from bot.settings import get_settings
 
 
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
+class _MaskedEvent:
+    """What SQLTrackerStore.save needs of an event (type_name, as_dict), with no clear IDs."""
+
+    def __init__(self, event: Any) -> None:
+        self.type_name = event.type_name
+        self._data: Dict[str, Any] = _mask(event.as_dict())
+
+    def as_dict(self) -> Dict[str, Any]:
+        return self._data
+
+
+class MaskingSQLTrackerStore(SQLTrackerStore):
+    """Stores conversations with ID numbers and mobile phones masked in every event.
+
+    Citizens type their ID and phone into the chat for a booking; the conversation log does
+    not need them (the booking table keeps a keyed hash and the phone it needs), so they are
+    masked on the way into the database. The running turn still sees the clear values.
+    """
+
+    def _additional_events(self, session: Any, tracker: Any) -> Iterator[Any]:  # type: ignore[override]
+        for event in super()._additional_events(session, tracker):
+            yield _MaskedEvent(event)
+
+
 class EnvTrackerStore:
-    """Factory: `EnvTrackerStore(...)` returns an SQLTrackerStore for TRACKER_STORE_URL."""
+    """Factory: `EnvTrackerStore(...)` returns a masking SQL tracker store for TRACKER_STORE_URL."""
 
     def __new__(  # type: ignore[misc]
         cls,
@@ -28,7 +63,7 @@ class EnvTrackerStore:
     ) -> SQLTrackerStore:
         url = get_settings().tracker_store_url
         dialect = make_url(url).get_backend_name()
-        return SQLTrackerStore(domain=domain, dialect=dialect, host=url, event_broker=event_broker)
+        return MaskingSQLTrackerStore(domain=domain, dialect=dialect, host=url, event_broker=event_broker)
 
 
 class EnvLockStore:
