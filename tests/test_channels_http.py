@@ -93,7 +93,7 @@ def analyze(srv: ServerThread, body: Any, content_type: str = "application/json"
     if isinstance(data, str):
         data = data.encode("utf-8")
     return requests.post(f"{srv.base}/guide/api/analyze", data=data,
-                         headers={"Content-Type": content_type}, timeout=15)
+                         headers={"Content-Type": content_type}, timeout=90)
 
 
 # ------------------------------------------------------------------------------ pages

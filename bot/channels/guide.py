@@ -8,6 +8,7 @@ data/kb/emergency.yml; today's free slots from bot.booking when that exists.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -102,6 +103,19 @@ async def _parse(agent: Any, text: str) -> tuple[Dict[str, Any], List[str]]:
     return {"text": text, "intent": {"name": None, "confidence": 0.0}, "entities": []}, warnings
 
 
+_MATCHERS: Dict[int, Any] = {}
+
+
+def _matcher(kb: Any) -> Any:
+    """One VocabularyMatcher per loaded KB (building its regex costs more than a lookup)."""
+    from bot.vocabulary import VocabularyMatcher
+
+    if id(kb) not in _MATCHERS:
+        _MATCHERS.clear()
+        _MATCHERS[id(kb)] = VocabularyMatcher(kb.vocabulary)
+    return _MATCHERS[id(kb)]
+
+
 def _entity_values(parse: Mapping[str, Any], text: str, kb: Any) -> Dict[str, List[str]]:
     """Entity values in order of appearance: the NLU's, then the shared vocabulary matcher's.
 
@@ -119,9 +133,8 @@ def _entity_values(parse: Mapping[str, Any], text: str, kb: Any) -> Dict[str, Li
     if text and kb.vocabulary:
         try:
             from bot.text import normalize
-            from bot.vocabulary import VocabularyMatcher
 
-            for match in sorted(VocabularyMatcher(kb.vocabulary).find(normalize(text)),
+            for match in sorted(_matcher(kb).find(normalize(text)),
                                 key=lambda m: m.start):
                 found.setdefault(match.entity, [])
                 if match.value not in found[match.entity]:
@@ -239,7 +252,7 @@ def _cue_texts(cues: Any) -> List[str]:
     return out
 
 
-def _detect_directly(text: str, parse: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+async def _detect_directly(text: str, parse: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     """The emergency detector the NLU component wraps, for a model trained without it."""
     if not text:
         return None
@@ -247,15 +260,17 @@ def _detect_directly(text: str, parse: Mapping[str, Any]) -> Optional[Dict[str, 
         from bot.emergency import detect
 
         intent = parse.get("intent") or {}
-        found = detect(text, intent.get("name"), float(intent.get("confidence") or 0.0))
+        # In a thread: the first call loads jieba and spaCy, which must not stall the server.
+        found = await asyncio.to_thread(
+            detect, text, intent.get("name"), float(intent.get("confidence") or 0.0))
     except Exception:
         logger.debug("emergency detector unavailable", exc_info=True)
         return None
     return found.as_dict() if found is not None else None
 
 
-def _green_channel(kb: Any, parse: Mapping[str, Any], hall: Optional[Any],
-                   text: str = "") -> Dict[str, Any]:
+async def _green_channel(kb: Any, parse: Mapping[str, Any], hall: Optional[Any],
+                         text: str = "") -> Dict[str, Any]:
     """Eligibility as the bot sees it: the parse's `emergency` key / `emergency_type` entity.
 
     Only when the parse carries neither (a model trained before the emergency component)
@@ -267,7 +282,7 @@ def _green_channel(kb: Any, parse: Mapping[str, Any], hall: Optional[Any],
         raw = parse.get("emergency")
         emergency = dict(raw) if isinstance(raw, Mapping) else {}
     else:
-        emergency = _detect_directly(text, parse) or {}
+        emergency = await _detect_directly(text, parse) or {}
     category = emergency.get("category") or emergency.get("type") or entity
     doc = _emergency_doc(kb)
     categories = doc.get("categories") or {}
@@ -395,7 +410,7 @@ async def analyze(agent: Any, text: str, picks: Mapping[str, Any],
         warnings.append("没有识别出要办的业务，请在“业务”里选择。")
 
     hall = halls[0] if len(halls) == 1 else None
-    green = _green_channel(kb, parse, hall, text)
+    green = await _green_channel(kb, parse, hall, text)
     green["text"] = None
     if green["eligible"]:
         gc_slots = {**filled, "place": hall.id} if hall is not None else filled
