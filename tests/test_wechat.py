@@ -555,6 +555,24 @@ def test_without_customer_service_api_a_long_reply_is_truncated_politely():
         server.stop()
 
 
+def test_without_customer_service_api_a_slow_answer_waits_for_the_retry():
+    """No app secret: never "success" + silence; the open request (or WeChat's retry) gets it."""
+    channel = WeChatInput(token=TOKEN, reply_timeout=0.5, retry_window=5.0,
+                          dedup=Deduplicator(MemoryTTLStore()))
+    server, agent = make_server(channel)
+    try:
+        agent.delay = 1.5
+        body = text_xml("慢一点的问题", openid="oNoApi", msg_id=4440001)
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(lambda: reply_content(post(server, body)))
+            time.sleep(0.8)  # WeChat's retry while the first attempt is still open
+            retry = pool.submit(lambda: reply_content(post(server, body)))
+            assert first.result() == retry.result() == "收到：慢一点的问题"
+        assert len(agent.received) == 1
+    finally:
+        server.stop()
+
+
 def test_bot_crash_gives_a_polite_reply_not_a_trace(plain):
     server, agent, _ = plain
 

@@ -9,7 +9,8 @@ Why it looks the way it does:
 - WeChat gives up after 5 s and re-sends the same MsgId three times. The first request owns
   the message (see bot.dedup); a retry waits for, and reuses, that first result, so a retry
   never books twice. If the answer is not ready after ~4.5 s we answer "success" and deliver
-  it later through the customer-service message API.
+  it later through the customer-service message API. Accounts without that API (no app
+  secret) instead keep the request open so that WeChat's own retry collects the answer.
 - Passive replies are plain text (max 2048 bytes), so buttons become "回复 1 …" lines and a
   numeric reply is mapped back to the button payload; long replies are split.
 """
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 WECHAT_TEXT_LIMIT = 2048  # bytes of UTF-8, for passive replies and customer-service texts
 MAX_BODY_BYTES = 64 * 1024  # real WeChat pushes are a few hundred bytes
 DEFAULT_REPLY_TIMEOUT = 4.5
+# WeChat tries a message 3 times, 5 s each. Without the customer-service API (unverified
+# accounts have none) a slow answer is held for a retry to pick up instead of being dropped.
+RETRY_WINDOW_SECONDS = 14.5
 BUTTON_TTL_SECONDS = 24 * 3600
 ACCEPTED_CONTENT_TYPES = ("text/xml", "application/xml", "text/plain")
 OFFICIAL_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
@@ -296,6 +300,7 @@ class WeChatInput(InputChannel):
         dedup: Optional[Deduplicator] = None,
         tail_delay: float = 0.5,
         welcome_agent: Any = None,
+        retry_window: float = RETRY_WINDOW_SECONDS,
     ) -> None:
         if not token:
             raise ValueError("WeChat token is required (WECHAT_TOKEN)")
@@ -304,6 +309,7 @@ class WeChatInput(InputChannel):
         self.appid = appid
         self.reply_timeout = reply_timeout
         self.tail_delay = tail_delay
+        self.retry_window = retry_window
         self.welcome_agent = welcome_agent
         if sender is None and appid and appsecret:
             sender = WeChatApiSender(appid, appsecret, api_base_url)
@@ -474,7 +480,10 @@ class WeChatInput(InputChannel):
             task.add_done_callback(lambda _t, k=key: self._forget_later(k))
         elif inflight.deferred:
             return None
-        budget = max(0.0, self.reply_timeout - (time.monotonic() - started))
+        if self.sender is not None:
+            budget = max(0.0, self.reply_timeout - (time.monotonic() - started))
+        else:  # keep the connection; WeChat's retry of this MsgId shares the same task
+            budget = max(0.0, self.retry_window - (time.monotonic() - inflight.created))
         try:
             parts = await asyncio.wait_for(asyncio.shield(inflight.task), timeout=budget)
         except asyncio.TimeoutError:
