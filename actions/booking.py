@@ -4,8 +4,9 @@ cancelling a booking.
 Thin on purpose: bot.booking decides what may be booked and writes it atomically, bot.dates
 reads Chinese dates, bot.validation checks ID, phone and name, bot.kb holds the halls and
 what to bring. This module words the replies. The ID number and the phone are only ever
-shown masked (330521********001X, 138****5678), and their slots are cleared as soon as the
-booking is written.
+shown masked (330521********001X, 138****5678). In the slots they are sealed (encrypted with
+bot.privacy.seal), because the tracker store masks every ID and phone it saves and a clear
+value would not survive to the next turn; the slots are cleared once the booking is written.
 
 Four forms (domain.yml):
 - booking_form: service, hall, date, time, name, ID, phone, confirmation → action_submit_booking
@@ -55,7 +56,7 @@ from bot.booking import (
 from bot.calendar import calendar_note, is_working_day
 from bot.dates import parse_date
 from bot.kb import get_kb
-from bot.privacy import mask_id, mask_phone
+from bot.privacy import SEALED_PREFIX, mask_id, mask_phone, seal, unseal
 from bot.validation import check_id_number, check_name, check_phone
 
 logger = logging.getLogger(__name__)
@@ -337,6 +338,19 @@ def code_from_message(tracker: Tracker) -> Optional[str]:
         if code:
             return code
     return find_booking_code(latest_text(tracker))
+
+
+def personal(tracker: Tracker, slot: str) -> Optional[str]:
+    """The clear ID number or phone from its sealed slot; None if missing or not readable."""
+    value = tracker.get_slot(slot)
+    return unseal(value) if isinstance(value, str) else None
+
+
+def _unsealed(value: Any) -> Optional[str]:
+    """A form answer in clear: typed this turn, or sealed by an earlier turn."""
+    if isinstance(value, str) and value.startswith(SEALED_PREFIX):
+        return unseal(value)
+    return None if value is None else str(value)
 
 
 def _id_candidate(value: Any) -> str:
@@ -656,6 +670,7 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
     def validate_booking_id_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
+        value = _unsealed(value)
         if value is None:
             return {"booking_id_number": None}
         check = check_id_number(_id_candidate(value), now().date())
@@ -664,18 +679,19 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             return {"booking_id_number": None}
         if check.is_minor and tracker.get_slot(REQUESTED_SLOT) == "booking_id_number":
             dispatcher.utter_message(text=GUARDIAN_REMINDER)
-        return {"booking_id_number": check.value}
+        return {"booking_id_number": seal(check.value or "")}
 
     def validate_booking_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
+        value = _unsealed(value)
         if value is None:
             return {"booking_phone": None}
         check = check_phone(_phone_candidate(value))
         if not check.ok:
             dispatcher.utter_message(text=check.reason or "请输入11位手机号码。")
             return {"booking_phone": None}
-        return {"booking_phone": check.value}
+        return {"booking_phone": seal(check.value or "")}
 
     def validate_booking_confirm(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -840,6 +856,16 @@ class ValidateBookingRescheduleForm(DateTimeValidation, ManageFormValidation):
 # --- asking for each slot ------------------------------------------------------------------
 
 
+def _options_already_offered(tracker: Tracker) -> bool:
+    """True when a reply with buttons was sent after the latest user message."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "bot" and ((event.get("data") or {}).get("buttons")):
+            return True
+    return False
+
+
 class AskAction(Action, ABC):
     """action_ask_<slot>: dynamic questions with buttons; a store outage never breaks them."""
 
@@ -856,6 +882,8 @@ class AskAction(Action, ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
+        if _options_already_offered(tracker):
+            return []  # the validator's reason came with the choices (e.g. free days)
         try:
             self.ask(dispatcher, tracker)
         except BookingUnavailable as exc:
@@ -1067,8 +1095,8 @@ def booking_summary(tracker: Tracker) -> str:
         f"日期：{fmt_day(day) if day else '未选择'}",
         f"时间：{hhmm(start) + '–' + hhmm(end) if start and end else '未选择'}",
         f"办理人：{tracker.get_slot('booking_name') or '未填写'}",
-        f"身份证号：{mask_id(tracker.get_slot('booking_id_number') or '')}",
-        f"手机号：{mask_phone(tracker.get_slot('booking_phone') or '')}",
+        f"身份证号：{mask_id(personal(tracker, 'booking_id_number') or '') or '未填写'}",
+        f"手机号：{mask_phone(personal(tracker, 'booking_phone') or '') or '未填写'}",
         "确认预约吗？",
     ]
     return "\n".join(lines)
@@ -1109,9 +1137,12 @@ class ActionSubmitBooking(Action):
         day = _as_date(tracker.get_slot("booking_date"))
         start = _as_time(tracker.get_slot("booking_time"))
         values = {s: tracker.get_slot(s) for s in BOOKING_SLOTS}
-        if day is None or start is None or any(v is None for v in values.values()):
+        values["booking_id_number"] = personal(tracker, "booking_id_number")
+        values["booking_phone"] = personal(tracker, "booking_phone")
+        missing = [s for s, v in values.items() if v is None]
+        if day is None or start is None or missing:
             dispatcher.utter_message(text="预约信息还不完整，我们接着填。")
-            return [SlotSet("booking_confirm", None), FollowupAction("booking_form")]
+            return _clear("booking_confirm", *missing) + [FollowupAction("booking_form")]
         priority = bool(tracker.get_slot("booking_priority"))
         current = now()
         try:

@@ -3,8 +3,11 @@
 `Chat` below plays Rasa's part with the same contract as rasa/core/actions/forms.py in
 3.6: slot mappings (conditions, not_intent) fill candidates, `validate_<form>` runs after
 every user message, a form that extracts nothing for the requested slot is rejected, the
-next slot is asked with `action_ask_<slot>`, and a finished form runs its submit action
-(the rules in data/dialogue/booking.yml). No model and no network are involved.
+next slot is asked with `action_ask_<slot>` (seeing the validator's messages as bot events),
+and a finished form runs its submit action (the rules in data/dialogue/booking.yml).
+Between turns the conversation goes through the same masking as bot.stores'
+MaskingSQLTrackerStore (every ID and phone masked), so slots must survive that.
+No model and no network are involved.
 
 The clock is fixed at Tuesday 2026-12-01 10:05 (Asia/Shanghai).
 """
@@ -26,6 +29,7 @@ import actions.booking as booking
 from actions.booking import find_booking_code
 from actions.forms_base import is_stop_request
 from actions.handoff import ActionHandoff
+from bot.privacy import mask_text, unseal
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN: Dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
@@ -68,6 +72,17 @@ ALL_CHATS: List["Chat"] = []
 
 def slot_event(name: str, value: Any) -> Dict[str, Any]:
     return {"event": "slot", "timestamp": None, "name": name, "value": value}
+
+
+def stored(value: Any) -> Any:
+    """What bot.stores.MaskingSQLTrackerStore writes: IDs and phones masked everywhere."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: stored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [stored(v) for v in value]
+    return value
 
 
 class Chat:
@@ -114,7 +129,17 @@ class Chat:
         events = asyncio.run(ACTIONS[name].run(dispatcher, tracker, DOMAIN))
         self.out.extend(dispatcher.messages)
         self.transcript.extend(dispatcher.messages)
+        for m in dispatcher.messages:  # Rasa records each reply as a BotUttered event
+            self.events.append({"event": "bot", "text": m.get("text"), "data": {"buttons": m.get("buttons")}})
         return events
+
+    def _reload(self) -> None:
+        """The tracker as the next turn loads it from the (masking) tracker store."""
+        self.events = [stored(e) for e in self.events]
+        self.slots = {name: None for name in self.slots}
+        for e in self.events:
+            if e.get("event") == "slot":
+                self.slots[e["name"]] = e["value"]
 
     def run_action(self, name: str) -> None:
         followup = self._apply(self._dispatch(name, self._tracker()))
@@ -173,12 +198,12 @@ class Chat:
             next_slot = next((s for s in self._required(form) if self.slots.get(s) is None), None)
         if next_slot is None:
             return self._deactivate(form)
-        self.slots["requested_slot"] = next_slot
+        self._apply([slot_event("requested_slot", next_slot)])
         self._apply(self._dispatch(f"action_ask_{next_slot}", self._tracker()))
 
     def _deactivate(self, form: str) -> None:
         self.active_loop = None
-        self.slots["requested_slot"] = None
+        self._apply([slot_event("requested_slot", None)])
         self.run_action(FORM_SUBMIT[form])
 
     def _activate(self, form: str) -> None:
@@ -208,6 +233,7 @@ class Chat:
         if m:  # a button payload, like RegexMessageHandler
             intent = m.group(1)
             entities = json.loads(m.group(2)) if m.group(2) else {}
+        self._reload()
         self.latest = {
             "text": text,
             "intent": {"name": intent, "confidence": 1.0},
@@ -224,7 +250,7 @@ class Chat:
             if intent == "request_human":
                 self.run_action("action_handoff")
                 self.active_loop = None  # action_deactivate_loop
-                self.slots["requested_slot"] = None
+                self._apply([slot_event("requested_slot", None)])
             return self.text
         if intent in FORM_TRIGGERS:
             self._activate(FORM_TRIGGERS[intent])
@@ -279,7 +305,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     yield url
     # Personal data never leaves unmasked, in any reply of any test.
     for chat in ALL_CHATS:
-        blob = json.dumps(chat.transcript, ensure_ascii=False)
+        blob = json.dumps([chat.transcript, chat.slots], ensure_ascii=False)
         for raw in (ADULT_ID, MINOR_ID, PHONE, OTHER_PHONE, "139 5712 4321"):
             assert raw not in blob, f"unmasked {raw} in a reply"
     dispose_engines()
@@ -427,13 +453,13 @@ def test_invalid_id_and_phone_get_polite_reasons_and_are_never_echoed():
     chat.say("330521199003150011")  # wrong check digit
     assert "校验位" in chat.text
     chat.say("身份证号是 " + ADULT_ID)
-    assert chat.slots["booking_id_number"] == ADULT_ID
+    assert unseal(chat.slots["booking_id_number"]) == ADULT_ID
     chat.say("12345")
     assert chat.slots["booking_phone"] is None and "手机" in chat.text
     chat.say("1" * 100)
     assert "太长" in chat.text and chat.active_loop == "booking_form"
     chat.say("我的手机是" + PHONE)
-    assert chat.slots["booking_phone"] == PHONE
+    assert unseal(chat.slots["booking_phone"]) == PHONE
 
 
 def test_sql_looking_and_question_like_names_are_refused():
@@ -542,7 +568,7 @@ def test_dead_database_keeps_the_form_and_writes_nothing(monkeypatch: pytest.Mon
     chat.say("/affirm")
     assert "暂时不可用" in chat.text and "保留" in chat.text
     assert chat.slots["booking_confirm"] is None
-    assert chat.slots["booking_id_number"] == ADULT_ID and chat.slots["booking_time"] == "09:00"
+    assert unseal(chat.slots["booking_id_number"]) == ADULT_ID and chat.slots["booking_time"] == "09:00"
     monkeypatch.undo()
     monkeypatch.setattr(booking, "now", lambda: NOW)
     assert repo().list_for_sender(chat.sender) == []
