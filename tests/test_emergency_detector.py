@@ -159,6 +159,7 @@ def test_cue_inside_garbage_and_mixed_scripts(detector: Detector) -> None:
 @pytest.mark.parametrize(
     "text",
     ["", "   ", "\x00\x01\x02", "🙂" * 500, "？？？", "a" * 10_000, "急" * 30_000, "如果" * 3000],
+    ids=["empty", "spaces", "control", "emoji", "punct", "latin", "huge", "hypothetical"],
 )
 def test_bad_input_never_crashes(detector: Detector, text: str) -> None:
     found = detector.detect(text)

@@ -1,0 +1,222 @@
+"""Green channel (绿色通道): the reply to an emergency, and going back to what was interrupted.
+
+Thin: the category comes from the NLU (entity `emergency_type`, see bot.nlu.emergency), the
+wording's facts from data/kb/emergency.yml (bot.kb.emergency) and the hall's phone from
+data/kb/halls.yml (bot.kb). The reply is calm and short: condolence where it fits, what to
+bring, how fast, whom to call, then two buttons.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.kb.emergency import CATEGORIES, EmergencyKB, get_emergency_kb
+
+logger = logging.getLogger(__name__)
+
+ENTITY = "emergency_type"
+INTERRUPTED_SLOT = "interrupted_form"
+HOTLINE = "12367"
+# What each form is called in "要继续刚才的预约吗？".
+FORM_LABELS = {
+    "booking_form": "预约",
+    "booking_lookup_form": "查询预约",
+    "booking_cancel_form": "取消预约",
+    "booking_reschedule_form": "改约",
+}
+# A document question asked in the same message as the emergency (DIET's own intent).
+INTENT_ASPECT = {
+    "ask_documents": "documents",
+    "ask_fee": "fee",
+    "ask_processing_time": "time",
+    "ask_validity": "validity",
+    "ask_location": "place",
+    "ask_attendance": "attendance",
+    "ask_photo": "photo",
+    "ask_delivery": "delivery",
+    "ask_endorsement": "endorsement",
+    "ask_yidi": "yidi",
+}
+ASPECT_LABEL = {
+    "documents": "办证材料",
+    "fee": "费用",
+    "time": "办理时间",
+    "validity": "有效期",
+    "place": "办理地点",
+    "attendance": "是否本人到场",
+    "photo": "照片要求",
+    "delivery": "邮寄",
+    "endorsement": "签注",
+    "yidi": "异地办理",
+}
+# When DIET's own guess was report_emergency, a plain question in the text still counts.
+ASPECT_WORDS = {
+    "documents": ("带什么", "什么材料", "哪些材料", "要什么材料", "准备什么"),
+    "fee": ("多少钱", "费用", "收费"),
+}
+CONTEXT_SLOTS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place")
+BUTTONS = [
+    {"title": "预约绿色通道优先时段", "payload": "/book_priority"},
+    {"title": "转人工", "payload": "/request_human"},
+]
+
+
+def _category(tracker: Tracker) -> Optional[str]:
+    """The category from this message's entity, its parse metadata, or the slot."""
+    latest = tracker.latest_message or {}
+    for entity in latest.get("entities") or []:
+        if entity.get("entity") == ENTITY and entity.get("value") in CATEGORIES:
+            return str(entity["value"])
+    meta = latest.get("emergency") or {}
+    if isinstance(meta, dict) and meta.get("category") in CATEGORIES:
+        return str(meta["category"])
+    slot = tracker.get_slot(ENTITY)
+    return slot if slot in CATEGORIES else None
+
+
+def _original_intent(tracker: Tracker) -> Optional[str]:
+    meta = (tracker.latest_message or {}).get("emergency") or {}
+    original = meta.get("original_intent") if isinstance(meta, dict) else None
+    if isinstance(original, dict):
+        return original.get("name")
+    return None
+
+
+def _hall_phone(tracker: Tracker) -> tuple[str, Optional[str]]:
+    """(hall name, green-channel phone or None when not configured)."""
+    try:
+        from bot.kb import get_kb
+
+        halls = get_kb().halls
+    except Exception:  # the KB is checked at start-up; here a reply must still go out
+        logger.exception("halls unavailable")
+        return "出入境接待大厅", None
+    wanted = tracker.get_slot("booking_hall") or tracker.get_slot("place")
+    hall = halls.get(wanted) if wanted else None
+    if hall is None and halls:
+        hall = next(iter(halls.values()))
+    if hall is None:
+        return "出入境接待大厅", None
+    return hall.name, hall.green_channel_phone.resolved()
+
+
+def green_channel_text(kb: EmergencyKB, category: str, hall_name: str, phone: Optional[str]) -> str:
+    """The reply: condolence, 绿色通道, proofs, speed, phones. Kept to a few lines."""
+    info = kb.categories[category]
+    proofs = list(info.proofs) + [kb.application_form]
+    lines = [
+        info.condolence,
+        f"您的情况属于“{info.name}”，可以走绿色通道（急事急办）。",
+        "请带上：",
+        *[f"{i}. {p}" for i, p in enumerate(proofs, start=1)],
+        f"办理速度：{kb.speed.text}",
+    ]
+    if phone:
+        lines.append(f"建议先打电话说明情况：{hall_name}绿色通道电话 {phone}；也可拨打{HOTLINE}（7×24小时，中英文）。")
+    else:
+        lines.append(
+            f"请拨打{HOTLINE}（7×24小时，中英文）说明情况；{hall_name}的绿色通道电话：待配置。"
+        )
+    return "\n".join(lines)
+
+
+def _document_answer(tracker: Tracker, category: str) -> Optional[str]:
+    """Answer a document question asked together with the emergency, via the lead's bot.kb."""
+    aspect = INTENT_ASPECT.get(_original_intent(tracker) or "")
+    if aspect is None:
+        text = str((tracker.latest_message or {}).get("text") or "")
+        aspect = next((a for a, words in ASPECT_WORDS.items() if any(w in text for w in words)), None)
+    if aspect is None:
+        return None
+    context: Dict[str, Any] = {name: tracker.get_slot(name) for name in CONTEXT_SLOTS}
+    if category == "document_lost" and not context.get("apply_kind"):
+        context["apply_kind"] = "replacement"
+    try:
+        from bot.kb import get_kb
+    except ImportError:  # the KB package is the lead's; without it we only skip this part
+        return None
+    try:
+        answer = get_kb().answer(aspect, context)
+    except Exception:
+        logger.exception("KB answer failed for %s", aspect)
+        return None
+    if answer is None:
+        return None
+    return f"另外，关于您问的{ASPECT_LABEL.get(aspect, '问题')}：\n{answer.render()}"
+
+
+class ActionGreenChannel(Action):
+    """Replies to an emergency, interrupting any active form (remembered for later)."""
+
+    def name(self) -> Text:
+        return "action_green_channel"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        events: List[EventType] = []
+        active = (tracker.active_loop or {}).get("name")
+        if active:
+            events += [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet(INTERRUPTED_SLOT, active)]
+
+        category = _category(tracker)
+        kb = get_emergency_kb()
+        if category is None:
+            # Reached without a detected category (a button, a story): ask, never guess.
+            dispatcher.utter_message(
+                text="请问是哪种紧急情况？选一项，我告诉您绿色通道要带什么。",
+                buttons=[
+                    {"title": info.name, "payload": f'/report_emergency{{"{ENTITY}":"{cid}"}}'}
+                    for cid, info in kb.categories.items()
+                ],
+            )
+        else:
+            hall_name, phone = _hall_phone(tracker)
+            dispatcher.utter_message(
+                text=green_channel_text(kb, category, hall_name, phone), buttons=BUTTONS
+            )
+            events.append(SlotSet(ENTITY, category))
+            extra = _document_answer(tracker, category)
+            if extra:
+                dispatcher.utter_message(text=extra)
+
+        if active:
+            label = FORM_LABELS.get(active, "刚才的事")
+            dispatcher.utter_message(
+                text=f"要继续刚才的{label}吗？",
+                buttons=[
+                    {"title": f"继续{label}", "payload": "/affirm"},
+                    {"title": "不用了", "payload": "/deny"},
+                ],
+            )
+        return events
+
+
+class ActionResumeTask(Action):
+    """After an emergency: go back to the interrupted form (affirm) or drop it (deny)."""
+
+    def name(self) -> Text:
+        return "action_resume_task"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        form = tracker.get_slot(INTERRUPTED_SLOT)
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        if not form:
+            dispatcher.utter_message(text="好的。还有什么需要帮忙的，随时告诉我。")
+            return []
+        label = FORM_LABELS.get(form, "刚才的事")
+        if intent == "deny":
+            dispatcher.utter_message(text=f"好的，刚才的{label}先不继续了。需要时随时跟我说“{label}”。")
+            return [SlotSet(INTERRUPTED_SLOT, None)]
+        known_forms = set((domain or {}).get("forms") or {})
+        if known_forms and form not in known_forms:
+            dispatcher.utter_message(text=f"抱歉，刚才的{label}无法继续了，请重新开始。")
+            return [SlotSet(INTERRUPTED_SLOT, None)]
+        dispatcher.utter_message(text=f"好的，我们接着{label}。")
+        return [SlotSet(INTERRUPTED_SLOT, None), FollowupAction(form)]

@@ -1,0 +1,169 @@
+"""actions/emergency.py with rasa_sdk Trackers: the green-channel reply and resuming a form."""
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any, Dict, List, Optional
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.emergency import ActionGreenChannel, ActionResumeTask
+from bot.kb.emergency import CATEGORIES, load_emergency
+from tests.test_emergency_detector import KB_FILE, ROOT
+
+DOMAIN: Dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+KB = load_emergency(KB_FILE)
+
+
+def _tracker(
+    category: Optional[str],
+    text: str = "",
+    original_intent: Optional[str] = None,
+    active_loop: Optional[str] = None,
+    slots: Optional[Dict[str, Any]] = None,
+    intent: str = "report_emergency",
+) -> Tracker:
+    latest: Dict[str, Any] = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
+    if category:
+        latest["entities"].append({"entity": "emergency_type", "value": category, "start": 0, "end": 2})
+        latest["emergency"] = {
+            "category": category,
+            "confidence": 0.9,
+            "cues": [],
+            "original_intent": {"name": original_intent or "report_emergency", "confidence": 0.7},
+        }
+    all_slots = {name: None for name in DOMAIN["slots"]}
+    all_slots.update(slots or {})
+    return Tracker(
+        "test-user",
+        all_slots,
+        latest,
+        [],
+        False,
+        None,
+        {"name": active_loop} if active_loop else {},
+        "action_listen",
+    )
+
+
+def _run(action: Any, tracker: Tracker) -> tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, DOMAIN))
+    return dispatcher.messages, events
+
+
+@pytest.fixture(autouse=True)
+def _no_configured_phone(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HALL_HUZHOU_GREEN_PHONE", "HALL_DEQING_GREEN_PHONE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_reply_has_channel_proofs_speed_phones_and_buttons(category: str) -> None:
+    messages, events = _run(ActionGreenChannel(), _tracker(category))
+    reply = messages[0]
+    text = reply["text"]
+    assert "绿色通道" in text
+    for proof in KB.categories[category].proofs:
+        assert proof in text
+    assert "5个工作日" in text
+    assert "12367" in text
+    assert "待配置" in text  # halls.yml has no green-channel number yet: never invented
+    assert [b["payload"] for b in reply["buttons"]] == ["/book_priority", "/request_human"]
+    assert len(text.splitlines()) <= 12  # calm and short, no wall of rules
+    assert {"event": "slot", "name": "emergency_type", "value": category} in [
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events
+    ]
+
+
+def test_condolence_only_for_a_bereavement() -> None:
+    assert "节哀" in _run(ActionGreenChannel(), _tracker("bereavement"))[0][0]["text"]
+    for other in set(CATEGORIES) - {"bereavement"}:
+        assert "节哀" not in _run(ActionGreenChannel(), _tracker(other))[0][0]["text"]
+
+
+def test_configured_hall_phone_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HALL_HUZHOU_GREEN_PHONE", "0572-1234567")
+    text = _run(ActionGreenChannel(), _tracker("bereavement", slots={"place": "huzhou"}))[0][0]["text"]
+    assert "0572-1234567" in text and "待配置" not in text and "12367" in text
+
+
+def test_an_active_form_is_interrupted_and_remembered() -> None:
+    messages, events = _run(ActionGreenChannel(), _tracker("critical_illness_visit", active_loop="booking_form"))
+    assert {"event": "active_loop", "name": None} in [
+        {k: e.get(k) for k in ("event", "name")} for e in events if e["event"] == "active_loop"
+    ]
+    assert any(e["event"] == "slot" and e["name"] == "interrupted_form" and e["value"] == "booking_form" for e in events)
+    question = messages[-1]
+    assert question["text"] == "要继续刚才的预约吗？"
+    assert [(b["title"], b["payload"]) for b in question["buttons"]] == [("继续预约", "/affirm"), ("不用了", "/deny")]
+
+
+def test_a_document_question_in_the_same_message_is_answered_too() -> None:
+    tracker = _tracker(
+        "bereavement", text="我爸在美国去世了，护照要带什么材料", original_intent="ask_documents",
+        slots={"service": "passport"},
+    )
+    messages, _ = _run(ActionGreenChannel(), tracker)
+    assert len(messages) == 2
+    assert messages[1]["text"].startswith("另外，关于您问的办证材料")
+    assert "身份证" in messages[1]["text"]
+
+
+def test_lost_document_question_gets_the_replacement_answer() -> None:
+    tracker = _tracker(
+        "document_lost", text="护照丢了后天出国，补办要带什么", original_intent="report_emergency",
+        slots={"service": "passport"},
+    )
+    messages, _ = _run(ActionGreenChannel(), tracker)
+    assert "补发" in messages[1]["text"] or "报失" in messages[1]["text"]
+
+
+def test_without_the_kb_package_the_reply_still_goes_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "bot.kb", None)  # `from bot.kb import …` → ImportError
+    tracker = _tracker("bereavement", text="我爸去世了，要带什么材料", original_intent="ask_documents")
+    messages, _ = _run(ActionGreenChannel(), tracker)
+    assert len(messages) == 1 and "绿色通道" in messages[0]["text"] and "12367" in messages[0]["text"]
+
+
+def test_without_a_category_it_asks_instead_of_guessing() -> None:
+    messages, events = _run(ActionGreenChannel(), _tracker(None))
+    assert len(messages[0]["buttons"]) == len(CATEGORIES)
+    assert all(b["payload"].startswith("/report_emergency{") for b in messages[0]["buttons"])
+    assert not any(e["event"] == "slot" and e["name"] == "emergency_type" for e in events)
+
+
+def test_resume_goes_back_to_the_form() -> None:
+    tracker = _tracker(None, intent="affirm", slots={"interrupted_form": "booking_form"})
+    messages, events = _run(ActionResumeTask(), tracker)
+    assert "接着预约" in messages[0]["text"]
+    assert {"event": "slot", "name": "interrupted_form", "value": None} in [
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events
+    ]
+    assert any(e["event"] == "followup" and e["name"] == "booking_form" for e in events)
+
+
+def test_deny_drops_the_form() -> None:
+    tracker = _tracker(None, intent="deny", slots={"interrupted_form": "booking_form"})
+    messages, events = _run(ActionResumeTask(), tracker)
+    assert "先不继续" in messages[0]["text"]
+    assert not any(e["event"] == "followup" for e in events)
+    assert any(e["event"] == "slot" and e["name"] == "interrupted_form" and e["value"] is None for e in events)
+
+
+def test_resume_with_nothing_interrupted_is_polite() -> None:
+    messages, events = _run(ActionResumeTask(), _tracker(None, intent="affirm"))
+    assert messages and events == []
+
+
+def test_domain_declares_the_emergency_pieces() -> None:
+    assert {"report_emergency", "travel_plan"} <= set(DOMAIN["intents"])
+    assert "emergency_type" in DOMAIN["entities"]
+    assert DOMAIN["slots"]["emergency_type"]["influence_conversation"] is False
+    assert DOMAIN["slots"]["interrupted_form"]["type"] == "text"
+    assert DOMAIN["slots"]["interrupted_form"]["influence_conversation"] is True
+    assert {"action_green_channel", "action_resume_task"} <= set(DOMAIN["actions"])
+    assert set(DOMAIN["slots"]["emergency_type"]["values"]) == set(CATEGORIES)
