@@ -16,6 +16,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import parse_qs, urlparse
 
@@ -671,14 +672,14 @@ def live_base(request) -> str:
         need_service("the live_bot fixture is not defined in tests/conftest.py yet")
 
 
-def _live_say(base: str, openid: str, text: str) -> str:
+def _live_say(base: str, openid: str, text: str, msg_id: Optional[int] = None) -> str:
     from bot.settings import get_settings
 
     token = get_settings().wechat_token
     resp = requests.post(
         f"{base}/webhooks/wechat/webhook", params=signed_params(token=token, openid=openid),
-        data=text_xml(text, openid=openid).encode("utf-8"),
-        headers={"Content-Type": "text/xml"}, timeout=30,
+        data=text_xml(text, openid=openid, msg_id=msg_id).encode("utf-8"),
+        headers={"Content-Type": "text/xml"}, timeout=60,
     )
     assert resp.status_code == 200, resp.text
     if resp.text == "success":
@@ -695,3 +696,55 @@ def test_live_multi_turn_conversation_over_wechat(live_base):
     assert "监护" in second, second
     fee = _live_say(live_base, openid, "多少钱")
     assert "120" in fee, fee
+
+
+def _options(reply: str) -> Dict[int, str]:
+    """"回复 2 德清县…" lines → {2: "德清县…"}."""
+    import re
+
+    return {int(n): title.strip() for n, title in re.findall(r"^回复 (\d+) (.+)$", reply, re.M)}
+
+
+def test_live_booking_over_wechat_with_numbered_replies_and_a_replayed_confirmation(live_base):
+    """A whole booking by numbers and text; WeChat re-sending the confirmation books nothing new."""
+    import re
+
+    domain = (Path(__file__).resolve().parent.parent / "domain.yml").read_text(encoding="utf-8")
+    if "booking_form" not in domain:
+        pytest.skip("the booking form (issue 4) is not in the domain yet")
+    openid = f"oBook{uuid.uuid4().hex[:8]}"
+    reply = _live_say(live_base, openid, "我想预约办护照")
+    transcript = [reply]
+    confirm_id = None
+    for _ in range(14):
+        if "预约成功" in reply:
+            break
+        options = _options(reply)
+        if options:
+            wanted = [n for n, t in options.items() if "确认" in t] or \
+                     [n for n, t in options.items() if "湖州" in t] or [min(options)]
+            answer = str(wanted[0])
+        elif "姓名" in reply:
+            answer = "张三"
+        elif "身份证" in reply:
+            answer = "33052119900315001X"
+        elif "手机" in reply or "电话" in reply:
+            answer = "13812345678"
+        else:
+            pytest.fail(f"stuck in the booking dialogue: {transcript}")
+        msg_id = int(uuid.uuid4().int % 10**15)
+        if options and "确认" in options.get(int(answer), ""):
+            confirm_id = msg_id
+        reply = _live_say(live_base, openid, answer, msg_id=msg_id)
+        transcript.append(f"> {answer}\n{reply}")
+    results = Path(__file__).resolve().parent.parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / "wechat_booking_transcript.txt").write_text("\n\n".join(transcript), encoding="utf-8")
+    assert "预约成功" in reply, "\n".join(transcript)
+    code = re.search(r"预约号：([A-Z]{2}-[A-Z0-9]{5})", reply)
+    assert code, reply
+    assert "33052119900315001X" not in reply and "13812345678" not in reply  # masked
+    assert confirm_id is not None
+    # WeChat re-sends the confirmation (same MsgId): same answer, same code, no second booking
+    again = _live_say(live_base, openid, "1", msg_id=confirm_id)
+    assert again in ("", reply)
