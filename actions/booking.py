@@ -446,16 +446,16 @@ class DateTimeValidation:
             return f"{short_day(day)}已经过去了，请选择今天或以后的日期。"
         if day > last:
             return f"只能预约{BOOKING_WINDOW_DAYS}天以内的日期（最晚到{short_day(last)}）。"
+        if not is_working_day(day):
+            note = calendar_note(day)
+            kind = "周六" if day.weekday() == 5 else "周日" if day.weekday() == 6 else "节假日"
+            return f"{short_day(day)}是{kind}，大厅不对外办公" + (f"（{note}）。" if note else "。")
         if priority:
             allowed = sorted({d for d, _ in _repo().priority_slots(hall_id, current)})
             if day not in allowed:
                 if not allowed:
                     return "绿色通道预留的优先时段今天和下一个工作日都已约满，请直接联系大厅或说“转人工”。"
                 return "绿色通道优先时段只能约今天或下一个工作日。"
-        if not is_working_day(day):
-            note = calendar_note(day)
-            kind = "周六" if day.weekday() == 5 else "周日" if day.weekday() == 6 else "节假日"
-            return f"{short_day(day)}是{kind}，大厅不对外办公" + (f"（{note}）。" if note else "。")
         if not free_slots(hall_id, day, priority, current):
             if day == today:
                 return "今天剩下的时段都已约满或已经开始了。"
@@ -472,6 +472,9 @@ class DateTimeValidation:
         today = current.date()
         parsed = parse_date(str(value), today)
         if parsed.day is None:
+            switched = self.switch_instead_of_date(value, dispatcher, tracker)
+            if switched:
+                return switched
             reason = parsed.reason or "请告诉我具体哪一天，比如“明天”“下周三”或“12月3日”。"
             self.offer_days(dispatcher, hall_id, today, priority, current, reason)
             return {"booking_date": None}
@@ -493,6 +496,12 @@ class DateTimeValidation:
             else:
                 dispatcher.utter_message(text=f"{short_day(day)} {hhmm(parsed.time)} 没有可约的空位，请从可约时段中选择。")
         return result
+
+    def switch_instead_of_date(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> Optional[Dict[Text, Any]]:
+        """A hall or service named where a date was expected (booking form only)."""
+        return None
 
     def validate_booking_time(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -575,6 +584,30 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
 
     def booking_context(self, tracker: Tracker) -> Tuple[Optional[str], bool]:
         return tracker.get_slot("booking_hall"), bool(tracker.get_slot("booking_priority"))
+
+    def switch_instead_of_date(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> Optional[Dict[Text, Any]]:
+        """"德清" at the date question: the user wants another hall (or service), not a failure."""
+        hall_id = parse_hall(value, tracker)
+        if hall_id and hall_id != tracker.get_slot("booking_hall"):
+            service = tracker.get_slot("booking_service")
+            hall = _halls()[hall_id]
+            if service and service not in hall.services:
+                dispatcher.utter_message(text=f"{hall.name}暂不办理{service_label(service)}。")
+                return None
+            dispatcher.utter_message(text=f"好的，改为{hall.name}。")
+            return {"booking_hall": hall_id, "booking_date": None, **keep_failures(tracker)}
+        service = parse_service(value, tracker)
+        if service and service != tracker.get_slot("booking_service"):
+            return {
+                **self.validate_booking_service(value, dispatcher, tracker, {}),
+                "booking_date": None,
+                **keep_failures(tracker),
+            }
+        if hall_id or service:  # named what is already chosen: just ask the date again
+            return {"booking_date": None, **keep_failures(tracker)}
+        return None
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -720,6 +753,11 @@ class ManageFormValidation(BookingFormValidationAction):
         if isinstance(exc, BookingUnavailable):
             return f"抱歉，{getattr(exc, 'reason', None) or UNAVAILABLE}。请稍后再试。"
         return super().error_reply(exc)
+
+    def handoff_text(self, slot: Text) -> str:
+        if slot == "booking_phone_last4":
+            return "已经试了三次都没有对上。为保护预约人的信息，先不再试了；可以转人工，或者请预约人本人来查。"
+        return "已经试了三次还没找到这个预约。要不要转人工帮您查？"
 
     async def extract_booking_code(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -941,12 +979,19 @@ class ActionAskBookingDate(AskAction):
         repo = _repo()
         if priority:
             days = sorted({d for d, _ in repo.priority_slots(hall_id, current)})
-            text = "绿色通道优先时段可以约今天或下一个工作日，请选择日期："
+            text = f"{hall_name(hall_id)}的绿色通道优先时段可以约今天或下一个工作日，请选择日期："
             if not days:
                 text = "抱歉，绿色通道预留的优先时段今天和下一个工作日都已约满。请直接联系大厅，或者说“转人工”。"
         else:
             days = repo.free_days(hall_id, today, 5, now=current)
-            text = "请问哪天去办理？可以直接说“明天”“下周三”“12月3日”，或点选最近可约的日期："
+            text = f"请问哪天去{hall_name(hall_id)}办理？可以直接说“明天”“下周三”“12月3日”，或点选最近可约的日期："
+            if tracker.active_loop_name == "booking_reschedule_form":
+                view = repo.get(tracker.get_slot("booking_code") or "")
+                if view is not None:
+                    text = (
+                        f"预约 {view.code} 现在是{fmt_day(view.day)} {hhmm(view.start)}。"
+                        "请问改到哪天？可以直接说“明天”“下周三”“12月3日”，或点选最近可约的日期："
+                    )
             if not days:
                 text = f"抱歉，{BOOKING_WINDOW_DAYS}天内暂时没有可约的时段，可以过几天再看，或者说“转人工”。"
         dispatcher.utter_message(text=text, buttons=_day_buttons(days, today))

@@ -699,3 +699,35 @@ def test_stop_during_cancel_keeps_the_booking():
 )
 def test_booking_codes_are_found_in_free_text(text: str, code: Optional[str]):
     assert find_booking_code(text) == code
+
+
+def test_naming_a_hall_at_the_date_question_switches_hall_without_a_failure():
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    chat.say("还是去德清吧")
+    assert chat.slots["booking_hall"] == "deqing" and chat.slots["requested_slot"] == "booking_date"
+    assert "德清县公安局出入境管理大队" in chat.text and not chat.slots["form_failures"]
+
+
+def test_green_channel_on_a_saturday_says_the_hall_is_closed_today(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(booking, "now", lambda: datetime(2026, 11, 28, 9, 0))  # Saturday
+    chat = Chat()
+    chat.say("/book_priority")
+    chat.say('/inform{"service":"passport"}')
+    chat.say('/inform{"booking_hall":"deqing"}')
+    assert [b["payload"] for b in chat.buttons] == ['/inform{"booking_date":"2026-11-30"}']
+    chat.say("今天")
+    assert "周六" in chat.text and "不对外办公" in chat.text
+
+
+def test_three_wrong_last_digits_end_the_lookup_with_a_hand_over():
+    code = Chat().book()
+    stranger = Chat(sender="wx-openid-B")
+    stranger.say(f"查一下{code}", "lookup_booking")
+    for guess in ("1111", "2222", "3333"):
+        stranger.say(guess)
+    assert "转人工" in stranger.text and {"title": "转人工", "payload": "/request_human"} in stranger.buttons
+    assert stranger.active_loop is None and stranger.slots["booking_code"] is None
+    assert "2026年12月2日" not in json.dumps(stranger.transcript, ensure_ascii=False)
