@@ -731,3 +731,31 @@ def test_three_wrong_last_digits_end_the_lookup_with_a_hand_over():
     assert "转人工" in stranger.text and {"title": "转人工", "payload": "/request_human"} in stranger.buttons
     assert stranger.active_loop is None and stranger.slots["booking_code"] is None
     assert "2026年12月2日" not in json.dumps(stranger.transcript, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("step", range(8))
+def test_huge_or_garbled_input_at_any_step_gets_a_polite_reply(step: int):
+    answers = ['/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9:00", "张三", ADULT_ID, PHONE]
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    for answer in answers[:step]:
+        chat.say(answer)
+    asked = chat.slots["requested_slot"]
+    chat.say("锟斤拷\x00<script>😀" * 1000)
+    assert chat.text.strip() and chat.active_loop == "booking_form"
+    assert chat.slots[asked] is None or asked == "booking_confirm"
+
+
+def test_a_validator_exception_becomes_a_polite_reply_and_a_failed_try(monkeypatch: pytest.MonkeyPatch):
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    chat.say('/inform{"booking_hall":"huzhou"}')
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(booking, "parse_date", boom)
+    chat.say("明天")
+    assert "出了点问题" in chat.text and chat.active_loop == "booking_form"
+    assert chat.slots["form_failures"] == {"booking_date": 1}
