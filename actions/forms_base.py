@@ -32,6 +32,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
 
+from actions.kb import INTENT_ASPECT, answer_context, answer_text
+
 logger = logging.getLogger(__name__)
 
 FAILURES_SLOT = "form_failures"
@@ -39,6 +41,9 @@ MAX_FAILURES = 3
 STOP_INTENT = "stop_form"
 #: Excluded from the from_text mappings: the form must be rejected so their rules answer.
 PASS_INTENTS = ("report_emergency", "request_human")
+#: A knowledge-base question asked this confidently in the middle of a form is answered,
+#: then the form asks its question again; below it, the text is taken as the slot's answer.
+SIDE_QUESTION_CONFIDENCE = 0.85
 
 _TRAD = str.maketrans({"約": "约", "預": "预", "辦": "办", "塡": "填", "結": "结", "東": "东", "這": "这"})
 _STOP_TEXT = re.compile(
@@ -105,6 +110,9 @@ class BookingFormValidationAction(FormValidationAction):
         if is_stop_request(tracker):
             return self.stop(dispatcher, domain)
         requested = tracker.get_slot(REQUESTED_SLOT)
+        if requested and self.answer_side_question(dispatcher, tracker):
+            # Clearing the requested slot keeps the form running; it asks the same question.
+            return [SlotSet(requested, None), SlotSet(FAILURES_SLOT, tracker.get_slot(FAILURES_SLOT))]
         try:
             events = await super().run(dispatcher, tracker, domain)
         except Exception as exc:  # a validator must never crash the conversation
@@ -114,6 +122,19 @@ class BookingFormValidationAction(FormValidationAction):
                 return []
             events = [SlotSet(requested, None)]
         return events + self.count_failures(dispatcher, tracker, requested, events)
+
+    # -- a question in the middle of the form ---------------------------------------------
+    def answer_side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+        """Answer "要带什么材料？" asked while the form waits for, say, a date."""
+        intent = (tracker.latest_message or {}).get("intent") or {}
+        aspect = INTENT_ASPECT.get(intent.get("name") or "")
+        if not aspect or float(intent.get("confidence") or 0) < SIDE_QUESTION_CONFIDENCE:
+            return False
+        text = answer_text(aspect, answer_context(tracker))
+        if not text:
+            return False
+        dispatcher.utter_message(text=text + "\n\n我们接着预约：")
+        return True
 
     # -- stop -----------------------------------------------------------------------------
     def slots_cleared_on_stop(self, domain: DomainDict) -> List[Text]:

@@ -58,7 +58,7 @@ def _service_before_latest_message(tracker: Tracker) -> Optional[str]:
     return None
 
 
-def _context(tracker: Tracker) -> Dict[str, Any]:
+def answer_context(tracker: Tracker) -> Dict[str, Any]:
     """Slots that shape the answer. A question about a different service starts afresh."""
     context = {name: tracker.get_slot(name) for name in CONTEXT_SLOTS}
     named_now = {e.get("entity") for e in tracker.latest_message.get("entities", [])}
@@ -102,7 +102,7 @@ class ActionAnswerKb(Action):
                 text="您想了解哪方面呢？比如：要带什么材料、多少钱、多久能拿、在哪里办、照片要求。"
             )
             return []
-        context = _context(tracker)
+        context = answer_context(tracker)
         needs_service = aspect in ("documents", "fee", "time", "validity", "attendance", "endorsement")
         kb = get_kb()
         general = kb.topics.get("general")

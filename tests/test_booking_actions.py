@@ -759,3 +759,17 @@ def test_a_validator_exception_becomes_a_polite_reply_and_a_failed_try(monkeypat
     chat.say("明天")
     assert "出了点问题" in chat.text and chat.active_loop == "booking_form"
     assert chat.slots["form_failures"] == {"booking_date": 1}
+
+
+def test_a_document_question_mid_form_is_answered_and_the_form_goes_on():
+    chat = Chat()
+    chat.say("我想预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    assert "哪天" in chat.text
+    chat.say("办护照要带什么材料", "ask_documents", {"service": "passport"})
+    assert "身份证" in chat.text and "接着预约" in chat.text
+    assert "哪天" in chat.text, "the form asks for the date again"
+    assert chat.active_loop == "booking_form" and not chat.slots.get("form_failures")
+    chat.say("明天")
+    assert "2026年12月2日" in chat.text
