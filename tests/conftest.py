@@ -80,7 +80,7 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def live_bot(tmp_path_factory: pytest.TempPathFactory):
-    """The real Rasa server + action server on ports 15005/15055 (see tests/live.py)."""
+    """The real Rasa server + action server on free local ports (see tests/live.py)."""
     from tests.live import start_live_bot, stop
 
     bot, procs = start_live_bot(tmp_path_factory.mktemp("live"))

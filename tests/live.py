@@ -63,12 +63,23 @@ def _wait(url: str, proc: subprocess.Popen, log: Path, seconds: float) -> None:
     raise RuntimeError(f"server not ready after {seconds}s; log:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def start_live_bot(workdir: Path, port: int = 15005, actions_port: int = 15055,
+def free_port() -> int:
+    """A port nobody listens on now, so parallel test runs never collide."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_live_bot(workdir: Path, port: int | None = None, actions_port: int | None = None,
                    extra_env: dict[str, str] | None = None,
                    model: Path = MODEL) -> tuple[LiveBot, list[subprocess.Popen]]:
     if not model.exists():
         raise RuntimeError("no trained model: run `make train` first (make test does)")
     workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    actions_port = actions_port or free_port()
     env = dict(os.environ)
     env.update(
         {

@@ -46,15 +46,16 @@ def test_context_carries_over_turns(live_bot):
 
 def test_conversation_survives_a_server_restart(tmp_path):
     """The tracker store is SQLite under the work dir: a restart keeps the context."""
-    from tests.live import start_live_bot, stop
+    from tests.live import free_port, start_live_bot, stop
 
-    bot, procs = start_live_bot(tmp_path, port=15105, actions_port=15155)
+    ports = {"port": free_port(), "actions_port": free_port()}
+    bot, procs = start_live_bot(tmp_path, **ports)
     sender = uuid.uuid4().hex
     try:
         assert "身份证" in bot.text("办护照要带什么材料", sender)
     finally:
         stop(procs)
-    bot, procs = start_live_bot(tmp_path, port=15105, actions_port=15155)
+    bot, procs = start_live_bot(tmp_path, **ports)
     try:
         assert "监护" in bot.text("那小孩呢", sender)
     finally:
