@@ -158,10 +158,14 @@ class ActionGreenChannel(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        events: List[EventType] = []
         active = (tracker.active_loop or {}).get("name")
+        # Always state both, as the rules in data/dialogue/emergency.yml do: no loop runs
+        # afterwards, and `interrupted_form` is the form stopped now, else the one still
+        # waiting for 要/不用了, else nothing.
+        events: List[EventType] = [ActiveLoop(None)]
         if active:
-            events += [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet(INTERRUPTED_SLOT, active)]
+            events.append(SlotSet("requested_slot", None))
+        events.append(SlotSet(INTERRUPTED_SLOT, active or tracker.get_slot(INTERRUPTED_SLOT)))
 
         category = _category(tracker)
         kb = get_emergency_kb()

@@ -506,7 +506,9 @@ class Detector:
         elif level == 1 and need:
             conf = 0.7
         elif level:
-            conf = 0.5
+            # A near date but nowhere to go and no document: not an exit-entry case, and
+            # kept below what DIET's boost could lift over the threshold.
+            conf = 0.44
         else:
             conf = 0.4
         if rule == "urgent_business_weak":

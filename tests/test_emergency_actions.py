@@ -167,3 +167,7 @@ def test_domain_declares_the_emergency_pieces() -> None:
     assert DOMAIN["slots"]["interrupted_form"]["influence_conversation"] is True
     assert {"action_green_channel", "action_resume_task"} <= set(DOMAIN["actions"])
     assert set(DOMAIN["slots"]["emergency_type"]["values"]) == set(CATEGORIES)
+    # A custom mapping that names an action makes Rasa run it on EVERY turn to fill the slot:
+    # action_green_channel would then stop any form it sees running.
+    for mapping in DOMAIN["slots"]["interrupted_form"]["mappings"]:
+        assert mapping["type"] == "custom" and "action" not in mapping
