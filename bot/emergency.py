@@ -576,6 +576,11 @@ class Detector:
 
         if living:
             for c in within("negation"):
+                # 我以为没事，结果我爸病危了: a contrast between a negation and the event
+                # leaves the event standing (after the event, 不过没事 still negates it).
+                turns = t.near(c, ("contrast",), scopes["negation"].chars)
+                if c.end <= a.start and any(c.end <= k.start and k.end <= a.start for k in turns):
+                    continue
                 self._block(cand, "negation", c)
                 break
         for c in within("past"):

@@ -243,6 +243,29 @@ def test_not_urgent_cancels_urgency(detector: Detector) -> None:
     assert detector.detect("下周去香港开会，不着急，签注慢慢办") is None
 
 
+def test_short_cues_respect_word_boundaries(detector: Detector) -> None:
+    """The spaCy/jieba token phrases: 要是 inside 主要是 is not a hypothetical."""
+    assert detector.detect("主要是我爸在美国去世了，我得赶过去").category == "bereavement"
+    assert detector.detect("要是我爸在美国去世了，我得赶过去") is None
+    assert detector.detect("我爸走了，人在澳洲").category == "bereavement"
+    assert detector.detect("我爸走了过去看看") is None
+
+
+@pytest.mark.parametrize(
+    "text,category",
+    [
+        ("出国之前护照丢了，后天就走", "document_lost"),  # 之前 is not the past here
+        ("年前要去香港签合同，签注过期了，下周就得去", "contract_signing"),  # 年前 = before New Year
+        ("出发之前我妈在日本病危了，我要马上过去", "critical_illness_visit"),
+        ("平安夜那天我爸在美国出了车祸，我要赶过去", "overseas_incident"),
+        ("我以为没事，结果我爸在日本病危了", "critical_illness_visit"),
+    ],
+)
+def test_context_words_inside_other_phrases_do_not_block(detector: Detector, text: str, category: str) -> None:
+    found = detector.detect(text)
+    assert found is not None and found.category == category
+
+
 def test_pet_damaging_a_document_is_still_a_document_case(detector: Detector) -> None:
     assert detector.detect("护照被狗咬坏了，后天要出国").category == "document_lost"
 

@@ -57,6 +57,7 @@ CUE_KINDS = (
     "idiom",
     "urgency_negation",
     "negation",
+    "contrast",
     "past",
     "past_after",
     "recency",
