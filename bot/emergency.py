@@ -512,7 +512,8 @@ class Detector:
         else:
             conf = 0.4
         if rule == "urgent_business_weak":
-            conf -= 0.1
+            # A plain 出差 is a trip, not a case: it needs said pressure (急, 来得及吗) too.
+            conf = 0.7 if conf >= 0.7 and pressure else min(conf, 0.55)
         return Candidate(rule, conf, p, (docs or abroad)[:1] + self._urgency_cues(t, p)[:1])
 
     def _located(self, t: _Text, place: Cue) -> bool:

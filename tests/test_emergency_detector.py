@@ -266,6 +266,13 @@ def test_context_words_inside_other_phrases_do_not_block(detector: Detector, tex
     assert found is not None and found.category == category
 
 
+def test_a_document_in_order_or_a_plain_business_trip_is_not_urgent(detector: Detector) -> None:
+    assert detector.detect("下周去日本开会，护照还有效") is None
+    assert detector.detect("下周去日本开会，护照已经办好了，还要准备什么") is None
+    assert detector.detect("我下周要去香港出差，签注怎么办") is None
+    assert detector.detect("明天公司派我去越南出差，护照还没办，急").category == "urgent_business"
+
+
 def test_pet_damaging_a_document_is_still_a_document_case(detector: Detector) -> None:
     assert detector.detect("护照被狗咬坏了，后天要出国").category == "document_lost"
 
