@@ -11,5 +11,6 @@ else
   start=$(date +%s)
   .venv/bin/rasa train --fixed-model-name "$name" --out models --quiet
   echo "Trained in $(( $(date +%s) - start )) s: $model"
+  find models -name 'nlu-core-*.tar.gz' ! -name "$(basename "$model")" -delete
 fi
 ln -sf "$(basename "$model")" models/current.tar.gz
