@@ -14,6 +14,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.kb import ASPECT_LABEL, INTENT_ASPECT, answer_context, answer_text
 from bot.kb.emergency import CATEGORIES, EmergencyKB, get_emergency_kb
 
 logger = logging.getLogger(__name__)
@@ -28,37 +29,11 @@ FORM_LABELS = {
     "booking_cancel_form": "取消预约",
     "booking_reschedule_form": "改约",
 }
-# A document question asked in the same message as the emergency (DIET's own intent).
-INTENT_ASPECT = {
-    "ask_documents": "documents",
-    "ask_fee": "fee",
-    "ask_processing_time": "time",
-    "ask_validity": "validity",
-    "ask_location": "place",
-    "ask_attendance": "attendance",
-    "ask_photo": "photo",
-    "ask_delivery": "delivery",
-    "ask_endorsement": "endorsement",
-    "ask_yidi": "yidi",
-}
-ASPECT_LABEL = {
-    "documents": "办证材料",
-    "fee": "费用",
-    "time": "办理时间",
-    "validity": "有效期",
-    "place": "办理地点",
-    "attendance": "是否本人到场",
-    "photo": "照片要求",
-    "delivery": "邮寄",
-    "endorsement": "签注",
-    "yidi": "异地办理",
-}
 # When DIET's own guess was report_emergency, a plain question in the text still counts.
 ASPECT_WORDS = {
     "documents": ("带什么", "什么材料", "哪些材料", "要什么材料", "准备什么"),
     "fee": ("多少钱", "费用", "收费"),
 }
-CONTEXT_SLOTS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place")
 BUTTONS = [
     {"title": "预约绿色通道优先时段", "payload": "/book_priority"},
     {"title": "转人工", "payload": "/request_human"},
@@ -125,28 +100,22 @@ def green_channel_text(kb: EmergencyKB, category: str, hall_name: str, phone: Op
 
 
 def _document_answer(tracker: Tracker, category: str) -> Optional[str]:
-    """Answer a document question asked together with the emergency, via the lead's bot.kb."""
+    """Answer a document question asked in the same message as the emergency."""
     aspect = INTENT_ASPECT.get(_original_intent(tracker) or "")
     if aspect is None:
         text = str((tracker.latest_message or {}).get("text") or "")
         aspect = next((a for a, words in ASPECT_WORDS.items() if any(w in text for w in words)), None)
-    if aspect is None:
+    if aspect is None or aspect == "green_channel":
         return None
-    context: Dict[str, Any] = {name: tracker.get_slot(name) for name in CONTEXT_SLOTS}
+    context = answer_context(tracker)
     if category == "document_lost" and not context.get("apply_kind"):
         context["apply_kind"] = "replacement"
     try:
-        from bot.kb import get_kb
-    except ImportError:  # the KB package is the lead's; without it we only skip this part
-        return None
-    try:
-        answer = get_kb().answer(aspect, context)
+        text = answer_text(aspect, context)
     except Exception:
         logger.exception("KB answer failed for %s", aspect)
         return None
-    if answer is None:
-        return None
-    return f"另外，关于您问的{ASPECT_LABEL.get(aspect, '问题')}：\n{answer.render()}"
+    return f"另外，关于您问的{ASPECT_LABEL[aspect]}：\n{text}" if text else None
 
 
 class ActionGreenChannel(Action):
