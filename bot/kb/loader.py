@@ -132,7 +132,7 @@ class KnowledgeBase:
             if topic is None or aspect not in topic.answers:
                 continue
             fact, specific = _best_fact(topic.answers[aspect], slots)
-            hint = topic.hint if not specific and topic_id == service else None
+            hint = None if specific else topic.hint
             return Answer(topic=topic, aspect=aspect, fact=fact, hint=hint)
         return None
 
