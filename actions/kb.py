@@ -21,6 +21,8 @@ INTENT_ASPECT = {
     "ask_endorsement": "endorsement",
     "ask_yidi": "yidi",
     "ask_green_channel": "green_channel",
+    # "暑假带孩子去香港玩": an ordinary trip plan is answered with what to prepare.
+    "travel_plan": "documents",
 }
 ASPECT_LABEL = {
     "documents": "所需材料",

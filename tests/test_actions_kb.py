@@ -72,3 +72,8 @@ def test_new_service_drops_details_of_the_old_one():
     text, _, _ = _run(_tracker("ask_documents", {"service": "taiwan_permit", "applicant_type": "minor"},
                                entities=[{"entity": "service", "value": "taiwan_permit"}], events=events))
     assert "台湾" in text
+
+
+def test_a_trip_plan_gets_the_documents_for_that_service():
+    text, _, _ = _run(_tracker("travel_plan", {"service": "hk_macau_permit", "applicant_type": "minor"}))
+    assert "监护" in text or "16" in text
