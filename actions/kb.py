@@ -8,6 +8,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.kb import get_kb
+from bot.vocabulary import domain_cues
 
 INTENT_ASPECT = {
     "ask_documents": "documents",
@@ -44,6 +45,14 @@ SERVICE_BUTTONS = [
     ("往来台湾通行证/签注", "taiwan_permit"),
     ("外国人工作类居留许可", "residence_permit"),
 ]
+
+
+def _service_buttons(aspect: str) -> List[Dict[str, str]]:
+    return [
+        {"title": title, "payload": f'/inform{{"service":"{value}"}}'}
+        for title, value in SERVICE_BUTTONS
+        if aspect != "endorsement" or value in ("hk_macau_permit", "taiwan_permit")
+    ]
 
 
 def _service_before_latest_message(tracker: Tracker) -> Optional[str]:
@@ -105,17 +114,20 @@ class ActionAnswerKb(Action):
             )
             return []
         context = answer_context(tracker)
+        if self._is_off_topic_opening(tracker, intent, context):
+            dispatcher.utter_message(
+                text=f"请问您是想了解出入境证件的{ASPECT_LABEL[aspect]}吗？我只能解答出入境相关的问题，"
+                "请选择证件，或直接说“办护照多少钱”这样的问题。",
+                buttons=_service_buttons(aspect),
+            )
+            return [SlotSet("last_aspect", aspect)]
+
         needs_service = aspect in ("documents", "fee", "time", "validity", "attendance", "endorsement")
         kb = get_kb()
         general = kb.topics.get("general")
         if needs_service and not context.get("service") and not (general and aspect in general.answers):
             dispatcher.utter_message(
-                text=f"请问您想了解哪种证件的{ASPECT_LABEL[aspect]}？",
-                buttons=[
-                    {"title": title, "payload": f'/inform{{"service":"{value}"}}'}
-                    for title, value in SERVICE_BUTTONS
-                    if aspect != "endorsement" or value in ("hk_macau_permit", "taiwan_permit")
-                ],
+                text=f"请问您想了解哪种证件的{ASPECT_LABEL[aspect]}？", buttons=_service_buttons(aspect)
             )
             return [SlotSet("last_aspect", aspect)]
         text = answer_text(aspect, context)
@@ -126,3 +138,11 @@ class ActionAnswerKb(Action):
         else:
             dispatcher.utter_message(text=text)
         return [SlotSet("last_aspect", aspect)]
+
+    @staticmethod
+    def _is_off_topic_opening(tracker: Tracker, intent: Optional[str], context: Dict[str, Any]) -> bool:
+        """"地址在哪？" with no exit-entry word, in a conversation not yet about any service:
+        likely about something else, so ask rather than answer from the knowledge base."""
+        if intent not in INTENT_ASPECT or context.get("service") or tracker.get_slot("last_aspect"):
+            return False
+        return not domain_cues(str(tracker.latest_message.get("text") or ""))

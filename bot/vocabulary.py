@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 from bot.text import normalize
@@ -53,3 +54,26 @@ class VocabularyMatcher:
         for match in self.find(text):
             found.setdefault(match.entity, match.value)
         return found
+
+
+#: Entities that show a message is about exit-entry. Places and applicants are left out:
+#: "北京的酒店" and "带老妈去玩" name them without being about documents.
+DOMAIN_ENTITIES = ("service", "endorsement_type")
+
+
+@lru_cache(maxsize=1)
+def _kb_matcher() -> tuple[VocabularyMatcher, tuple[str, ...]]:
+    from bot.kb import get_kb
+
+    kb = get_kb()
+    return VocabularyMatcher(kb.vocabulary), tuple(normalize(w).lower() for w in kb.domain_words)
+
+
+def domain_cues(text: str) -> list[str]:
+    """The words in `text` that make it an exit-entry question (service names, 签注, 出入境…)."""
+    matcher, words = _kb_matcher()
+    norm = normalize(text)
+    cues = [m.text for m in matcher.find(norm) if m.entity in DOMAIN_ENTITIES]
+    lowered = norm.lower()
+    return cues + [w for w in words if w in lowered]
+

@@ -33,7 +33,6 @@ EMERGENCY_CATEGORIES = (
     "urgent_business", "contract_signing", "study_deadline", "document_lost",
 )
 NEAR_MISS_KEYS = ("near_misses", "near_miss", "negatives")
-DOCUMENT_INTENTS_EXTRA = frozenset({"inform"})  # besides every ask_* intent
 BOOKING_INTENTS = frozenset({
     "book_appointment", "book_priority", "my_bookings", "lookup_booking", "cancel_booking",
     "reschedule_booking",
@@ -74,12 +73,21 @@ def emergency_of(parse: Parse) -> str | None:
 
 
 def ood_outcomes(parse: Parse, threshold: float) -> list[str]:
-    """What an unrelated turn would wrongly get: 'document', 'booking' and/or 'emergency'."""
+    """What an unrelated turn, sent as a conversation's first message, would wrongly get:
+    'document', 'booking' and/or 'emergency'.
+
+    A document answer is what action_answer_kb gives on a first turn: a knowledge-base intent
+    and an exit-entry word in the text (without one it asks what the question is about, and a
+    bare follow-up like "那小孩呢" has nothing to follow).
+    """
+    from actions.kb import INTENT_ASPECT
+    from bot.vocabulary import domain_cues
+
     intent = parse.get("intent") or {}
     name = str(intent.get("name") or "")
     confident = float(intent.get("confidence") or 0.0) > threshold
     outcomes = []
-    if confident and (name.startswith("ask_") or name in DOCUMENT_INTENTS_EXTRA):
+    if confident and name in INTENT_ASPECT and domain_cues(str(parse.get("text") or "")):
         outcomes.append("document")
     if confident and name in BOOKING_INTENTS:
         outcomes.append("booking")

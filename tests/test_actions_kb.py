@@ -52,7 +52,9 @@ def test_fee_follow_up_keeps_the_service():
 
 
 def test_service_missing_asks_which_document_only_when_needed():
-    text, buttons, _ = _run(_tracker("ask_endorsement", {}))
+    tracker = _tracker("ask_endorsement", {})
+    tracker.latest_message["text"] = "签注怎么办"
+    text, buttons, _ = _run(tracker)
     assert "哪种证件" in text
     assert {b["payload"] for b in buttons} == {'/inform{"service":"hk_macau_permit"}', '/inform{"service":"taiwan_permit"}'}
 
@@ -77,3 +79,18 @@ def test_new_service_drops_details_of_the_old_one():
 def test_a_trip_plan_gets_the_documents_for_that_service():
     text, _, _ = _run(_tracker("travel_plan", {"service": "hk_macau_permit", "applicant_type": "minor"}))
     assert "监护" in text or "16" in text
+
+
+def test_an_opening_question_without_any_exit_entry_word_is_clarified_not_answered():
+    tracker = _tracker("ask_location", {})
+    tracker.latest_message["text"] = "地址在哪，电话是多少？"
+    text, buttons, events = _run(tracker)
+    assert "出入境" in text and "来源" not in text
+    assert buttons and any(e.get("name") == "last_aspect" for e in events)
+
+
+def test_the_same_question_inside_a_conversation_is_answered():
+    tracker = _tracker("ask_location", {"last_aspect": "documents"})
+    tracker.latest_message["text"] = "地址在哪，电话是多少？"
+    text, _, _ = _run(tracker)
+    assert "湖州市市民服务中心" in text

@@ -63,14 +63,15 @@ def test_ood_outcomes_follow_intent_threshold_and_entity() -> None:
     threshold = fallback_threshold(config)
     assert threshold == 0.55 and fallback_threshold({"pipeline": []}) == 0.0
 
-    def parse(intent: str, confidence: float, emergency: str | None = None) -> dict:
+    def parse(intent: str, confidence: float, emergency: str | None = None, text: str = "护照多少钱") -> dict:
         entities = [{"entity": "place", "value": "湖州"}]
         if emergency:
             entities.append({"entity": "emergency_type", "value": emergency})
-        return {"intent": {"name": intent, "confidence": confidence}, "entities": entities}
+        return {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": entities}
 
     assert ood_outcomes(parse("ask_fee", 0.9), threshold) == ["document"]
-    assert ood_outcomes(parse("inform", 0.9), threshold) == ["document"]
+    assert ood_outcomes(parse("ask_fee", 0.9, text="这家店的价格是多少"), threshold) == []
+    assert ood_outcomes(parse("inform", 0.9), threshold) == []
     assert ood_outcomes(parse("ask_fee", 0.5), threshold) == []
     assert ood_outcomes(parse("book_appointment", 0.8), threshold) == ["booking"]
     assert ood_outcomes(parse("greet", 0.99), threshold) == []

@@ -116,6 +116,7 @@ class KnowledgeBase:
     topics: dict[str, Topic] = field(default_factory=dict)
     halls: dict[str, Hall] = field(default_factory=dict)
     vocabulary: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    domain_words: tuple[str, ...] = ()
     raw: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def answer(self, aspect: str, slots: Mapping[str, Any]) -> Answer | None:
@@ -289,6 +290,10 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
             kb.halls.update(_parse_halls(doc, file))
         elif kind == "vocabulary":
             kb.vocabulary = _parse_vocabulary(doc, file)
+            words = doc.get("domain_words") or []
+            _require(isinstance(words, list) and all(isinstance(w, (str, int)) for w in words),
+                     file, "domain_words", "must be a list of words")
+            kb.domain_words = tuple(str(w) for w in words)
         # Other kinds (emergency, holidays) are validated by their own modules.
     return kb
 
