@@ -174,6 +174,7 @@ def load_holdout(path: Path) -> list[tuple[str, str]]:
 def _slim(parse: Parse) -> Parse:
     intent = parse.get("intent") or {}
     return {
+        "text": parse.get("text"),
         "intent": {"name": intent.get("name"), "confidence": round(float(intent.get("confidence") or 0), 4)},
         "entities": [
             {"entity": e.get("entity"), "value": e.get("value")}
