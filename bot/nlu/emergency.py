@@ -16,16 +16,11 @@ retrains this component when the patterns change even if the NLU data did not.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
@@ -33,82 +28,42 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.emergency import REPORT_INTENT, Detector
 from bot.kb.emergency import load_emergency
+from bot.nlu.stored import StoredStateComponent
 
 logger = logging.getLogger(__name__)
 
-PATTERNS_FILE = "emergency_patterns.json"
 ENTITY = "emergency_type"
 OUTPUT_KEY = "emergency"
 FULL_TEXT = "full_text"  # set by bot.nlu.normalizer.TextNormalizer: untruncated, normalised
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
-class EmergencyDetector(GraphComponent, EntityExtractorMixin):
+class EmergencyDetector(StoredStateComponent, EntityExtractorMixin):
     """Emergency category as an entity, and the turn routed to the green channel."""
+
+    source_config_key = "patterns_path"
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {"patterns_path": "data/kb/emergency.yml"}
 
-    def __init__(
-        self,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        patterns: Optional[Dict[Text, Any]] = None,
-    ) -> None:
-        self._config = config
-        self._storage = model_storage
-        self._resource = resource
-        self._patterns = patterns
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._detector: Optional[Detector] = None
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "EmergencyDetector":
-        return cls(config, model_storage, resource)
-
-    @classmethod
-    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
-        """The patterns file is outside the training data; changing it must retrain."""
-        path = Path(config.get("patterns_path") or cls.get_default_config()["patterns_path"])
-        try:
-            return hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
-            return None
 
     # ------------------------------------------------------------------ training
 
     def train(self, training_data: TrainingData) -> Resource:
         kb = load_emergency(self._config["patterns_path"])  # validates; raises KBError
-        self._patterns = kb.patterns_document()
         self._detector = None
-        with self._storage.write_to(self._resource) as directory:
-            (directory / PATTERNS_FILE).write_text(
-                json.dumps(self._patterns, ensure_ascii=False), encoding="utf-8"
-            )
-        return self._resource
+        return self.store(kb.patterns_document())
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
 
     @classmethod
-    def load(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> "EmergencyDetector":
-        with model_storage.read_from(resource) as directory:
-            patterns = json.loads((directory / PATTERNS_FILE).read_text(encoding="utf-8"))
-        component = cls(config, model_storage, resource, patterns)
+    def load(cls, *args: Any, **kwargs: Any) -> "EmergencyDetector":
+        component = super().load(*args, **kwargs)
         component._get_detector()  # build spaCy/jieba now, not on the first user's message
         return component
 
@@ -116,10 +71,10 @@ class EmergencyDetector(GraphComponent, EntityExtractorMixin):
 
     def _get_detector(self) -> Detector:
         if self._detector is None:
-            if self._patterns is None:
+            if self.state is None:
                 # Untrained (e.g. `rasa test` on a graph built without training): read the file.
-                self._patterns = load_emergency(self._config["patterns_path"]).patterns_document()
-            self._detector = Detector.from_patterns(self._patterns)
+                self.state = load_emergency(self._config["patterns_path"]).patterns_document()
+            self._detector = Detector.from_patterns(self.state)
         return self._detector
 
     def process(self, messages: List[Message]) -> List[Message]:

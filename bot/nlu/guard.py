@@ -7,19 +7,17 @@ marked `nlu_fallback` and gets the polite "what I can do" reply instead.
 """
 from __future__ import annotations
 
-import json
-from typing import Any, Dict, List, Optional, Set, Text
+from typing import Any, Dict, List, Set, Text
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-WORDS_FILE = "known_words.json"
+from bot.nlu.stored import StoredStateComponent
+
 FALLBACK = "nlu_fallback"
 
 
@@ -30,43 +28,24 @@ def _words(message: Message) -> Set[str]:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class UnknownWordsGuard(GraphComponent):
+class UnknownWordsGuard(StoredStateComponent):
     """Remembers the training vocabulary; a message with none of it becomes nlu_fallback."""
 
-    def __init__(self, storage: ModelStorage, resource: Resource, known: Optional[Set[str]] = None) -> None:
-        self._storage = storage
-        self._resource = resource
-        self._known: Set[str] = known or set()
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {}
 
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "UnknownWordsGuard":
-        return cls(model_storage, resource)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._known: Set[str] = set(self.state or [])
 
     def train(self, training_data: TrainingData) -> Resource:
+        known: Set[str] = set()
         for example in training_data.intent_examples:
-            self._known |= _words(example)
-        with self._storage.write_to(self._resource) as directory:
-            (directory / WORDS_FILE).write_text(json.dumps(sorted(self._known), ensure_ascii=False), encoding="utf-8")
-        return self._resource
-
-    @classmethod
-    def load(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> "UnknownWordsGuard":
-        with model_storage.read_from(resource) as directory:
-            known = set(json.loads((directory / WORDS_FILE).read_text(encoding="utf-8")))
-        return cls(model_storage, resource, known)
+            known |= _words(example)
+        resource = self.store(sorted(known))
+        self._known = known
+        return resource
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
