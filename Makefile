@@ -14,7 +14,6 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export RASA_MAX_CACHE_SIZE  := 0
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONHASHSEED       := 0
-export TF_DETERMINISTIC_OPS := 1
 export LOG_LEVEL_LIBRARIES  ?= ERROR
 export PYTHONWARNINGS       ?= ignore::DeprecationWarning
 
