@@ -15,6 +15,18 @@ def _install_masking() -> None:
     install_log_masking()
 
 
+def _check_knowledge_base() -> None:
+    """Load and validate data/kb now: a schema error stops the server with file and key."""
+    from bot.kb import KBError, get_kb
+    from bot.kb.emergency import get_emergency_kb
+
+    try:
+        get_kb()
+        get_emergency_kb()
+    except KBError as exc:
+        raise SystemExit(f"知识库文件有误 (knowledge base error): {exc}")
+
+
 def _rasa(args: List[str]) -> None:
     from rasa.__main__ import main as rasa_main
 
@@ -30,8 +42,10 @@ def main(argv: List[str]) -> None:
 
         migrate()
     elif command == "actions":
+        _check_knowledge_base()
         _rasa(["run", "actions", "--actions", "actions", *rest])
     elif command == "run":
+        _check_knowledge_base()
         _rasa(
             ["run", "--enable-api", "--cors", "*", "--endpoints", "endpoints.yml",
              "--credentials", "credentials.yml", *rest]

@@ -109,3 +109,22 @@ def test_invalid_yaml_names_the_file(tmp_path):
     (kb_dir / "broken.yml").write_text("kind: topic\nid: [unclosed\n", encoding="utf-8")
     with pytest.raises(KBError, match=r"broken\.yml"):
         load_kb(kb_dir)
+
+
+def test_servers_refuse_to_start_on_a_broken_kb(tmp_path):
+    """`make run` fails fast, naming the file and key, instead of answering wrongly."""
+    import os
+    import subprocess
+    import sys
+
+    kb_dir = _copy_kb(tmp_path)
+    doc = yaml.safe_load((kb_dir / "passport.yml").read_text(encoding="utf-8"))
+    doc["answers"]["fee"][0].pop("as_of")
+    (kb_dir / "passport.yml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.serve", "actions", "--port", "1"],
+        cwd=KB_DIR.parent.parent, env={**os.environ, "KB_DIR": str(kb_dir)},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "passport.yml: answers.fee[0].as_of" in result.stderr
