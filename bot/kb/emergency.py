@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from bot.kb import loader
 from bot.kb.loader import SCOPES, KBError
 
 CATEGORIES = (
@@ -141,17 +142,11 @@ class EmergencyKB:
 
 
 def _require(cond: bool, key: str, why: str) -> None:
-    if not cond:
-        raise KBError(f"{FILE}: {key}: {why}")
+    loader.require(cond, FILE, key, why)
 
 
 def _date(value: Any, key: str) -> dt.date:
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise KBError(f"{FILE}: {key}: as_of must be a date like 2026-11-27, got {value!r}")
+    return loader.as_date(value, FILE, key)
 
 
 def _strings(value: Any, key: str, allow_empty: bool = True) -> tuple[str, ...]:

@@ -152,12 +152,12 @@ def _best_fact(facts: tuple[Fact, ...], slots: Mapping[str, Any]) -> tuple[Fact,
     return best, best_score > 0
 
 
-def _require(cond: bool, file: str, key: str, why: str) -> None:
+def require(cond: bool, file: str, key: str, why: str) -> None:
     if not cond:
         raise KBError(f"{file}: {key}: {why}")
 
 
-def _as_date(value: Any, file: str, key: str) -> dt.date:
+def as_date(value: Any, file: str, key: str) -> dt.date:
     if isinstance(value, dt.date):
         return value
     try:
@@ -167,7 +167,7 @@ def _as_date(value: Any, file: str, key: str) -> dt.date:
 
 
 def _sources(value: Any, file: str, key: str) -> tuple[str, ...]:
-    _require(
+    require(
         isinstance(value, list) and value and all(isinstance(s, str) and s for s in value),
         file,
         key,
@@ -177,19 +177,19 @@ def _sources(value: Any, file: str, key: str) -> tuple[str, ...]:
 
 
 def _parse_fact(entry: Any, file: str, key: str) -> Fact:
-    _require(isinstance(entry, dict), file, key, "each answer must be a mapping")
+    require(isinstance(entry, dict), file, key, "each answer must be a mapping")
     for name in ("text", "sources", "as_of", "scope"):
-        _require(name in entry, file, f"{key}.{name}", "missing")
-    _require(isinstance(entry["text"], str) and entry["text"].strip() != "", file, f"{key}.text", "empty")
+        require(name in entry, file, f"{key}.{name}", "missing")
+    require(isinstance(entry["text"], str) and entry["text"].strip() != "", file, f"{key}.text", "empty")
     when = entry.get("when") or {}
-    _require(isinstance(when, dict), file, f"{key}.when", "must be a mapping")
+    require(isinstance(when, dict), file, f"{key}.when", "must be a mapping")
     for wkey in when:
-        _require(wkey in WHEN_KEYS, file, f"{key}.when.{wkey}", f"unknown key; use one of {WHEN_KEYS}")
-    _require(entry["scope"] in SCOPES, file, f"{key}.scope", f"must be one of {SCOPES}")
+        require(wkey in WHEN_KEYS, file, f"{key}.when.{wkey}", f"unknown key; use one of {WHEN_KEYS}")
+    require(entry["scope"] in SCOPES, file, f"{key}.scope", f"must be one of {SCOPES}")
     return Fact(
         text=entry["text"],
         sources=_sources(entry["sources"], file, f"{key}.sources"),
-        as_of=_as_date(entry["as_of"], file, f"{key}.as_of"),
+        as_of=as_date(entry["as_of"], file, f"{key}.as_of"),
         scope=entry["scope"],
         when={k: str(v) for k, v in when.items()},
     )
@@ -197,15 +197,15 @@ def _parse_fact(entry: Any, file: str, key: str) -> Fact:
 
 def _parse_topic(doc: dict[str, Any], file: str) -> Topic:
     for name in ("id", "name", "answers"):
-        _require(name in doc, file, name, "missing")
+        require(name in doc, file, name, "missing")
     answers_raw = doc["answers"]
-    _require(isinstance(answers_raw, dict) and answers_raw, file, "answers", "must be a non-empty mapping")
+    require(isinstance(answers_raw, dict) and answers_raw, file, "answers", "must be a non-empty mapping")
     answers: dict[str, tuple[Fact, ...]] = {}
     for aspect, entries in answers_raw.items():
-        _require(aspect in ASPECTS, file, f"answers.{aspect}", f"unknown aspect; use one of {ASPECTS}")
-        _require(isinstance(entries, list) and entries, file, f"answers.{aspect}", "must be a non-empty list")
+        require(aspect in ASPECTS, file, f"answers.{aspect}", f"unknown aspect; use one of {ASPECTS}")
+        require(isinstance(entries, list) and entries, file, f"answers.{aspect}", "must be a non-empty list")
         facts = tuple(_parse_fact(e, file, f"answers.{aspect}[{i}]") for i, e in enumerate(entries))
-        _require(
+        require(
             any(not f.when for f in facts), file, f"answers.{aspect}", "needs a default entry with `when: {}`"
         )
         answers[aspect] = facts
@@ -215,21 +215,21 @@ def _parse_topic(doc: dict[str, Any], file: str) -> Topic:
 def _config_value(value: Any, file: str, key: str) -> ConfigValue:
     if isinstance(value, str):
         return ConfigValue(config=None, value=value)
-    _require(isinstance(value, dict) and ("config" in value or "value" in value), file, key,
+    require(isinstance(value, dict) and ("config" in value or "value" in value), file, key,
              "must be a string or {config: ENV_NAME, value: ... or null}")
     return ConfigValue(config=value.get("config"), value=value.get("value"))
 
 
 def _parse_halls(doc: dict[str, Any], file: str) -> dict[str, Hall]:
     halls_raw = doc.get("halls")
-    _require(isinstance(halls_raw, list) and halls_raw, file, "halls", "must be a non-empty list")
+    require(isinstance(halls_raw, list) and halls_raw, file, "halls", "must be a non-empty list")
     halls: dict[str, Hall] = {}
     for i, h in enumerate(halls_raw):
         key = f"halls[{i}]"
         for name in ("id", "name", "services", "booking", "sources"):
-            _require(name in h, file, f"{key}.{name}", "missing")
+            require(name in h, file, f"{key}.{name}", "missing")
         booking = h["booking"]
-        _require(
+        require(
             isinstance(booking, dict) and isinstance(booking.get("slot_capacity"), int)
             and isinstance(booking.get("green_capacity"), int),
             file, f"{key}.booking", "needs integer slot_capacity and green_capacity",
@@ -252,13 +252,13 @@ def _parse_halls(doc: dict[str, Any], file: str) -> dict[str, Hall]:
 
 def _parse_vocabulary(doc: dict[str, Any], file: str) -> dict[str, dict[str, tuple[str, ...]]]:
     entities = doc.get("entities")
-    _require(isinstance(entities, dict) and entities, file, "entities", "must be a non-empty mapping")
+    require(isinstance(entities, dict) and entities, file, "entities", "must be a non-empty mapping")
     vocab: dict[str, dict[str, tuple[str, ...]]] = {}
     for entity, values in entities.items():
-        _require(isinstance(values, dict), file, f"entities.{entity}", "must map values to alias lists")
+        require(isinstance(values, dict), file, f"entities.{entity}", "must map values to alias lists")
         vocab[entity] = {}
         for value, aliases in values.items():
-            _require(
+            require(
                 isinstance(aliases, list) and all(isinstance(a, str) and a for a in aliases),
                 file, f"entities.{entity}.{value}", "must be a list of non-empty strings",
             )
@@ -279,19 +279,19 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
             doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise KBError(f"{file}: not valid YAML: {exc}") from exc
-        _require(isinstance(doc, dict) and "kind" in doc, file, "kind", "missing top-level `kind`")
+        require(isinstance(doc, dict) and "kind" in doc, file, "kind", "missing top-level `kind`")
         kind = doc["kind"]
         kb.raw[file] = doc
         if kind == "topic":
             topic = _parse_topic(doc, file)
-            _require(topic.id not in kb.topics, file, "id", f"duplicate topic id {topic.id!r}")
+            require(topic.id not in kb.topics, file, "id", f"duplicate topic id {topic.id!r}")
             kb.topics[topic.id] = topic
         elif kind == "halls":
             kb.halls.update(_parse_halls(doc, file))
         elif kind == "vocabulary":
             kb.vocabulary = _parse_vocabulary(doc, file)
             words = doc.get("domain_words") or []
-            _require(isinstance(words, list) and all(isinstance(w, (str, int)) for w in words),
+            require(isinstance(words, list) and all(isinstance(w, (str, int)) for w in words),
                      file, "domain_words", "must be a list of words")
             kb.domain_words = tuple(str(w) for w in words)
         # Other kinds (emergency, holidays) are validated by their own modules.
