@@ -154,7 +154,7 @@ def install_log_masking() -> MaskingFilter:
 
 
 def _fernet():
-    """Symmetric key derived from ID_HASH_SECRET, for values a form must carry across turns."""
+    """Symmetric key derived from SEAL_SECRET, for personal values kept between turns."""
     import base64
     import hashlib
 
@@ -162,7 +162,7 @@ def _fernet():
 
     from bot.settings import get_settings
 
-    key = hashlib.sha256(("seal:" + get_settings().id_hash_secret).encode()).digest()
+    key = hashlib.sha256(("seal:" + get_settings().seal_secret).encode()).digest()
     return Fernet(base64.urlsafe_b64encode(key))
 
 

@@ -1,12 +1,21 @@
-"""One entry point for both servers, so both mask personal data in their logs.
+"""One entry point for both servers, so both start closed, checked and with masked logs.
 
-`python -m bot.serve run|shell|actions|migrate [args]` wraps the rasa and rasa_sdk
-command lines with the project's endpoints, credentials and log masking.
+`python -m bot.serve run|shell|actions|migrate [args]` wraps the rasa command lines with the
+project's endpoints, credentials, log masking and the patches of bot.rasa_patches.
+
+Closed by default: both servers listen on BIND_HOST (127.0.0.1 unless set), no CORS origin
+is allowed unless CORS_ORIGINS names it, and Rasa's HTTP API (/model/*, /conversations/*) is
+off unless RASA_AUTH_TOKEN is set, in which case every API call needs `?token=…`. The REST
+channel, the web chat, the guide console and WeChat do not use that API. With
+APP_ENV=production both servers refuse to start with any development secret.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import List
+
+LOOPBACK = "127.0.0.1"
 
 
 def _install_masking() -> None:
@@ -15,11 +24,16 @@ def _install_masking() -> None:
     install_log_masking()
 
 
-def _check_knowledge_base() -> None:
-    """Load and validate data/kb now: a schema error stops the server with file and key."""
+def _check_configuration() -> None:
+    """Stop with a clear message on a knowledge-base error or a development secret in
+    production."""
     from bot.kb import KBError, get_kb
     from bot.kb.emergency import get_emergency_kb
+    from bot.settings import get_settings, production_problems
 
+    problems = production_problems(get_settings())
+    if problems:
+        raise SystemExit("APP_ENV=production refuses to start: " + "; ".join(problems))
     try:
         get_kb()
         get_emergency_kb()
@@ -34,6 +48,38 @@ def _rasa(args: List[str]) -> None:
     rasa_main()
 
 
+def rasa_run_args(rest: List[str]) -> List[str]:
+    """The `rasa run` arguments for this deployment; arguments given by the caller win."""
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    args = ["run", "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
+    if not {"-i", "--interface"} & set(rest):
+        args += ["--interface", settings.bind_host]
+    if settings.rasa_auth_token:
+        # argv of this process only (sys.argv), never a child's command line.
+        args += ["--enable-api", "--auth-token", settings.rasa_auth_token]
+    if settings.cors_origins:
+        args += ["--cors", *settings.cors_origins]
+    opened = {"--enable-api", "--cors", "--auth-token"} & set(rest)
+    if opened:
+        raise SystemExit(
+            f"{', '.join(sorted(opened))}: set RASA_AUTH_TOKEN or CORS_ORIGINS instead, so the "
+            "API is never open without a token"
+        )
+    return args + rest
+
+
+def _actions(rest: List[str]) -> None:
+    from bot.action_server import serve
+
+    parser = argparse.ArgumentParser(prog="bot.serve actions")
+    parser.add_argument("--port", "-p", type=int, default=5055)
+    parser.add_argument("--host", default=None)
+    options, _unknown = parser.parse_known_args(rest)
+    serve(options.port, options.host)
+
+
 def main(argv: List[str]) -> None:
     command, rest = (argv[0], argv[1:]) if argv else ("run", [])
     _install_masking()
@@ -42,16 +88,19 @@ def main(argv: List[str]) -> None:
 
         migrate()
     elif command == "actions":
-        _check_knowledge_base()
-        _rasa(["run", "actions", "--actions", "actions", *rest])
+        _check_configuration()
+        _actions(rest)
     elif command == "run":
-        _check_knowledge_base()
-        _rasa(
-            ["run", "--enable-api", "--cors", "*", "--endpoints", "endpoints.yml",
-             "--credentials", "credentials.yml", *rest]
-        )
+        from bot.rasa_patches import install
+
+        _check_configuration()
+        install()
+        _rasa(rasa_run_args(rest))
     elif command == "shell":
-        _rasa(["shell", "--endpoints", "endpoints.yml", *rest])
+        from bot.rasa_patches import install
+
+        install()
+        _rasa(["shell", "--endpoints", "endpoints.yml", "--interface", LOOPBACK, *rest])
     else:
         raise SystemExit(f"unknown command {command!r}; use run, shell, actions or migrate")
 

@@ -16,6 +16,16 @@ DATA_DIR = PROJECT_ROOT / "data"
 KB_DIR = DATA_DIR / "kb"
 
 
+#: Built-in development values. `make run` works with them on loopback; a production start
+#: (APP_ENV=production) refuses every one of them, see `production_problems`.
+DEV_ID_HASH_SECRET = "dev-only-id-hash-secret-change-me"
+DEV_SEAL_SECRET = "dev-only-seal-secret-change-me"
+DEV_WECHAT_TOKEN = "crj-dev-token"
+#: Shortest secret accepted in production (API token, action-server token, keys).
+MIN_SECRET_CHARS = 16
+LOOPBACK_HOST = "127.0.0.1"
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -34,7 +44,24 @@ class Settings:
     wechat_appid: str | None
     wechat_appsecret: str | None
     id_hash_secret: str
+    seal_secret: str
     kb_dir: Path
+    #: "production" switches on the refusal of development secrets.
+    app_env: str
+    #: Token of Rasa's HTTP API (/model/*, /conversations/*); unset: the API is off.
+    rasa_auth_token: str | None
+    #: Shared secret the Rasa server sends to the action server (header X-Action-Token).
+    action_server_token: str | None
+    #: Address both servers listen on; loopback unless a deployment says otherwise.
+    bind_host: str
+    #: Origins allowed to call the servers from a browser on another origin; none by default.
+    cors_origins: tuple[str, ...]
+    #: Seconds the Rasa server waits for one custom action before it answers "busy".
+    action_timeout_seconds: float
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
 
 
 @lru_cache(maxsize=1)
@@ -45,11 +72,44 @@ def get_settings() -> Settings:
         tracker_store_url=_env("TRACKER_STORE_URL", f"sqlite:///{VAR_DIR / 'tracker.db'}"),
         redis_url=_env("REDIS_URL"),
         action_endpoint=_env("ACTION_ENDPOINT", "http://127.0.0.1:5055/webhook"),
-        wechat_token=_env("WECHAT_TOKEN", "crj-dev-token"),
+        wechat_token=_env("WECHAT_TOKEN", DEV_WECHAT_TOKEN),
         wechat_aes_key=_env("WECHAT_AES_KEY"),
         wechat_appid=_env("WECHAT_APPID"),
         wechat_appsecret=_env("WECHAT_APPSECRET"),
         # A development default so `make run` works; a deployment must set its own.
-        id_hash_secret=_env("ID_HASH_SECRET", "dev-only-id-hash-secret-change-me"),
+        id_hash_secret=_env("ID_HASH_SECRET", DEV_ID_HASH_SECRET),
+        seal_secret=_env("SEAL_SECRET", DEV_SEAL_SECRET),
         kb_dir=Path(_env("KB_DIR", str(KB_DIR))),
+        app_env=(_env("APP_ENV", "development") or "development").strip().lower(),
+        rasa_auth_token=_env("RASA_AUTH_TOKEN"),
+        action_server_token=_env("ACTION_SERVER_TOKEN"),
+        bind_host=_env("BIND_HOST", LOOPBACK_HOST),
+        cors_origins=tuple(o for o in (_env("CORS_ORIGINS", "") or "").split(",") if o.strip()),
+        action_timeout_seconds=float(_env("ACTION_TIMEOUT_SECONDS", "10")),
     )
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Why this configuration must not serve citizens in production; empty when it may.
+
+    A development secret in production would let anyone who read this repository open the
+    sealed ID numbers, forge WeChat messages or call the action server directly.
+    """
+    if not settings.is_production:
+        return []
+    problems = []
+    required = {
+        "ID_HASH_SECRET": (settings.id_hash_secret, DEV_ID_HASH_SECRET),
+        "SEAL_SECRET": (settings.seal_secret, DEV_SEAL_SECRET),
+        "WECHAT_TOKEN": (settings.wechat_token, DEV_WECHAT_TOKEN),
+        "ACTION_SERVER_TOKEN": (settings.action_server_token, None),
+    }
+    for name, (value, dev_value) in required.items():
+        if not value or value == dev_value:
+            problems.append(f"{name} is not set (a development value is refused in production)")
+        elif len(value) < MIN_SECRET_CHARS and name != "WECHAT_TOKEN":
+            problems.append(f"{name} is shorter than {MIN_SECRET_CHARS} characters")
+    token = settings.rasa_auth_token
+    if token is not None and len(token) < MIN_SECRET_CHARS:
+        problems.append(f"RASA_AUTH_TOKEN is shorter than {MIN_SECRET_CHARS} characters")
+    return problems

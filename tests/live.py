@@ -20,6 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "current.tar.gz"
 
 
+#: The HTTP API is off without a token; the live servers get one so tests can parse.
+API_TOKEN = "live-test-api-token-" + uuid.uuid4().hex
+ACTION_TOKEN = "live-test-action-token-" + uuid.uuid4().hex
+
+
 @dataclass
 class LiveBot:
     url: str
@@ -41,7 +46,10 @@ class LiveBot:
         return "\n".join(r.get("text", "") for r in self.say(text, sender))
 
     def parse(self, text: str) -> dict[str, Any]:
-        response = requests.post(f"{self.url}/model/parse", json={"text": text}, timeout=60)
+        response = requests.post(
+            f"{self.url}/model/parse", params={"token": self.env.get("RASA_AUTH_TOKEN", "")},
+            json={"text": text}, timeout=60,
+        )
         response.raise_for_status()
         return response.json()
 
@@ -89,6 +97,8 @@ def start_live_bot(workdir: Path, port: int | None = None, actions_port: int | N
             "RASA_TELEMETRY_ENABLED": "false",
             "TF_CPP_MIN_LOG_LEVEL": "3",
             "PYTHONWARNINGS": "ignore",
+            "RASA_AUTH_TOKEN": API_TOKEN,
+            "ACTION_SERVER_TOKEN": ACTION_TOKEN,
         }
     )
     env.pop("REDIS_URL", None)
@@ -112,7 +122,7 @@ def start_live_bot(workdir: Path, port: int | None = None, actions_port: int | N
     )
     try:
         _wait(f"http://127.0.0.1:{actions_port}/health", procs[0], actions_log, 180)
-        _wait(f"http://127.0.0.1:{port}/status", procs[1], rasa_log, 300)
+        _wait(f"http://127.0.0.1:{port}/", procs[1], rasa_log, 300)
     except Exception:
         stop(procs)
         raise

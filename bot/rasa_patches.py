@@ -1,0 +1,143 @@
+"""Small, tested changes to Rasa 3.6 behaviour, applied once where the Rasa server starts.
+
+Why patches and not a fork: each fixes one behaviour that stock Rasa leaves to the bot, and
+each is a wrapper around the original function, so an upgrade shows at once if it breaks.
+
+- A custom action that fails or times out (action server down, a bug) made stock Rasa log
+  the error and go on with no reply: REST answered `[]`, WeChat "success", the citizen got
+  silence. Here the turn ends with the domain response `utter_system_busy`, and the slots
+  that the failed form had not validated yet go back to their earlier values, so no
+  unvalidated text stays in a slot. The form stays active: once the action server is back,
+  the next message goes on where the conversation was.
+- The Rasa server waits `ACTION_TIMEOUT_SECONDS` (10 s) for an action instead of 5 minutes.
+- Every call to the action server carries the shared secret (header X-Action-Token) from
+  the settings, so endpoints.yml needs no secret and no `${VAR}` that must always be set.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional
+
+from bot.inputs import BUSY_RESPONSE
+
+logger = logging.getLogger(__name__)
+
+_installed = False
+
+
+class _GuardedAction:
+    """Runs the wrapped action; a failure becomes the busy reply instead of an exception."""
+
+    def __init__(self, action: Any) -> None:
+        self._action = action
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._action, name)
+
+    async def run(self, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> List[Any]:
+        from rasa.core.actions.action import ActionExecutionRejection
+
+        try:
+            return await self._action.run(output_channel, nlg, tracker, domain)
+        except ActionExecutionRejection:
+            raise
+        except Exception:
+            logger.exception("action %s failed; answering busy", self._action.name())
+            self.failed = True
+            reply = await busy_utterance(nlg, tracker, output_channel)
+            return [reply, *revert_unvalidated_slots(tracker, self._action.name())]
+
+
+async def busy_utterance(nlg: Any, tracker: Any, output_channel: Any) -> Any:
+    """The `utter_system_busy` response as a BotUttered event (plain text if NLG fails)."""
+    from rasa.core.actions.action import create_bot_utterance
+    from rasa.shared.core.events import BotUttered
+
+    try:
+        draft = await nlg.generate(BUSY_RESPONSE, tracker, output_channel.name())
+    except Exception:
+        draft = None
+    if draft:
+        draft["utter_action"] = BUSY_RESPONSE
+        return create_bot_utterance(draft)
+    from bot.inputs import busy_messages
+
+    return BotUttered(text=busy_messages(None)[0]["text"])
+
+
+def revert_unvalidated_slots(tracker: Any, action_name: str) -> List[Any]:
+    """SlotSets that undo what was set since the latest user message, when a form failed.
+
+    Only for the active form: its from_text candidates are set before the form's validation
+    runs, so a failed validation would leave raw text in the slot.
+    """
+    from rasa.shared.core.events import SlotSet, UserUttered
+
+    if tracker.active_loop_name != action_name:
+        return []
+    events = list(tracker.events)
+    last_user = max((i for i, e in enumerate(events) if isinstance(e, UserUttered)), default=-1)
+    before: Dict[str, Any] = {name: slot.initial_value for name, slot in tracker.slots.items()}
+    for event in events[: last_user + 1]:
+        if isinstance(event, SlotSet):
+            before[event.key] = event.value
+    changed = {e.key for e in events[last_user + 1:] if isinstance(e, SlotSet)}
+    changed.discard("requested_slot")
+    return [SlotSet(name, before.get(name)) for name in sorted(changed)]
+
+
+def _guard_run_action() -> None:
+    from rasa.core.actions.action import ACTION_LISTEN_NAME
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.events import ActionExecuted
+
+    original = MessageProcessor._run_action
+
+    async def _run_action(self: Any, action: Any, tracker: Any, output_channel: Any, nlg: Any,
+                          prediction: Any) -> bool:
+        guarded = _GuardedAction(action)
+        predict_more = await original(self, guarded, tracker, output_channel, nlg, prediction)
+        if guarded.failed:
+            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+            return False
+        return predict_more
+
+    _run_action.__wrapped__ = original  # type: ignore[attr-defined]
+    MessageProcessor._run_action = _run_action  # type: ignore[assignment]
+
+
+def _action_timeout(seconds: float) -> None:
+    import rasa.core.actions.action as action_module
+
+    action_module.DEFAULT_REQUEST_TIMEOUT = seconds  # type: ignore[assignment]
+
+
+def _action_server_secret(token: Optional[str]) -> None:
+    from rasa.core.utils import AvailableEndpoints
+
+    from bot.action_server import TOKEN_HEADER
+
+    original = AvailableEndpoints.read_endpoints.__func__  # type: ignore[attr-defined]
+
+    def read_endpoints(cls: Any, endpoint_file: str) -> Any:
+        endpoints = original(cls, endpoint_file)
+        if token and endpoints.action is not None:
+            endpoints.action.headers = {**(endpoints.action.headers or {}), TOKEN_HEADER: token}
+        return endpoints
+
+    AvailableEndpoints.read_endpoints = classmethod(read_endpoints)  # type: ignore[assignment]
+
+
+def install() -> None:
+    """Apply every patch once (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    _guard_run_action()
+    _action_timeout(settings.action_timeout_seconds)
+    _action_server_secret(settings.action_server_token)
+    _installed = True
