@@ -260,7 +260,7 @@ def test_without_a_token_the_api_does_not_exist(own_bot: tuple[LiveBot, list]) -
     assert bot.text(FEE_QUESTION, sender)
     assert requests.post(f"{bot.url}/model/parse", json={"text": "你好"}, timeout=30).status_code == 404
     tracker = requests.get(f"{bot.url}/conversations/{sender}/tracker", timeout=30)
-    assert tracker.status_code == 404 and sender not in tracker.text
+    assert tracker.status_code == 404 and "events" not in tracker.text
     assert requests.delete(f"{bot.url}/model", timeout=30).status_code in (404, 405)
     assert bot.text(FEE_QUESTION, sender)
 
@@ -294,7 +294,7 @@ def test_action_server_down_gives_busy_keeps_no_raw_text_and_resumes(own_bot: tu
     actions.wait(30)
     down = bot.text("随便写的一段话 xyz", sender)
     assert busy in down
-    assert "随便写的一段话 xyz" not in [v for v in _slot_values(bot, sender, "booking_service") if v]
+    assert _slot_values(bot, sender, "booking_service")[-1] is None  # the raw text was taken back
     assert busy in bot.text(FEE_QUESTION)  # an unrelated citizen: busy, not silence
     procs[0] = _start_actions(bot, int(bot.actions_url.rsplit(":", 1)[1]))
     after = bot.text("护照", sender)
