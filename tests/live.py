@@ -102,6 +102,8 @@ def start_live_bot(workdir: Path, port: int | None = None, actions_port: int | N
         }
     )
     env.pop("REDIS_URL", None)
+    for key in ("GUIDE_PASSWORD_HASH", "GUIDE_SESSION_SECRET", "APP_ENV"):
+        env.pop(key, None)  # the caller's own deployment settings must not change the tests
     env.update(extra_env or {})
     py = sys.executable
     subprocess.run([py, "-m", "bot.serve", "migrate"], cwd=ROOT, env=env, check=True)
