@@ -17,6 +17,7 @@ from sanic import Sanic
 from rasa.core.channels.channel import register
 
 from bot.channels.guide import GuideInput
+from bot.channels.guide_auth import GuideAuth, Mode
 from bot.channels.webchat import WEB_ROOT, WebChatInput
 from tests.test_wechat import ServerThread
 
@@ -79,7 +80,8 @@ def repository() -> Dict[str, Any]:
 def server(repository):
     app = Sanic(f"channels_test_{uuid.uuid4().hex[:8]}")
     app.ctx.agent = FakeNluAgent()
-    guide = GuideInput(repository_factory=lambda: repository["factory"]())
+    # loopback mode whatever this machine's environment says; tests/test_guide_auth.py covers logins
+    guide = GuideInput(repository_factory=lambda: repository["factory"](), auth=GuideAuth(Mode.LOOPBACK))
     register([WebChatInput(), guide], app, route="/webhooks/")
     srv = ServerThread(app).start()
     yield srv, app.ctx.agent

@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse
 from rasa.core.channels.channel import InputChannel, UserMessage
 
 from bot.booking import BookingRepository, SlotView
+from bot.channels.guide_auth import GuideAuth, protect
 from bot.channels.webchat import SECURITY_HEADERS, WEB_ROOT, static_page_routes
 from bot.kb import Hall, KnowledgeBase
 from bot.kb.emergency import EmergencyKB, get_emergency_kb
@@ -423,7 +424,10 @@ def summary_text(result: Mapping[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- the channel
 class GuideInput(InputChannel):
-    """Serves web/guide/ at /guide/ and its JSON API at /guide/api/."""
+    """Serves web/guide/ at /guide/ and its JSON API at /guide/api/, for staff only.
+
+    Who may use it is bot.channels.guide_auth's decision (GUIDE_PASSWORD_HASH, else loopback).
+    """
 
     @classmethod
     def name(cls) -> str:
@@ -433,8 +437,10 @@ class GuideInput(InputChannel):
     def from_credentials(cls, credentials: Dict[str, Any] | None) -> "GuideInput":
         return cls()
 
-    def __init__(self, repository_factory: Optional[Callable[[], SlotSource]] = None) -> None:
+    def __init__(self, repository_factory: Optional[Callable[[], SlotSource]] = None,
+                 auth: Optional[GuideAuth] = None) -> None:
         self.repository_factory = repository_factory or default_repository
+        self.auth = auth  # None: read from the environment when the server starts
 
     def url_prefix(self) -> str:
         return "/guide"
@@ -442,6 +448,8 @@ class GuideInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint(f"guide_{id(self)}", __name__)
         static_page_routes(bp, WEB_ROOT / "guide", "guide")
+        protect(bp, self.auth or GuideAuth.from_env(), WEB_ROOT / "guide", self.url_prefix(),
+                SECURITY_HEADERS)
 
         def error(status: int, message: str) -> HTTPResponse:
             return response.json({"error": message}, status=status, headers=SECURITY_HEADERS,
