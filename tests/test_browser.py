@@ -145,12 +145,15 @@ def standin() -> Iterator[tuple]:
     from rasa.core.channels.rest import RestInput
 
     from bot.channels.guide import GuideInput
+    from bot.channels.guide_auth import GuideAuth, Mode
     from bot.channels.webchat import WebChatInput
     from tests.test_wechat import ServerThread
 
     app = Sanic(f"browser_standin_{uuid.uuid4().hex[:8]}")
     app.ctx.agent = ScriptedAgent()
-    register([RestInput(), WebChatInput(), GuideInput()], app, route="/webhooks/")
+    # The console in loopback mode (no staff password): the browser runs on this machine.
+    guide = GuideInput(auth=GuideAuth(Mode.LOOPBACK))
+    register([RestInput(), WebChatInput(), guide], app, route="/webhooks/")
     server = ServerThread(app).start()
     try:
         yield server.base, app.ctx.agent
@@ -290,6 +293,72 @@ def test_guide_console_on_a_phone_and_picked_service(browser, standin):
         page.select_option("#service", "")
         page.click("#analyze")
         assert "请输入" in page.locator("#status").inner_text()
+    finally:
+        c.close()
+
+
+STAFF_PASSWORD = "导办台-browser-test-42"
+
+
+@pytest.fixture(scope="module")
+def staff_standin() -> Iterator[str]:
+    """The console with a staff password configured, as in production."""
+    from rasa.core.channels.channel import register
+
+    from bot.channels import guide_auth
+    from bot.channels.guide import GuideInput
+    from bot.channels.guide_auth import GuideAuth
+    from tests.test_wechat import ServerThread
+
+    auth = GuideAuth.from_env({
+        guide_auth.PASSWORD_ENV: guide_auth.hash_password(STAFF_PASSWORD, iterations=1000),
+        guide_auth.SECRET_ENV: "browser-test-secret-" + "x" * 32,
+    })
+    app = Sanic(f"browser_staff_{uuid.uuid4().hex[:8]}")
+    app.ctx.agent = ScriptedAgent()
+    register([GuideInput(auth=auth)], app, route="/webhooks/")
+    server = ServerThread(app).start()
+    try:
+        yield server.base
+    finally:
+        server.stop()
+
+
+def test_guide_console_staff_login_form_then_console_then_logout(browser, staff_standin):
+    base = staff_standin
+    c = Context(browser, base, **DESK)
+    page = c.page
+    try:
+        page.goto(f"{base}/guide/")
+        assert page.url == f"{base}/guide/login"  # no session: the login page
+        assert "登录" in page.title()
+        assert page.locator("#password").get_attribute("type") == "password"
+        page.screenshot(path="/tmp/guide_login.png")
+        shot(page, "guide_login")
+
+        page.fill("#password", "wrong-password")
+        page.click("#login")
+        page.wait_for_selector("#login-error:has-text('密码不正确')")
+        shot(page, "guide_login_wrong_password")
+        assert page.context.cookies() == []
+
+        page.fill("#password", STAFF_PASSWORD)
+        page.click("#login")
+        page.wait_for_url(f"{base}/guide/")
+        cookie = next(k for k in page.context.cookies() if k["name"] == "guide_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/guide"
+        assert page.evaluate("document.cookie") == ""  # HttpOnly: scripts cannot read it
+        page.wait_for_function("() => document.querySelectorAll('#service option').length > 1")
+        page.wait_for_selector("#logout", state="visible")
+        analyze_in_console(page, MOTHER)
+        assert any("居民身份证" in item for item in
+                   page.locator(".section-documents .checklist li").all_inner_texts())
+        shot(page, "guide_after_login")
+
+        page.click("#logout button")
+        page.wait_for_url(f"{base}/guide/login")
+        page.goto(f"{base}/guide/")
+        assert page.url == f"{base}/guide/login"
     finally:
         c.close()
 
