@@ -11,6 +11,7 @@ REQUIRE_SERVICES=1 that is a failure (tests.conftest.need_service).
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -424,3 +425,33 @@ def test_live_guide_console(browser, live):
         shot(page, "live_guide_bereavement", full_page=True)
     finally:
         c.close()
+
+
+def test_live_guide_console_behind_the_staff_password(browser, tmp_path):
+    """`rasa run` reads GUIDE_PASSWORD_HASH / GUIDE_SESSION_SECRET itself: login, then real NLU."""
+    from bot.channels import guide_auth
+    from tests.live import MODEL, start_live_bot, stop
+
+    if not MODEL.exists():
+        need_service("no trained model (models/current.tar.gz)")
+    bot, procs = start_live_bot(tmp_path, extra_env={
+        guide_auth.PASSWORD_ENV: guide_auth.hash_password(STAFF_PASSWORD),
+        guide_auth.SECRET_ENV: secrets.token_urlsafe(32),
+    })
+    try:
+        c = Context(browser, bot.url, **DESK)
+        page = c.page
+        try:
+            page.goto(f"{bot.url}/guide/")
+            assert page.url == f"{bot.url}/guide/login"
+            page.fill("#password", STAFF_PASSWORD)
+            page.click("#login")
+            page.wait_for_url(f"{bot.url}/guide/")
+            analyze_in_console(page, MOTHER)
+            checklist = page.locator(".section-documents .checklist li").all_inner_texts()
+            assert any("身份证" in item for item in checklist), checklist
+            shot(page, "live_guide_after_login", full_page=True)
+        finally:
+            c.close()
+    finally:
+        stop(procs)
