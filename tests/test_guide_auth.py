@@ -383,3 +383,15 @@ def test_the_sixth_failed_login_gets_429_even_with_the_right_password(serve):
     assert 0 < int(blocked.headers["Retry-After"]) <= guide_auth.FAILURE_WINDOW_SECONDS + 1
     assert login(http, srv.base).status_code == 429 and not http.cookies
     assert http.get(f"{srv.base}/guide/login", timeout=5).status_code == 200  # the form still loads
+
+
+def test_parallel_guesses_cannot_outrun_the_limit(serve):
+    """Ten guesses at once, each slow to verify: only five are checked, the rest get 429."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = serve(GuideAuth.from_env({guide_auth.PASSWORD_ENV: hash_password(PASSWORD, iterations=200_000),
+                                    guide_auth.SECRET_ENV: SECRET}))
+    with ThreadPoolExecutor(10) as pool:
+        statuses = sorted(pool.map(lambda i: login(client(), srv.base, f"wrong-{i}").status_code,
+                                   range(10)))
+    assert statuses == [401] * guide_auth.MAX_FAILURES + [429] * (10 - guide_auth.MAX_FAILURES)

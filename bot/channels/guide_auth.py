@@ -335,12 +335,14 @@ def protect(bp: Blueprint, auth: GuideAuth, pages: Path, prefix: str,
         if auth.failures.blocked(client):
             return login_page(MSG_TOO_MANY, 429,
                               {"Retry-After": str(auth.failures.retry_after(client))})
+        # Counted before the check and forgiven on success: parallel guesses cannot all slip
+        # past `blocked` while the first ones are still being verified.
+        auth.failures.record(client)
         password = ""
         if len(request.body or b"") <= MAX_LOGIN_BODY_BYTES:
             password = str((request.form or {}).get("password") or "")
         # PBKDF2 takes ~0.3 s of CPU: in a thread, so the bot keeps answering meanwhile.
         if not password or not await asyncio.to_thread(auth.password.verify, password):
-            auth.failures.record(client)
             logger.warning("guide console: failed login from %s", client)
             return login_page(MSG_WRONG_PASSWORD, 401)
         auth.failures.reset(client)
