@@ -341,7 +341,7 @@ def protect(bp: Blueprint, auth: GuideAuth, pages: Path, prefix: str,
         password = ""
         if len(request.body or b"") <= MAX_LOGIN_BODY_BYTES:
             password = str((request.form or {}).get("password") or "")
-        # PBKDF2 takes ~0.3 s of CPU: in a thread, so the bot keeps answering meanwhile.
+        # PBKDF2 takes ~0.2 s of CPU: in a thread, so the bot keeps answering meanwhile.
         if not password or not await asyncio.to_thread(auth.password.verify, password):
             logger.warning("guide console: failed login from %s", client)
             return login_page(MSG_WRONG_PASSWORD, 401)
