@@ -11,6 +11,7 @@ REQUIRE_SERVICES=1 that is a failure (tests.conftest.need_service).
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -145,12 +146,15 @@ def standin() -> Iterator[tuple]:
     from rasa.core.channels.rest import RestInput
 
     from bot.channels.guide import GuideInput
+    from bot.channels.guide_auth import GuideAuth, Mode
     from bot.channels.webchat import WebChatInput
     from tests.test_wechat import ServerThread
 
     app = Sanic(f"browser_standin_{uuid.uuid4().hex[:8]}")
     app.ctx.agent = ScriptedAgent()
-    register([RestInput(), WebChatInput(), GuideInput()], app, route="/webhooks/")
+    # The console in loopback mode (no staff password): the browser runs on this machine.
+    guide = GuideInput(auth=GuideAuth(Mode.LOOPBACK))
+    register([RestInput(), WebChatInput(), guide], app, route="/webhooks/")
     server = ServerThread(app).start()
     try:
         yield server.base, app.ctx.agent
@@ -294,6 +298,72 @@ def test_guide_console_on_a_phone_and_picked_service(browser, standin):
         c.close()
 
 
+STAFF_PASSWORD = "导办台-browser-test-42"
+
+
+@pytest.fixture(scope="module")
+def staff_standin() -> Iterator[str]:
+    """The console with a staff password configured, as in production."""
+    from rasa.core.channels.channel import register
+
+    from bot.channels import guide_auth
+    from bot.channels.guide import GuideInput
+    from bot.channels.guide_auth import GuideAuth
+    from tests.test_wechat import ServerThread
+
+    auth = GuideAuth.from_env({
+        guide_auth.PASSWORD_ENV: guide_auth.hash_password(STAFF_PASSWORD, iterations=1000),
+        guide_auth.SECRET_ENV: "browser-test-secret-" + "x" * 32,
+    })
+    app = Sanic(f"browser_staff_{uuid.uuid4().hex[:8]}")
+    app.ctx.agent = ScriptedAgent()
+    register([GuideInput(auth=auth)], app, route="/webhooks/")
+    server = ServerThread(app).start()
+    try:
+        yield server.base
+    finally:
+        server.stop()
+
+
+def test_guide_console_staff_login_form_then_console_then_logout(browser, staff_standin):
+    base = staff_standin
+    c = Context(browser, base, **DESK)
+    page = c.page
+    try:
+        page.goto(f"{base}/guide/")
+        assert page.url == f"{base}/guide/login"  # no session: the login page
+        assert "登录" in page.title()
+        assert page.locator("#password").get_attribute("type") == "password"
+        page.screenshot(path="/tmp/guide_login.png")
+        shot(page, "guide_login")
+
+        page.fill("#password", "wrong-password")
+        page.click("#login")
+        page.wait_for_selector("#login-error:has-text('密码不正确')")
+        shot(page, "guide_login_wrong_password")
+        assert page.context.cookies() == []
+
+        page.fill("#password", STAFF_PASSWORD)
+        page.click("#login")
+        page.wait_for_url(f"{base}/guide/")
+        cookie = next(k for k in page.context.cookies() if k["name"] == "guide_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/guide"
+        assert page.evaluate("document.cookie") == ""  # HttpOnly: scripts cannot read it
+        page.wait_for_function("() => document.querySelectorAll('#service option').length > 1")
+        page.wait_for_selector("#logout", state="visible")
+        analyze_in_console(page, MOTHER)
+        assert any("居民身份证" in item for item in
+                   page.locator(".section-documents .checklist li").all_inner_texts())
+        shot(page, "guide_after_login")
+
+        page.click("#logout button")
+        page.wait_for_url(f"{base}/guide/login")
+        page.goto(f"{base}/guide/")
+        assert page.url == f"{base}/guide/login"
+    finally:
+        c.close()
+
+
 # ------------------------------------------------------------------------------ the real assistant
 @pytest.fixture()
 def live(request) -> str:
@@ -355,3 +425,33 @@ def test_live_guide_console(browser, live):
         shot(page, "live_guide_bereavement", full_page=True)
     finally:
         c.close()
+
+
+def test_live_guide_console_behind_the_staff_password(browser, tmp_path):
+    """`rasa run` reads GUIDE_PASSWORD_HASH / GUIDE_SESSION_SECRET itself: login, then real NLU."""
+    from bot.channels import guide_auth
+    from tests.live import MODEL, start_live_bot, stop
+
+    if not MODEL.exists():
+        need_service("no trained model (models/current.tar.gz)")
+    bot, procs = start_live_bot(tmp_path, extra_env={
+        guide_auth.PASSWORD_ENV: guide_auth.hash_password(STAFF_PASSWORD),
+        guide_auth.SECRET_ENV: secrets.token_urlsafe(32),
+    })
+    try:
+        c = Context(browser, bot.url, **DESK)
+        page = c.page
+        try:
+            page.goto(f"{bot.url}/guide/")
+            assert page.url == f"{bot.url}/guide/login"
+            page.fill("#password", STAFF_PASSWORD)
+            page.click("#login")
+            page.wait_for_url(f"{bot.url}/guide/")
+            analyze_in_console(page, MOTHER)
+            checklist = page.locator(".section-documents .checklist li").all_inner_texts()
+            assert any("身份证" in item for item in checklist), checklist
+            shot(page, "live_guide_after_login", full_page=True)
+        finally:
+            c.close()
+    finally:
+        stop(procs)

@@ -4,15 +4,15 @@ The guide types the citizen's situation in their words (or picks a service). The
 runs the *same* NLU as the bot (the running agent's parse_message) and answers from the
 *same* knowledge base (bot.kb), so the console and the chat can never disagree: the page's
 HTML/JS hold no facts, only layout. Emergency categories and proofs come from
-data/kb/emergency.yml; today's free slots from bot.booking when that exists.
+data/kb/emergency.yml; today's free slots from bot.booking while its store is reachable.
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional
+import re
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -20,7 +20,12 @@ from sanic.response import HTTPResponse
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 
+from bot.booking import BookingRepository, SlotView
+from bot.channels.guide_auth import GuideAuth, protect
 from bot.channels.webchat import SECURITY_HEADERS, WEB_ROOT, static_page_routes
+from bot.kb import Hall, KnowledgeBase
+from bot.kb.emergency import EmergencyKB, get_emergency_kb
+from bot.vocabulary import VocabularyMatcher
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +61,21 @@ CUE_KIND_LABELS = {
 }
 
 
+class NluAgent(Protocol):
+    """What the console needs from rasa's Agent: its own NLU, nothing else."""
+
+    def is_ready(self) -> bool: ...
+
+    async def parse_message(self, message_data: str) -> Dict[str, Any]: ...
+
+
+class SlotSource(Protocol):
+    """What the console needs from bot.booking's repository: today's slots of one hall."""
+
+    def available_slots(self, hall_id: str, day: dt.date, *,
+                        now: Optional[dt.datetime] = None) -> List[SlotView]: ...
+
+
 class GuideError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -74,13 +94,13 @@ def _now() -> dt.datetime:
         return dt.datetime.now()
 
 
-def _services(kb: Any) -> List[Dict[str, str]]:
+def _services(kb: KnowledgeBase) -> List[Dict[str, str]]:
     """Services the console can pick: the `service` entity values that have a KB topic."""
     ids = list(kb.vocabulary.get("service", {}).keys()) or list(kb.topics.keys())
     return [{"id": i, "name": kb.topics[i].name} for i in ids if i in kb.topics]
 
 
-def _label(slot: str, value: Optional[str], kb: Any) -> Optional[str]:
+def _label(slot: str, value: Optional[str], kb: KnowledgeBase) -> Optional[str]:
     if value is None:
         return None
     if slot == "service" and value in kb.topics:
@@ -88,13 +108,12 @@ def _label(slot: str, value: Optional[str], kb: Any) -> Optional[str]:
     return VALUE_LABELS.get(slot, {}).get(value, value)
 
 
-async def _parse(agent: Any, text: str) -> tuple[Dict[str, Any], List[str]]:
+async def _parse(agent: Optional[NluAgent], text: str) -> Tuple[Dict[str, Any], List[str]]:
     """The bot's own NLU result, or an empty parse plus a warning when no model is loaded."""
     warnings: List[str] = []
     if agent is not None and text:
         try:
-            ready = agent.is_ready() if hasattr(agent, "is_ready") else True
-            if ready:
+            if agent.is_ready():
                 return await agent.parse_message(text), warnings
         except Exception:
             logger.exception("guide console: NLU parse failed")
@@ -103,20 +122,18 @@ async def _parse(agent: Any, text: str) -> tuple[Dict[str, Any], List[str]]:
     return {"text": text, "intent": {"name": None, "confidence": 0.0}, "entities": []}, warnings
 
 
-_MATCHERS: Dict[int, Any] = {}
+_MATCHERS: Dict[int, VocabularyMatcher] = {}
 
 
-def _matcher(kb: Any) -> Any:
+def _matcher(kb: KnowledgeBase) -> VocabularyMatcher:
     """One VocabularyMatcher per loaded KB (building its regex costs more than a lookup)."""
-    from bot.vocabulary import VocabularyMatcher
-
     if id(kb) not in _MATCHERS:
         _MATCHERS.clear()
         _MATCHERS[id(kb)] = VocabularyMatcher(kb.vocabulary)
     return _MATCHERS[id(kb)]
 
 
-def _entity_values(parse: Mapping[str, Any], text: str, kb: Any) -> Dict[str, List[str]]:
+def _entity_values(parse: Mapping[str, Any], text: str, kb: KnowledgeBase) -> Dict[str, List[str]]:
     """Entity values in order of appearance: the NLU's, then the shared vocabulary matcher's.
 
     The vocabulary matcher (bot.vocabulary) is the same code the NLU extractor uses; asking it
@@ -144,7 +161,7 @@ def _entity_values(parse: Mapping[str, Any], text: str, kb: Any) -> Dict[str, Li
     return found
 
 
-def _choose_hall(kb: Any, places: List[str], service: Optional[str]) -> List[Any]:
+def _choose_hall(kb: KnowledgeBase, places: List[str], service: Optional[str]) -> List[Hall]:
     """The hall named in the text; else every hall offering the service."""
     halls = list(kb.halls.values())
     named = [kb.halls[p] for p in places if p in kb.halls]
@@ -153,7 +170,7 @@ def _choose_hall(kb: Any, places: List[str], service: Optional[str]) -> List[Any
     return [h for h in halls if not service or service in h.services]
 
 
-def _fact_section(kb: Any, aspect: str, title: str, slots: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+def _fact_section(kb: KnowledgeBase, aspect: str, title: str, slots: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     answer = kb.answer(aspect, slots)
     if answer is None:
         return None
@@ -173,8 +190,6 @@ def _fact_section(kb: Any, aspect: str, title: str, slots: Mapping[str, Any]) ->
 
 def _list_items(text: str) -> List[str]:
     """Numbered lines ("1. 居民身份证；") → checklist items; the rest stays as prose."""
-    import re
-
     items = []
     for line in text.splitlines():
         m = re.match(r"^\s*(?:\d+[.、．)]|[-•·])\s*(.+)$", line)
@@ -183,7 +198,7 @@ def _list_items(text: str) -> List[str]:
     return items
 
 
-def _hall_view(hall: Any) -> Dict[str, Any]:
+def _hall_view(hall: Hall) -> Dict[str, Any]:
     return {
         "id": hall.id,
         "name": hall.name,
@@ -196,45 +211,13 @@ def _hall_view(hall: Any) -> Dict[str, Any]:
 
 
 # ----------------------------------------------------------------- emergency (green channel)
-def _emergency_doc(kb: Any) -> Dict[str, Any]:
-    """data/kb/emergency.yml through its owner's validated loader, as plain data.
+def _cue_texts(cues: Iterable[Mapping[str, Any]]) -> List[str]:
+    """Cues (bot.emergency's `{cue, kind, start, end}`) as "我爸（亲人）".
 
-    Falls back to the raw file when that loader is missing or fails, so the console keeps
-    showing proofs even while the emergency module changes.
+    A cue inside another one (爸 in 我爸) is left out: it is the same evidence, only shorter.
     """
-    try:
-        from bot.kb.emergency import get_emergency_kb
-
-        ekb = get_emergency_kb()
-        return {
-            "categories": {
-                cid: {"name": c.name, "who": c.who, "proofs": list(c.proofs),
-                      "sources": list(c.sources), "as_of": c.as_of.isoformat()}
-                for cid, c in ekb.categories.items()
-            },
-            "speed": {"text": ekb.speed.text},
-            "application_form": ekb.application_form,
-        }
-    except Exception:
-        logger.debug("emergency KB loader unavailable; reading the raw file", exc_info=True)
-    for doc in kb.raw.values():
-        if isinstance(doc, Mapping) and doc.get("kind") == "emergency":
-            return dict(doc)
-    return {}
-
-
-def _cue_texts(cues: Any) -> List[str]:
-    """Cues as "我爸（亲人）"; a cue inside another one (爸 in 我爸) is left out."""
-    items: List[tuple] = []
-    for cue in cues or []:
-        if isinstance(cue, Mapping):
-            text = cue.get("cue") or cue.get("text") or cue.get("phrase") or cue.get("value")
-            kind = cue.get("kind") or cue.get("type")
-            start, end = cue.get("start"), cue.get("end")
-        else:
-            text, kind, start, end = cue, None, None, None
-        if text:
-            items.append((str(text), kind, start, end))
+    items = [(str(c["cue"]), c.get("kind"), c.get("start"), c.get("end"))
+             for c in cues if isinstance(c, Mapping) and c.get("cue")]
     out: List[str] = []
     for text, kind, start, end in items:
         inside = isinstance(start, int) and isinstance(end, int) and any(
@@ -243,7 +226,7 @@ def _cue_texts(cues: Any) -> List[str]:
             for _, _, s2, e2 in items
         )
         repeated = any(kind == k2 and text != t2 and text in t2 for t2, k2, _, _ in items)
-        if inside or repeated:  # 爸 after 我爸: the same cue again, only shorter
+        if inside or repeated:
             continue
         label = CUE_KIND_LABELS.get(str(kind)) if kind else None
         shown = f"{text}（{label}）" if label and label != text else text
@@ -252,86 +235,53 @@ def _cue_texts(cues: Any) -> List[str]:
     return out
 
 
-async def _detect_directly(text: str, parse: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
-    """The emergency detector the NLU component wraps, for a model trained without it."""
-    if not text:
-        return None
-    try:
-        from bot.emergency import detect
+def _green_channel(parse: Mapping[str, Any], hall: Optional[Hall]) -> Dict[str, Any]:
+    """Eligibility exactly as the bot decides it: the parse's `emergency_type` entity.
 
-        intent = parse.get("intent") or {}
-        # In a thread: the first call loads jieba and spaCy, which must not stall the server.
-        found = await asyncio.to_thread(
-            detect, text, intent.get("name"), float(intent.get("confidence") or 0.0))
-    except Exception:
-        logger.debug("emergency detector unavailable", exc_info=True)
-        return None
-    return found.as_dict() if found is not None else None
-
-
-async def _green_channel(kb: Any, parse: Mapping[str, Any], hall: Optional[Any],
-                         text: str = "") -> Dict[str, Any]:
-    """Eligibility as the bot sees it: the parse's `emergency` key / `emergency_type` entity.
-
-    Only when the parse carries neither (a model trained before the emergency component)
-    is the same detector asked directly, so the console still explains the decision.
+    No entity means no emergency (the NLU contract in DESIGN.md); the component's `emergency`
+    output only explains the decision (cues, confidence). Proofs come from data/kb/emergency.yml.
     """
-    entity = next((e.get("value") for e in parse.get("entities") or []
-                   if e.get("entity") == "emergency_type"), None)
-    if "emergency" in parse or entity:
-        raw = parse.get("emergency")
-        emergency = dict(raw) if isinstance(raw, Mapping) else {}
-    else:
-        emergency = await _detect_directly(text, parse) or {}
-    category = emergency.get("category") or emergency.get("type") or entity
-    doc = _emergency_doc(kb)
-    categories = doc.get("categories") or {}
-    info = categories.get(category) if category else None
+    category = next((e.get("value") for e in parse.get("entities") or []
+                     if e.get("entity") == "emergency_type"), None)
+    raw = parse.get("emergency")
+    emergency: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    ekb: EmergencyKB = get_emergency_kb()
+    info = ekb.categories.get(category) if isinstance(category, str) else None
     view: Dict[str, Any] = {
-        "eligible": bool(category and info is not None),
+        "eligible": info is not None,
         "category": category,
         "name": None,
         "who": None,
-        "cues": _cue_texts(emergency.get("cues")),
+        "cues": _cue_texts(emergency.get("cues") or []),
         "confidence": emergency.get("confidence"),
         "proofs": [],
         "speed": None,
         "phone": hall.green_channel_phone.display() if hall is not None else None,
         "sources": [],
         "as_of": None,
-        "categories": [
-            {"id": cid, "name": c.get("name")} for cid, c in categories.items()
-            if isinstance(c, Mapping)
-        ],
+        "categories": [{"id": cid, "name": c.name} for cid, c in ekb.categories.items()],
     }
-    if info:
+    if info is not None:
         view.update(
-            name=info.get("name"),
-            who=info.get("who"),
-            proofs=list(info.get("proofs") or []),
-            sources=list(info.get("sources") or []),
-            as_of=str(info.get("as_of")) if info.get("as_of") else None,
+            name=info.name,
+            who=info.who,
+            proofs=[*info.proofs, *([ekb.application_form] if ekb.application_form else [])],
+            sources=list(info.sources),
+            as_of=info.as_of.isoformat(),
+            speed=ekb.speed.text.strip() or None,
         )
-        speed = doc.get("speed") or {}
-        if isinstance(speed, Mapping):
-            view["speed"] = str(speed.get("text") or "").strip() or None
-        form = doc.get("application_form")
-        if form:
-            view["proofs"].append(str(form))
     return view
 
 
 # --------------------------------------------------------------------------- booking
-def default_repository() -> Any:
-    """bot.booking's repository (engine from DATABASE_URL); raises while booking is absent."""
-    import bot.booking as booking
-
-    factory = getattr(booking, "get_repository", None) or getattr(booking, "BookingRepository")
-    return factory()
+def default_repository() -> BookingRepository:
+    """bot.booking's repository, engine from DATABASE_URL."""
+    return BookingRepository()
 
 
-def _slots_today(halls: Iterable[Any], repository_factory: Callable[[], Any]) -> Optional[Dict[str, Any]]:
-    """Free slots per hall today; None (show nothing) while booking is unavailable."""
+def _slots_today(halls: Iterable[Hall],
+                 repository_factory: Callable[[], SlotSource]) -> Optional[Dict[str, Any]]:
+    """Free slots per hall today; None (show nothing) while the booking store is unreachable."""
     now = _now()
     try:
         repo = repository_factory()
@@ -341,10 +291,7 @@ def _slots_today(halls: Iterable[Any], repository_factory: Callable[[], Any]) ->
     result: Dict[str, Any] = {"day": now.date().isoformat(), "halls": []}
     for hall in halls:
         try:
-            try:
-                slots = repo.available_slots(hall.id, now.date(), now=now)
-            except TypeError:  # a repository without the `now` keyword
-                slots = repo.available_slots(hall.id, now.date())
+            slots = repo.available_slots(hall.id, now.date(), now=now)
         except Exception:
             logger.warning("guide console: no slots for %s (booking unavailable)", hall.id,
                            exc_info=True)
@@ -354,21 +301,19 @@ def _slots_today(halls: Iterable[Any], repository_factory: Callable[[], Any]) ->
             "hall_name": hall.name,
             "slots": [
                 {"start": _hhmm(s.start), "end": _hhmm(s.end), "free": int(s.free)}
-                for s in slots if int(getattr(s, "free", 0)) > 0
+                for s in slots if s.free > 0
             ],
         })
     return result
 
 
-def _hhmm(value: Any) -> str:
-    if isinstance(value, (dt.datetime, dt.time)):
-        return value.strftime("%H:%M")
-    return str(value)
+def _hhmm(value: dt.time) -> str:
+    return value.strftime("%H:%M")
 
 
 # --------------------------------------------------------------------------- the analysis
-async def analyze(agent: Any, text: str, picks: Mapping[str, Any],
-                  repository_factory: Callable[[], Any] = default_repository) -> Dict[str, Any]:
+async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any],
+                  repository_factory: Callable[[], SlotSource] = default_repository) -> Dict[str, Any]:
     """Everything the console shows for one situation, as JSON-ready data."""
     from bot.kb import get_kb
 
@@ -410,7 +355,7 @@ async def analyze(agent: Any, text: str, picks: Mapping[str, Any],
         warnings.append("没有识别出要办的业务，请在“业务”里选择。")
 
     hall = halls[0] if len(halls) == 1 else None
-    green = await _green_channel(kb, parse, hall, text)
+    green = _green_channel(parse, hall)
     green["text"] = None
     if green["eligible"]:
         gc_slots = {**filled, "place": hall.id} if hall is not None else filled
@@ -479,7 +424,10 @@ def summary_text(result: Mapping[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- the channel
 class GuideInput(InputChannel):
-    """Serves web/guide/ at /guide/ and its JSON API at /guide/api/."""
+    """Serves web/guide/ at /guide/ and its JSON API at /guide/api/, for staff only.
+
+    Who may use it is bot.channels.guide_auth's decision (GUIDE_PASSWORD_HASH, else loopback).
+    """
 
     @classmethod
     def name(cls) -> str:
@@ -489,8 +437,10 @@ class GuideInput(InputChannel):
     def from_credentials(cls, credentials: Dict[str, Any] | None) -> "GuideInput":
         return cls()
 
-    def __init__(self, repository_factory: Optional[Callable[[], Any]] = None) -> None:
+    def __init__(self, repository_factory: Optional[Callable[[], SlotSource]] = None,
+                 auth: Optional[GuideAuth] = None) -> None:
         self.repository_factory = repository_factory or default_repository
+        self.auth = auth  # None: read from the environment when the server starts
 
     def url_prefix(self) -> str:
         return "/guide"
@@ -498,6 +448,8 @@ class GuideInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint(f"guide_{id(self)}", __name__)
         static_page_routes(bp, WEB_ROOT / "guide", "guide")
+        protect(bp, self.auth or GuideAuth.from_env(), WEB_ROOT / "guide", self.url_prefix(),
+                SECURITY_HEADERS)
 
         def error(status: int, message: str) -> HTTPResponse:
             return response.json({"error": message}, status=status, headers=SECURITY_HEADERS,

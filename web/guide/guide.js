@@ -205,6 +205,10 @@
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body)
     }).then(function (resp) {
+      if (resp.status === 401) {  // the staff session ended: log in again
+        window.location.href = "login";
+        throw new Error("登录已过期，请重新登录。");
+      }
       return resp.json().then(function (data) {
         if (!resp.ok) throw new Error(data && data.error ? data.error : "HTTP " + resp.status);
         return data;
@@ -257,6 +261,10 @@
     var all = result.querySelectorAll("details");
     for (var i = 0; i < all.length; i++) all[i].open = true;
   });
+
+  fetch("api/session").then(function (r) { return r.json(); }).then(function (session) {
+    if (session && session.mode === "password") document.getElementById("logout").hidden = false;
+  }).catch(function () { /* no logout button: nothing to log out of */ });
 
   fetch("api/options").then(function (r) { return r.json(); }).then(function (opts) {
     fillSelect(service, opts.services);
