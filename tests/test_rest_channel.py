@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sanic import Sanic
 
@@ -364,6 +364,34 @@ def test_live_logs_have_no_traceback_after_the_attacks(live_bot):
     assert "Traceback" not in logs, logs[-4000:]
 
 
+@pytest.fixture(scope="module")
+def bot_without_actions(tmp_path_factory):
+    """The real Rasa server whose action endpoint points at a port nobody listens on."""
+    from tests.live import free_port, start_live_bot, stop
+
+    dead = f"http://127.0.0.1:{free_port()}/webhook"
+    bot, procs = start_live_bot(tmp_path_factory.mktemp("no-actions"), extra_env={"ACTION_ENDPOINT": dead})
+    try:
+        yield bot
+    finally:
+        stop(procs)
+
+
+def test_live_action_server_down_answers_the_busy_response_not_silence(bot_without_actions):
+    import yaml
+
+    busy = yaml.safe_load((ROOT / "domain.yml").read_text())["responses"][BUSY_RESPONSE][0]["text"]
+    sender = f"down-{uuid.uuid4().hex[:8]}"
+    replies = bot_without_actions.say("办护照要带什么材料", sender=sender)
+    assert replies and all(m.get("text") for m in replies), replies
+    assert busy in [m["text"] for m in replies]
+    logs = bot_without_actions.logs()
+    # the outage is Rasa's to report (it logs the failed action with its traceback); the
+    # channel itself did not fail
+    assert "Failed to run custom action" in logs
+    assert "REST channel: handling a message failed" not in logs
+
+
 # ------------------------------------------------------------------------------ fuzz (live)
 _ANY_CHAR = st.one_of(
     st.characters(),                                         # any unicode but surrogates
@@ -371,12 +399,14 @@ _ANY_CHAR = st.one_of(
     st.characters(max_codepoint=0x9F),                       # ASCII and C0/C1 controls
     st.characters(min_codepoint=0x1F300, max_codepoint=0x1FAFF),  # emoji
 )
-_TEXTS = st.one_of(
-    st.text(_ANY_CHAR, max_size=30),
+_SHORT = st.text(_ANY_CHAR, max_size=30)
+_TEXTS = st.one_of(  # mostly short; two branches in seven are huge (one over the body limit)
+    _SHORT,
     st.text(st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), max_size=20),
     st.sampled_from(["", " ", "😀🙏🇨🇳", "办护照要带什么材料", "港澳签注多少钱", "/affirm",
                      '/inform{"service":"passport"}', "/nlu_fallback", "\ud800", "\x00\x1b",
                      "我想预约", "<script>alert(1)</script>", "'; DROP TABLE events; --"]),
+    st.sampled_from(["我的预约", "取消预约", "家里有急事，能走绿色通道吗", "谢谢", "再见"]),
     st.just("护照" * 900),   # huge but under the body limit (ASCII-escaped: ~11 KB)
     st.just("护照" * 3000),  # over the body limit: 413
 )
@@ -385,18 +415,25 @@ _JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=10,
 )
-_SENDERS = st.one_of(st.sampled_from([f"fuzz-{i}" for i in range(4)]), st.text(_ANY_CHAR, max_size=20),
-                     st.just("s" * 3000), _JSON)
+_VALID_SENDER = st.sampled_from([f"fuzz-{i}" for i in range(4)])
+_SENDERS = st.one_of(_VALID_SENDER, st.text(_ANY_CHAR, max_size=20), st.just("s" * 3000), _JSON)
 _MESSAGE_BODY = st.fixed_dictionaries(
-    {"sender": _SENDERS, "message": st.one_of(_TEXTS, _TEXTS, _TEXTS, _JSON)},
-    optional={"metadata": _JSON, "input_channel": st.one_of(st.text(max_size=40), _JSON)},
+    {"sender": _SENDERS, "message": st.one_of(_TEXTS, _JSON)},
+    optional={"metadata": st.one_of(st.dictionaries(st.text(max_size=8), _JSON, max_size=3), _JSON),
+              "input_channel": st.one_of(st.text(max_size=40), _JSON)},
 )
-_BODIES = st.one_of(
-    _MESSAGE_BODY.map(json.dumps), _MESSAGE_BODY.map(json.dumps),
-    _MESSAGE_BODY.map(lambda b: json.dumps(b, ensure_ascii=False).encode("utf-8", "surrogatepass")),
-    _JSON.map(json.dumps),
-    st.binary(max_size=64),
+_GOOD_BODY = st.fixed_dictionaries(  # well-formed: the texts reach the real bot
+    {"sender": st.one_of(_VALID_SENDER, st.just("s" * 3000)), "message": _TEXTS},
+    optional={"metadata": st.dictionaries(st.text(max_size=8), _JSON, max_size=3)},
 )
+_BODY_KINDS = [  # (weight, strategy): one_of would weigh them equally
+    (5, _GOOD_BODY.map(json.dumps)),
+    (2, _MESSAGE_BODY.map(json.dumps)),
+    (1, _MESSAGE_BODY.map(lambda b: json.dumps(b, ensure_ascii=False).encode("utf-8", "surrogatepass"))),
+    (1, _JSON.map(json.dumps)),
+    (1, st.binary(max_size=64)),
+]
+_BODIES = st.sampled_from([kind for weight, kind in _BODY_KINDS for _ in range(weight)]).flatmap(lambda kind: kind)
 _HEADER_TEXT = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=30)
 _HEADERS = st.fixed_dictionaries(
     {"Content-Type": st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded",
@@ -414,6 +451,7 @@ _HEADERS = st.fixed_dictionaries(
 def test_live_fuzz_never_5xx_and_never_silent(live_bot, body, headers):
     data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     resp = requests.post(live_bot.url + WEBHOOK, data=data, headers=headers, timeout=60)
+    event(f"HTTP {resp.status_code}")  # see the mix with --hypothesis-show-statistics
     assert resp.status_code < 500, (resp.status_code, resp.text[:500])
     if resp.status_code == 200:
         replies = resp.json()
