@@ -130,6 +130,8 @@ def test_health_route_is_kept(stub):
     ({"message": "hi"}, "invalid_sender"),
     ({"sender": " \x00\ud800 ", "message": "hi"}, "invalid_sender"),
     ({"sender": "a", "message": "hi", "metadata": [1]}, "invalid_metadata"),
+    ({"sender": "a", "message": "hi", "metadata": json.loads('{"a":' * 21 + "1" + "}" * 21)},
+     "invalid_metadata"),
     ({"sender": "a", "message": "hi", "input_channel": 5}, "invalid_input_channel"),
 ])
 def test_bad_bodies_get_a_400_json_error_and_never_reach_the_bot(stub, body, code):
@@ -194,6 +196,19 @@ def test_long_text_is_cut_to_the_shared_limit(stub):
     srv, bot = stub
     assert post(srv.base, {"sender": "t", "message": "a" * (MAX_MESSAGE_CHARS + 500)}).status_code == 200
     assert bot.seen[0].text == "a" * MAX_MESSAGE_CHARS
+
+
+def test_metadata_nesting_is_measured_without_recursion():
+    from bot.channels.rest import MAX_METADATA_DEPTH, nesting_depth
+
+    assert nesting_depth({}) == 1 and nesting_depth({"a": [1, {"b": 2}]}) == 3
+    deep: Any = 1
+    for _ in range(100_000):
+        deep = [deep]
+    assert nesting_depth(deep) == 100_000
+    ok = {"k": [[[{"v": 1}]]]}
+    assert parse_message(json.dumps({"sender": "a", "message": "", "metadata": ok}).encode(), "rest").metadata == ok
+    assert MAX_METADATA_DEPTH >= 8
 
 
 def test_a_long_sender_is_the_same_128_char_prefix_as_everywhere(stub):
@@ -358,8 +373,12 @@ def test_live_a_long_sender_is_one_conversation_under_its_128_char_prefix(live_b
 
 
 def test_live_logs_have_no_traceback_after_the_attacks(live_bot):
-    for body in [b"[1,2]", b"", b"\xff\xfe", b'{"sender":"z","message":null}', b'{"message":"hi"}']:
+    deep = '{"a":' * 900 + "1" + "}" * 900  # Rasa's deepcopy of it raised RecursionError
+    for body in [b"[1,2]", b"", b"\xff\xfe", b'{"sender":"z","message":null}', b'{"message":"hi"}',
+                 ('{"sender":"deep","message":"hi","metadata":%s}' % deep).encode()]:
         assert _raw(live_bot, body).status_code == 400
+    resp = _raw(live_bot, {"sender": "meta", "message": "你好", "metadata": {"a": {"b": [1, 2]}}})
+    assert resp.status_code == 200 and resp.json()[0]["text"]
     logs = live_bot.logs()
     assert "Traceback" not in logs, logs[-4000:]
 

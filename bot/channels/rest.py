@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 #: Longest `input_channel` a client may name (the booking table keeps 32 characters).
 MAX_CHANNEL_CHARS = 32
+#: Deepest `metadata` nesting accepted: Rasa deep-copies it into every event, and about 900
+#: levels (5 KB of JSON) made that copy raise RecursionError (a traceback and no turn).
+MAX_METADATA_DEPTH = 20
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -88,6 +91,17 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> Optional[b
     return b"".join(chunks)
 
 
+def nesting_depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iterative: no recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def parse_message(body: bytes, default_channel: str) -> RestRequest:
     """Validate a body as `{"sender": str, "message": str, "metadata"?: {}, "input_channel"?: str}`.
 
@@ -109,6 +123,9 @@ def parse_message(body: bytes, default_channel: str) -> RestRequest:
     metadata = payload.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise BadRequest("invalid_metadata", "`metadata` must be a JSON object when given.")
+    if metadata and nesting_depth(metadata) > MAX_METADATA_DEPTH:
+        raise BadRequest("invalid_metadata",
+                         f"`metadata` may nest at most {MAX_METADATA_DEPTH} levels deep.")
     channel = payload.get("input_channel")
     if channel is not None and not isinstance(channel, str):
         raise BadRequest("invalid_input_channel", "`input_channel` must be a string when given.")
