@@ -111,7 +111,7 @@ def parse_message(body: bytes, default_channel: str) -> RestRequest:
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
-        raise BadRequest("invalid_json", "The body must be a JSON object.")
+        raise BadRequest("invalid_json", "The body must be a JSON object.") from None
     if not isinstance(payload, dict):
         raise BadRequest("invalid_body", "The body must be a JSON object, not an array or a value.")
     message = payload.get("message")
