@@ -1,7 +1,8 @@
 """The web chat page, served by the Rasa server itself at /webchat/.
 
 It is an InputChannel only so that `rasa run` mounts it from credentials.yml: the page talks
-to the stock REST channel (POST /webhooks/rest/webhook), so there is one conversation API.
+to the REST channel (POST /webhooks/rest/webhook, bot/channels/rest.py), so there is one
+conversation API.
 Rasa mounts blueprints at urljoin("/webhooks/", url_prefix()); an absolute prefix such as
 "/webchat" therefore escapes /webhooks and gives a short, memorable address.
 

@@ -150,7 +150,11 @@
       body: JSON.stringify({ sender: senderId(), message: message }),
       signal: controller ? controller.signal : undefined
     }).then(function (resp) {
-      if (!resp.ok) throw new Error("HTTP " + resp.status);
+      if (!resp.ok) {
+        var failure = new Error("HTTP " + resp.status);
+        failure.status = resp.status;
+        throw failure;
+      }
       return resp.json();
     }).then(function (data) {
       var entries = toEntries(data);
@@ -161,9 +165,13 @@
         addMessage(e, i === entries.length - 1);
         record(e);
       });
-    }).catch(function () {
-      var err = { from: "bot", error: true, text: "网络好像不太顺畅，消息没有送达。请稍后再试。" };
-      addMessage(err, false);
+    }).catch(function (failure) {
+      // 413: the server refused a message over its size limit; anything else (400, 5xx,
+      // timeout, no network) is shown as "not delivered, try again" rather than nothing.
+      var text = failure && failure.status === 413
+        ? "这条消息太长了，请精简后再发送。"
+        : "网络好像不太顺畅，消息没有送达。请稍后再试。";
+      addMessage({ from: "bot", error: true, text: text }, false);
     }).then(function () {
       if (timer) clearTimeout(timer);
       typing.remove();
