@@ -226,10 +226,21 @@ def signature(token: str, timestamp: str, nonce: str, *extra: str) -> str:
     return hashlib.sha1("".join(sorted([token, timestamp, nonce, *extra])).encode()).hexdigest()
 
 
-def signed_params(token: str = TOKEN, openid: str = "oUser1") -> Dict[str, str]:
-    timestamp, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+def signed_params(token: str = TOKEN, openid: str = "oUser1", timestamp: Optional[str] = None,
+                  nonce: Optional[str] = None) -> Dict[str, str]:
+    timestamp = timestamp or str(int(time.time()))
+    nonce = nonce or uuid.uuid4().hex[:10]
     return {"signature": signature(token, timestamp, nonce), "timestamp": timestamp,
             "nonce": nonce, "openid": openid}
+
+
+def aes_params(encrypt: str, openid: str = "oUser1", timestamp: Optional[str] = None,
+               nonce: Optional[str] = None) -> Dict[str, str]:
+    """Fresh safe-mode query parameters: `signature` plus `msg_signature` over `encrypt`."""
+    params = signed_params(openid=openid, timestamp=timestamp, nonce=nonce)
+    params.update(encrypt_type="aes",
+                  msg_signature=signature(TOKEN, params["timestamp"], params["nonce"], encrypt))
+    return params
 
 
 def text_xml(content: str, openid: str = "oUser1", msg_id: Optional[int] = None) -> str:
@@ -385,21 +396,21 @@ def test_safe_mode_rejects_bad_msg_signature_and_garbage(safe):
 
     server, agent, _ = safe
     crypto = WeChatCrypto(TOKEN, AES_KEY, APPID)
+    # every request gets its own (timestamp, nonce), as WeChat's do: a reused one is a replay
     params = signed_params()
     encrypted = crypto.encrypt_message(text_xml("你好"), params["nonce"], params["timestamp"])
     outer = xmltodict.parse(encrypted)["xml"]
     body = f"<xml><ToUserName>{OA_ID}</ToUserName><Encrypt>{outer['Encrypt']}</Encrypt></xml>"
     assert_clean(post(server, body, {**params, "encrypt_type": "aes", "msg_signature": "0" * 40}), 403)
-    assert_clean(post(server, body, {**params, "encrypt_type": "aes"}), 403)
+    assert_clean(post(server, body, {**signed_params(), "encrypt_type": "aes"}), 403)
     garbage = "bm90IGEgcmVhbCBjaXBoZXJ0ZXh0"
-    sig = signature(TOKEN, params["timestamp"], params["nonce"], garbage)
     bad = f"<xml><ToUserName>{OA_ID}</ToUserName><Encrypt>{garbage}</Encrypt></xml>"
-    assert_clean(post(server, bad, {**params, "encrypt_type": "aes", "msg_signature": sig}), 400)
+    assert_clean(post(server, bad, aes_params(garbage)), 400)
     # a message encrypted for another app id
     other = WeChatCrypto(TOKEN, AES_KEY, "wxOTHERAPP0000000")
     enc2 = xmltodict.parse(other.encrypt_message(text_xml("你好"), params["nonce"], params["timestamp"]))["xml"]
     body2 = f"<xml><ToUserName>{OA_ID}</ToUserName><Encrypt>{enc2['Encrypt']}</Encrypt></xml>"
-    resp = post(server, body2, {**params, "encrypt_type": "aes", "msg_signature": enc2["MsgSignature"]})
+    resp = post(server, body2, aes_params(enc2["Encrypt"]))
     assert resp.status_code in (400, 403)
     assert agent.received == []
 
