@@ -590,12 +590,12 @@ class WeChatInput(InputChannel):
                 return WELCOME_PREFIX + capabilities_text(agent)
             return None  # unsubscribe, menu views, location reports: nothing to say
         if kind == "text":
-            raw: Optional[str] = inbound.fields.get("Content", "")
+            raw = inbound.fields.get("Content", "")
         elif kind == "voice" and inbound.get("Recognition"):
             raw = inbound.fields["Recognition"]  # WeChat's speech recognition, when enabled
         else:
             return NON_TEXT_REPLY
-        text = clean_text(raw or "")
+        text = clean_text(raw)
         if not text:
             return EMPTY_TEXT_REPLY
         key = message_key(self.appid or "oa", inbound)
