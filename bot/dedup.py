@@ -9,7 +9,12 @@ Two back ends behind one small interface:
 - Redis `SET NX EX` when `REDIS_URL` is set, so replicas behind a load balancer agree.
 
 Both also keep small per-user values with a TTL (the last numbered buttons of a WeChat user),
-so a replica that did not send the buttons can still map "1" back to a payload.
+so a replica that did not send the buttons can still map "1" back to a payload, and the request
+nonces already seen (`first_use`): a signed request replayed within its timestamp window is
+refused by whichever replica it reaches.
+
+Keys are the caller's business: WeChat message keys include the openid, because a MsgId is
+only unique per user, and a reply cached under a bare MsgId would go to whoever reuses it.
 """
 from __future__ import annotations
 
@@ -132,6 +137,14 @@ class Deduplicator:
 
     async def get_result(self, msg_key: str) -> Optional[str]:
         return await self.store.get(f"dedup-result:{msg_key}")
+
+    async def first_use(self, key: str, ttl: int) -> bool:
+        """True the first time `key` (e.g. a request nonce) is seen within `ttl` s, else False.
+
+        Separate from `claim`: a nonce belongs to one HTTP request, a claim to one message
+        (WeChat retries a message with the same MsgId).
+        """
+        return await self.store.set_nx(f"once:{key}", "1", ttl)
 
 
 def make_store(redis_url: Optional[str]) -> TTLStore:

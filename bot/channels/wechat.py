@@ -3,20 +3,36 @@
 Why it looks the way it does:
 - Every request is signed with the shared token; anything unsigned or forged gets 403
   before its body is even looked at. Safe mode (AES) also checks `msg_signature`.
-- XML is parsed with defusedxml first (no DTDs, so no entity bombs) and only then handed to
-  wechatpy, whose own parser (xmltodict) has no such guard.
-- The openid is the Rasa sender id, so forms (booking) span several messages.
+- In plain mode the signature covers only (token, timestamp, nonce), not the body. So a
+  signature alone proves nothing once it has been seen: the timestamp must be within ±300 s
+  of our clock and a (timestamp, nonce) is accepted once (bot.dedup, Redis when REDIS_URL is
+  set, so every replica agrees). Otherwise one captured URL would let anyone post as any
+  openid, forever, and so act on that citizen's bookings.
+- XML is parsed with defusedxml (no DTDs, so no entity bombs) into flat string fields; a
+  repeated or nested field (what a CDATA breakout produces) is a 400. wechatpy's own parser
+  (xmltodict) is not used for input: it turns such fields into lists or dicts, which crashed
+  the handler. Anything wrong with a request is a 400/403/413 with a short body and one
+  warning line in the log, never a 500 or a traceback.
+- The openid is the Rasa sender id (capped by bot.inputs like every channel's sender), so
+  forms (booking) span several messages. The text is cleaned by bot.inputs before NLU.
 - WeChat gives up after 5 s and re-sends the same MsgId three times. The first request owns
   the message (see bot.dedup); a retry waits for, and reuses, that first result, so a retry
-  never books twice. If the answer is not ready after ~4.5 s we answer "success" and deliver
-  it later through the customer-service message API. Accounts without that API (no app
-  secret) instead keep the request open so that WeChat's own retry collects the answer.
+  never books twice. A MsgId is unique per user only, so the key is openid + MsgId (events:
+  openid + CreateTime + type, as WeChat's documentation advises). If the answer is not ready
+  after ~4.5 s we answer "success" and deliver it later through the customer-service message
+  API. Accounts without that API (no app secret) instead keep the request open so that
+  WeChat's own retry collects the answer.
+- Never silence: a turn that produced no message (action server down, the processor raised)
+  is answered with the domain response `utter_system_busy` (bot.inputs.busy_messages), on the
+  passive reply and on the late customer-service path alike.
 - Passive replies are plain text (max 2048 bytes), so buttons become "回复 1 …" lines and a
   numeric reply is mapped back to the button payload; long replies are split.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -38,12 +54,14 @@ from rasa.core.channels.channel import (
 )
 
 from bot.dedup import Deduplicator, get_deduplicator
+from bot.inputs import MAX_BODY_BYTES, busy_messages, cap_sender, clean_text
 
 logger = logging.getLogger(__name__)
 
 WECHAT_TEXT_LIMIT = 2048  # bytes of UTF-8, for passive replies and customer-service texts
-MAX_BODY_BYTES = 64 * 1024  # real WeChat pushes are a few hundred bytes
 DEFAULT_REPLY_TIMEOUT = 4.5
+# WeChat's own advice for signed callbacks: refuse a timestamp more than 5 minutes off.
+DEFAULT_TIMESTAMP_WINDOW = 300
 # WeChat tries a message 3 times, 5 s each. Without the customer-service API (unverified
 # accounts have none) a slow answer is held for a retry to pick up instead of being dropped.
 RETRY_WINDOW_SECONDS = 14.5
@@ -57,7 +75,6 @@ NON_TEXT_REPLY = (
     "请用文字描述您的问题，比如“办护照要带什么”“港澳签注多少钱”。"
 )
 EMPTY_TEXT_REPLY = "您好，请用文字告诉我您想办理什么业务，比如“办护照要带什么”。"
-BUSY_REPLY = "抱歉，系统暂时有点忙，请稍后再发一次。"
 TRUNCATED_NOTE = "……（内容较长，未能全部显示，请分开询问）"
 WELCOME_PREFIX = "欢迎关注！"
 FALLBACK_CAPABILITIES = (
@@ -65,6 +82,13 @@ FALLBACK_CAPABILITIES = (
     "紧急出境的绿色通道，以及预约大厅办理时间。请直接用文字提问。"
 )
 _NUMERIC_REPLY = re.compile(r"^\s*(?:回复)?\s*(\d{1,2})\s*[.。、)）]?\s*$")
+# Query parameters as WeChat sends them; anything else cannot be signed by WeChat.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_NONCE = re.compile(r"[!-~]{1,64}")  # printable ASCII; WeChat's are digits
+_SIGNATURE = re.compile(r"[0-9a-fA-F]{40}")
+_INTEGER_FIELD = re.compile(r"[0-9]{1,20}")  # MsgId (64-bit) and CreateTime
+# Characters XML 1.0 cannot carry at all, even in CDATA.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -236,8 +260,14 @@ def capabilities_text(agent: Any) -> str:
         return FALLBACK_CAPABILITIES
 
 
-def parse_xml_safely(text: str) -> Dict[str, Any]:
-    """The flat children of WeChat's <xml> root; DTDs (and so entity bombs) are refused."""
+def parse_xml_safely(text: str) -> Dict[str, str]:
+    """The flat children of WeChat's <xml> root, each a plain string.
+
+    DTDs (and so entity bombs) are refused. So is what WeChat never sends but a forged body
+    can: a repeated field (a CDATA breakout such as `]]></Content><Content><![CDATA[…` makes a
+    second Content) or a field with child elements. Downstream code may then rely on every
+    value being one string.
+    """
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import ParseError, fromstring
 
@@ -249,7 +279,82 @@ def parse_xml_safely(text: str) -> Dict[str, Any]:
         raise HttpProblem(400, "malformed XML") from exc
     if root.tag != "xml":
         raise HttpProblem(400, "unexpected XML root")
-    return {child.tag: (child.text or "") for child in root}
+    fields: Dict[str, str] = {}
+    for child in root:
+        if not isinstance(child.tag, str) or len(child):
+            raise HttpProblem(400, "nested XML element")
+        if child.tag in fields:
+            raise HttpProblem(400, "repeated XML element")
+        fields[child.tag] = child.text or ""
+    return fields
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One WeChat push after validation: the capped openid and the raw string fields."""
+
+    openid: str
+    account: str  # ToUserName: our account's id, the sender of the reply
+    msg_type: str  # lower case
+    fields: Dict[str, str]
+
+    def get(self, name: str) -> str:
+        return self.fields.get(name, "").strip()
+
+
+def read_inbound(fields: Dict[str, str]) -> Inbound:
+    """Check the fields every push has; 400 for a body WeChat would never send."""
+    account = cap_sender(fields.get("ToUserName"))
+    if account is None:
+        raise HttpProblem(400, "missing ToUserName")
+    openid = cap_sender(fields.get("FromUserName"))
+    if openid is None:
+        raise HttpProblem(400, "missing FromUserName")
+    msg_type = fields.get("MsgType", "").strip().lower()
+    if not msg_type:
+        raise HttpProblem(400, "missing MsgType")
+    for name in ("MsgId", "CreateTime"):  # integers in every WeChat push; used in keys
+        value = fields.get(name, "").strip()
+        if value and not _INTEGER_FIELD.fullmatch(value):
+            raise HttpProblem(400, f"invalid {name}")
+    return Inbound(openid=openid, account=account, msg_type=msg_type, fields=fields)
+
+
+def message_key(namespace: str, inbound: Inbound) -> str:
+    """The de-duplication key: openid + MsgId, or openid + CreateTime + type without a MsgId.
+
+    A MsgId is unique per user only; keyed by MsgId alone, a second user reusing it got the
+    first user's cached reply. Hashed so that free-text parts stay unambiguous and short.
+    """
+    msg_id = inbound.get("MsgId")
+    if msg_id:
+        parts = [inbound.openid, "msg", msg_id]
+    else:
+        parts = [inbound.openid, "at", inbound.get("CreateTime"), inbound.msg_type,
+                 inbound.get("Event").lower()]
+    digest = hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
+    return f"{namespace}:{digest[:40]}"
+
+
+def _cdata(value: str) -> str:
+    """`value` as CDATA that stays CDATA: `]]>` is split, characters XML cannot hold dropped."""
+    return "<![CDATA[" + _XML_ILLEGAL.sub("", value).replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def render_text_reply(to_user: str, from_user: str, content: str, now: float) -> str:
+    """A passive text reply. Not wechatpy's TextReply: it pastes values into CDATA unescaped,
+    so a reply echoing `]]>` (or an odd openid) produced XML that WeChat cannot read."""
+    return (
+        f"<xml><ToUserName>{_cdata(to_user)}</ToUserName>"
+        f"<FromUserName>{_cdata(from_user)}</FromUserName>"
+        f"<CreateTime>{int(now)}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content>{_cdata(content)}</Content></xml>"
+    )
+
+
+def busy_parts(agent: Any) -> List[str]:
+    """`utter_system_busy` from the running model (bot.inputs), as WeChat text parts."""
+    return split_text("\n".join(str(m.get("text") or "") for m in busy_messages(agent)))
 
 
 # --------------------------------------------------------------------------------------
@@ -286,6 +391,7 @@ class WeChatInput(InputChannel):
             appsecret=creds.get("appsecret") or settings.wechat_appsecret,
             api_base_url=creds.get("api_base_url") or OFFICIAL_API_BASE,
             reply_timeout=float(creds.get("reply_timeout") or DEFAULT_REPLY_TIMEOUT),
+            timestamp_window=int(creds.get("timestamp_window") or DEFAULT_TIMESTAMP_WINDOW),
         )
 
     def __init__(
@@ -301,10 +407,17 @@ class WeChatInput(InputChannel):
         tail_delay: float = 0.5,
         welcome_agent: Any = None,
         retry_window: float = RETRY_WINDOW_SECONDS,
+        timestamp_window: int = DEFAULT_TIMESTAMP_WINDOW,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not token:
             raise ValueError("WeChat token is required (WECHAT_TOKEN)")
         self.token = token
+        self.timestamp_window = timestamp_window
+        # A (timestamp, nonce) is acceptable from timestamp - window to timestamp + window, so
+        # it must be remembered for at least twice the window (plus some clock slack).
+        self.nonce_ttl = 2 * timestamp_window + 60
+        self.clock = clock  # wall clock (WeChat's timestamps are Unix seconds); tests inject
         self.aes_key = aes_key
         self.appid = appid
         self.reply_timeout = reply_timeout
@@ -348,45 +461,69 @@ class WeChatInput(InputChannel):
         @bp.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
             try:
-                self._check_signature(request)
+                await self._authenticate(request.args)
                 echostr = request.args.get("echostr")
                 if not echostr:
                     raise HttpProblem(400, "missing echostr")
                 return response.text(echostr)
             except HttpProblem as problem:
-                return response.text(problem.message, status=problem.status)
+                return self._refuse(problem)
 
         @bp.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             try:
                 return await self._receive(request, on_new_message)
             except HttpProblem as problem:
-                return response.text(problem.message, status=problem.status)
-            except Exception:  # never leak a stack trace to the caller
+                return self._refuse(problem)
+            except Exception:  # a bug of ours: never leak a stack trace to the caller
                 logger.exception("WeChat webhook failed")
                 return response.text("internal error", status=500)
 
         return bp
 
-    def _check_signature(self, request: Request) -> None:
-        from wechatpy.exceptions import InvalidSignatureException
-        from wechatpy.utils import check_signature
+    @staticmethod
+    def _refuse(problem: HttpProblem) -> HTTPResponse:
+        """A short plain-text answer and one warning line; the cause is the caller's input."""
+        logger.warning("WeChat request refused (%d): %s", problem.status, problem.message)
+        return response.text(problem.message, status=problem.status)
 
-        args = request.args
-        signature, timestamp, nonce = (args.get("signature"), args.get("timestamp"),
-                                       args.get("nonce"))
+    async def _authenticate(self, args: Any) -> None:
+        """403 unless the request is signed with our token, fresh, and its nonce is new.
+
+        The nonce is recorded only for authentic, fresh requests, so forged requests cannot
+        fill the store. If the store is unreachable the request is let through (with a
+        warning): the ±window check still bounds a replay, and a Redis outage must not
+        silence every citizen; the dedup claim makes the same choice.
+        """
+        signature, timestamp, nonce = (args.get("signature") or "", args.get("timestamp") or "",
+                                       args.get("nonce") or "")
         if not (signature and timestamp and nonce):
             raise HttpProblem(403, "missing signature")
-        try:
-            check_signature(self.token, signature, timestamp, nonce)
-        except InvalidSignatureException:
+        if not (_SIGNATURE.fullmatch(signature) and _TIMESTAMP.fullmatch(timestamp)
+                and _NONCE.fullmatch(nonce)):
             raise HttpProblem(403, "invalid signature")
+        expected = hashlib.sha1(
+            "".join(sorted([self.token, timestamp, nonce])).encode("utf-8")).hexdigest()
+        if not hmac.compare_digest(expected, signature.lower()):
+            raise HttpProblem(403, "invalid signature")
+        if abs(self.clock() - int(timestamp)) > self.timestamp_window:
+            raise HttpProblem(403, "timestamp out of range")
+        try:
+            first = await self.dedup.first_use(
+                f"wechat-nonce:{self.appid or 'oa'}:{timestamp}:{nonce}", self.nonce_ttl)
+        except Exception as exc:
+            logger.warning("nonce store unavailable (%s); accepting a signed, fresh request",
+                           type(exc).__name__)
+            first = True
+        if not first:
+            raise HttpProblem(403, "replayed request")
 
     async def _receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
         body = request.body or b""
         if len(body) > MAX_BODY_BYTES:
             raise HttpProblem(413, "request body too large")
-        self._check_signature(request)
+        args = request.args
+        await self._authenticate(args)
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if content_type and content_type not in ACCEPTED_CONTENT_TYPES:
             raise HttpProblem(415, "expected text/xml")
@@ -397,33 +534,27 @@ class WeChatInput(InputChannel):
         except UnicodeDecodeError:
             raise HttpProblem(400, "body is not valid UTF-8")
 
-        args = request.args
-        encrypted = args.get("encrypt_type", "raw").lower() == "aes"
-        outer = parse_xml_safely(text)
+        encrypted = (args.get("encrypt_type") or "raw").lower() == "aes"
+        fields = parse_xml_safely(text)
         if encrypted:
-            text = self._decrypt(outer, args)
-            outer = parse_xml_safely(text)
+            fields = parse_xml_safely(self._decrypt(fields, args))
+        inbound = read_inbound(fields)
 
-        for required in ("ToUserName", "FromUserName", "MsgType"):
-            if not outer.get(required):
-                raise HttpProblem(400, f"missing {required}")
-
-        from wechatpy import parse_message
-
-        message = parse_message(text)  # safe: parse_xml_safely has refused any DTD
         agent = getattr(request.app.ctx, "agent", None) or self.welcome_agent
-        reply = await self._reply_for(message, outer, on_new_message, agent)
+        try:
+            reply = await self._reply_for(inbound, on_new_message, agent)
+        except Exception:  # a bug of ours after the message was accepted: still answer
+            logger.exception("WeChat message handling failed")
+            reply = busy_parts(agent)[0]
         if reply is None:
             return response.text("success")
 
-        from wechatpy.replies import TextReply
-
-        xml = TextReply(message=message, content=reply).render()
+        xml = render_text_reply(inbound.openid, inbound.account, reply, self.clock())
         if encrypted:
             xml = self._crypto.encrypt_message(xml, args.get("nonce"), args.get("timestamp"))
         return response.text(xml, content_type="application/xml; charset=utf-8")
 
-    def _decrypt(self, outer: Dict[str, Any], args: Any) -> str:
+    def _decrypt(self, outer: Dict[str, str], args: Any) -> str:
         from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 
         if self._crypto is None:
@@ -442,39 +573,43 @@ class WeChatInput(InputChannel):
             raise HttpProblem(403, "message for another app id")
         except Exception:  # bad base64, bad padding, garbage after decryption
             raise HttpProblem(400, "cannot decrypt message")
-        return plain if isinstance(plain, str) else plain.decode("utf-8")
+        if isinstance(plain, str):
+            return plain
+        try:
+            return plain.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HttpProblem(400, "decrypted message is not valid UTF-8")
 
     # ---------------------------------------------------------------- message layer
-    async def _reply_for(self, message: Any, raw: Dict[str, Any],
-                         on_new_message: OnNewMessage, agent: Any = None) -> Optional[str]:
+    async def _reply_for(self, inbound: Inbound, on_new_message: OnNewMessage,
+                         agent: Any = None) -> Optional[str]:
         """The passive reply text, or None to answer "success"."""
-        openid = str(message.source)
-        kind = message.type
+        kind = inbound.msg_type
         if kind == "event":
-            event = getattr(message, "event", "")
-            if event.startswith("subscribe"):
+            if inbound.get("Event").lower().startswith("subscribe"):
                 return WELCOME_PREFIX + capabilities_text(agent)
             return None  # unsubscribe, menu views, location reports: nothing to say
-        text: Optional[str] = None
         if kind == "text":
-            text = message.content or ""
-        elif kind == "voice" and getattr(message, "recognition", None):
-            text = message.recognition  # WeChat's speech recognition, when enabled
-        if text is None:
+            raw = inbound.fields.get("Content", "")
+        elif kind == "voice" and inbound.get("Recognition"):
+            raw = inbound.fields["Recognition"]  # WeChat's speech recognition, when enabled
+        else:
             return NON_TEXT_REPLY
-        if not text.strip():
+        text = clean_text(raw)
+        if not text:
             return EMPTY_TEXT_REPLY
-        msg_key = raw.get("MsgId") or f"{openid}:{raw.get('CreateTime', '')}"
-        return await self._answer(f"{self.appid or 'oa'}:{msg_key}", openid, text,
-                                  str(raw.get("MsgId") or ""), on_new_message)
+        key = message_key(self.appid or "oa", inbound)
+        return await self._answer(key, inbound.openid, text, inbound.get("MsgId"),
+                                  on_new_message, agent)
 
     async def _answer(self, key: str, openid: str, text: str, msg_id: str,
-                      on_new_message: OnNewMessage) -> Optional[str]:
+                      on_new_message: OnNewMessage, agent: Any = None) -> Optional[str]:
         started = time.monotonic()
         inflight = self._inflight.get(key)
         if inflight is None:
             # No await between get and set: concurrent retries in this process share it.
-            task = asyncio.create_task(self._first_time(key, openid, text, msg_id, on_new_message))
+            task = asyncio.create_task(
+                self._first_time(key, openid, text, msg_id, on_new_message, agent))
             inflight = _Inflight(task=task)
             self._inflight[key] = inflight
             task.add_done_callback(lambda _t, k=key: self._forget_later(k))
@@ -487,23 +622,31 @@ class WeChatInput(InputChannel):
         try:
             parts = await asyncio.wait_for(asyncio.shield(inflight.task), timeout=budget)
         except asyncio.TimeoutError:
+            if self.sender is None:
+                # No customer-service API: this open request is the last chance to say anything.
+                logger.warning("WeChat answer not ready within the retry window; "
+                               "sending utter_system_busy")
+                return busy_parts(agent)[0]
             if not inflight.deferred:
                 inflight.deferred = True
-                inflight.task.add_done_callback(lambda t, o=openid: self._deliver_late(t, o))
+                inflight.task.add_done_callback(
+                    lambda t, o=openid, a=agent: self._deliver_late(t, o, a))
                 try:
                     await self.dedup.put_result(key, json.dumps({"status": "deferred"}))
                 except Exception:
                     logger.exception("could not mark a WeChat message as deferred")
             return None
-        if inflight.deferred or not parts:
+        if inflight.deferred:
             return None
+        if not parts:  # another replica owns it and deferred it (or never answered)
+            return None if self.sender is not None else busy_parts(agent)[0]
         if len(parts) > 1 and not inflight.tail_sent:
             inflight.tail_sent = True
             self._spawn(self._send_parts(openid, parts[1:], delay=self.tail_delay))
         return parts[0]
 
     async def _first_time(self, key: str, openid: str, text: str, msg_id: str,
-                          on_new_message: OnNewMessage) -> List[str]:
+                          on_new_message: OnNewMessage, agent: Any = None) -> List[str]:
         try:
             first = await self.dedup.claim(key)
         except Exception:  # Redis down: answering once too often beats not answering
@@ -511,7 +654,7 @@ class WeChatInput(InputChannel):
             first = True
         if not first:
             return await self._result_of_other_replica(key)
-        parts = await self._run_bot(openid, text, msg_id, on_new_message)
+        parts = await self._run_bot(openid, text, msg_id, on_new_message, agent)
         inflight = self._inflight.get(key)
         if inflight is None or not inflight.deferred:
             try:
@@ -533,7 +676,8 @@ class WeChatInput(InputChannel):
         return []
 
     async def _run_bot(self, openid: str, text: str, msg_id: str,
-                       on_new_message: OnNewMessage) -> List[str]:
+                       on_new_message: OnNewMessage, agent: Any = None) -> List[str]:
+        """The reply parts for one message; never empty (see `busy_parts`)."""
         buttons_key = f"wechat-buttons:{openid}"
         try:
             stored = await self.dedup.store.get(buttons_key)
@@ -551,8 +695,13 @@ class WeChatInput(InputChannel):
             ))
         except Exception:
             logger.exception("bot failed on a WeChat message")
-            return [BUSY_REPLY]
+            return busy_parts(agent)  # the last buttons stay valid for the citizen's retry
         rendered, new_buttons = render_bot_messages(collector.messages)
+        if not rendered.strip():
+            # Rasa swallows a failed custom action (action server down) and replies nothing.
+            logger.warning("the bot produced no reply to a WeChat message; "
+                           "sending utter_system_busy")
+            return busy_parts(agent)
         try:
             if new_buttons:
                 await self.dedup.store.set(
@@ -578,10 +727,15 @@ class WeChatInput(InputChannel):
         loop = asyncio.get_event_loop()
         loop.call_later(self.dedup.ttl, self._inflight.pop, key, None)
 
-    def _deliver_late(self, task: "asyncio.Task[List[str]]", openid: str) -> None:
+    def _deliver_late(self, task: "asyncio.Task[List[str]]", openid: str,
+                      agent: Any = None) -> None:
         if task.cancelled() or task.exception() is not None:
-            return
-        self._spawn(self._send_parts(openid, task.result(), delay=0))
+            parts = busy_parts(agent)  # the citizen was told "success": never leave silence
+        else:
+            # Empty only when another replica owns the message (and so its delivery); our
+            # own runs always have parts (busy_parts when the bot said nothing).
+            parts = task.result()
+        self._spawn(self._send_parts(openid, parts, delay=0))
 
     async def _send_parts(self, openid: str, parts: List[str], delay: float) -> None:
         if not parts:
