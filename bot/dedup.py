@@ -138,13 +138,17 @@ class Deduplicator:
     async def get_result(self, msg_key: str) -> Optional[str]:
         return await self.store.get(f"dedup-result:{msg_key}")
 
-    async def first_use(self, key: str, ttl: int) -> bool:
-        """True the first time `key` (e.g. a request nonce) is seen within `ttl` s, else False.
+    async def first_use(self, key: str, ttl: int, fingerprint: Optional[str] = None) -> bool:
+        """True the first time `key` (e.g. a request nonce) is seen within `ttl` s, and for an
+        exact re-send of that first request (same `fingerprint`); False for anything else.
 
-        Separate from `claim`: a nonce belongs to one HTTP request, a claim to one message
-        (WeChat retries a message with the same MsgId).
+        Separate from `claim`: a nonce belongs to one HTTP request, a claim to one message.
+        An identical re-send is let through so that a transport retry reaches the claim, which
+        answers it with the first result; a different body under a used nonce is a replay.
         """
-        return await self.store.set_nx(f"once:{key}", "1", ttl)
+        if await self.store.set_nx(f"once:{key}", fingerprint or "used", ttl):
+            return True
+        return fingerprint is not None and await self.store.get(f"once:{key}") == fingerprint
 
 
 def make_store(redis_url: Optional[str]) -> TTLStore:

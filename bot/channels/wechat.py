@@ -487,8 +487,10 @@ class WeChatInput(InputChannel):
         logger.warning("WeChat request refused (%d): %s", problem.status, problem.message)
         return response.text(problem.message, status=problem.status)
 
-    async def _authenticate(self, args: Any) -> None:
-        """403 unless the request is signed with our token, fresh, and its nonce is new.
+    async def _authenticate(self, args: Any, body: Optional[bytes] = None) -> None:
+        """403 unless the request is signed with our token, fresh, and its nonce is new (or
+        the request is a byte-identical re-send of the one that used it: a retry, which the
+        message claim then answers with the first result).
 
         The nonce is recorded only for authentic, fresh requests, so forged requests cannot
         fill the store. If the store is unreachable the request is let through (with a
@@ -510,7 +512,8 @@ class WeChatInput(InputChannel):
             raise HttpProblem(403, "timestamp out of range")
         try:
             first = await self.dedup.first_use(
-                f"wechat-nonce:{self.appid or 'oa'}:{timestamp}:{nonce}", self.nonce_ttl)
+                f"wechat-nonce:{self.appid or 'oa'}:{timestamp}:{nonce}", self.nonce_ttl,
+                hashlib.sha256(body).hexdigest() if body is not None else None)
         except Exception as exc:
             logger.warning("nonce store unavailable (%s); accepting a signed, fresh request",
                            type(exc).__name__)
@@ -523,7 +526,7 @@ class WeChatInput(InputChannel):
         if len(body) > MAX_BODY_BYTES:
             raise HttpProblem(413, "request body too large")
         args = request.args
-        await self._authenticate(args)
+        await self._authenticate(args, body)
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if content_type and content_type not in ACCEPTED_CONTENT_TYPES:
             raise HttpProblem(415, "expected text/xml")
