@@ -921,7 +921,7 @@ class ManageFormValidation(BookingFormValidationAction):
         code = normalize_code(str(value)) if value is not None else None
         if code is None:
             if asked:
-                dispatcher.utter_message(text="没有看到预约号。预约号类似 HZ-7K3Q9，在预约成功的消息里。")
+                dispatcher.utter_message(text="没有看到预约号。预约号类似 HZ-7K3Q9M2X，在预约成功的消息里。")
             return {"booking_code": None}
         seen = check_access(tracker, code)
         if seen.error == "unavailable":
@@ -1246,7 +1246,7 @@ class ActionAskBookingConfirm(AskAction):
 
 
 class ActionAskBookingCode(AskAction):
-    fallback = "请告诉我预约号（类似 HZ-7K3Q9，在预约成功的消息里）。"
+    fallback = "请告诉我预约号（类似 HZ-7K3Q9M2X，在预约成功的消息里）。"
 
     def name(self) -> Text:
         return "action_ask_booking_code"
