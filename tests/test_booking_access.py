@@ -10,6 +10,7 @@ phones must never enter the tracker's events; (5) the booking form's name and da
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
@@ -210,8 +211,6 @@ def _run(name: str, sender: str, slots: Dict[str, Any], channel: str = "rest") -
     events = [{"event": "user", "text": "/affirm", "parse_data": latest, "input_channel": channel}]
     tracker = Tracker(sender, all_slots, latest, events, False, None, {}, "action_listen")
     dispatcher = CollectingDispatcher()
-    import asyncio
-
     returned = asyncio.run(ACTIONS[name].run(dispatcher, tracker, DOMAIN))
     return [render(m, all_slots) for m in dispatcher.messages], returned
 
