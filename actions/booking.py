@@ -4,9 +4,16 @@ cancelling a booking.
 Thin on purpose: bot.booking decides what may be booked and writes it atomically, bot.dates
 reads Chinese dates, bot.validation checks ID, phone and name, bot.kb holds the halls and
 what to bring. This module words the replies. The ID number and the phone are only ever
-shown masked (330521********001X, 138****5678). In the slots they are sealed (encrypted with
-bot.privacy.seal), because the tracker store masks every ID and phone it saves and a clear
-value would not survive to the next turn; the slots are cleared once the booking is written.
+shown masked (330521********001X, 138****5678). The slots hold only that masked form: the
+values themselves wait server-side in the booking database (bot.booking.pending, sealed),
+because every slot value stays in the tracker's event history and a sealed value there can be
+opened by anyone holding the secret. They are deleted once the booking is written, when the
+form stops, or after 30 minutes.
+
+Access: whether this sender may see, cancel or move a booking is asked from the repository
+(`check_access`: the owner's sender+channel, or a grant the repository recorded after a correct
+last four) on every step. The slot booking_phone_last4 ("owner"/"verified") only tells the
+form that a step is done; it grants nothing. New replies are domain responses (`# access`).
 
 Four forms (domain.yml):
 - booking_form: service, hall, date, time, name, ID, phone, confirmation → action_submit_booking
@@ -47,7 +54,9 @@ from actions.forms_base import (
 from bot.booking import (
     BOOKING_WINDOW_DAYS,
     UNAVAILABLE,
+    AccessResult,
     BookingRepository,
+    PendingPersonalStore,
     BookingUnavailable,
     BookingView,
     SlotView,
@@ -56,7 +65,8 @@ from bot.booking import (
 from bot.calendar import calendar_note, is_working_day
 from bot.dates import parse_date
 from bot.kb import get_kb
-from bot.privacy import SEALED_PREFIX, mask_id, mask_phone, seal, unseal
+from bot.booking.pending import PENDING_TTL
+from bot.privacy import SEALED_PREFIX, mask_id, mask_phone, unseal
 from bot.validation import check_id_number, check_name, check_phone
 
 logger = logging.getLogger(__name__)
@@ -79,7 +89,8 @@ BOOKING_SLOTS = (
     "booking_confirm",
 )
 MANAGE_SLOTS = ("booking_code", "booking_phone_last4")
-#: booking_phone_last4 holds one of these once the caller may see the booking.
+#: booking_phone_last4 holds one of these once the form's access step is done. They grant
+#: nothing: every action asks the repository again (a slot can be set by anyone).
 OWNER = "owner"
 VERIFIED = "verified"
 STATUS_ACTIVE = "active"
@@ -123,6 +134,16 @@ _ID_IN_TEXT = re.compile(r"(?<![0-9])\d{6}\s?\d{8}\s?\d{3}[0-9Xx](?![0-9A-Za-z])
 _PHONE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86[\s\-]?)?1\d{2}[\s\-]?\d{4}[\s\-]?\d{4}(?![0-9])")
 _NAME_PREFIX = re.compile(r"^(?:我叫|我是|本人|姓名(?:是|叫)?[:：]?|名字(?:是|叫)?[:：]?|叫)\s*")
 _CLOCK = re.compile(r"^\s*(\d{1,2})[:：](\d{2})\s*$")
+_MASKED_ID = re.compile(r"^\d{6}\*{8}\d{3}[\dX]$")
+_MASKED_PHONE = re.compile(r"^1\d{2}\*{4}\d{4}$")
+#: Answers that are never a name, at the name step (确认, 好的, 取消 …).
+_NOT_NAMES = frozenset(
+    {"确认", "确定", "是", "是的", "对", "对的", "好", "好的", "好吧", "可以", "行", "没问题", "没错", "嗯", "嗯嗯",
+     "ok", "okay", "yes", "no", "取消", "取消预约", "不", "不是", "不对", "不要", "算了", "继续", "继续预约", "提交",
+     "预约", "你好", "您好", "谢谢", "不知道", "随便", "没有", "修改", "hello", "hi"}
+)
+#: Topic words that make a short text a question rather than a name (护照费用, 签注材料).
+_TOPIC_WORDS = re.compile(r"护照|通行证|签注|居留|材料|费用|收费|价格|照片|证件|大厅|地址|电话|时间|多久|办理|预约|加急")
 
 
 # --- clock, stores -------------------------------------------------------------------------
@@ -136,6 +157,57 @@ def now() -> datetime:
 def _repo() -> BookingRepository:
     """A repository on the process-wide engine for DATABASE_URL (created lazily)."""
     return BookingRepository()
+
+
+def _pending() -> PendingPersonalStore:
+    """Where the form keeps the sealed ID and phone until the booking is written."""
+    return PendingPersonalStore()
+
+
+def _channel(tracker: Tracker) -> str:
+    """The input channel of the latest message: with the sender, who owns a booking."""
+    return tracker.get_latest_input_channel() or "unknown"
+
+
+def _hotline() -> str:
+    """The 12367 line as the knowledge base words it (data/kb/emergency.yml)."""
+    try:
+        from bot.kb.emergency import get_emergency_kb
+
+        return get_emergency_kb().hotline.text
+    except Exception:  # the KB is validated at start-up; a reply is not worth a crash
+        logger.exception("hotline text unavailable")
+        return "12367"
+
+
+def check_access(tracker: Tracker, code: Optional[str]) -> AccessResult:
+    """Ask the repository whether this sender/channel may see the booking, every time."""
+    if not code:
+        return AccessResult(False, error="invalid_code")
+    return _repo().check_access(str(code), sender_id=tracker.sender_id, channel=_channel(tracker))
+
+
+def utter_access_refusal(dispatcher: CollectingDispatcher, result: AccessResult) -> None:
+    """The reply for a refused look-up; the same whether or not the code exists."""
+    error = result.error
+    if error == "locked":
+        hall = _halls().get(result.hall_id or "")
+        phone = hall.phone.resolved() if hall is not None else None
+        if hall is not None and phone:
+            dispatcher.utter_message(
+                response="utter_booking_access_locked",
+                code=result.code, hall_name=hall.name, hall_phone=phone, hotline=_hotline(),
+            )
+        else:
+            dispatcher.utter_message(response="utter_booking_access_locked_hotline", code=result.code, hotline=_hotline())
+    elif error == "rate_limited":
+        dispatcher.utter_message(response="utter_booking_rate_limited", hotline=_hotline())
+    elif error == "mismatch":
+        dispatcher.utter_message(response="utter_booking_verify_failed")
+    elif error == "unavailable":
+        dispatcher.utter_message(text=f"抱歉，{UNAVAILABLE}。请稍后再试。")
+    else:
+        dispatcher.utter_message(response="utter_booking_access_needed")
 
 
 def _halls() -> Dict[str, Any]:
@@ -319,11 +391,12 @@ def _code_prefixes() -> Tuple[str, ...]:
 
 
 def find_booking_code(text: str) -> Optional[str]:
-    """The first booking code in free text: HZ-7K3Q9, hz 7k3q9, ＨＺ７Ｋ３Ｑ９, HZ7K3Q9."""
+    """The first booking code in free text: HZ-7K3Q9M2X, hz 7k3q9m2x, ＨＺ７Ｋ３Ｑ９Ｍ２Ｘ, and
+    the older 5-character HZ-7K3Q9."""
     upper = unicodedata.normalize("NFKC", text or "")[:500].upper()
     prefixes = _code_prefixes() or ("[A-Z]{2,4}",)
     for prefix in prefixes:
-        pattern = rf"(?<![A-Z0-9]){prefix}\s*[-_—–]?\s*[0-9A-Z]{{5}}(?![0-9A-Z])"
+        pattern = rf"(?<![A-Z0-9]){prefix}\s*[-_—–]?\s*(?:[0-9A-Z]{{8}}|[0-9A-Z]{{5}})(?![0-9A-Z])"
         m = re.search(pattern, upper)
         if m:
             code = normalize_code(m.group(0))
@@ -340,17 +413,47 @@ def code_from_message(tracker: Tracker) -> Optional[str]:
     return find_booking_code(latest_text(tracker))
 
 
+_PERSONAL_FIELDS = {"booking_id_number": "id_number", "booking_phone": "phone"}
+
+
+def _masked(slot: str, clear: str) -> str:
+    return mask_id(clear) if slot == "booking_id_number" else mask_phone(clear)
+
+
 def personal(tracker: Tracker, slot: str) -> Optional[str]:
-    """The clear ID number or phone from its sealed slot; None if missing or not readable."""
-    value = tracker.get_slot(slot)
-    return unseal(value) if isinstance(value, str) else None
+    """The clear ID number or phone for this conversation from the server-side store, when
+    the slot still shows its masked form; None if missing, expired or not matching."""
+    shown = tracker.get_slot(slot)
+    if not isinstance(shown, str):
+        return None
+    clear = _pending().get(tracker.sender_id, _PERSONAL_FIELDS[slot])
+    return clear if clear is not None and _masked(slot, clear) == shown else None
 
 
 def _unsealed(value: Any) -> Optional[str]:
-    """A form answer in clear: typed this turn, or sealed by an earlier turn."""
+    """A form answer in clear: typed this turn, or sealed by a tracker from before the
+    values moved server-side (read once, then kept in the store)."""
     if isinstance(value, str) and value.startswith(SEALED_PREFIX):
         return unseal(value)
     return None if value is None else str(value)
+
+
+def _shown(slot: str, value: Any) -> str:
+    """The slot's masked value for the summary (masking again only what is not masked)."""
+    text = str(value or "")
+    pattern = _MASKED_ID if slot == "booking_id_number" else _MASKED_PHONE
+    return text if pattern.fullmatch(text) else _masked(slot, text)
+
+
+def looks_like_name(text: str) -> bool:
+    """A short Chinese name (钱七, 我叫钱七, 欧阳娜娜, 阿依古丽·买买提), not a yes/no or a
+    question. Used to take the answer at the name step before any side-question check."""
+    name = _NAME_PREFIX.sub("", unicodedata.normalize("NFKC", text or "").strip(" \t，。,.!！"))
+    if not name or _QUESTION.search(name) or normalize_text(name) in _NOT_NAMES or _TOPIC_WORDS.search(name):
+        return False
+    if not re.fullmatch(r"[\u4e00-\u9fff]{2,4}|[\u4e00-\u9fff]{1,10}(?:·[\u4e00-\u9fff]{1,10})+", name):
+        return False
+    return check_name(name).ok
 
 
 def _id_candidate(value: Any) -> str:
@@ -388,13 +491,13 @@ def free_slots(hall_id: str, day: date, priority: bool, current: datetime) -> Li
 
 
 def reschedule_context(tracker: Tracker) -> Tuple[Optional[str], bool]:
-    """The hall of the booking being moved, once the caller may see it."""
+    """The hall of the booking being moved, once the repository says the caller may see it."""
     code = tracker.get_slot("booking_code")
     if not code or tracker.get_slot("booking_phone_last4") not in (OWNER, VERIFIED):
         return None, False
-    view = _repo().get(code)
+    seen = check_access(tracker, code)
     # A moved green-channel booking competes for ordinary seats like everyone else.
-    return (view.hall_id if view is not None else None), False
+    return (seen.booking.hall_id if seen.ok and seen.booking is not None else None), False
 
 
 def form_context(tracker: Tracker) -> Tuple[Optional[str], bool]:
@@ -421,13 +524,14 @@ class DateTimeValidation:
         reason: str,
     ) -> None:
         today = current.date()
+        last = today + timedelta(days=BOOKING_WINDOW_DAYS)  # never suggest what would be refused
         repo = _repo()
         if priority:
             days = sorted({d for d, _ in repo.priority_slots(hall_id, current)})
         else:
-            days = repo.free_days(hall_id, start, 3, now=current)
+            days = repo.free_days(hall_id, start, 3, now=current, until=last)
             if not days and start != today:
-                days = repo.free_days(hall_id, today, 3, now=current)
+                days = repo.free_days(hall_id, today, 3, now=current, until=last)
         if days:
             dispatcher.utter_message(
                 text=f"{reason}\n最近可以预约的日期：", buttons=_day_buttons(days, today)
@@ -585,6 +689,17 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
     def booking_context(self, tracker: Tracker) -> Tuple[Optional[str], bool]:
         return tracker.get_slot("booking_hall"), bool(tracker.get_slot("booking_priority"))
 
+    def takes_answer_first(self, tracker: Tracker, requested: Text) -> bool:
+        """At the name step a name is a name, even when the NLU heard a fee question (钱七)."""
+        return requested == "booking_name" and looks_like_name(latest_text(tracker))
+
+    def forget(self, tracker: Tracker) -> None:
+        """The form stopped: the ID and phone it collected go too."""
+        try:
+            _pending().drop(tracker.sender_id)
+        except BookingUnavailable:
+            logger.warning("could not drop pending personal data now; it expires by itself")
+
     def switch_instead_of_date(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> Optional[Dict[Text, Any]]:
@@ -689,6 +804,9 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
         if value is None:
             return {"booking_name": None}
         text = _NAME_PREFIX.sub("", str(value).strip(" \t，。,.!！"))
+        if normalize_text(text) in _NOT_NAMES:
+            dispatcher.utter_message(response="utter_booking_name_not_a_name")
+            return {"booking_name": None}
         if _QUESTION.search(text):
             dispatcher.utter_message(
                 text="请先告诉我办理人的姓名（与证件一致）。想先问别的，可以说“不约了”，问完再预约。"
@@ -703,6 +821,8 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
     def validate_booking_id_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
+        if isinstance(value, str) and _MASKED_ID.fullmatch(value):
+            return {"booking_id_number": self.kept(dispatcher, tracker, "booking_id_number", value)}
         value = _unsealed(value)
         if value is None:
             return {"booking_id_number": None}
@@ -712,11 +832,14 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             return {"booking_id_number": None}
         if check.is_minor and tracker.get_slot(REQUESTED_SLOT) == "booking_id_number":
             dispatcher.utter_message(text=GUARDIAN_REMINDER)
-        return {"booking_id_number": seal(check.value or "")}
+        _pending().put(tracker.sender_id, "id_number", check.value or "")
+        return {"booking_id_number": mask_id(check.value or "")}
 
     def validate_booking_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
+        if isinstance(value, str) and _MASKED_PHONE.fullmatch(value):
+            return {"booking_phone": self.kept(dispatcher, tracker, "booking_phone", value)}
         value = _unsealed(value)
         if value is None:
             return {"booking_phone": None}
@@ -724,7 +847,20 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
         if not check.ok:
             dispatcher.utter_message(text=check.reason or "请输入11位手机号码。")
             return {"booking_phone": None}
-        return {"booking_phone": seal(check.value or "")}
+        _pending().put(tracker.sender_id, "phone", check.value or "")
+        return {"booking_phone": mask_phone(check.value or "")}
+
+    def kept(self, dispatcher: CollectingDispatcher, tracker: Tracker, slot: str, shown: str) -> Optional[str]:
+        """A masked slot validated again (the form resumed): keep it only while the store
+        still holds the matching value; else say why it is asked again (once per turn)."""
+        clear = _pending().get(tracker.sender_id, _PERSONAL_FIELDS[slot])
+        if clear is not None and _masked(slot, clear) == shown:
+            return shown
+        id_already_said = slot == "booking_phone" and tracker.slots.get("booking_id_number") is None
+        if not id_already_said:
+            minutes = int(PENDING_TTL.total_seconds() // 60)
+            dispatcher.utter_message(response="utter_booking_personal_expired", minutes=minutes)
+        return None
 
     def validate_booking_confirm(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -773,7 +909,7 @@ class ManageFormValidation(BookingFormValidationAction):
         if tracker.get_slot("booking_code"):
             return {}  # back after a failed change (FollowupAction) or a retry: same booking
         # Activation without a code: the sender's only active booking, else ask.
-        mine = _repo().list_for_sender(tracker.sender_id)
+        mine = _repo().list_for_sender(tracker.sender_id, channel=_channel(tracker))
         if len(mine) == 1:
             return {"booking_code": mine[0].code}
         return {"booking_code": None, "booking_phone_last4": None}
@@ -785,40 +921,69 @@ class ManageFormValidation(BookingFormValidationAction):
         code = normalize_code(str(value)) if value is not None else None
         if code is None:
             if asked:
-                dispatcher.utter_message(text="没有看到预约号。预约号类似 HZ-7K3Q9，在预约成功的消息里。")
+                dispatcher.utter_message(text="没有看到预约号。预约号类似 HZ-7K3Q9M2X，在预约成功的消息里。")
             return {"booking_code": None}
-        repo = _repo()
-        view = repo.get(code)
-        if view is None:
-            dispatcher.utter_message(text=f"没有找到预约号 {code} 的预约，请核对后再输入。")
-            return {"booking_code": None}
+        seen = check_access(tracker, code)
+        if seen.error == "unavailable":
+            raise BookingUnavailable("access check")
+        if seen.ok and seen.booking is not None:
+            if self.status_problem(dispatcher, seen.booking):
+                return {"booking_code": None}
+            return {"booking_code": code, "booking_phone_last4": OWNER if seen.level == "owner" else VERIFIED}
+        if seen.error in ("locked", "rate_limited"):
+            return self.refuse_and_end(dispatcher, seen)
+        # Not the owner: ask the last four whether or not the code exists, so the answer to a
+        # guessed code tells nothing.
+        return {"booking_code": code, "booking_phone_last4": None}
+
+    def status_problem(self, dispatcher: CollectingDispatcher, view: BookingView) -> bool:
+        """Say why a booking the caller may see cannot be cancelled/moved; True if so."""
         if self.needs_active and view.status != STATUS_ACTIVE:
-            dispatcher.utter_message(text=f"预约 {code} 已经取消了，不能{self.verb}。需要的话可以重新预约。")
-            return {"booking_code": None}
+            dispatcher.utter_message(text=f"预约 {view.code} 已经取消了，不能{self.verb}。需要的话可以重新预约。")
+            return True
         if self.needs_active and view.day < now().date():
-            dispatcher.utter_message(text=f"预约 {code} 的日期已经过了，不能{self.verb}。")
-            return {"booking_code": None}
-        owner = repo.owner_sender(code) == tracker.sender_id
-        return {"booking_code": code, "booking_phone_last4": OWNER if owner else None}
+            dispatcher.utter_message(text=f"预约 {view.code} 的日期已经过了，不能{self.verb}。")
+            return True
+        return False
+
+    @staticmethod
+    def refuse_and_end(dispatcher: CollectingDispatcher, result: AccessResult) -> Dict[Text, Any]:
+        """Locked code or rate-limited sender: say how to reach the hall and end the form."""
+        utter_access_refusal(dispatcher, result)
+        return {"booking_code": None, "booking_phone_last4": None, FAILURES_SLOT: None, REQUESTED_SLOT: None}
 
     def validate_booking_phone_last4(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         asked = tracker.get_slot(REQUESTED_SLOT) == "booking_phone_last4"
+        code = tracker.get_slot("booking_code")
         if not asked:
-            # Only the code check may grant access (OWNER); anything else is dropped.
+            # Set without being asked (a prefilled or forged slot): keep the step only while
+            # the repository says this sender may see the booking.
             current = tracker.get_slot("booking_phone_last4")
-            return {"booking_phone_last4": current if current in (OWNER, VERIFIED) and value == current else None}
+            if current in (OWNER, VERIFIED) and value == current and code:
+                seen = check_access(tracker, code)
+                if seen.ok:
+                    return {"booking_phone_last4": OWNER if seen.level == "owner" else VERIFIED}
+            return {"booking_phone_last4": None}
         digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", str(value or "")))
         if len(digits) == 11:
             digits = digits[-4:]
         if len(digits) != 4:
             dispatcher.utter_message(text="请输入预约时所留手机号的后四位数字。")
             return {"booking_phone_last4": None}
-        code = tracker.get_slot("booking_code")
-        if code and _repo().verify_phone_last4(code, digits):
-            return {"booking_phone_last4": VERIFIED}
-        dispatcher.utter_message(text="手机号后四位和预约记录不一致，请再核对一下。")
+        if not code:
+            return {"booking_phone_last4": None, "booking_code": None}
+        result = _repo().verify_last4(str(code), digits, sender_id=tracker.sender_id, channel=_channel(tracker))
+        if result.ok and result.booking is not None:
+            if self.status_problem(dispatcher, result.booking):
+                return {"booking_phone_last4": None, "booking_code": None}
+            return {"booking_phone_last4": OWNER if result.level == "owner" else VERIFIED}
+        if result.error == "unavailable":
+            raise BookingUnavailable("verification")
+        if result.error in ("locked", "rate_limited"):
+            return self.refuse_and_end(dispatcher, result)
+        utter_access_refusal(dispatcher, result)  # the same words for a wrong digit and no such code
         return {"booking_phone_last4": None}
 
 
@@ -986,7 +1151,8 @@ class ActionAskBookingDate(AskAction):
             days = repo.free_days(hall_id, today, 5, now=current)
             text = f"请问哪天去{hall_name(hall_id)}办理？可以直接说“明天”“下周三”“12月3日”，或点选最近可约的日期："
             if tracker.active_loop_name == "booking_reschedule_form":
-                view = repo.get(tracker.get_slot("booking_code") or "")
+                seen = check_access(tracker, tracker.get_slot("booking_code"))
+                view = seen.booking if seen.ok else None
                 if view is not None:
                     text = (
                         f"预约 {view.code} 现在是{fmt_day(view.day)} {hhmm(view.start)}。"
@@ -1080,13 +1246,13 @@ class ActionAskBookingConfirm(AskAction):
 
 
 class ActionAskBookingCode(AskAction):
-    fallback = "请告诉我预约号（类似 HZ-7K3Q9，在预约成功的消息里）。"
+    fallback = "请告诉我预约号（类似 HZ-7K3Q9M2X，在预约成功的消息里）。"
 
     def name(self) -> Text:
         return "action_ask_booking_code"
 
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-        mine = _repo().list_for_sender(tracker.sender_id)[:5]
+        mine = _repo().list_for_sender(tracker.sender_id, channel=_channel(tracker))[:5]
         buttons = [
             {
                 "title": f"{v.code} {v.day.month}月{v.day.day}日 {hhmm(v.start)}",
@@ -1115,8 +1281,8 @@ class ActionAskBookingCancelConfirm(AskAction):
         return "action_ask_booking_cancel_confirm"
 
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-        view = _repo().get(tracker.get_slot("booking_code") or "")
-        lines = booking_lines(view) if view is not None else []
+        seen = check_access(tracker, tracker.get_slot("booking_code"))
+        lines = booking_lines(seen.booking) if seen.ok and seen.booking is not None else []
         dispatcher.utter_message(
             text="\n".join(["要取消的预约："] + lines + ["确认取消这个预约吗？取消后名额会释放给其他人。"]),
             buttons=[
@@ -1140,8 +1306,8 @@ def booking_summary(tracker: Tracker) -> str:
         f"日期：{fmt_day(day) if day else '未选择'}",
         f"时间：{hhmm(start) + '–' + hhmm(end) if start and end else '未选择'}",
         f"办理人：{tracker.get_slot('booking_name') or '未填写'}",
-        f"身份证号：{mask_id(personal(tracker, 'booking_id_number') or '') or '未填写'}",
-        f"手机号：{mask_phone(personal(tracker, 'booking_phone') or '') or '未填写'}",
+        f"身份证号：{_shown('booking_id_number', tracker.get_slot('booking_id_number')) or '未填写'}",
+        f"手机号：{_shown('booking_phone', tracker.get_slot('booking_phone')) or '未填写'}",
         "确认预约吗？",
     ]
     return "\n".join(lines)
@@ -1149,7 +1315,8 @@ def booking_summary(tracker: Tracker) -> str:
 
 def reschedule_summary(tracker: Tracker) -> str:
     code = tracker.get_slot("booking_code") or ""
-    view = _repo().get(code)
+    seen = check_access(tracker, code)
+    view = seen.booking if seen.ok else None
     day = _as_date(tracker.get_slot("booking_date"))
     start = _as_time(tracker.get_slot("booking_time"))
     lines = ["请确认改约：", f"预约号：{code}（不变）"]
@@ -1182,11 +1349,19 @@ class ActionSubmitBooking(Action):
         day = _as_date(tracker.get_slot("booking_date"))
         start = _as_time(tracker.get_slot("booking_time"))
         values = {s: tracker.get_slot(s) for s in BOOKING_SLOTS}
-        values["booking_id_number"] = personal(tracker, "booking_id_number")
-        values["booking_phone"] = personal(tracker, "booking_phone")
+        try:
+            values["booking_id_number"] = personal(tracker, "booking_id_number")
+            values["booking_phone"] = personal(tracker, "booking_phone")
+        except BookingUnavailable as exc:
+            dispatcher.utter_message(text=_unavailable_reply(exc))
+            return [SlotSet("booking_confirm", None)]
         missing = [s for s, v in values.items() if v is None]
         if day is None or start is None or missing:
-            dispatcher.utter_message(text="预约信息还不完整，我们接着填。")
+            if {"booking_id_number", "booking_phone"} & set(missing) and tracker.get_slot("booking_id_number"):
+                minutes = int(PENDING_TTL.total_seconds() // 60)
+                dispatcher.utter_message(response="utter_booking_personal_expired", minutes=minutes)
+            else:
+                dispatcher.utter_message(text="预约信息还不完整，我们接着填。")
             return _clear("booking_confirm", *missing) + [FollowupAction("booking_form")]
         priority = bool(tracker.get_slot("booking_priority"))
         current = now()
@@ -1199,7 +1374,7 @@ class ActionSubmitBooking(Action):
                 name=values["booking_name"],
                 id_number=values["booking_id_number"],
                 phone=values["booking_phone"],
-                channel=tracker.get_latest_input_channel() or "unknown",
+                channel=_channel(tracker),
                 sender_id=tracker.sender_id,
                 priority=priority,
                 today=current.date(),
@@ -1216,16 +1391,18 @@ class ActionSubmitBooking(Action):
             return [SlotSet("booking_confirm", None)]
         if result.ok and result.booking is not None:
             dispatcher.utter_message(text=confirmation_text(result, values["booking_service"], priority))
+            _forget_personal(tracker)
             return _clear(*BOOKING_SLOTS, "booking_priority", "booking_part_of_day", FAILURES_SLOT)
-        return self._refused(dispatcher, result)
+        return self._refused(dispatcher, tracker, result)
 
     @staticmethod
-    def _refused(dispatcher: CollectingDispatcher, result: Any) -> List[EventType]:
+    def _refused(dispatcher: CollectingDispatcher, tracker: Tracker, result: Any) -> List[EventType]:
         """Nothing was written: say why and ask again only what has to change."""
         reason = result.reason or "这个时段暂时无法预约。"
         error = result.error or ""
         if error == "duplicate":
             dispatcher.utter_message(text=reason)
+            _forget_personal(tracker)
             return _clear(*BOOKING_SLOTS, "booking_priority", "booking_part_of_day", FAILURES_SLOT)
         redo = {
             "slot_full": ("booking_time",),
@@ -1239,6 +1416,14 @@ class ActionSubmitBooking(Action):
         }.get(error, ("booking_date", "booking_time"))
         dispatcher.utter_message(text=reason)
         return _clear(*redo, "booking_confirm") + [FollowupAction("booking_form")]
+
+
+def _forget_personal(tracker: Tracker) -> None:
+    """The booking is written (or the form is over): its ID and phone leave the store."""
+    try:
+        _pending().drop(tracker.sender_id)
+    except BookingUnavailable:
+        logger.warning("could not drop pending personal data now; it expires by itself")
 
 
 def confirmation_text(result: Any, service: Optional[str], priority: bool) -> str:
@@ -1270,7 +1455,7 @@ class ActionMyBookings(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         try:
-            mine = _repo().list_for_sender(tracker.sender_id)
+            mine = _repo().list_for_sender(tracker.sender_id, channel=_channel(tracker))
         except BookingUnavailable as exc:
             dispatcher.utter_message(text=f"抱歉，{exc.reason}。")
             return []
@@ -1290,11 +1475,21 @@ class ActionMyBookings(Action):
         return []
 
 
-def _granted(tracker: Tracker) -> Optional[str]:
-    """The form's booking code when the caller may see it (owner or last four checked)."""
+def _form_done(tracker: Tracker) -> Optional[str]:
+    """The form's booking code when its access step was completed (a flag only: whoever
+    holds the code is asked again from the database by `_allowed`)."""
     code = tracker.get_slot("booking_code")
     if code and tracker.get_slot("booking_phone_last4") in (OWNER, VERIFIED):
         return str(code)
+    return None
+
+
+def _allowed(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) -> Optional[AccessResult]:
+    """The repository's yes (with the booking), or None after the refusal was said."""
+    seen = check_access(tracker, code)
+    if seen.ok and seen.booking is not None:
+        return seen
+    utter_access_refusal(dispatcher, seen)
     return None
 
 
@@ -1305,18 +1500,12 @@ class ActionLookupBooking(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        code = _granted(tracker)
+        code = _form_done(tracker)
         if code is None:  # stopped, or ended with the hand-over offer
             return _clear(*MANAGE_SLOTS)
-        try:
-            view = _repo().get(code)
-        except BookingUnavailable as exc:
-            dispatcher.utter_message(text=f"抱歉，{exc.reason}。")
-            return []
-        if view is None:
-            dispatcher.utter_message(text=f"没有找到预约号 {code} 的预约。")
-        else:
-            dispatcher.utter_message(text="\n".join(booking_lines(view)))
+        seen = _allowed(dispatcher, tracker, code)
+        if seen is not None and seen.booking is not None:
+            dispatcher.utter_message(text="\n".join(booking_lines(seen.booking)))
         return _clear(*MANAGE_SLOTS, FAILURES_SLOT)
 
 
@@ -1329,15 +1518,17 @@ class ActionCancelBooking(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        code = _granted(tracker)
+        code = _form_done(tracker)
         confirmed = tracker.get_slot("booking_cancel_confirm")
         if code is None or confirmed is None:
             return _clear(*MANAGE_SLOTS, "booking_cancel_confirm")
         done = _clear(*MANAGE_SLOTS, "booking_cancel_confirm", FAILURES_SLOT)
+        if _allowed(dispatcher, tracker, code) is None:
+            return done
         if confirmed is not True:
             dispatcher.utter_message(text=f"好的，预约 {code} 保持不变。")
             return done
-        result = _repo().cancel(code, actor=tracker.sender_id)
+        result = _repo().cancel(code, actor=tracker.sender_id, channel=_channel(tracker))
         if result.ok:
             view = result.booking
             when = f"{fmt_day(view.day)} {hhmm(view.start)} " if view is not None else ""
@@ -1359,14 +1550,18 @@ class ActionRescheduleBooking(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        code = _granted(tracker)
+        code = _form_done(tracker)
         day = _as_date(tracker.get_slot("booking_date"))
         start = _as_time(tracker.get_slot("booking_time"))
         if code is None or tracker.get_slot("booking_confirm") is not True or day is None or start is None:
             return _clear(*MANAGE_SLOTS, "booking_date", "booking_time", "booking_confirm", "booking_part_of_day")
-        current = now()
-        result = _repo().reschedule(code, day=day, start=start, actor=tracker.sender_id, today=current.date(), now=current)
         done = _clear(*MANAGE_SLOTS, "booking_date", "booking_time", "booking_confirm", "booking_part_of_day", FAILURES_SLOT)
+        if _allowed(dispatcher, tracker, code) is None:
+            return done
+        current = now()
+        result = _repo().reschedule(
+            code, day=day, start=start, actor=tracker.sender_id, channel=_channel(tracker), today=current.date(), now=current
+        )
         if result.ok and result.booking is not None:
             lines = [f"改约成功！预约号不变：{result.code or code}"]
             lines += [line for line in booking_lines(result.booking) if not line.startswith("预约号")]

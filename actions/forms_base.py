@@ -8,6 +8,10 @@ In the spirit of RasaHQ/financial-demo's custom_forms.py, but for this assistant
   three failures on one slot the form offers a hand-over (转人工 /request_human) and ends
   instead of asking the same question a fourth time. The slots filled so far are kept, so
   "继续预约" picks up where the user left off.
+- A question asked mid-form ("要带什么材料？") is answered and the form asks again, unless
+  the subclass says the message is plainly the answer to the requested slot
+  (`takes_answer_first`): "钱七" at the name step is a name, not a fee question.
+- `forget(tracker)` runs when the form stops, for data kept outside the slots.
 - An exception inside a validator (a database that went away, a bug) becomes a polite
   reply and counts as a failed try; it never reaches Rasa as a failed action.
 
@@ -108,9 +112,14 @@ class BookingFormValidationAction(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         if is_stop_request(tracker):
+            self.forget(tracker)
             return self.stop(dispatcher, domain)
         requested = tracker.get_slot(REQUESTED_SLOT)
-        if requested and self.answer_side_question(dispatcher, tracker):
+        if (
+            requested
+            and not self.takes_answer_first(tracker, requested)
+            and self.answer_side_question(dispatcher, tracker)
+        ):
             # Clearing the requested slot keeps the form running; it asks the same question.
             return [SlotSet(requested, None), SlotSet(FAILURES_SLOT, tracker.get_slot(FAILURES_SLOT))]
         try:
@@ -124,6 +133,11 @@ class BookingFormValidationAction(FormValidationAction):
         return events + self.count_failures(dispatcher, tracker, requested, events)
 
     # -- a question in the middle of the form ---------------------------------------------
+    def takes_answer_first(self, tracker: Tracker, requested: Text) -> bool:
+        """True when the message is plainly the answer to `requested` and must not be taken
+        for a side question, whatever the NLU thought; subclasses decide per slot."""
+        return False
+
     def answer_side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
         """Answer "要带什么材料？" asked while the form waits for, say, a date."""
         intent = (tracker.latest_message or {}).get("intent") or {}
@@ -137,6 +151,9 @@ class BookingFormValidationAction(FormValidationAction):
         return True
 
     # -- stop -----------------------------------------------------------------------------
+    def forget(self, tracker: Tracker) -> None:
+        """Drop what the form keeps outside the slots (subclasses); must not raise."""
+
     def slots_cleared_on_stop(self, domain: DomainDict) -> List[Text]:
         return list(self.domain_slots(domain)) + list(self.extra_slots_cleared_on_stop)
 

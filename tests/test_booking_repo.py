@@ -31,7 +31,7 @@ from bot.settings import KB_DIR, get_settings
 TODAY = date(2026, 11, 27)  # Friday
 MONDAY = date(2026, 11, 30)
 VALID_ID = "33052119900315001X"
-CODE_RE = re.compile(rf"^HZ-[{CODE_ALPHABET}]{{5}}$")
+CODE_RE = re.compile(rf"^HZ-[{CODE_ALPHABET}]{{8}}$")  # 8 characters since the access review
 
 HALLS_YML = """
 kind: halls
@@ -122,7 +122,7 @@ def test_migration_matches_models_and_is_idempotent(db_url: str, tmp_path: Path)
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert diff == []
-    assert version == "0001"
+    assert version == "0002"
 
 
 def test_sync_real_halls_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -299,12 +299,12 @@ def test_priority_slots(repo: BookingRepository) -> None:
 def test_reschedule_keeps_code_and_frees_old_seat(repo: BookingRepository) -> None:
     first = book(repo)
     code = first.code  # type: ignore[attr-defined]
-    moved = repo.reschedule(code.lower(), day=MONDAY + timedelta(days=1), start=time(14, 0), actor="sender-0", today=TODAY)
+    moved = repo.reschedule(code.lower(), day=MONDAY + timedelta(days=1), start=time(14, 0), actor="sender-0", channel="rest", today=TODAY)
     assert moved.ok, moved.reason
     assert moved.code == code and moved.booking and moved.booking.start == time(14, 0)
     assert repo.get(code).day == MONDAY + timedelta(days=1)  # type: ignore[union-attr]
     assert repo.available_slots("huzhou", MONDAY)[0].free == 2  # old seat freed
-    same = repo.reschedule(code, day=MONDAY + timedelta(days=1), start=time(14, 0), actor="x", today=TODAY)
+    same = repo.reschedule(code, day=MONDAY + timedelta(days=1), start=time(14, 0), actor="sender-0", channel="rest", today=TODAY)
     assert same.ok
     trail = repo.audit_trail(code)
     assert [t["action"] for t in trail] == ["book", "reschedule"]
@@ -315,29 +315,29 @@ def test_reschedule_keeps_code_and_frees_old_seat(repo: BookingRepository) -> No
 def test_reschedule_refusals_keep_the_booking(repo: BookingRepository) -> None:
     code = book(repo).code  # type: ignore[attr-defined]
     assert book(repo, 1, start=time(10, 0)).ok and book(repo, 2, start=time(10, 0)).ok  # type: ignore[attr-defined]
-    full = repo.reschedule(code, day=MONDAY, start=time(10, 0), actor="a", today=TODAY)
+    full = repo.reschedule(code, day=MONDAY, start=time(10, 0), actor="sender-0", channel="rest", today=TODAY)
     assert full.error == "slot_full" and "原预约保持不变" in (full.reason or "")
     assert repo.get(code).start == time(9, 0)  # type: ignore[union-attr]
     assert repo.available_slots("huzhou", MONDAY)[0].free == 1  # still holding its seat
-    assert repo.reschedule(code, day=date(2026, 11, 28), start=time(9, 0), actor="a", today=TODAY).error == "not_working_day"
+    assert repo.reschedule(code, day=date(2026, 11, 28), start=time(9, 0), actor="sender-0", channel="rest", today=TODAY).error == "not_working_day"
     other = book(repo, service="passport", day=MONDAY + timedelta(days=2), sender_id="sender-0b", start=time(9, 0))
     assert other.ok  # type: ignore[attr-defined]
-    clash = repo.reschedule(code, day=MONDAY + timedelta(days=2), start=time(10, 0), actor="a", today=TODAY)
+    clash = repo.reschedule(code, day=MONDAY + timedelta(days=2), start=time(10, 0), actor="sender-0", channel="rest", today=TODAY)
     assert clash.error == "duplicate"
-    assert repo.reschedule("HZ-ZZZZZ", day=MONDAY, start=time(9, 0), actor="a", today=TODAY).error == "not_found"
-    assert repo.reschedule("garbage!!", day=MONDAY, start=time(9, 0), actor="a", today=TODAY).error == "not_found"
+    assert repo.reschedule("HZ-ZZZZZ", day=MONDAY, start=time(9, 0), actor="sender-0", channel="rest", today=TODAY).error == "not_found"
+    assert repo.reschedule("garbage!!", day=MONDAY, start=time(9, 0), actor="sender-0", channel="rest", today=TODAY).error == "not_found"
     assert [t["action"] for t in repo.audit_trail(code)] == ["book"]
 
 
 def test_cancel_frees_seat_and_is_audited(repo: BookingRepository) -> None:
     code = book(repo).code  # type: ignore[attr-defined]
-    cancelled = repo.cancel(code, actor="sender-0")
+    cancelled = repo.cancel(code, actor="sender-0", channel="rest")
     assert cancelled.ok and cancelled.booking and cancelled.booking.status == "cancelled"
     assert repo.available_slots("huzhou", MONDAY)[0].free == 2
-    again = repo.cancel(code, actor="sender-0")
+    again = repo.cancel(code, actor="sender-0", channel="rest")
     assert not again.ok and again.error == "not_active"
-    assert repo.reschedule(code, day=MONDAY, start=time(10, 0), actor="a", today=TODAY).error == "not_active"
-    assert repo.cancel("HZ-ZZZZZ", actor="a").error == "not_found"
+    assert repo.reschedule(code, day=MONDAY, start=time(10, 0), actor="sender-0", channel="rest", today=TODAY).error == "not_active"
+    assert repo.cancel("HZ-ZZZZZ", actor="sender-0", channel="rest").error == "not_found"
     assert [t["action"] for t in repo.audit_trail(code)] == ["book", "cancel"]
     assert repo.list_for_sender("sender-0") == []
     assert len(repo.list_for_sender("sender-0", active_only=False)) == 1
@@ -348,7 +348,7 @@ def test_cancel_frees_seat_and_is_audited(repo: BookingRepository) -> None:
 def test_green_seat_is_returned_to_green_capacity(repo: BookingRepository) -> None:
     code = book(repo, 1, priority=True).code  # type: ignore[attr-defined]
     assert repo.priority_slots("huzhou", datetime(2026, 11, 27, 18, 0))[0][1].start == time(9, 30)
-    assert repo.cancel(code, actor="staff").ok
+    assert repo.cancel(code, actor="staff", channel="hall-tool", staff=True).ok
     assert repo.priority_slots("huzhou", datetime(2026, 11, 27, 18, 0))[0][1].start == time(9, 0)
 
 
@@ -402,8 +402,8 @@ def test_dead_database_gives_clear_reason(url: str) -> None:
         result = book(repo)
         assert not result.ok and result.error == "unavailable"  # type: ignore[attr-defined]
         assert result.reason == "预约系统暂时不可用，请稍后再试或拨打大厅电话"  # type: ignore[attr-defined]
-        assert repo.cancel("HZ-7K3Q9", actor="a").error == "unavailable"
-        assert repo.reschedule("HZ-7K3Q9", day=MONDAY, start=time(9, 0), actor="a", today=TODAY).error == "unavailable"
+        assert repo.cancel("HZ-7K3Q9", actor="a", channel="rest").error == "unavailable"
+        assert repo.reschedule("HZ-7K3Q9", day=MONDAY, start=time(9, 0), actor="sender-0", channel="rest", today=TODAY).error == "unavailable"
         with pytest.raises(BookingUnavailable) as info:
             repo.available_slots("huzhou", MONDAY)
         assert info.value.reason == UNAVAILABLE
@@ -424,6 +424,6 @@ def test_engine_is_lazy_and_sqlite_uses_wal(tmp_path: Path) -> None:
     assert not (tmp_path / "sub" / "lazy.db").exists()  # nothing opened yet
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3000  # a locked write gives up within WeChat's 5 s
     assert get_engine(url) is engine
     dispose_engines()

@@ -9,7 +9,7 @@ from tests.live import LiveBot
 
 ID = "33052119900315001X"
 PHONE = "13812345678"
-CODE = re.compile(r"预约号[:：]\s*([A-Z]{2}-[A-Z0-9]{5})")
+CODE = re.compile(r"预约号[:：]\s*([A-Z]{2}-(?:[A-Z0-9]{8}|[A-Z0-9]{5}))(?![A-Z0-9])")
 
 
 def _payloads(replies: list[dict[str, Any]], marker: str) -> list[str]:

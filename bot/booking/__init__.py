@@ -9,13 +9,17 @@ Typical use from an action:
                        id_number=..., phone=..., channel="rest", sender_id=..., today=...)
     if result.ok: ...  # result.code, result.booking (masked view)
     else: ...          # result.reason (Chinese), result.error, result.free_days
+    seen = repo.check_access(code, sender_id=..., channel=...)   # owner or DB grant, never a slot
+    tried = repo.verify_last4(code, "5678", sender_id=..., channel=...)  # counts failures
 """
 from __future__ import annotations
 
 from bot.booking.db import UNAVAILABLE, BookingUnavailable, dispose_engines, get_engine, migrate
 from bot.booking.halls import sync_halls
+from bot.booking.pending import PendingPersonalStore
 from bot.booking.repository import (
     BOOKING_WINDOW_DAYS,
+    AccessResult,
     BookingRepository,
     BookingResult,
     BookingView,
@@ -27,7 +31,9 @@ from bot.booking.repository import (
 )
 
 __all__ = [
+    "AccessResult",
     "BOOKING_WINDOW_DAYS",
+    "PendingPersonalStore",
     "BookingRepository",
     "BookingResult",
     "BookingUnavailable",

@@ -5,6 +5,13 @@ validate`, a down database at start-up). Why the SQLite listeners: pysqlite open
 deferred transactions, so two writers can both read a counter before either writes; taking
 the write lock with `BEGIN IMMEDIATE` at the start of every write transaction serialises
 them, and WAL lets readers continue meanwhile (SQLAlchemy's documented pysqlite recipe).
+
+Why short timeouts: WeChat waits 5 s for a reply. A locked SQLite file, a full pool or a busy
+in-process write lock each give up after LOCK_TIMEOUT_S (3 s) and become the repository's
+"unavailable" result, instead of stalling every other request behind them.
+Why check_same_thread=False with a QueuePool: the action server runs actions in a thread pool,
+so a pooled connection may be checked out by another thread than the one that opened it; the
+pool hands each connection to one thread at a time, which is what pysqlite needs.
 """
 from __future__ import annotations
 
@@ -17,7 +24,8 @@ from typing import Any, ContextManager, Optional
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import QueuePool, StaticPool
 
 __all__ = [
     "UNAVAILABLE",
@@ -29,6 +37,7 @@ __all__ = [
     "alembic_config",
     "READ_ONLY",
     "write_lock",
+    "LOCK_TIMEOUT_S",
 ]
 
 log = logging.getLogger(__name__)
@@ -38,6 +47,8 @@ HERE = Path(__file__).resolve().parent
 #: Execution option for read-only work: on SQLite it begins DEFERRED, so reads never queue
 #: behind the write lock. Ignored by other databases.
 READ_ONLY = {"sqlite_begin": "DEFERRED"}
+#: Longest wait for a lock (SQLite busy handler, pool checkout, in-process write lock).
+LOCK_TIMEOUT_S = 3.0
 _MIGRATION_LOCK_KEY = 4_202_611  # pg_advisory_xact_lock key: one migrator at a time
 
 _engines: dict[str, Engine] = {}
@@ -60,7 +71,7 @@ def _install_sqlite_listeners(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         try:
-            cursor.execute("PRAGMA busy_timeout = 30000")
+            cursor.execute(f"PRAGMA busy_timeout = {int(LOCK_TIMEOUT_S * 1000)}")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
@@ -86,15 +97,20 @@ def make_engine(url: str) -> Engine:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             except OSError:
                 pass  # connecting will fail and be reported as unavailable
-        engine = create_engine(
-            url,
-            future=True,
-            poolclass=QueuePool,
-            pool_size=5,
-            max_overflow=20,
-            pool_timeout=60,
-            connect_args={"timeout": 30, "check_same_thread": False},
-        )
+        connect_args = {"timeout": LOCK_TIMEOUT_S, "check_same_thread": False}
+        if not database or database == ":memory:":
+            # One in-memory database exists per connection: share the single one (tests only).
+            engine = create_engine(url, future=True, poolclass=StaticPool, connect_args=connect_args)
+        else:
+            engine = create_engine(
+                url,
+                future=True,
+                poolclass=QueuePool,
+                pool_size=5,
+                max_overflow=20,
+                pool_timeout=LOCK_TIMEOUT_S,
+                connect_args=connect_args,
+            )
         _install_sqlite_listeners(engine)
         return engine
     connect_args: dict[str, Any] = {}
@@ -122,7 +138,19 @@ def write_lock(engine: Engine) -> ContextManager[Any]:
         return contextlib.nullcontext()
     with _engines_lock:
         lock = _write_locks.setdefault(id(engine), threading.Lock())
-    return lock
+    return _held(lock)
+
+
+@contextlib.contextmanager
+def _held(lock: threading.Lock) -> Any:
+    """Hold `lock`, waiting at most LOCK_TIMEOUT_S; a timeout is an SQLAlchemy error, so
+    every caller already reports it as "unavailable"."""
+    if not lock.acquire(timeout=LOCK_TIMEOUT_S):
+        raise PoolTimeout("booking write lock busy")
+    try:
+        yield lock
+    finally:
+        lock.release()
 
 
 def get_engine(url: Optional[str] = None) -> Engine:

@@ -7,7 +7,12 @@ Rows are created on demand, so a slot without bookings costs nothing.
 
 ID numbers are never stored in clear: an HMAC (keyed hash) identifies the person for the
 "one active booking per person, service and day" rule, and a masked copy is shown back.
-The migration in migrations/versions must stay in step with these definitions.
+Access to a booking is decided from these tables, never from a tracker slot: the owner is
+the (sender_id, channel) that made it; anyone else needs an `AccessGrant` that the repository
+wrote after a correct last-four check, and failed checks are rows of `VerificationFailure`
+(counted per code and per sender). `PendingPersonal` keeps the sealed ID and phone a booking
+form collects, so they never enter the tracker's event history.
+The migrations in migrations/versions must stay in step with these definitions.
 """
 from __future__ import annotations
 
@@ -31,7 +36,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import declarative_base
 
-__all__ = ["metadata", "Base", "Hall", "SlotCounter", "Booking", "AuditLog", "STATUS_ACTIVE", "STATUS_CANCELLED"]
+__all__ = [
+    "metadata",
+    "Base",
+    "Hall",
+    "SlotCounter",
+    "Booking",
+    "AuditLog",
+    "AccessGrant",
+    "VerificationFailure",
+    "PendingPersonal",
+    "STATUS_ACTIVE",
+    "STATUS_CANCELLED",
+]
 
 STATUS_ACTIVE = "active"
 STATUS_CANCELLED = "cancelled"
@@ -147,3 +164,49 @@ class AuditLog(Base):
     details = Column(JSON, nullable=False)
 
     __table_args__ = (Index("ix_audit_log_code", "code"),)
+
+
+
+class AccessGrant(Base):
+    """A non-owner may see and change one booking for a short time after a correct last four."""
+
+    __tablename__ = "access_grants"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    booking_id = Column(Integer, ForeignKey("bookings.id"), nullable=False)
+    sender_id = Column(String(128), nullable=False)
+    channel = Column(String(32), nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_access_grants_booking_sender", "booking_id", "sender_id", "channel"),)
+
+
+class VerificationFailure(Base):
+    """One wrong last-four try, for any code typed (existing or not), with who and when."""
+
+    __tablename__ = "verification_failures"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    code = Column(String(16), nullable=False)
+    sender_id = Column(String(128), nullable=False)
+    channel = Column(String(32), nullable=False)
+    at = Column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (
+        Index("ix_verification_failures_code_at", "code", "at"),
+        Index("ix_verification_failures_sender_at", "sender_id", "at"),
+    )
+
+
+class PendingPersonal(Base):
+    """A sealed ID number or phone a booking form holds for one conversation until it expires."""
+
+    __tablename__ = "pending_personal"
+
+    conversation_id = Column(String(128), primary_key=True)
+    field = Column(String(32), primary_key=True)
+    sealed = Column(Text, nullable=False)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_pending_personal_expires_at", "expires_at"),)

@@ -8,6 +8,10 @@ re-checks the WHERE after the lock); SQLite runs every write transaction as BEGI
 (see db.py). The counter row is created first with INSERT ... ON CONFLICT DO NOTHING.
 
 Every view that leaves this module carries masked personal data only.
+
+Access (who may see, move or cancel a booking) is decided here from the database, never from
+what a tracker says: see bot/booking/access.py. New paths return error codes and structured
+data (`AccessResult`); the actions word the replies from domain responses.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from bot.booking import access
 from bot.booking.db import READ_ONLY, UNAVAILABLE, BookingUnavailable, get_engine, write_lock
 from bot.booking.models import STATUS_ACTIVE, STATUS_CANCELLED, AuditLog, Booking, Hall, SlotCounter
 from bot.calendar import calendar_note, is_working_day
@@ -38,6 +43,7 @@ __all__ = [
     "SlotView",
     "BookingView",
     "BookingResult",
+    "AccessResult",
     "HallView",
     "BOOKING_WINDOW_DAYS",
     "DEFAULT_SESSIONS",
@@ -55,7 +61,10 @@ BOOKING_WINDOW_DAYS = 30
 DEFAULT_SESSIONS: tuple[tuple[str, str], ...] = (("09:00", "12:00"), ("13:30", "17:00"))
 #: No 0/O, 1/I/L: codes are read aloud and typed from SMS.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-CODE_LENGTH = 5
+#: New codes: 31^8 ≈ 8.5e11 per hall, so guessing one is hopeless even before the rate limits.
+CODE_LENGTH = 8
+#: Codes issued before 2026-12 have 5 characters; they stay valid.
+LEGACY_CODE_LENGTH = 5
 _MAX_ATTEMPTS = 4
 
 _halls = Hall.__table__
@@ -124,6 +133,26 @@ class BookingResult:
     is_minor: bool = False
 
 
+@dataclass(frozen=True)
+class AccessResult:
+    """Whether a sender may see/change a booking, decided from the database.
+
+    `level` is "owner" or "grant" when ok. `error` is a stable code: denied (no access; for a
+    non-owner the chat asks for the last four, whether or not the code exists), mismatch (wrong
+    digits or no such code: deliberately the same), locked (too many failures on this code
+    today; the owner still gets in), rate_limited (too many failures from this sender this
+    hour), invalid_code, invalid_digits, unavailable. `hall_id` is the hall the code's prefix
+    belongs to (also when no booking has the code), for the "call the hall" line; `booking`
+    is set only when ok."""
+
+    ok: bool
+    code: Optional[str] = None
+    level: Optional[str] = None
+    error: Optional[str] = None
+    hall_id: Optional[str] = None
+    booking: Optional[BookingView] = None
+
+
 class _Abort(Exception):
     """Rolls the current transaction back and hands a result to the caller."""
 
@@ -145,10 +174,11 @@ def hash_id(id_number: str, secret: Optional[str] = None) -> str:
 
 
 def normalize_code(raw: str) -> Optional[str]:
-    """'hz 7k3q9', 'HZ-7K3Q9', 'ＨＺ７Ｋ３Ｑ９' → 'HZ-7K3Q9'; None when it cannot be a code."""
+    """'hz 7k3q9m2x', 'HZ-7K3Q9M2X', 'ＨＺ７Ｋ３Ｑ９Ｍ２Ｘ' → 'HZ-7K3Q9M2X'; the older
+    5-character codes ('hz 7k3q9' → 'HZ-7K3Q9') too; None when it cannot be a code."""
     text = unicodedata.normalize("NFKC", raw or "")[:40].upper()
     text = re.sub(r"[\s_—–\-]+", "", text)
-    m = re.fullmatch(r"([A-Z]{2,4}?)([0-9A-Z]{5})", text)
+    m = re.fullmatch(rf"([A-Z]{{2,4}}?)([0-9A-Z]{{{CODE_LENGTH}}}|[0-9A-Z]{{{LEGACY_CODE_LENGTH}}})", text)
     if not m:
         return None
     return f"{m.group(1)}-{m.group(2)}"
@@ -322,18 +352,29 @@ class BookingRepository:
         return self._slots_for(hall, day, counts, priority=priority, after=after)
 
     def free_days(
-        self, hall_id: str, start: date, n: int, *, priority: bool = False, now: Optional[datetime] = None
+        self,
+        hall_id: str,
+        start: date,
+        n: int,
+        *,
+        priority: bool = False,
+        now: Optional[datetime] = None,
+        until: Optional[date] = None,
     ) -> list[date]:
-        """Up to n working days from `start` (inclusive) within the 30-day window that still
-        have a free slot, for the "pick another day" buttons. With `now`, today counts only
-        if a slot that has not started yet is free."""
+        """Up to n working days from `start` (inclusive) that still have a free slot, for the
+        "pick another day" buttons. They end at `until`, else at the booking window counted
+        from `now` (today), else 30 days after `start`: a suggestion must be bookable, so it
+        never lies beyond the window the booking itself is checked against. With `now`, today
+        counts only if a slot that has not started yet is free."""
         if n <= 0:
             return []
+        if until is None and now is not None:
+            until = now.date() + timedelta(days=BOOKING_WINDOW_DAYS)
         with self._read() as conn:
             hall = self._hall(conn, hall_id)
             if hall is None:
                 return []
-            return self._free_days_in(conn, hall, start, n, priority=priority, now=now)
+            return self._free_days_in(conn, hall, start, n, priority=priority, now=now, until=until)
 
     def priority_slots(self, hall_id: str, now: datetime) -> list[tuple[date, SlotView]]:
         """Green-channel seats: today's remaining slots, else the next working day's."""
@@ -394,9 +435,19 @@ class BookingRepository:
         return None
 
     def _free_days_in(
-        self, conn: Connection, hall: _HallRow, start: date, n: int, *, priority: bool, now: Optional[datetime] = None
+        self,
+        conn: Connection,
+        hall: _HallRow,
+        start: date,
+        n: int,
+        *,
+        priority: bool,
+        now: Optional[datetime] = None,
+        until: Optional[date] = None,
     ) -> list[date]:
         last = start + timedelta(days=BOOKING_WINDOW_DAYS)
+        if until is not None:
+            last = min(last, until)
         counts = self._counts(conn, hall.id, start, last)
         days: list[date] = []
         day = start
@@ -454,8 +505,8 @@ class BookingRepository:
 
     @staticmethod
     def _new_code(prefix: str) -> str:
-        """A random code; a collision (1 in 31^5 per existing booking) hits the unique
-        constraint and the whole booking is retried with a new code."""
+        """A random code (CODE_LENGTH characters after the hall prefix); a collision hits the
+        unique constraint and the whole booking is retried with a new code."""
         return f"{prefix}-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
     def _view(self, row: Any, hall_name: str, end: time) -> BookingView:
@@ -635,7 +686,8 @@ class BookingRepository:
         return conn.execute(query).mappings().first()
 
     def get(self, code: str) -> Optional[BookingView]:
-        """The booking with this code (any spelling normalize_code accepts), or None."""
+        """The booking with this code (any spelling normalize_code accepts), or None.
+        No access check: for staff tools and tests. The chat uses `check_access`."""
         normalized = normalize_code(code)
         if normalized is None:
             return None
@@ -645,17 +697,22 @@ class BookingRepository:
                 return None
             return self._view(row, self._hall_name(conn, row["hall_id"]), self._end(conn, row))
 
-    def list_for_sender(self, sender_id: str, *, active_only: bool = True) -> list[BookingView]:
-        """The sender's bookings ("我的预约"), by date and time."""
+    def list_for_sender(
+        self, sender_id: str, *, channel: Optional[str] = None, active_only: bool = True
+    ) -> list[BookingView]:
+        """The sender's bookings ("我的预约"), by date and time; with `channel`, only those made
+        on that channel (what the chat shows: the owner is sender AND channel)."""
         with self._read() as conn:
             query = select(_bookings).where(_bookings.c.sender_id == sender_id)
+            if channel is not None:
+                query = query.where(_bookings.c.channel == channel)
             if active_only:
                 query = query.where(_bookings.c.status == STATUS_ACTIVE)
             rows = conn.execute(query.order_by(_bookings.c.day, _bookings.c.start_time, _bookings.c.id)).mappings().all()
             return [self._view(r, self._hall_name(conn, r["hall_id"]), self._end(conn, r)) for r in rows]
 
     def owner_sender(self, code: str) -> Optional[str]:
-        """The sender that made the booking, so the form can skip the phone check for them."""
+        """The sender that made the booking (staff tools, tests; access uses `check_access`)."""
         normalized = normalize_code(code)
         if normalized is None:
             return None
@@ -663,7 +720,8 @@ class BookingRepository:
             return conn.execute(select(_bookings.c.sender_id).where(_bookings.c.code == normalized)).scalar()
 
     def verify_phone_last4(self, code: str, last4: str) -> bool:
-        """True when `last4` matches the booking's phone (constant-time compare)."""
+        """True when `last4` matches the booking's phone (constant-time compare).
+        Records nothing and grants nothing: the chat uses `verify_last4`."""
         normalized = normalize_code(code)
         digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", last4 or ""))
         if normalized is None or len(digits) != 4:
@@ -673,17 +731,28 @@ class BookingRepository:
         return stored is not None and hmac.compare_digest(str(stored), digits)
 
     def reschedule(
-        self, code: str, *, day: date, start: time, actor: str, today: date, now: Optional[datetime] = None
+        self,
+        code: str,
+        *,
+        day: date,
+        start: time,
+        actor: str,
+        channel: str,
+        today: date,
+        now: Optional[datetime] = None,
+        staff: bool = False,
     ) -> BookingResult:
         """Move an active booking to another slot, keeping its code; the old seat is freed in
-        the same transaction."""
+        the same transaction. Only for the owner (`actor` + `channel`) or a current grant, or
+        `staff=True` (hall tools; never set from a chat): anyone else gets not_found, exactly
+        like a code that does not exist."""
         normalized = normalize_code(code)
         if normalized is None:
-            return BookingResult(False, reason="预约号格式不对，应类似 HZ-7K3Q9。", error="not_found")
+            return BookingResult(False, reason="预约号格式不对，应类似 HZ-7K3Q9M2X。", error="not_found")
 
         def work(conn: Connection) -> BookingResult:
             row = self._locked_booking(conn, normalized)
-            if row is None:
+            if row is None or not (staff or self._allowed(conn, row, actor, channel)):
                 return BookingResult(False, reason=f"没有找到预约号 {normalized}，请核对。", error="not_found")
             if row["status"] != STATUS_ACTIVE:
                 return BookingResult(False, code=normalized, reason=f"预约 {normalized} 已经取消，不能改约，可以重新预约。", error="not_active")
@@ -758,15 +827,16 @@ class BookingRepository:
 
         return self._with_retries(work)
 
-    def cancel(self, code: str, *, actor: str) -> BookingResult:
-        """Cancel an active booking and free its seat, in one transaction."""
+    def cancel(self, code: str, *, actor: str, channel: str, staff: bool = False) -> BookingResult:
+        """Cancel an active booking and free its seat, in one transaction. Same access rule as
+        `reschedule`: owner, current grant, or staff; anyone else gets not_found."""
         normalized = normalize_code(code)
         if normalized is None:
-            return BookingResult(False, reason="预约号格式不对，应类似 HZ-7K3Q9。", error="not_found")
+            return BookingResult(False, reason="预约号格式不对，应类似 HZ-7K3Q9M2X。", error="not_found")
 
         def work(conn: Connection) -> BookingResult:
             row = self._locked_booking(conn, normalized)
-            if row is None:
+            if row is None or not (staff or self._allowed(conn, row, actor, channel)):
                 return BookingResult(False, reason=f"没有找到预约号 {normalized}，请核对。", error="not_found")
             hall_name = self._hall_name(conn, row["hall_id"])
             if row["status"] != STATUS_ACTIVE:
@@ -789,6 +859,100 @@ class BookingRepository:
             return BookingResult(True, code=normalized, booking=self._view(fresh, hall_name, self._end(conn, fresh)))
 
         return self._with_retries(work)
+
+    # --- access ---
+
+    def _allowed(self, conn: Connection, row: Any, sender_id: str, channel: str) -> bool:
+        allowed = access.access_level(conn, row, sender_id or "", channel or "", _now_utc()) is not None
+        if not allowed:
+            log.warning("booking change refused: no access for this sender")
+        return allowed
+
+    def _hall_for_code(self, conn: Connection, code: str) -> Optional[str]:
+        prefix = code.split("-", 1)[0]
+        return conn.execute(select(_halls.c.id).where(_halls.c.code_prefix == prefix).order_by(_halls.c.id)).scalar()
+
+    def check_access(
+        self, code: str, *, sender_id: str, channel: str, at: Optional[datetime] = None
+    ) -> AccessResult:
+        """May this sender see and change the booking? Asked on every look-up, cancellation
+        and reschedule; never raises (an outage is error='unavailable')."""
+        normalized = normalize_code(code or "")
+        if normalized is None:
+            return AccessResult(False, error="invalid_code")
+        stamp = at or _now_utc()
+        try:
+            with self._read() as conn:
+                hall_id = self._hall_for_code(conn, normalized)
+                row = conn.execute(select(_bookings).where(_bookings.c.code == normalized)).mappings().first()
+                level = access.access_level(conn, row, sender_id or "", channel or "", stamp)
+                if level is not None and row is not None:
+                    view = self._view(row, self._hall_name(conn, row["hall_id"]), self._end(conn, row))
+                    return AccessResult(True, code=normalized, level=level, hall_id=row["hall_id"], booking=view)
+                if access.code_locked(conn, normalized, stamp):
+                    error = "locked"
+                elif access.sender_limited(conn, sender_id or "", stamp):
+                    error = "rate_limited"
+                else:
+                    error = "denied"
+                return AccessResult(False, code=normalized, error=error, hall_id=hall_id)
+        except BookingUnavailable:
+            return AccessResult(False, code=normalized, error="unavailable")
+
+    def may_access(self, code: str, sender_id: str, channel: str) -> bool:
+        """True for the owner or a current grant; False otherwise, also when the database is
+        down (closed by default)."""
+        return self.check_access(code, sender_id=sender_id, channel=channel).ok
+
+    def verify_last4(
+        self, code: str, last4: str, *, sender_id: str, channel: str, at: Optional[datetime] = None
+    ) -> AccessResult:
+        """Check the last four phone digits for a non-owner and, when right, record a grant
+        (GRANT_TTL). A wrong answer and a code that does not exist are the same `mismatch`,
+        and both count against the code and the sender; at the limits the answer is
+        `locked` / `rate_limited` and the digits are not even compared."""
+        normalized = normalize_code(code or "")
+        if normalized is None:
+            return AccessResult(False, error="invalid_code")
+        digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", last4 or ""))
+        if len(digits) != 4:
+            return AccessResult(False, code=normalized, error="invalid_digits")
+        sender_id = (sender_id or "")[:128]
+        channel = (channel or "unknown")[:32]
+        if not sender_id:
+            return AccessResult(False, code=normalized, error="denied")
+        stamp = at or _now_utc()
+
+        def work(conn: Connection) -> AccessResult:
+            access.serialise(conn, normalized, sender_id)
+            hall_id = self._hall_for_code(conn, normalized)
+            row = conn.execute(select(_bookings).where(_bookings.c.code == normalized)).mappings().first()
+            if row is not None and access.is_owner(row, sender_id, channel):
+                view = self._view(row, self._hall_name(conn, row["hall_id"]), self._end(conn, row))
+                return AccessResult(True, code=normalized, level=access.OWNER, hall_id=row["hall_id"], booking=view)
+            if access.code_locked(conn, normalized, stamp):
+                return AccessResult(False, code=normalized, error="locked", hall_id=hall_id)
+            if access.sender_limited(conn, sender_id, stamp):
+                return AccessResult(False, code=normalized, error="rate_limited", hall_id=hall_id)
+            stored = str(row["phone_last4"]) if row is not None else "\0\0\0\0"
+            if hmac.compare_digest(stored, digits) and row is not None:
+                access.add_grant(conn, row["id"], sender_id, channel, stamp)
+                self._audit(conn, booking_id=row["id"], code=normalized, action="verify", actor=sender_id, details={"channel": channel})
+                view = self._view(row, self._hall_name(conn, row["hall_id"]), self._end(conn, row))
+                return AccessResult(True, code=normalized, level=access.GRANT, hall_id=row["hall_id"], booking=view)
+            access.record_failure(conn, normalized, sender_id, channel, stamp)
+            if access.code_locked(conn, normalized, stamp):
+                return AccessResult(False, code=normalized, error="locked", hall_id=hall_id)
+            if access.sender_limited(conn, sender_id, stamp):
+                return AccessResult(False, code=normalized, error="rate_limited", hall_id=hall_id)
+            return AccessResult(False, code=normalized, error="mismatch", hall_id=hall_id)
+
+        try:
+            with write_lock(self._engine), self._engine.begin() as conn:
+                return work(conn)
+        except SQLAlchemyError as exc:
+            log.warning("booking database unavailable: %s", exc.__class__.__name__)
+            return AccessResult(False, code=normalized, error="unavailable")
 
     def audit_trail(self, code: str) -> list[dict[str, Any]]:
         """The audit entries of one booking, oldest first (for staff and tests)."""
