@@ -81,6 +81,21 @@ def answer_context(tracker: Tracker) -> Dict[str, Any]:
     return context
 
 
+def _place_buttons(asks: Optional[str]) -> List[Dict[str, str]]:
+    """When the answer depends on the citizen's city, offer the cities the NLU knows.
+
+    Titles are the first alias in data/kb/vocabulary.yml, so no city name is typed here.
+    """
+    if asks != "place":
+        return []
+    places = get_kb().vocabulary.get("place", {})
+    return [
+        {"title": aliases[0], "payload": f'/inform{{"place":"{value}"}}'}
+        for value, aliases in places.items()
+        if aliases
+    ]
+
+
 def answer_text(aspect: str, context: Dict[str, Any]) -> Optional[str]:
     """The KB answer for `aspect`, with the halls added to a question about place."""
     kb = get_kb()
@@ -132,11 +147,11 @@ class ActionAnswerKb(Action):
             return [SlotSet("last_aspect", aspect)]
         text = answer_text(aspect, context)
         if text is None:
-            dispatcher.utter_message(
-                text="这个问题我暂时没有可靠的资料，请拨打 12367 移民管理服务热线（7×24 小时）咨询。"
-            )
+            dispatcher.utter_message(text=kb.notice("no_answer") or "")
         else:
-            dispatcher.utter_message(text=text)
+            answer = kb.answer(aspect, context)
+            buttons = _place_buttons(answer.fact.asks if answer else None)
+            dispatcher.utter_message(text=text, buttons=buttons) if buttons else dispatcher.utter_message(text=text)
         return [SlotSet("last_aspect", aspect)]
 
     @staticmethod

@@ -94,3 +94,35 @@ def test_the_same_question_inside_a_conversation_is_answered():
     tracker.latest_message["text"] = "地址在哪，电话是多少？"
     text, _, _ = _run(tracker)
     assert "湖州市市民服务中心" in text
+
+
+def test_g_endorsement_for_a_huzhou_resident_is_group_tour_only():
+    text, _, _ = _run(_tracker("ask_endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "huzhou"}))
+    assert "不能办个人旅游签注" in text and "团队旅游签注（L）" in text and "12367" in text
+
+
+def test_g_endorsement_for_a_hangzhou_resident_is_available():
+    text, buttons, _ = _run(_tracker("ask_endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "hangzhou"}))
+    assert "可以办个人旅游签注（G）" in text and not buttons
+
+
+def test_g_endorsement_with_unknown_city_asks_for_it():
+    text, buttons, _ = _run(_tracker("ask_endorsement", {"service": "hk_macau_permit", "endorsement_type": "G"}))
+    assert "请告诉我您的户籍所在城市" in text
+    payloads = {b["payload"] for b in buttons}
+    assert '/inform{"place":"huzhou"}' in payloads and '/inform{"place":"taizhou"}' in payloads
+
+
+def test_taiwan_individual_tour_status():
+    text, _, _ = _run(_tracker("ask_endorsement", {"service": "taiwan_permit", "endorsement_type": "G"}))
+    assert "暂停" in text and "福建、上海" in text and "来源：" in text and "http" not in text
+
+
+def test_an_expired_passport_is_not_sent_online():
+    text, _, _ = _run(_tracker("ask_delivery", {"service": "passport", "apply_kind": "renewal"}))
+    assert "过期" in text and "不能网上办" in text and "窗口" in text
+
+
+def test_photo_background_per_the_standard():
+    text, _, _ = _run(_tracker("ask_photo", {"service": "passport"}))
+    assert "白色、浅灰色或淡蓝色" in text and "各地做法不同" in text

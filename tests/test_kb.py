@@ -1,6 +1,7 @@
 """The knowledge base loads, every fact is sourced, and schema errors name file and key."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,9 @@ def test_every_fact_has_source_and_date(kb):
             assert aspect in ASPECTS
             for fact in facts:
                 assert fact.sources and all(s.startswith(("http", "article")) for s in fact.sources), topic.file
-                assert fact.as_of.year >= 2018
+                # as_of is the source's own date (or the day it was checked), never in the future;
+                # some sources are genuinely from 2014–2017.
+                assert dt.date(2010, 1, 1) <= fact.as_of <= dt.date.today(), topic.file
 
 
 def test_core_services_are_covered(kb):
@@ -128,3 +131,94 @@ def test_servers_refuse_to_start_on_a_broken_kb(tmp_path):
     )
     assert result.returncode != 0
     assert "passport.yml: answers.fee[0].as_of" in result.stderr
+
+
+def test_every_cited_source_names_a_publisher_and_reply_shows_no_url(kb):
+    for topic in kb.topics.values():
+        for facts in topic.answers.values():
+            for fact in facts:
+                assert all(src in kb.sources for src in fact.sources), topic.file
+    text = kb.answer("fee", {"service": "passport"}).render()
+    assert "来源：" in text and "http" not in text
+
+
+def test_article_facts_stay_marked_as_about_2018(kb):
+    answer = kb.answer("photo", {"place": "deqing"})
+    assert answer.fact.sources == ("article",)
+    assert answer.fact.as_of.year == 2018 and "约2018年" in answer.render()
+
+
+def test_hotline_lives_in_one_place(kb):
+    import re
+    for path in KB_DIR.glob("*.yml"):
+        if path.name in ("notices.yml", "emergency.yml", "vocabulary.yml"):
+            continue
+        assert "12367" not in path.read_text(encoding="utf-8"), path.name
+    assert "12367" in kb.answer("fee", {"service": "passport"}).render()
+    assert re.search(r"12367.*大厅", kb.answer("fee", {"service": "passport"}).render().splitlines()[-1])
+
+
+def test_g_endorsement_depends_on_the_city(kb):
+    huzhou = kb.answer("endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "huzhou"})
+    deqing = kb.answer("endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "deqing"})
+    hangzhou = kb.answer("endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "hangzhou"})
+    taizhou = kb.answer("endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "taizhou"})
+    unknown = kb.answer("endorsement", {"service": "hk_macau_permit", "endorsement_type": "G"})
+    assert "不能办个人旅游签注" in huzhou.fact.text and "团队旅游签注（L）" in huzhou.fact.text
+    assert deqing.fact is huzhou.fact
+    assert "可以办个人旅游签注（G）" in hangzhou.fact.text and taizhou.fact is hangzhou.fact
+    assert unknown.fact.asks == "place" and "请告诉我您的户籍所在城市" in unknown.fact.text
+    assert "59" in unknown.fact.text and "居住证" in unknown.fact.text
+
+
+def test_taiwan_tourism_is_not_open_for_zhejiang(kb):
+    for etype in ("G", "L"):
+        text = kb.answer("endorsement", {"service": "taiwan_permit", "endorsement_type": etype}).render()
+        assert "暂停" in text or "没有恢复" in text
+        assert "福建、上海" in text and "2019年8月1日" in text or etype == "L"
+        assert "不受这条影响" not in text
+    city = kb.answer("endorsement", {"service": "taiwan_permit", "endorsement_type": "G", "place": "hangzhou"})
+    assert "团队游也没有恢复" in city.fact.text
+
+
+def test_online_renewal_requires_a_valid_old_document(kb):
+    for slots in ({"apply_kind": "renewal"}, {"place": "hangzhou"}):
+        text = kb.answer("delivery", slots).fact.text
+        assert "仍在有效期内" in text and "过期" in text and "窗口" in text
+
+
+def test_photo_background_follows_the_official_guide_and_names_local_practice(kb):
+    text = kb.answer("photo", {}).render()
+    assert "《出入境证件相片照相指引》" in text and "白色、浅灰色或淡蓝色" in text
+    assert "白色或淡蓝色" in text and "各地做法不同" in text
+
+
+def _write(kb_dir: Path, name: str, doc: dict) -> None:
+    (kb_dir / name).write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+
+
+@pytest.mark.parametrize("as_of, why", [(None, "missing"), ("2018-13-45", "as_of must be a date"),
+                                        ("约2018年", "as_of must be a date"), ("2999-01-01", "in the future")])
+def test_missing_invalid_or_future_as_of_fails_with_file_and_key(tmp_path, as_of, why):
+    kb_dir = _copy_kb(tmp_path)
+    doc = yaml.safe_load((kb_dir / "hk_macau.yml").read_text(encoding="utf-8"))
+    if as_of is None:
+        del doc["answers"]["endorsement"][0]["as_of"]
+    else:
+        doc["answers"]["endorsement"][0]["as_of"] = as_of
+    _write(kb_dir, "hk_macau.yml", doc)
+    with pytest.raises(KBError, match=r"hk_macau\.yml: answers\.endorsement\[0\]\.as_of: .*" + why):
+        load_kb(kb_dir)
+
+
+def test_empty_or_unregistered_source_fails_with_file_and_key(tmp_path):
+    kb_dir = _copy_kb(tmp_path)
+    doc = yaml.safe_load((kb_dir / "taiwan.yml").read_text(encoding="utf-8"))
+    doc["answers"]["fee"][0]["sources"] = []
+    _write(kb_dir, "taiwan.yml", doc)
+    with pytest.raises(KBError, match=r"taiwan\.yml: answers\.fee\[0\]\.sources"):
+        load_kb(kb_dir)
+    doc["answers"]["fee"][0]["sources"] = ["https://example.org/unknown"]
+    _write(kb_dir, "taiwan.yml", doc)
+    with pytest.raises(KBError, match=r"taiwan\.yml: answers\.fee\[0\]\.sources\[0\]: .*sources\.yml"):
+        load_kb(kb_dir)

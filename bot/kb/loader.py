@@ -27,7 +27,10 @@ ASPECTS = (
     "yidi",
     "green_channel",
 )
-WHEN_KEYS = ("applicant_type", "apply_kind", "endorsement_type", "place")
+WHEN_KEYS = ("applicant_type", "apply_kind", "endorsement_type", "place", "individual_visit_city")
+# `individual_visit_city` is not a slot: it is derived from `place` and the city list in
+# individual_visit_cities.yml, so the list lives in one data file, not in every answer.
+DERIVED_KEYS = ("individual_visit_city",)
 SCOPES = ("全国", "浙江", "湖州", "德清", "杭州", "宁波")
 NOT_CONFIGURED = "待配置"
 # The founding article (../shared/domain/000_*.txt) has no URL; cite it by its headline.
@@ -45,6 +48,41 @@ class Fact:
     as_of: dt.date
     scope: str
     when: Mapping[str, str]
+    # A rule that may have changed since the source ends with the KB's check line.
+    volatile: bool = True
+    # The slot this answer asks the citizen for (e.g. `place`), so the action can offer it.
+    asks: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Who published a cited page and when, so a reply can name them instead of a URL."""
+
+    publisher: str
+    date: str | None
+    repost: bool
+    approximate: bool = False
+
+    def display(self) -> str:
+        when = self.date or "日期不详"
+        if self.date and self.approximate:
+            when = f"约{self.date}年" if len(self.date) == 4 else f"约{self.date}"
+        return f"{self.publisher}{'（转载）' if self.repost else ''}，{when}"
+
+
+@dataclass(frozen=True)
+class IndividualVisitCities:
+    """Which `place` values are designated 个人游 cities (港澳个人旅游签注 G) and which are not."""
+
+    listed: frozenset[str]
+    not_listed: frozenset[str]
+
+    def status(self, place: Any) -> str | None:
+        if place in self.listed:
+            return "yes"
+        if place in self.not_listed:
+            return "no"
+        return None
 
 
 @dataclass(frozen=True)
@@ -95,19 +133,35 @@ class Answer:
     aspect: str
     fact: Fact
     hint: str | None
+    citation: str = ""
+    check_line: str | None = None
+    notices: Mapping[str, str] = field(default_factory=dict)
 
     def render(self) -> str:
-        parts = [self.fact.text.strip()]
+        parts = [fill(self.fact.text.strip(), self.notices)]
         if self.fact.scope != "全国":
             parts.append(f"（适用范围：{self.fact.scope}）")
         if self.hint:
-            parts.append(self.hint.strip())
-        parts.append(f"来源：{cite(self.fact.sources[0])}（截至 {self.fact.as_of.isoformat()}）")
+            parts.append(fill(self.hint.strip(), self.notices))
+        if self.citation:
+            parts.append(f"来源：{self.citation}")
+        if self.fact.volatile and self.check_line:
+            parts.append(fill(self.check_line, self.notices))
         return "\n".join(parts)
 
 
-def cite(source: str) -> str:
-    """A source as a reader sees it: URLs as they are, the founding article by name."""
+def fill(text: str, notices: Mapping[str, str]) -> str:
+    """Replace `{hotline}`-style names with the one value kept in notices.yml."""
+    for name, value in notices.items():
+        text = text.replace("{" + name + "}", value)
+    return text
+
+
+def cite(source: str, sources: Mapping[str, SourceInfo] | None = None) -> str:
+    """A source as a reader sees it: publisher and date from sources.yml, never a raw URL."""
+    info = (sources or {}).get(source)
+    if info is not None:
+        return info.display()
     return ARTICLE_CITATION if source == "article" else source
 
 
@@ -118,6 +172,22 @@ class KnowledgeBase:
     vocabulary: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     domain_words: tuple[str, ...] = ()
     raw: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sources: dict[str, SourceInfo] = field(default_factory=dict)
+    notices: dict[str, str] = field(default_factory=dict)
+    individual_visit: IndividualVisitCities = field(
+        default_factory=lambda: IndividualVisitCities(frozenset(), frozenset())
+    )
+
+    def context(self, slots: Mapping[str, Any]) -> dict[str, Any]:
+        """The slots plus the keys derived from data (whether `place` is a 个人游 city)."""
+        context = dict(slots)
+        context["individual_visit_city"] = self.individual_visit.status(slots.get("place"))
+        return context
+
+    def notice(self, name: str) -> str | None:
+        """A citizen-facing line kept once in notices.yml, with `{hotline}` filled in."""
+        text = self.notices.get(name)
+        return fill(text, self.notices) if text else None
 
     def answer(self, aspect: str, slots: Mapping[str, Any]) -> Answer | None:
         """Pick the most specific fact for `aspect` given the conversation's slots.
@@ -128,13 +198,18 @@ class KnowledgeBase:
         if aspect not in ASPECTS:
             return None
         service = slots.get("service")
+        context = self.context(slots)
         for topic_id in (service, aspect, "general"):
             topic = self.topics.get(topic_id) if topic_id else None
             if topic is None or aspect not in topic.answers:
                 continue
-            fact, specific = _best_fact(topic.answers[aspect], slots)
+            fact, specific = _best_fact(topic.answers[aspect], context)
             hint = None if specific else topic.hint
-            return Answer(topic=topic, aspect=aspect, fact=fact, hint=hint)
+            return Answer(
+                topic=topic, aspect=aspect, fact=fact, hint=hint,
+                citation=cite(fact.sources[0], self.sources),
+                check_line=self.notices.get("check_line"), notices=self.notices,
+            )
         return None
 
     def hall(self, hall_id: str) -> Hall | None:
@@ -157,13 +232,23 @@ def require(cond: bool, file: str, key: str, why: str) -> None:
         raise KBError(f"{file}: {key}: {why}")
 
 
-def as_date(value: Any, file: str, key: str) -> dt.date:
+def as_date(value: Any, file: str, key: str, today: dt.date | None = None) -> dt.date:
+    """`as_of` is the source's own date or the day it was verified: a real, past date.
+
+    A future date (or the import date stamped on everything) would make an old rule look current.
+    """
+    if isinstance(value, dt.datetime):
+        value = value.date()
     if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise KBError(f"{file}: {key}: as_of must be a date like 2026-11-27, got {value!r}")
+        date = value
+    else:
+        try:
+            date = dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise KBError(f"{file}: {key}: as_of must be a date like 2024-05-27, got {value!r}")
+    if date > (today or dt.date.today()):
+        raise KBError(f"{file}: {key}: as_of {date.isoformat()} is in the future")
+    return date
 
 
 def _sources(value: Any, file: str, key: str) -> tuple[str, ...]:
@@ -176,7 +261,7 @@ def _sources(value: Any, file: str, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_fact(entry: Any, file: str, key: str) -> Fact:
+def _parse_fact(entry: Any, file: str, key: str, registry: Mapping[str, SourceInfo] | None = None) -> Fact:
     require(isinstance(entry, dict), file, key, "each answer must be a mapping")
     for name in ("text", "sources", "as_of", "scope"):
         require(name in entry, file, f"{key}.{name}", "missing")
@@ -186,16 +271,27 @@ def _parse_fact(entry: Any, file: str, key: str) -> Fact:
     for wkey in when:
         require(wkey in WHEN_KEYS, file, f"{key}.when.{wkey}", f"unknown key; use one of {WHEN_KEYS}")
     require(entry["scope"] in SCOPES, file, f"{key}.scope", f"must be one of {SCOPES}")
+    sources = _sources(entry["sources"], file, f"{key}.sources")
+    if registry:
+        for i, source in enumerate(sources):
+            require(source in registry, file, f"{key}.sources[{i}]",
+                    f"{source!r} is not in sources.yml (publisher and date)")
+    volatile = entry.get("volatile", True)
+    require(isinstance(volatile, bool), file, f"{key}.volatile", "must be true or false")
+    asks = entry.get("asks")
+    require(asks is None or asks in WHEN_KEYS, file, f"{key}.asks", f"must be one of {WHEN_KEYS}")
     return Fact(
         text=entry["text"],
-        sources=_sources(entry["sources"], file, f"{key}.sources"),
+        sources=sources,
         as_of=as_date(entry["as_of"], file, f"{key}.as_of"),
         scope=entry["scope"],
         when={k: str(v) for k, v in when.items()},
+        volatile=volatile,
+        asks=asks,
     )
 
 
-def _parse_topic(doc: dict[str, Any], file: str) -> Topic:
+def _parse_topic(doc: dict[str, Any], file: str, registry: Mapping[str, SourceInfo] | None = None) -> Topic:
     for name in ("id", "name", "answers"):
         require(name in doc, file, name, "missing")
     answers_raw = doc["answers"]
@@ -204,7 +300,9 @@ def _parse_topic(doc: dict[str, Any], file: str) -> Topic:
     for aspect, entries in answers_raw.items():
         require(aspect in ASPECTS, file, f"answers.{aspect}", f"unknown aspect; use one of {ASPECTS}")
         require(isinstance(entries, list) and entries, file, f"answers.{aspect}", "must be a non-empty list")
-        facts = tuple(_parse_fact(e, file, f"answers.{aspect}[{i}]") for i, e in enumerate(entries))
+        facts = tuple(
+            _parse_fact(e, file, f"answers.{aspect}[{i}]", registry) for i, e in enumerate(entries)
+        )
         require(
             any(not f.when for f in facts), file, f"answers.{aspect}", "needs a default entry with `when: {}`"
         )
@@ -266,13 +364,58 @@ def _parse_vocabulary(doc: dict[str, Any], file: str) -> dict[str, dict[str, tup
     return vocab
 
 
+def _parse_sources(doc: dict[str, Any], file: str) -> dict[str, SourceInfo]:
+    entries = doc.get("sources")
+    require(isinstance(entries, dict) and entries, file, "sources", "must map each URL to publisher and date")
+    registry: dict[str, SourceInfo] = {}
+    for url, info in entries.items():
+        key = f"sources[{url}]"
+        require(isinstance(info, dict), file, key, "must be a mapping")
+        publisher = info.get("publisher")
+        require(isinstance(publisher, str) and publisher.strip() != "", file, f"{key}.publisher", "missing")
+        date = info.get("date")
+        if isinstance(date, dt.date):
+            date = date.isoformat()
+        require(date is None or (isinstance(date, (str, int)) and len(str(date)) in (4, 7, 10)),
+                file, f"{key}.date", "must be YYYY, YYYY-MM, YYYY-MM-DD or null (unknown)")
+        registry[str(url)] = SourceInfo(
+            publisher=publisher.strip(), date=None if date is None else str(date),
+            repost=bool(info.get("repost", False)), approximate=bool(info.get("approximate", False)),
+        )
+    return registry
+
+
+def _parse_notices(doc: dict[str, Any], file: str) -> dict[str, str]:
+    notices = doc.get("notices")
+    require(isinstance(notices, dict) and all(isinstance(v, str) and v for v in notices.values()),
+            file, "notices", "must map names to non-empty text")
+    require("hotline" in notices and "check_line" in notices, file, "notices", "needs hotline and check_line")
+    return {str(k): v for k, v in notices.items()}
+
+
+def _parse_individual_visit(doc: dict[str, Any], file: str) -> IndividualVisitCities:
+    for name in ("listed_places", "not_listed_places", "sources", "as_of"):
+        require(name in doc, file, name, "missing")
+    _sources(doc["sources"], file, "sources")
+    as_date(doc["as_of"], file, "as_of")
+    listed, not_listed = doc["listed_places"], doc["not_listed_places"]
+    require(isinstance(listed, dict) and listed, file, "listed_places", "must map place values to city names")
+    require(isinstance(not_listed, list), file, "not_listed_places", "must be a list of place values")
+    require(not set(listed) & set(not_listed), file, "not_listed_places", "overlaps listed_places")
+    return IndividualVisitCities(listed=frozenset(map(str, listed)), not_listed=frozenset(map(str, not_listed)))
+
+
 def load_kb(kb_dir: Path | str) -> KnowledgeBase:
-    """Read every *.yml in kb_dir; files are dispatched on their top-level `kind`."""
+    """Read every *.yml in kb_dir; files are dispatched on their top-level `kind`.
+
+    sources.yml is read first, so every fact's citations can be checked against it.
+    """
     kb = KnowledgeBase()
     kb_dir = Path(kb_dir)
     files = sorted(kb_dir.glob("*.yml"))
     if not files:
         raise KBError(f"{kb_dir}: no knowledge-base files found")
+    docs: list[tuple[str, dict[str, Any]]] = []
     for path in files:
         file = path.name
         try:
@@ -280,10 +423,18 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
         except yaml.YAMLError as exc:
             raise KBError(f"{file}: not valid YAML: {exc}") from exc
         require(isinstance(doc, dict) and "kind" in doc, file, "kind", "missing top-level `kind`")
-        kind = doc["kind"]
         kb.raw[file] = doc
-        if kind == "topic":
-            topic = _parse_topic(doc, file)
+        docs.append((file, doc))
+        if doc["kind"] == "sources":
+            kb.sources.update(_parse_sources(doc, file))
+    for file, doc in docs:
+        kind = doc["kind"]
+        if kind == "notices":
+            kb.notices = _parse_notices(doc, file)
+        elif kind == "individual_visit_cities":
+            kb.individual_visit = _parse_individual_visit(doc, file)
+        elif kind == "topic":
+            topic = _parse_topic(doc, file, kb.sources)
             require(topic.id not in kb.topics, file, "id", f"duplicate topic id {topic.id!r}")
             kb.topics[topic.id] = topic
         elif kind == "halls":
