@@ -143,7 +143,7 @@ class ScriptedAgent:
 @pytest.fixture(scope="module")
 def standin() -> Iterator[tuple]:
     from rasa.core.channels.channel import register
-    from rasa.core.channels.rest import RestInput
+    from bot.channels.rest import RestChannel
 
     from bot.channels.guide import GuideInput
     from bot.channels.guide_auth import GuideAuth, Mode
@@ -154,7 +154,7 @@ def standin() -> Iterator[tuple]:
     app.ctx.agent = ScriptedAgent()
     # The console in loopback mode (no staff password): the browser runs on this machine.
     guide = GuideInput(auth=GuideAuth(Mode.LOOPBACK))
-    register([RestInput(), WebChatInput(), guide], app, route="/webhooks/")
+    register([RestChannel(), WebChatInput(), guide], app, route="/webhooks/")
     server = ServerThread(app).start()
     try:
         yield server.base, app.ctx.agent
