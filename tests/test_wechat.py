@@ -68,10 +68,11 @@ def free_port() -> int:
 class ServerThread:
     """Serve a Sanic app on 127.0.0.1 from a background thread with its own event loop."""
 
-    def __init__(self, app: Sanic) -> None:
+    def __init__(self, app: Sanic, host: str = "127.0.0.1") -> None:
         self.app = app
+        self.host = host
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://{host}:{self.port}"
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -81,7 +82,7 @@ class ServerThread:
 
         async def boot() -> Any:
             server = await self.app.create_server(
-                host="127.0.0.1", port=self.port, return_asyncio_server=True,
+                host=self.host, port=self.port, return_asyncio_server=True,
                 access_log=False,
             )
             await server.startup()
