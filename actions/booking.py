@@ -138,9 +138,9 @@ _MASKED_ID = re.compile(r"^\d{6}\*{8}\d{3}[\dX]$")
 _MASKED_PHONE = re.compile(r"^1\d{2}\*{4}\d{4}$")
 #: Answers that are never a name, at the name step (确认, 好的, 取消 …).
 _NOT_NAMES = frozenset(
-    {"确认", "确定", "是", "是的", "对", "对的", "好", "好的", "好吧", "可以", "行", "没问题", "没错", "嗯", "嗯嗯",
-     "ok", "okay", "yes", "no", "取消", "取消预约", "不", "不是", "不对", "不要", "算了", "继续", "继续预约", "提交",
-     "预约", "你好", "您好", "谢谢", "不知道", "随便", "没有", "修改", "hello", "hi"}
+    _YES | _NO | _CANCEL_YES | _CANCEL_NO
+    | {"好吧", "嗯嗯", "算了", "继续", "继续预约", "预约", "你好", "您好", "谢谢", "不知道", "随便", "没有",
+       "hello", "hi"}
 )
 #: Topic words that make a short text a question rather than a name (护照费用, 签注材料).
 _TOPIC_WORDS = re.compile(r"护照|通行证|签注|居留|材料|费用|收费|价格|照片|证件|大厅|地址|电话|时间|多久|办理|预约|加急")
@@ -205,7 +205,7 @@ def utter_access_refusal(dispatcher: CollectingDispatcher, result: AccessResult)
     elif error == "mismatch":
         dispatcher.utter_message(response="utter_booking_verify_failed")
     elif error == "unavailable":
-        dispatcher.utter_message(text=f"抱歉，{UNAVAILABLE}。请稍后再试。")
+        dispatcher.utter_message(response="utter_booking_unavailable")
     else:
         dispatcher.utter_message(response="utter_booking_access_needed")
 
@@ -921,7 +921,7 @@ class ManageFormValidation(BookingFormValidationAction):
         code = normalize_code(str(value)) if value is not None else None
         if code is None:
             if asked:
-                dispatcher.utter_message(text="没有看到预约号。预约号类似 HZ-7K3Q9M2X，在预约成功的消息里。")
+                dispatcher.utter_message(response="utter_booking_code_missing")
             return {"booking_code": None}
         seen = check_access(tracker, code)
         if seen.error == "unavailable":
@@ -939,10 +939,10 @@ class ManageFormValidation(BookingFormValidationAction):
     def status_problem(self, dispatcher: CollectingDispatcher, view: BookingView) -> bool:
         """Say why a booking the caller may see cannot be cancelled/moved; True if so."""
         if self.needs_active and view.status != STATUS_ACTIVE:
-            dispatcher.utter_message(text=f"预约 {view.code} 已经取消了，不能{self.verb}。需要的话可以重新预约。")
+            dispatcher.utter_message(response="utter_booking_not_active", code=view.code, verb=self.verb)
             return True
         if self.needs_active and view.day < now().date():
-            dispatcher.utter_message(text=f"预约 {view.code} 的日期已经过了，不能{self.verb}。")
+            dispatcher.utter_message(response="utter_booking_day_passed", code=view.code, verb=self.verb)
             return True
         return False
 
@@ -1080,7 +1080,8 @@ class AskAction(Action, ABC):
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         """Utter the question."""
 
-    fallback: str = "请继续。"
+    #: The domain response that asks for the slot when no choices can be offered.
+    fallback_response: str = "utter_ask_booking_continue"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -1089,16 +1090,17 @@ class AskAction(Action, ABC):
             return []  # the validator's reason came with the choices (e.g. free days)
         try:
             self.ask(dispatcher, tracker)
-        except BookingUnavailable as exc:
-            dispatcher.utter_message(text=f"{self.fallback}\n（{exc.reason}，暂时无法列出可选项，您可以直接输入。）")
+        except BookingUnavailable:
+            dispatcher.utter_message(response=self.fallback_response)
+            dispatcher.utter_message(response="utter_booking_options_unavailable")
         except Exception:
             logger.exception("%s failed", self.name())
-            dispatcher.utter_message(text=self.fallback)
+            dispatcher.utter_message(response=self.fallback_response)
         return []
 
 
 class ActionAskBookingService(AskAction):
-    fallback = "请问要办理哪项业务？（护照、港澳通行证、台湾通行证、外国人居留许可）"
+    fallback_response = "utter_ask_booking_service"
 
     def name(self) -> Text:
         return "action_ask_booking_service"
@@ -1114,7 +1116,7 @@ class ActionAskBookingService(AskAction):
 
 
 class ActionAskBookingHall(AskAction):
-    fallback = "请问去哪个大厅办理？（湖州市民服务中心 或 德清县出入境管理大队）"
+    fallback_response = "utter_ask_booking_hall"
 
     def name(self) -> Text:
         return "action_ask_booking_hall"
@@ -1129,7 +1131,7 @@ class ActionAskBookingHall(AskAction):
 
 
 class ActionAskBookingDate(AskAction):
-    fallback = "请问哪天去办理？可以说“明天”“下周三”“12月3日”。"
+    fallback_response = "utter_ask_booking_date"
 
     def name(self) -> Text:
         return "action_ask_booking_date"
@@ -1137,7 +1139,7 @@ class ActionAskBookingDate(AskAction):
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         hall_id, priority = form_context(tracker)
         if not hall_id:
-            dispatcher.utter_message(text=self.fallback)
+            dispatcher.utter_message(response=self.fallback_response)
             return
         current = now()
         today = current.date()
@@ -1164,7 +1166,7 @@ class ActionAskBookingDate(AskAction):
 
 
 class ActionAskBookingTime(AskAction):
-    fallback = "请问几点？可以说“上午9点半”“下午两点”。"
+    fallback_response = "utter_ask_booking_time"
 
     def name(self) -> Text:
         return "action_ask_booking_time"
@@ -1173,7 +1175,7 @@ class ActionAskBookingTime(AskAction):
         hall_id, priority = form_context(tracker)
         day = _as_date(tracker.get_slot("booking_date"))
         if not hall_id or day is None:
-            dispatcher.utter_message(text=self.fallback)
+            dispatcher.utter_message(response=self.fallback_response)
             return
         current = now()
         slots = free_slots(hall_id, day, priority, current)
@@ -1195,37 +1197,37 @@ class ActionAskBookingTime(AskAction):
 
 
 class ActionAskBookingName(AskAction):
-    fallback = "请输入办理人的姓名（与证件一致）。"
+    fallback_response = "utter_ask_booking_name"
 
     def name(self) -> Text:
         return "action_ask_booking_name"
 
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-        dispatcher.utter_message(text=self.fallback)
+        dispatcher.utter_message(response=self.fallback_response)
 
 
 class ActionAskBookingIdNumber(AskAction):
-    fallback = "请输入办理人的18位居民身份证号码。号码只用于预约核验，回复里会打码显示。"
+    fallback_response = "utter_ask_booking_id_number"
 
     def name(self) -> Text:
         return "action_ask_booking_id_number"
 
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-        dispatcher.utter_message(text=self.fallback)
+        dispatcher.utter_message(response=self.fallback_response)
 
 
 class ActionAskBookingPhone(AskAction):
-    fallback = "请输入联系手机号（11位），查询或改约时会用到它的后四位。"
+    fallback_response = "utter_ask_booking_phone"
 
     def name(self) -> Text:
         return "action_ask_booking_phone"
 
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-        dispatcher.utter_message(text=self.fallback)
+        dispatcher.utter_message(response=self.fallback_response)
 
 
 class ActionAskBookingConfirm(AskAction):
-    fallback = "确认提交吗？"
+    fallback_response = "utter_ask_booking_confirm"
 
     def name(self) -> Text:
         return "action_ask_booking_confirm"
@@ -1241,12 +1243,14 @@ class ActionAskBookingConfirm(AskAction):
             buttons.append({"title": "不改了" if reschedule else "不约了", "payload": "/stop_form"})
             dispatcher.utter_message(text="请问要修改哪一项？", buttons=buttons)
             return
-        summary = reschedule_summary(tracker) if reschedule else booking_summary(tracker)
-        dispatcher.utter_message(text=summary, buttons=CONFIRM_BUTTONS)
+        if reschedule:
+            dispatcher.utter_message(text=reschedule_summary(tracker), buttons=CONFIRM_BUTTONS)
+        else:
+            booking_summary(dispatcher, tracker)
 
 
 class ActionAskBookingCode(AskAction):
-    fallback = "请告诉我预约号（类似 HZ-7K3Q9M2X，在预约成功的消息里）。"
+    fallback_response = "utter_ask_booking_code"
 
     def name(self) -> Text:
         return "action_ask_booking_code"
@@ -1260,22 +1264,24 @@ class ActionAskBookingCode(AskAction):
             }
             for v in mine
         ]
-        text = self.fallback + ("\n也可以直接点选您在这里约过的：" if buttons else "")
-        dispatcher.utter_message(text=text, buttons=buttons)
+        if buttons:
+            dispatcher.utter_message(response="utter_ask_booking_code_or_pick", buttons=buttons)
+        else:
+            dispatcher.utter_message(response=self.fallback_response)
 
 
 class ActionAskBookingPhoneLast4(AskAction):
-    fallback = "这个预约不是在当前对话里约的。为保护个人信息，请输入预约时所留手机号的后四位。"
+    fallback_response = "utter_ask_booking_phone_last4"
 
     def name(self) -> Text:
         return "action_ask_booking_phone_last4"
 
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-        dispatcher.utter_message(text=self.fallback)
+        dispatcher.utter_message(response=self.fallback_response)
 
 
 class ActionAskBookingCancelConfirm(AskAction):
-    fallback = "确认取消这个预约吗？"
+    fallback_response = "utter_ask_booking_cancel_confirm"
 
     def name(self) -> Text:
         return "action_ask_booking_cancel_confirm"
@@ -1292,25 +1298,22 @@ class ActionAskBookingCancelConfirm(AskAction):
         )
 
 
-def booking_summary(tracker: Tracker) -> str:
-    """The confirmation question: ID and phone masked."""
+def booking_summary(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """The confirmation question (domain response utter_booking_summary): ID and phone masked."""
     day = _as_date(tracker.get_slot("booking_date"))
     start = _as_time(tracker.get_slot("booking_time"))
     end = (datetime.combine(date(2000, 1, 1), start) + timedelta(minutes=30)).time() if start else None
-    lines = ["请核对预约信息："]
-    if tracker.get_slot("booking_priority"):
-        lines.append("类型：绿色通道优先时段")
-    lines += [
-        f"业务：{service_label(tracker.get_slot('booking_service'))}",
-        f"大厅：{hall_name(tracker.get_slot('booking_hall'))}",
-        f"日期：{fmt_day(day) if day else '未选择'}",
-        f"时间：{hhmm(start) + '–' + hhmm(end) if start and end else '未选择'}",
-        f"办理人：{tracker.get_slot('booking_name') or '未填写'}",
-        f"身份证号：{_shown('booking_id_number', tracker.get_slot('booking_id_number')) or '未填写'}",
-        f"手机号：{_shown('booking_phone', tracker.get_slot('booking_phone')) or '未填写'}",
-        "确认预约吗？",
-    ]
-    return "\n".join(lines)
+    dispatcher.utter_message(
+        response="utter_booking_summary_priority" if tracker.get_slot("booking_priority") else "utter_booking_summary",
+        buttons=CONFIRM_BUTTONS,
+        service=service_label(tracker.get_slot("booking_service")),
+        hall=hall_name(tracker.get_slot("booking_hall")),
+        day=fmt_day(day) if day else "",
+        time=f"{hhmm(start)}–{hhmm(end)}" if start and end else "",
+        name=tracker.get_slot("booking_name") or "",
+        id_number=_shown("booking_id_number", tracker.get_slot("booking_id_number")),
+        phone=_shown("booking_phone", tracker.get_slot("booking_phone")),
+    )
 
 
 def reschedule_summary(tracker: Tracker) -> str:
@@ -1361,7 +1364,7 @@ class ActionSubmitBooking(Action):
                 minutes = int(PENDING_TTL.total_seconds() // 60)
                 dispatcher.utter_message(response="utter_booking_personal_expired", minutes=minutes)
             else:
-                dispatcher.utter_message(text="预约信息还不完整，我们接着填。")
+                dispatcher.utter_message(response="utter_booking_incomplete")
             return _clear("booking_confirm", *missing) + [FollowupAction("booking_form")]
         priority = bool(tracker.get_slot("booking_priority"))
         current = now()

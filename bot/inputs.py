@@ -9,6 +9,8 @@ wording stays in data.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 #: Longest sender id kept; a longer one is cut here, the same way on every channel.
@@ -19,8 +21,8 @@ MAX_MESSAGE_CHARS = 2000
 MAX_BODY_BYTES = 16 * 1024
 #: The domain response sent when a turn produced no reply at all (action server down …).
 BUSY_RESPONSE = "utter_system_busy"
-#: Used only if the running model has no `utter_system_busy` (an old model): never silence.
-_LAST_RESORT = "系统繁忙，请稍后再试。"
+#: Where the response is read from when the running model has none (no agent, an old model).
+DOMAIN_FILE = Path(__file__).resolve().parent.parent / "domain.yml"
 
 # Lone surrogates (invalid in UTF-8) and C0/C1 control characters except tab and newline.
 _UNSAFE = re.compile(r"[\ud800-\udfff\u0000-\u0008\u000b-\u001f\u007f-\u009f]")
@@ -40,8 +42,17 @@ def cap_sender(sender: Any) -> Optional[str]:
 
 
 def busy_messages(agent: Any, recipient_id: str = "") -> List[Dict[str, Any]]:
-    """The `utter_system_busy` reply as channel messages, from the running model's domain."""
+    """The `utter_system_busy` reply as channel messages, from the running model's domain, or
+    from domain.yml when there is no model to ask: never silence."""
     responses = getattr(getattr(agent, "domain", None), "responses", None) or {}
-    variants = responses.get(BUSY_RESPONSE) or [{"text": _LAST_RESORT}]
-    text = variants[0].get("text") or _LAST_RESORT
+    variants = responses.get(BUSY_RESPONSE) or []
+    text = (variants[0].get("text") if variants else None) or _busy_text_from_domain_file()
     return [{"recipient_id": recipient_id, "text": text}]
+
+
+@lru_cache(maxsize=1)
+def _busy_text_from_domain_file() -> str:
+    import yaml
+
+    domain = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))
+    return str(domain["responses"][BUSY_RESPONSE][0]["text"])

@@ -748,7 +748,7 @@ class BookingRepository:
         like a code that does not exist."""
         normalized = normalize_code(code)
         if normalized is None:
-            return BookingResult(False, reason="预约号格式不对，应类似 HZ-7K3Q9M2X。", error="not_found")
+            return BookingResult(False, error="not_found")  # an unreadable code is no booking
 
         def work(conn: Connection) -> BookingResult:
             row = self._locked_booking(conn, normalized)
@@ -832,7 +832,7 @@ class BookingRepository:
         `reschedule`: owner, current grant, or staff; anyone else gets not_found."""
         normalized = normalize_code(code)
         if normalized is None:
-            return BookingResult(False, reason="预约号格式不对，应类似 HZ-7K3Q9M2X。", error="not_found")
+            return BookingResult(False, error="not_found")  # an unreadable code is no booking
 
         def work(conn: Connection) -> BookingResult:
             row = self._locked_booking(conn, normalized)

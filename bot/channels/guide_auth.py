@@ -29,6 +29,7 @@ import getpass
 import hashlib
 import hmac
 import ipaddress
+import json
 import logging
 import os
 import secrets
@@ -36,6 +37,7 @@ import sys
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Deque, Dict, List, Mapping, Optional
 
@@ -62,11 +64,18 @@ MAX_LOGIN_BODY_BYTES = 4096
 # no facts, tests/test_channels_http.py checks that). By route name, not by path, so an odd
 # path such as /guide/static/../api/x can never count as static.
 OPEN_ROUTES = frozenset({"guide_login_form", "guide_login", "guide_static"})
-# Staff-facing wording of the login page and the refusal page (not citizen replies).
-MSG_WRONG_PASSWORD = "密码不正确。"
-MSG_TOO_MANY = "失败次数过多，请 10 分钟后再试。"
-MSG_NEEDS_CREDENTIALS = "导办台需要工作人员凭据"
-MSG_LOGIN_REQUIRED = "请先登录导办台"
+#: Staff-facing wording of the login and refusal answers, kept beside the console's pages.
+MESSAGES_FILE = Path(__file__).resolve().parents[2] / "web" / "guide" / "messages.json"
+
+
+def staff_message(name: str) -> str:
+    """One line of web/guide/messages.json (wrong_password, too_many, needs_credentials …)."""
+    return str(_staff_messages()[name])
+
+
+@lru_cache(maxsize=1)
+def _staff_messages() -> Dict[str, str]:
+    return json.loads(MESSAGES_FILE.read_text(encoding="utf-8"))
 
 
 def _b64(data: bytes) -> str:
@@ -292,7 +301,7 @@ def protect(bp: Blueprint, auth: GuideAuth, pages: Path, prefix: str,
 
     def refuse(request: Request) -> HTTPResponse:
         if _needs_auth_json(request, prefix):
-            return response.json({"error": MSG_NEEDS_CREDENTIALS}, status=403,
+            return response.json({"error": staff_message("needs_credentials")}, status=403,
                                  headers=base_headers, ensure_ascii=False)
         return response.raw(refusal_page, status=403, content_type="text/html; charset=utf-8",
                             headers=base_headers)
@@ -317,7 +326,7 @@ def protect(bp: Blueprint, auth: GuideAuth, pages: Path, prefix: str,
         if route in OPEN_ROUTES or session_expiry(request):
             return None
         if _needs_auth_json(request, prefix):
-            return response.json({"error": MSG_LOGIN_REQUIRED}, status=401,
+            return response.json({"error": staff_message("login_required")}, status=401,
                                  headers=base_headers, ensure_ascii=False)
         return redirect(f"{prefix}/login")
 
@@ -333,7 +342,7 @@ def protect(bp: Blueprint, auth: GuideAuth, pages: Path, prefix: str,
             return redirect(f"{prefix}/")
         client = client_key(request)
         if auth.failures.blocked(client):
-            return login_page(MSG_TOO_MANY, 429,
+            return login_page(staff_message("too_many"), 429,
                               {"Retry-After": str(auth.failures.retry_after(client))})
         # Counted before the check and forgiven on success: parallel guesses cannot all slip
         # past `blocked` while the first ones are still being verified.
@@ -344,7 +353,7 @@ def protect(bp: Blueprint, auth: GuideAuth, pages: Path, prefix: str,
         # PBKDF2 takes ~0.2 s of CPU: in a thread, so the bot keeps answering meanwhile.
         if not password or not await asyncio.to_thread(auth.password.verify, password):
             logger.warning("guide console: failed login from %s", client)
-            return login_page(MSG_WRONG_PASSWORD, 401)
+            return login_page(staff_message("wrong_password"), 401)
         auth.failures.reset(client)
         logger.info("guide console: login from %s", client)
         resp = redirect(f"{prefix}/")
@@ -380,8 +389,8 @@ def _set_cookie(resp: HTTPResponse, request: Request, value: str, max_age: int,
 # ----------------------------------------------------------------------------- CLI
 def _read_password() -> str:
     if sys.stdin.isatty():
-        first = getpass.getpass("导办台密码: ")
-        if getpass.getpass("再输入一次: ") != first:
+        first = getpass.getpass("Guide console password: ")
+        if getpass.getpass("Again: ") != first:
             raise SystemExit("passwords differ")
         return first
     return sys.stdin.readline().rstrip("\r\n")

@@ -34,6 +34,9 @@ DERIVED_KEYS = ("individual_visit_city",)
 SCOPES = ("全国", "浙江", "湖州", "德清", "杭州", "宁波")
 NOT_CONFIGURED = "待配置"
 # The founding article (../shared/domain/000_*.txt) has no URL; cite it by its headline.
+#: Lines notices.yml must hold: the hotline, the closing check line, and the words of a citation.
+NOTICE_NAMES = ("hotline", "check_line", "source_line", "citation_format", "repost_mark", "undated",
+                "about_year", "about_date")
 ARTICLE_CITATION = "《出入境服务“只跑一次”——浙江人“说走就走”有底气》（湖州出入境采访报道）"
 
 
@@ -63,11 +66,16 @@ class SourceInfo:
     repost: bool
     approximate: bool = False
 
-    def display(self) -> str:
-        when = self.date or "日期不详"
-        if self.date and self.approximate:
-            when = f"约{self.date}年" if len(self.date) == 4 else f"约{self.date}"
-        return f"{self.publisher}{'（转载）' if self.repost else ''}，{when}"
+    def display(self, wording: Mapping[str, str]) -> str:
+        """"国家移民管理局，2024-05" in the words of notices.yml (repost mark, undated, about)."""
+        if not self.date:
+            when = wording["undated"]
+        elif self.approximate:
+            when = wording["about_year" if len(self.date) == 4 else "about_date"].replace("{date}", self.date)
+        else:
+            when = self.date
+        mark = wording["repost_mark"] if self.repost else ""
+        return wording["citation_format"].replace("{publisher}", self.publisher + mark).replace("{when}", when)
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,7 @@ class Answer:
         if self.hint:
             parts.append(fill(self.hint.strip(), self.notices))
         if self.citation:
-            parts.append(f"来源：{self.citation}")
+            parts.append(self.notices["source_line"].replace("{citation}", self.citation))
         if self.fact.volatile and self.check_line:
             parts.append(fill(self.check_line, self.notices))
         return "\n".join(parts)
@@ -157,11 +165,11 @@ def fill(text: str, notices: Mapping[str, str]) -> str:
     return text
 
 
-def cite(source: str, sources: Mapping[str, SourceInfo] | None = None) -> str:
+def cite(source: str, sources: Mapping[str, SourceInfo], wording: Mapping[str, str]) -> str:
     """A source as a reader sees it: publisher and date from sources.yml, never a raw URL."""
-    info = (sources or {}).get(source)
+    info = sources.get(source)
     if info is not None:
-        return info.display()
+        return info.display(wording)
     return ARTICLE_CITATION if source == "article" else source
 
 
@@ -207,7 +215,7 @@ class KnowledgeBase:
             hint = None if specific else topic.hint
             return Answer(
                 topic=topic, aspect=aspect, fact=fact, hint=hint,
-                citation=cite(fact.sources[0], self.sources),
+                citation=cite(fact.sources[0], self.sources, self.notices),
                 check_line=self.notices.get("check_line"), notices=self.notices,
             )
         return None
@@ -389,7 +397,8 @@ def _parse_notices(doc: dict[str, Any], file: str) -> dict[str, str]:
     notices = doc.get("notices")
     require(isinstance(notices, dict) and all(isinstance(v, str) and v for v in notices.values()),
             file, "notices", "must map names to non-empty text")
-    require("hotline" in notices and "check_line" in notices, file, "notices", "needs hotline and check_line")
+    missing = [name for name in NOTICE_NAMES if name not in notices]
+    require(not missing, file, "notices", f"needs {', '.join(missing)}")
     return {str(k): v for k, v in notices.items()}
 
 
