@@ -514,6 +514,18 @@ class DateTimeValidation:
         """(hall id, priority) the date and time are checked against."""
         return form_context(tracker)
 
+    def takes_answer_first(self, tracker: Tracker, requested: Text) -> bool:
+        """At the date and time steps a plain date or time is the answer, even when the NLU
+        heard a question in it ("上午10点" as a question about the hall); a date with a
+        question mark or a question word stays a side question."""
+        text = latest_text(tracker)
+        if requested not in ("booking_date", "booking_time") or _QUESTION.search(text):
+            return super().takes_answer_first(tracker, requested)  # type: ignore[misc]
+        parsed = parse_date(text, now().date())
+        if requested == "booking_date":
+            return parsed.day is not None
+        return _as_time(text) is not None or parsed.time is not None
+
     def offer_days(
         self,
         dispatcher: CollectingDispatcher,
@@ -691,7 +703,9 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
 
     def takes_answer_first(self, tracker: Tracker, requested: Text) -> bool:
         """At the name step a name is a name, even when the NLU heard a fee question (钱七)."""
-        return requested == "booking_name" and looks_like_name(latest_text(tracker))
+        if requested == "booking_name":
+            return looks_like_name(latest_text(tracker))
+        return super().takes_answer_first(tracker, requested)
 
     def forget(self, tracker: Tracker) -> None:
         """The form stopped: the ID and phone it collected go too."""

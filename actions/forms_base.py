@@ -117,7 +117,7 @@ class BookingFormValidationAction(FormValidationAction):
         requested = tracker.get_slot(REQUESTED_SLOT)
         if (
             requested
-            and not self.takes_answer_first(tracker, requested)
+            and not self._answer_first(tracker, requested)
             and self.answer_side_question(dispatcher, tracker)
         ):
             # Clearing the requested slot keeps the form running; it asks the same question.
@@ -133,6 +133,14 @@ class BookingFormValidationAction(FormValidationAction):
         return events + self.count_failures(dispatcher, tracker, requested, events)
 
     # -- a question in the middle of the form ---------------------------------------------
+    def _answer_first(self, tracker: Tracker, requested: Text) -> bool:
+        """`takes_answer_first`, where a bug counts as "no": the validator then decides."""
+        try:
+            return self.takes_answer_first(tracker, requested)
+        except Exception:
+            logger.exception("%s: takes_answer_first failed on %s", self.name(), requested)
+            return False
+
     def takes_answer_first(self, tracker: Tracker, requested: Text) -> bool:
         """True when the message is plainly the answer to `requested` and must not be taken
         for a side question, whatever the NLU thought; subclasses decide per slot."""

@@ -386,6 +386,28 @@ def test_yes_no_words_are_not_names(word: str) -> None:
     assert chat.slots["booking_name"] is None and "姓名" in chat.text and chat.active_loop == "booking_form"
 
 
+@pytest.mark.parametrize("text, intent", [("上午10点", "ask_location"), ("下午两点", "greet")])
+def test_a_time_is_taken_at_the_time_step_whatever_the_nlu_heard(text: str, intent: str) -> None:
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天"):
+        chat.say(answer)
+    assert chat.slots["requested_slot"] == "booking_time"
+    chat.say(text, intent)  # the trained model heard 上午10点 as a question about the hall
+    assert chat.slots["booking_time"] is not None and chat.slots["requested_slot"] == "booking_name"
+
+
+def test_a_date_is_taken_at_the_date_step_but_a_dated_question_is_answered() -> None:
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}'):
+        chat.say(answer)
+    chat.say("明天要带什么材料？", "ask_documents")
+    assert chat.slots["booking_date"] is None and "身份证" in chat.text
+    chat.say("明天", "ask_location")
+    assert chat.slots["booking_date"] is not None and chat.slots["requested_slot"] == "booking_time"
+
+
 def test_a_real_side_question_at_the_name_step_is_still_answered() -> None:
     chat = _at_name_step()
     chat.say("护照费用", "ask_fee", {"service": "passport"})
