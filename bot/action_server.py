@@ -23,7 +23,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.inputs import MAX_SENDER_CHARS
+from bot.inputs import MAX_SENDER_CHARS, is_loopback
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ TOKEN_HEADER = "X-Action-Token"
 WORKER_THREADS = 8
 #: Largest action call accepted (a tracker with its history and the domain).
 MAX_CALL_BYTES = 8 * 1024 * 1024
-_LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
 _thread_state = threading.local()
 
@@ -55,7 +54,7 @@ def caller_allowed(request: Request, settings: Settings) -> bool:
         return hmac.compare_digest(provided.encode(), expected.encode())
     if settings.is_production:
         return False
-    return request.ip in _LOOPBACK and "x-forwarded-for" not in request.headers
+    return is_loopback(request)
 
 
 def _action_call(request: Request) -> Optional[Dict[str, Any]]:

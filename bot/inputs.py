@@ -8,6 +8,7 @@ wording stays in data.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -56,3 +57,29 @@ def _busy_text_from_domain_file() -> str:
 
     domain = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))
     return str(domain["responses"][BUSY_RESPONSE][0]["text"])
+
+
+def _is_loopback_address(text: str) -> bool:
+    try:
+        address = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def is_loopback(request: Any) -> bool:
+    """The peer is this machine and no proxy says it forwarded someone else.
+
+    A proxy on the same host connects from 127.0.0.1; its X-Forwarded-For / X-Real-IP then
+    name the real client, and a `Forwarded` header is taken as "proxied" outright.
+    """
+    if not _is_loopback_address(request.ip or ""):
+        return False
+    if request.headers.get("forwarded"):
+        return False
+    for header in ("x-forwarded-for", "x-real-ip"):
+        for value in request.headers.getall(header, []):
+            if not all(_is_loopback_address(part) for part in value.split(",")):
+                return False
+    return True

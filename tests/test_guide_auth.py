@@ -242,7 +242,7 @@ def test_without_credentials_a_remote_client_is_refused():
 
     from sanic.compat import Header
 
-    from bot.channels.guide_auth import is_loopback
+    from bot.inputs import is_loopback
 
     remote = SimpleNamespace(ip="203.0.113.9", headers=Header())
     local = SimpleNamespace(ip="127.0.0.1", headers=Header())

@@ -158,12 +158,14 @@ def test_a_blocked_action_does_not_stall_other_conversations(action_server: Any)
 def test_without_a_secret_only_loopback_may_call(clean_settings: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
+    from sanic.compat import Header
+
     from bot.action_server import caller_allowed
 
     settings = get_settings()
-    local = SimpleNamespace(ip="127.0.0.1", headers={})
-    proxied = SimpleNamespace(ip="127.0.0.1", headers={"x-forwarded-for": "203.0.113.9"})
-    remote = SimpleNamespace(ip="203.0.113.9", headers={})
+    local = SimpleNamespace(ip="127.0.0.1", headers=Header())
+    proxied = SimpleNamespace(ip="127.0.0.1", headers=Header({"x-forwarded-for": "203.0.113.9"}))
+    remote = SimpleNamespace(ip="203.0.113.9", headers=Header())
     assert caller_allowed(local, settings)  # type: ignore[arg-type]
     assert not caller_allowed(proxied, settings)  # type: ignore[arg-type]
     assert not caller_allowed(remote, settings)  # type: ignore[arg-type]

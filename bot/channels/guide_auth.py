@@ -28,7 +28,6 @@ import enum
 import getpass
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -44,6 +43,8 @@ from typing import Callable, Deque, Dict, List, Mapping, Optional
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot.inputs import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -249,32 +250,6 @@ class GuideAuth:
 
 
 # ----------------------------------------------------------------------------- requests
-def _is_loopback_address(text: str) -> bool:
-    try:
-        address = ipaddress.ip_address(text.strip().strip("[]"))
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
-
-
-def is_loopback(request: Request) -> bool:
-    """The peer is this machine and no proxy says it forwarded someone else.
-
-    A proxy on the same host connects from 127.0.0.1; its X-Forwarded-For / X-Real-IP then
-    name the real client, and a `Forwarded` header is taken as "proxied" outright.
-    """
-    if not _is_loopback_address(request.ip or ""):
-        return False
-    if request.headers.get("forwarded"):
-        return False
-    for header in ("x-forwarded-for", "x-real-ip"):
-        for value in request.headers.getall(header, []):
-            if not all(_is_loopback_address(part) for part in value.split(",")):
-                return False
-    return True
-
-
 def client_key(request: Request) -> str:
     """Who to count failures against: Sanic's proxy-aware address when configured, else the peer."""
     return str(request.remote_addr or request.ip or "unknown")
