@@ -123,17 +123,21 @@ def train(config: str, name: str) -> dict[str, Any]:
 
 # ----- measurements against a live server -----------------------------------------------------
 
-def _post(session: requests.Session, url: str, payload: dict[str, Any]) -> float:
+def _post(session: requests.Session, url: str, payload: dict[str, Any],
+          params: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    response = session.post(url, json=payload, timeout=TIMEOUT)
+    response = session.post(url, json=payload, params=params, timeout=TIMEOUT)
     response.raise_for_status()
     response.json()
     return time.perf_counter() - started
 
 
-def parse_latency(base: str, messages: Sequence[str], n: int) -> dict[str, float]:
+def parse_latency(base: str, messages: Sequence[str], n: int, token: str) -> dict[str, float]:
+    """/model/parse latency; the HTTP API needs the server's token (it is off without one)."""
+    params = {"token": token}
     with requests.Session() as s:
-        samples = [_post(s, f"{base}/model/parse", {"text": messages[i % len(messages)]}) for i in range(n)]
+        samples = [_post(s, f"{base}/model/parse", {"text": messages[i % len(messages)]}, params)
+                   for i in range(n)]
     return latency_summary(samples)
 
 
@@ -222,7 +226,7 @@ def bench_server(label: str, model: Path, messages: Sequence[str], sizes: Sizes)
             bot.parse(messages[i % len(messages)])
             bot.say(messages[i % len(messages)], sender="bench-warmup")
         steps: list[tuple[str, Callable[[], Any]]] = [
-            ("parse", lambda: parse_latency(bot.url, messages, sizes.parse_n)),
+            ("parse", lambda: parse_latency(bot.url, messages, sizes.parse_n, bot.env["RASA_AUTH_TOKEN"])),
             ("turn", lambda: turn_latency(bot.url, messages, sizes.conversations, sizes.turns_per_conversation)),
             ("saturation", lambda: saturation(bot.url, messages, sizes.clients, sizes.saturation_s,
                                               sizes.turns_per_conversation)),
