@@ -15,6 +15,9 @@ each is a wrapper around the original function, so an upgrade shows at once if i
 - The action server's answer is checked against Rasa's response schema with a validator
   built once: stock `jsonschema.validate()` re-checks the schema itself on every call, which
   was 40% of the Rasa server's CPU under load (py-spy, 2026-12-01).
+- The policies and the action server see `bot.tracker_window.recent_view(tracker)`: the
+  state plus the last turns, not the whole history, so a turn does not get slower as the
+  conversation grows. The processor keeps, and the tracker store saves, the full tracker.
 """
 from __future__ import annotations
 
@@ -154,6 +157,29 @@ def _validate_with_one_validator() -> None:
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[assignment]
 
 
+def _bounded_history() -> None:
+    from rasa.core.actions.action import RemoteAction
+    from rasa.core.processor import MessageProcessor
+
+    from bot.tracker_window import recent_view
+
+    original_predict = MessageProcessor._predict_next_with_tracker
+    original_call_format = RemoteAction._action_call_format
+
+    def _predict_next_with_tracker(self: Any, tracker: Any) -> Any:
+        if tracker.followup_action:  # answered without the policies; the original clears it
+            return original_predict(self, tracker)
+        return original_predict(self, recent_view(tracker))
+
+    def _action_call_format(self: Any, tracker: Any, domain: Any) -> Dict[str, Any]:
+        return original_call_format(self, recent_view(tracker), domain)
+
+    _predict_next_with_tracker.__wrapped__ = original_predict  # type: ignore[attr-defined]
+    _action_call_format.__wrapped__ = original_call_format  # type: ignore[attr-defined]
+    MessageProcessor._predict_next_with_tracker = _predict_next_with_tracker  # type: ignore[assignment]
+    RemoteAction._action_call_format = _action_call_format  # type: ignore[assignment]
+
+
 def install() -> None:
     """Apply every patch once (idempotent)."""
     global _installed
@@ -166,4 +192,5 @@ def install() -> None:
     _action_timeout(settings.action_timeout_seconds)
     _action_server_secret(settings.action_server_token)
     _validate_with_one_validator()
+    _bounded_history()
     _installed = True

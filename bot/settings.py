@@ -58,6 +58,9 @@ class Settings:
     cors_origins: tuple[str, ...]
     #: Seconds the Rasa server waits for one custom action before it answers "busy".
     action_timeout_seconds: float
+    #: Events of recent conversations each Rasa process keeps in memory (0: none), so a
+    #: turn does not re-read the whole conversation from the tracker store.
+    tracker_cache_events: int
 
     @property
     def is_production(self) -> bool:
@@ -86,6 +89,7 @@ def get_settings() -> Settings:
         bind_host=_env("BIND_HOST", LOOPBACK_HOST),
         cors_origins=tuple(o for o in (_env("CORS_ORIGINS", "") or "").split(",") if o.strip()),
         action_timeout_seconds=float(_env("ACTION_TIMEOUT_SECONDS", "10")),
+        tracker_cache_events=int(_env("TRACKER_CACHE_EVENTS", "50000") or 0),
     )
 
 

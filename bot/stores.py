@@ -6,15 +6,22 @@ and a Redis lock store when REDIS_URL is set so several Rasa replicas can share 
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Optional
+import itertools
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Optional
 
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import Event, SessionStarted
+from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.engine import make_url
 
 from bot.privacy import mask_text
 from bot.settings import get_settings
+from bot.tracker_window import IdentityMap
 
 
 def _mask(value: Any) -> Any:
@@ -32,23 +39,142 @@ class _MaskedEvent:
 
     def __init__(self, event: Any) -> None:
         self.type_name = event.type_name
-        self._data: Dict[str, Any] = _mask(event.as_dict())
+        clear = event.as_dict()
+        self._data: Dict[str, Any] = _mask(clear)
+        self.masked_something = self._data != clear
 
     def as_dict(self) -> Dict[str, Any]:
         return self._data
 
 
+@dataclass
+class _Stored:
+    """How much of one tracker object the database holds: its first `events`, up to `row_id`."""
+
+    events: int
+    row_id: int
+
+
 class MaskingSQLTrackerStore(SQLTrackerStore):
-    """Stores conversations with ID numbers and mobile phones masked in every event.
+    """Stores conversations with ID numbers and mobile phones masked in every event, and
+    keeps the latest trackers in memory so a turn does not re-read the whole conversation.
 
     Citizens type their ID and phone into the chat for a booking; the conversation log does
     not need them (the booking table keeps a keyed hash and the phone it needs), so they are
-    masked on the way into the database. The running turn still sees the clear values.
+    masked on the way into the database. The running turn still sees the clear values; once
+    saved, the kept tracker holds the masked events too, as a reload would.
+
+    Stock SQLTrackerStore deserialises every event of the session on every turn, which made
+    turn 300 cost ten times turn 5. Here a tracker saved by this process stays in a cache
+    bounded by `cache_events` events in all. The next retrieve asks the database only for
+    rows newer than the last one this process saw (another replica may have added turns)
+    and applies them; a new session from elsewhere, or a tracker changed and not saved (a
+    failed turn), is read again in full. The stored history is always complete.
     """
+
+    def __init__(self, *args: Any, cache_events: int = 50_000, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cache_events = cache_events
+        self._cached: "OrderedDict[str, DialogueStateTracker]" = OrderedDict()
+        self._cached_events = 0
+        self._stored: "IdentityMap[DialogueStateTracker, _Stored]" = IdentityMap()
 
     def _additional_events(self, session: Any, tracker: Any) -> Iterator[Any]:  # type: ignore[override]
         for event in super()._additional_events(session, tracker):
             yield _MaskedEvent(event)
+
+    async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
+        tracker = self._cached.get(sender_id)
+        stored = self._stored.get(tracker) if tracker is not None else None
+        if tracker is not None and stored is not None and len(tracker.events) == stored.events:
+            with self.session_scope() as session:
+                rows = (
+                    session.query(self.SQLEvent.id, self.SQLEvent.type_name, self.SQLEvent.data)
+                    .filter(self.SQLEvent.sender_id == sender_id, self.SQLEvent.id > stored.row_id)
+                    .order_by(self.SQLEvent.id)
+                    .all()
+                )
+            if not any(row.type_name == SessionStarted.type_name for row in rows):
+                for row in rows:
+                    tracker.update(Event.from_parameters(json.loads(row.data)), self.domain)
+                self._remember(tracker, rows[-1].id if rows else stored.row_id)
+                return tracker
+        return self._load(sender_id)
+
+    def _load(self, sender_id: str) -> Optional[DialogueStateTracker]:
+        """The latest session from the database, as stock SQLTrackerStore reads it."""
+        with self.session_scope() as session:
+            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
+            events = [json.loads(row.data) for row in rows]
+            last_row_id = rows[-1].id if rows else 0
+        if not self.domain or not events:
+            return None
+        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        self._remember(tracker, last_row_id)
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        stored = self._stored.get(tracker)
+        with self.session_scope() as session:
+            if stored is None:  # not read through this store: count what the database has
+                masked = list(self._additional_events(session, tracker))
+                first_new = len(tracker.events) - len(masked)
+            else:
+                first_new = stored.events
+                masked = [_MaskedEvent(e) for e in itertools.islice(tracker.events, first_new, None)]
+            rows = [self._row(tracker.sender_id, event) for event in masked]
+            session.add_all(rows)
+            session.flush()
+            row_id = rows[-1].id if rows else (stored.row_id if stored else self._last_row_id(session, tracker.sender_id))
+            session.commit()
+        if self.event_broker is not None:
+            await self._stream_new_events(self.event_broker, list(itertools.islice(tracker.events, first_new, None)),
+                                          tracker.sender_id)
+        self._keep_masked(tracker, first_new, masked)
+        self._remember(tracker, row_id)
+
+    def _row(self, sender_id: str, event: "_MaskedEvent") -> Any:
+        data = event.as_dict()
+        return self.SQLEvent(
+            sender_id=sender_id,
+            type_name=event.type_name,
+            timestamp=data.get("timestamp"),
+            intent_name=(data.get("parse_data") or {}).get("intent", {}).get("name"),
+            action_name=data.get("name"),
+            data=json.dumps(data),
+        )
+
+    def _last_row_id(self, session: Any, sender_id: str) -> int:
+        import sqlalchemy as sa
+
+        found = session.query(sa.func.max(self.SQLEvent.id)).filter(self.SQLEvent.sender_id == sender_id).scalar()
+        return int(found or 0)
+
+    @staticmethod
+    def _keep_masked(tracker: DialogueStateTracker, first_new: int, masked: List["_MaskedEvent"]) -> None:
+        """Replace the saved events that held an ID or a phone by their masked form."""
+        for offset, event in enumerate(masked):
+            if not event.masked_something:
+                continue
+            index = first_new + offset
+            replacement = Event.from_parameters(event.as_dict())
+            if tracker.latest_message is tracker.events[index]:
+                tracker.latest_message = replacement  # type: ignore[assignment]
+            tracker.events[index] = replacement
+
+    def _remember(self, tracker: DialogueStateTracker, row_id: int) -> None:
+        """Keep the tracker as the database now holds it; forget the oldest beyond the bound."""
+        previous = self._cached.pop(tracker.sender_id, None)
+        if previous is not None:
+            self._cached_events -= len(previous.events)
+        self._stored.set(tracker, _Stored(len(tracker.events), row_id))
+        if self._cache_events <= 0:
+            return
+        self._cached[tracker.sender_id] = tracker
+        self._cached_events += len(tracker.events)
+        while self._cached_events > self._cache_events and len(self._cached) > 1:
+            _, oldest = self._cached.popitem(last=False)
+            self._cached_events -= len(oldest.events)
 
 
 class EnvTrackerStore:
@@ -63,7 +189,10 @@ class EnvTrackerStore:
     ) -> SQLTrackerStore:
         url = get_settings().tracker_store_url
         dialect = make_url(url).get_backend_name()
-        return MaskingSQLTrackerStore(domain=domain, dialect=dialect, host=url, event_broker=event_broker)
+        return MaskingSQLTrackerStore(
+            domain=domain, dialect=dialect, host=url, event_broker=event_broker,
+            cache_events=get_settings().tracker_cache_events,
+        )
 
 
 class EnvLockStore:
