@@ -41,6 +41,23 @@ def _check_configuration() -> None:
         raise SystemExit(f"知识库文件有误 (knowledge base error): {exc}")
 
 
+def _check_workers() -> None:
+    """Several Sanic workers only with the Redis lock store.
+
+    Rasa allows SANIC_WORKERS > 1 with any custom lock store, and bot.stores.EnvLockStore is
+    one even when it falls back to the in-memory lock, which each worker would hold on its
+    own: two messages of one citizen could then run at once and interleave their events.
+    """
+    import os
+
+    from bot.settings import get_settings
+
+    workers = (os.environ.get("SANIC_WORKERS") or "1").strip()
+    if workers not in ("", "1") and not get_settings().redis_url:
+        raise SystemExit(f"SANIC_WORKERS={workers} needs REDIS_URL: without the Redis lock store "
+                         "the workers cannot keep one citizen's messages in order")
+
+
 def _rasa(args: List[str]) -> None:
     from rasa.__main__ import main as rasa_main
 
@@ -94,6 +111,7 @@ def main(argv: List[str]) -> None:
         from bot.rasa_patches import install
 
         _check_configuration()
+        _check_workers()
         install()
         _rasa(rasa_run_args(rest))
     elif command == "shell":

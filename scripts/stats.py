@@ -70,12 +70,13 @@ def percentile(values: Iterable[float], q: float) -> float:
 
 
 def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
-    """p50/p95/mean in milliseconds, plus the sample count."""
+    """p50/p95/p99/mean in milliseconds, plus the sample count."""
     ms = [s * 1000 for s in seconds]
     return {
         "n": len(ms),
         "p50_ms": round(percentile(ms, 50), 2),
         "p95_ms": round(percentile(ms, 95), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
         "mean_ms": round(sum(ms) / len(ms), 2) if ms else math.nan,
     }
 

@@ -44,7 +44,7 @@ def test_percentiles_interpolate_like_numpy() -> None:
     assert percentile([7.0], 95) == 7.0
     assert math.isnan(percentile([], 50))
     summary = latency_summary([0.010, 0.020, 0.030, 0.040, 0.050])
-    assert summary == {"n": 5, "p50_ms": 30.0, "p95_ms": 48.0, "mean_ms": 30.0}
+    assert summary == {"n": 5, "p50_ms": 30.0, "p95_ms": 48.0, "p99_ms": 49.6, "mean_ms": 30.0}
     assert window_median([1.0, 2.0, 9.0, 3.0, 4.0, 100.0], 3) == 3.0  # turns 1..5
 
 
@@ -55,7 +55,7 @@ def test_ratio_and_comparison_rows() -> None:
                       {"parse": {"p95_ms": 10.0}, "model_mb": 40.0})
     assert rows["parse p95 ms"] == {"ours": 12.0, "stock": 10.0, "ratio": 1.2}
     assert rows["model MB"]["ratio"] == 0.5
-    assert rows["turn p50 ms"] == {"ours": None, "stock": None, "ratio": None}
+    assert rows["one user: turn p50 ms"] == {"ours": None, "stock": None, "ratio": None}
 
 
 def test_ood_outcomes_follow_intent_threshold_and_entity() -> None:

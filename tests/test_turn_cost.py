@@ -1,5 +1,6 @@
-"""Bounded history: the policies and the action server see the state plus the last turns,
-and still decide exactly what the whole conversation would make them decide."""
+"""What keeps a turn cheap, and that it changes no decision: the bounded history that the
+policies and the action server see, the tracker cache, the domain sent only to the actions
+that read it, and Sanic workers only with the Redis lock store."""
 from __future__ import annotations
 
 import asyncio
@@ -161,3 +162,51 @@ def test_the_tracker_store_reads_only_new_rows_and_keeps_no_clear_id(tmp_path):
         assert reread is not again and reread.latest_message.text == "另一个副本"
 
     asyncio.run(scenario())
+
+
+def test_the_domain_goes_only_to_the_actions_that_read_it(monkeypatch):
+    """Form validators read the form's slots from the domain, action_resume_task its forms;
+    every other action gets the tracker alone (enable_selective_domain in endpoints.yml)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import actions
+    from rasa.core.actions.action import RemoteAction
+    from rasa.core.utils import AvailableEndpoints
+    from rasa_sdk.forms import FormValidationAction
+
+    from tests.live import ROOT
+
+    for module in pkgutil.iter_modules(actions.__path__):
+        importlib.import_module(f"actions.{module.name}")
+    monkeypatch.setenv("ACTION_ENDPOINT", "http://127.0.0.1:1/webhook")
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    endpoint = AvailableEndpoints.read_endpoints(str(ROOT / "endpoints.yml")).action
+    tracker = DialogueStateTracker("domain-check", domain.slots)
+
+    def sent_domain(name: str) -> bool:
+        return "domain" in RemoteAction(name, endpoint)._action_call_format(tracker, domain)
+
+    def all_subclasses(cls: type) -> list[type]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *all_subclasses(sub))]
+
+    validators = {c().name() for c in all_subclasses(FormValidationAction) if not inspect.isabstract(c)}
+    validators &= set(domain.user_actions)  # the shared base class names no form
+    assert len(validators) >= 4 and all(sent_domain(name) for name in validators), validators
+    assert sent_domain("action_resume_task")
+    assert not sent_domain("action_answer_kb") and not sent_domain("action_submit_booking")
+
+
+def test_several_sanic_workers_need_the_redis_lock_store():
+    import os
+    import subprocess
+    import sys
+
+    from tests.live import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["SANIC_WORKERS"] = "2"
+    done = subprocess.run([sys.executable, "-m", "bot.serve", "run", "--port", "1"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "REDIS_URL" in done.stderr
