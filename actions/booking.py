@@ -44,6 +44,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.forms_base import (
     FAILURES_SLOT,
+    SIDE_QUESTION_CONFIDENCE,
     BookingFormValidationAction,
     keep_failures,
     latest_intent,
@@ -746,6 +747,24 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
         if requested == "booking_name":
             return looks_like_name(latest_text(tracker))
         return super().takes_answer_first(tracker, requested)
+
+    def answer_side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+        """"要带什么证明" in a booking right after the green channel: that category's proofs."""
+        from actions.after_green_channel import green_channel_category, proof_lines
+        from bot.kb.emergency import get_emergency_kb
+
+        intent = (tracker.latest_message or {}).get("intent") or {}
+        if intent.get("name") == "ask_documents" and float(intent.get("confidence") or 0) >= SIDE_QUESTION_CONFIDENCE:
+            kb = get_emergency_kb()
+            category = green_channel_category(tracker, kb)
+            if category is not None:
+                dispatcher.utter_message(
+                    response="utter_green_channel_proofs_in_booking",
+                    category=kb.categories[category].name,
+                    proofs=proof_lines(kb, category),
+                )
+                return True
+        return super().answer_side_question(dispatcher, tracker)
 
     def forget(self, tracker: Tracker) -> None:
         """The form stopped: the ID and phone it collected go too."""

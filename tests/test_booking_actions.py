@@ -803,6 +803,21 @@ def test_emergency_mid_booking_then_book_the_fastest_continues_as_the_priority_b
     assert chat.slots["booking_priority"] is not True, "a later booking is an ordinary one"
 
 
+def test_proofs_asked_inside_the_priority_booking_are_the_categorys_and_the_form_goes_on():
+    from bot.kb.emergency import get_emergency_kb
+
+    info = get_emergency_kb().categories["bereavement"]
+    chat = Chat()
+    chat.say("我爸在美国去世了", "report_emergency", {"emergency_type": "bereavement"})
+    chat.say("帮我约最快的", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    assert chat.slots["requested_slot"] == "booking_hall"
+    chat.say("要带什么证明", "ask_documents")
+    assert all(proof in chat.text for proof in info.proofs), chat.text
+    assert chat.active_loop == "booking_form" and chat.slots["requested_slot"] == "booking_hall"
+    assert not chat.slots.get("form_failures")
+
+
 def test_after_the_green_channel_a_plain_booking_request_is_the_priority_booking():
     chat = Chat()
     chat.say("我儿子在泰国失联了，我得去找他", "report_emergency", {"emergency_type": "overseas_incident"})
