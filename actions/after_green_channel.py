@@ -27,16 +27,14 @@ from bot.kb.emergency import EmergencyKB, get_emergency_kb
 logger = logging.getLogger(__name__)
 
 CONTEXT_SLOT = "green_channel_context"
-CATEGORY_SLOT = "emergency_type"
 
 
 def green_channel_category(tracker: Tracker, kb: EmergencyKB) -> Optional[str]:
-    """The category the green channel was offered for, if it is one the KB knows."""
-    for slot in (CONTEXT_SLOT, CATEGORY_SLOT):
-        value = tracker.get_slot(slot)
-        if value in kb.categories:
-            return str(value)
-    return None
+    """The category the green channel was just offered for, if it is one the KB knows. Only
+    the context slot counts: `emergency_type` stays set for the whole conversation, long
+    after the offer was taken."""
+    value = tracker.get_slot(CONTEXT_SLOT)
+    return str(value) if value in kb.categories else None
 
 
 def proof_lines(kb: EmergencyKB, category: str) -> str:
