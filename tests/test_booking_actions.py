@@ -838,6 +838,18 @@ def test_proofs_after_the_green_channel_are_that_categorys(category: str):
     assert all(proof in chat.text for proof in info.proofs), chat.text
 
 
+def test_a_service_named_with_the_proofs_question_also_gets_its_documents():
+    from actions.kb import answer_text
+    from bot.kb.emergency import get_emergency_kb
+
+    info = get_emergency_kb().categories["bereavement"]
+    chat = Chat()
+    chat.say("我爸在美国去世了", "report_emergency", {"emergency_type": "bereavement"})
+    chat.say("办护照要带什么", "ask_documents", {"service": "passport"})
+    assert answer_text("documents", {"service": "passport"}) in chat.text
+    assert info.proofs[0] in chat.text
+
+
 @pytest.mark.parametrize("question", ["最快什么时候能办", "能不能今天办"])
 def test_speed_after_the_green_channel_gives_the_speed_and_the_earliest_seat(question: str):
     from bot.kb.emergency import get_emergency_kb
