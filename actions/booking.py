@@ -44,6 +44,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.forms_base import (
     FAILURES_SLOT,
+    SIDE_QUESTION_CONFIDENCE,
     BookingFormValidationAction,
     keep_failures,
     latest_intent,
@@ -63,7 +64,7 @@ from bot.booking import (
     normalize_code,
 )
 from bot.calendar import calendar_note, is_working_day
-from bot.dates import parse_date
+from bot.dates import DateParse, parse_date
 from bot.kb import get_kb
 from bot.booking.pending import PENDING_TTL
 from bot.privacy import SEALED_PREFIX, mask_id, mask_phone, unseal
@@ -88,6 +89,9 @@ BOOKING_SLOTS = (
     "booking_phone",
     "booking_confirm",
 )
+#: The steps whose answer may also name other details (service, hall, date); None is the
+#: message that starts the form.
+DETAIL_STEPS = (None, "booking_service", "booking_hall")
 MANAGE_SLOTS = ("booking_code", "booking_phone_last4")
 #: booking_phone_last4 holds one of these once the form's access step is done. They grant
 #: nothing: every action asks the repository again (a slot can be set by anyone).
@@ -553,9 +557,10 @@ class DateTimeValidation:
                 text=f"{reason}\n近期暂时没有可约的时段，可以过几天再看，或者说“转人工”。"
             )
 
-    def day_problem(
-        self, hall_id: str, day: date, priority: bool, current: datetime
-    ) -> Optional[str]:
+    @staticmethod
+    def calendar_problem(day: date, current: datetime) -> Optional[str]:
+        """Why no hall could take this day (past, beyond the window, closed); None if open.
+        Needs no hall, so a date named before the hall is chosen is checked at once."""
         today = current.date()
         last = today + timedelta(days=BOOKING_WINDOW_DAYS)
         if day < today:
@@ -566,6 +571,15 @@ class DateTimeValidation:
             note = calendar_note(day)
             kind = "周六" if day.weekday() == 5 else "周日" if day.weekday() == 6 else "节假日"
             return f"{short_day(day)}是{kind}，大厅不对外办公" + (f"（{note}）。" if note else "。")
+        return None
+
+    def day_problem(
+        self, hall_id: str, day: date, priority: bool, current: datetime
+    ) -> Optional[str]:
+        today = current.date()
+        problem = self.calendar_problem(day, current)
+        if problem:
+            return problem
         if priority:
             allowed = sorted({d for d, _ in _repo().priority_slots(hall_id, current)})
             if day not in allowed:
@@ -582,11 +596,13 @@ class DateTimeValidation:
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         hall_id, priority = self.booking_context(tracker)
-        if value is None or not hall_id:
+        if value is None:
             return {"booking_date": None}
         current = now()
         today = current.date()
         parsed = parse_date(str(value), today)
+        if not hall_id:
+            return self.date_before_hall(parsed, dispatcher, current)
         if parsed.day is None:
             switched = self.switch_instead_of_date(value, dispatcher, tracker)
             if switched:
@@ -594,23 +610,48 @@ class DateTimeValidation:
             reason = parsed.reason or "请告诉我具体哪一天，比如“明天”“下周三”或“12月3日”。"
             self.offer_days(dispatcher, hall_id, today, priority, current, reason)
             return {"booking_date": None}
-        day = parsed.day
+        return self.check_day(
+            dispatcher, tracker, hall_id, priority, parsed.day, parsed.part_of_day, parsed.time, current
+        )
+
+    def date_before_hall(
+        self, parsed: DateParse, dispatcher: CollectingDispatcher, current: datetime
+    ) -> Dict[Text, Any]:
+        """A date named before the hall is known ("我想预约明天去办港澳通行证"). The reschedule
+        form has no such case (its hall is the booking's), so by default nothing is kept."""
+        return {"booking_date": None}
+
+    def check_day(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        hall_id: str,
+        priority: bool,
+        day: date,
+        part_of_day: Optional[str],
+        clock: Optional[time],
+        current: datetime,
+    ) -> Dict[Text, Any]:
+        """A parsed day (and maybe a time) against the hall: the date step's checks, also used
+        again for a date that was named before the hall was chosen."""
+        today = current.date()
         problem = self.day_problem(hall_id, day, priority, current)
         if problem:
             start = day + timedelta(days=1) if today <= day <= today + timedelta(days=BOOKING_WINDOW_DAYS) else today
             self.offer_days(dispatcher, hall_id, start, priority, current, problem)
-            return {"booking_date": None}
-        result: Dict[Text, Any] = {"booking_date": day.isoformat(), "booking_part_of_day": parsed.part_of_day}
+            return {"booking_date": None, "booking_time": None}
+        result: Dict[Text, Any] = {"booking_date": day.isoformat(), "booking_part_of_day": part_of_day}
         note = calendar_note(day)
         if note and tracker.get_slot(REQUESTED_SLOT) == "booking_date":
             dispatcher.utter_message(text=f"提示：{note}。")
-        if parsed.time is not None:
+        if clock is not None:
             slots = free_slots(hall_id, day, priority, current)
-            chosen = next((s for s in slots if s.start <= parsed.time < s.end), None)
+            chosen = next((s for s in slots if s.start <= clock < s.end), None)
             if chosen is not None:
                 result["booking_time"] = hhmm(chosen.start)
             else:
-                dispatcher.utter_message(text=f"{short_day(day)} {hhmm(parsed.time)} 没有可约的空位，请从可约时段中选择。")
+                result["booking_time"] = None
+                dispatcher.utter_message(text=f"{short_day(day)} {hhmm(clock)} 没有可约的空位，请从可约时段中选择。")
         return result
 
     def switch_instead_of_date(
@@ -707,6 +748,24 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             return looks_like_name(latest_text(tracker))
         return super().takes_answer_first(tracker, requested)
 
+    def answer_side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+        """"要带什么证明" in a booking right after the green channel: that category's proofs."""
+        from actions.after_green_channel import green_channel_category, proof_lines
+        from bot.kb.emergency import get_emergency_kb
+
+        intent = (tracker.latest_message or {}).get("intent") or {}
+        if intent.get("name") == "ask_documents" and float(intent.get("confidence") or 0) >= SIDE_QUESTION_CONFIDENCE:
+            kb = get_emergency_kb()
+            category = green_channel_category(tracker, kb)
+            if category is not None:
+                dispatcher.utter_message(
+                    response="utter_green_channel_proofs_in_booking",
+                    category=kb.categories[category].name,
+                    proofs=proof_lines(kb, category),
+                )
+                return True
+        return super().answer_side_question(dispatcher, tracker)
+
     def forget(self, tracker: Tracker) -> None:
         """The form stopped: the ID and phone it collected go too."""
         try:
@@ -746,17 +805,30 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             tracker.get_slot(REQUESTED_SLOT) is None
             and latest_intent(tracker) == "book_appointment"
             and tracker.get_slot("booking_priority")
+            and not _ran_this_turn(tracker, "action_start_priority_booking")
         ):
-            # An ordinary booking after an unfinished green-channel one.
+            # An ordinary booking after an unfinished green-channel one (right after the green
+            # channel, data/dialogue/after_green_channel.yml makes "帮我预约" the priority one).
             tracker.slots["booking_priority"] = False
             prefix.append(SlotSet("booking_priority", False))
         return prefix + await super().run(dispatcher, tracker, domain)
 
-    # Extraction at activation: "预约明天去德清办护照" fills three slots at once.
+    # Details in any message: "我想预约明天去办港澳通行证" fills the service and the date, and a
+    # message at the service or hall step may also name the other details. Only details that
+    # are still empty are taken, and only from the message that started the form or answers
+    # one of the detail steps; the name, ID and phone come only from the answer to their own
+    # step (the ID and phone go through the sealing in validate_booking_id_number/_phone).
+    def takes_details(self, tracker: Tracker, slot: Text) -> bool:
+        """True when `slot` is empty and this message may fill it (see above)."""
+        if passes_through(tracker) or tracker.get_slot(slot) is not None:
+            return False
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        return requested in DETAIL_STEPS and requested != slot
+
     async def extract_booking_service(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        if tracker.get_slot(REQUESTED_SLOT) not in (None, "booking_service") or passes_through(tracker):
+        if not self.takes_details(tracker, "booking_service"):
             return {}
         found = [v for v in _entities(tracker, "service") if v in SERVICES]
         return {"booking_service": found[0]} if found else {}
@@ -764,21 +836,46 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
     async def extract_booking_hall(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        if tracker.get_slot(REQUESTED_SLOT) is not None or passes_through(tracker):
+        """A hall named in the message; a place that is no hall ("杭州市民中心") is handed to
+        validate_booking_hall, which says which halls can be booked, once the hall is the
+        next question (the service is known)."""
+        if not self.takes_details(tracker, "booking_hall"):
             return {}
         halls = _halls()
-        found = [v for v in _entities(tracker, "booking_hall", "place") if v in halls]
-        return {"booking_hall": found[0]} if found else {}
+        named = _entities(tracker, "booking_hall", "place")
+        found = [v for v in named if v in halls]
+        if found:
+            return {"booking_hall": found[0]}
+        if named and tracker.get_slot("booking_service"):
+            return {"booking_hall": str(named[0])}
+        return {}
 
     async def extract_booking_date(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        if tracker.get_slot(REQUESTED_SLOT) is not None or passes_through(tracker):
+        if not self.takes_details(tracker, "booking_date"):
             return {}
         text = latest_text(tracker)
         if text.startswith("/") or parse_date(text, now().date()).day is None:
             return {}
         return {"booking_date": text}
+
+    def date_before_hall(
+        self, parsed: DateParse, dispatcher: CollectingDispatcher, current: datetime
+    ) -> Dict[Text, Any]:
+        """Keep a date that some hall could take (with its time); the hall's own checks (full
+        days, the green channel's two days, the time) run once the hall is chosen."""
+        if parsed.day is None:
+            return {"booking_date": None}
+        problem = self.calendar_problem(parsed.day, current)
+        if problem:
+            dispatcher.utter_message(text=problem)
+            return {"booking_date": None, "booking_time": None}
+        return {
+            "booking_date": parsed.day.isoformat(),
+            "booking_part_of_day": parsed.part_of_day,
+            "booking_time": hhmm(parsed.time) if parsed.time is not None else None,
+        }
 
     def validate_booking_service(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -791,9 +888,12 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             return {"booking_service": None}
         result: Dict[Text, Any] = {"booking_service": service}
         hall = _halls().get(tracker.get_slot("booking_hall") or "")
+        if "booking_hall" in tracker.slots_to_validate():
+            return result  # a hall named in the same message: validate_booking_hall checks it
         if hall is not None and service not in hall.services:
             dispatcher.utter_message(text=f"{hall.name}暂不办理{service_label(service)}，请重新选择大厅。")
-            result.update({"booking_hall": None, "booking_date": None, "booking_time": None})
+            # The date and time stay: they are checked again against the hall chosen next.
+            result.update({"booking_hall": None})
         return result
 
     def validate_booking_hall(
@@ -810,7 +910,16 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
         if service and service not in hall.services:
             dispatcher.utter_message(text=f"{hall.name}暂不办理{service_label(service)}，请选择其他大厅。")
             return {"booking_hall": None}
-        return {"booking_hall": hall_id}
+        result: Dict[Text, Any] = {"booking_hall": hall_id}
+        day = _as_date(tracker.get_slot("booking_date"))
+        if day is not None:
+            # A date named before the hall (kept by date_before_hall): now the hall's checks.
+            tracker.slots["booking_hall"] = hall_id
+            result.update(self.check_day(
+                dispatcher, tracker, hall_id, bool(tracker.get_slot("booking_priority")), day,
+                tracker.get_slot("booking_part_of_day"), _as_time(tracker.get_slot("booking_time")), now(),
+            ))
+        return result
 
     def validate_booking_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -1071,6 +1180,16 @@ class ValidateBookingRescheduleForm(DateTimeValidation, ManageFormValidation):
 
 
 # --- asking for each slot ------------------------------------------------------------------
+
+
+def _ran_this_turn(tracker: Tracker, action: str) -> bool:
+    """True when `action` ran after the latest user message."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "action" and event.get("name") == action:
+            return True
+    return False
 
 
 def _options_already_offered(tracker: Tracker) -> bool:
@@ -1409,7 +1528,9 @@ class ActionSubmitBooking(Action):
         if result.ok and result.booking is not None:
             dispatcher.utter_message(text=confirmation_text(result, values["booking_service"], priority))
             _forget_personal(tracker)
-            return _clear(*BOOKING_SLOTS, "booking_priority", "booking_part_of_day", FAILURES_SLOT)
+            # The green channel's offer is taken: "帮我预约" means an ordinary booking again.
+            done = ("green_channel_context",) if priority else ()
+            return _clear(*BOOKING_SLOTS, "booking_priority", "booking_part_of_day", FAILURES_SLOT, *done)
         return self._refused(dispatcher, tracker, result)
 
     @staticmethod
@@ -1604,6 +1725,9 @@ class ActionStartPriorityBooking(Action):
     ) -> List[EventType]:
         events: List[EventType] = [SlotSet("booking_priority", True)]
         events += _clear("booking_date", "booking_time", "booking_confirm", "booking_part_of_day", FAILURES_SLOT)
+        # A form the green channel interrupted goes on as this booking (its answers stay), so
+        # the "要继续刚才的预约吗？" it left open is answered.
+        events.append(SlotSet("interrupted_form", None))
         service = tracker.get_slot("service")
         if service in SERVICES and not tracker.get_slot("booking_service"):
             events.append(SlotSet("booking_service", service))

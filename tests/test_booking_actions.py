@@ -25,7 +25,9 @@ import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+import actions.after_green_channel as after_green_channel
 import actions.booking as booking
+import actions.emergency as emergency
 from actions.booking import find_booking_code
 from actions.forms_base import is_stop_request
 from actions.handoff import ActionHandoff
@@ -56,13 +58,14 @@ FORM_SUBMIT = {
 
 def _registry() -> Dict[str, Action]:
     found: Dict[str, Action] = {"action_handoff": ActionHandoff()}
-    for obj in vars(booking).values():
-        if isinstance(obj, type) and issubclass(obj, Action) and obj.__module__ == booking.__name__:
-            try:
-                instance = obj()
-            except TypeError:  # abstract bases
-                continue
-            found[instance.name()] = instance
+    for module in (booking, after_green_channel, emergency):
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Action) and obj.__module__ == module.__name__:
+                try:
+                    instance = obj()
+                except TypeError:  # abstract bases
+                    continue
+                found[instance.name()] = instance
     return found
 
 
@@ -139,6 +142,8 @@ class Chat:
                 self.slots[e["name"]] = e["value"]
             elif e.get("event") == "followup":
                 followup = e["name"]
+            elif e.get("event") == "active_loop":
+                self.active_loop = e.get("name")
         return followup
 
     def _dispatch(self, name: str, tracker: Tracker) -> List[Dict[str, Any]]:
@@ -174,6 +179,16 @@ class Chat:
             self.run_action(name)
 
     # --- slot mappings (rasa ActionExtractSlots) -----------------------------------------
+    def _extract_global(self) -> None:
+        """Mappings without conditions fill on every message (emergency_type,
+        green_channel_context, service …), as Rasa's action_extract_slots does."""
+        entities = {e["entity"]: e["value"] for e in self.latest.get("entities", [])}
+        for slot, spec in DOMAIN["slots"].items():
+            for mapping in spec.get("mappings") or []:
+                if mapping["type"] == "from_entity" and not mapping.get("conditions") and mapping["entity"] in entities:
+                    self._apply([slot_event(slot, entities[mapping["entity"]])])
+                    break
+
     def _extract(self) -> Dict[str, Any]:
         intent = self.latest["intent"]["name"]
         entities = {e["entity"]: e["value"] for e in self.latest.get("entities", [])}
@@ -263,6 +278,7 @@ class Chat:
         self.events.append({"event": "user", "text": text, "parse_data": self.latest, "input_channel": self.channel})
         self.out = []
         self.rejected = False
+        self._extract_global()
         if self.active_loop:
             if self._form_turn():
                 return self.text
@@ -271,8 +287,22 @@ class Chat:
                 self.run_action("action_handoff")
                 self.active_loop = None  # action_deactivate_loop
                 self._apply([slot_event("requested_slot", None)])
+            elif intent == "report_emergency":
+                self.run_action("action_green_channel")
             return self.text
-        if intent in FORM_TRIGGERS:
+        # data/dialogue/after_green_channel.yml, data/dialogue/emergency.yml
+        context = self.slots.get("green_channel_context")
+        if intent == "report_emergency":
+            self.run_action("action_green_channel")
+        elif context and intent == "book_appointment":
+            self.run_action("action_start_priority_booking")
+        elif context and intent == "ask_documents":
+            self.run_action("action_green_channel_proofs")
+        elif context and intent == "ask_processing_time":
+            self.run_action("action_green_channel_speed")
+        elif intent == "affirm" and self.slots.get("interrupted_form"):
+            self.run_action("action_resume_task")
+        elif intent in FORM_TRIGGERS:
             self._activate(FORM_TRIGGERS[intent])
         elif intent == "book_priority":
             self.run_action("action_start_priority_booking")
@@ -390,6 +420,118 @@ def test_one_message_can_carry_service_hall_and_date():
     assert chat.slots["booking_hall"] == "deqing"
     assert chat.slots["booking_date"] == "2026-12-02"
     assert chat.slots["requested_slot"] == "booking_time"
+
+
+# --- details in any message -------------------------------------------------------------------
+
+
+def _asked(chat: "Chat") -> str:
+    """Everything the bot said so far in this chat (to check what it never asked)."""
+    return "\n".join(m.get("text") or "" for m in chat.transcript)
+
+
+def test_first_message_with_service_and_date_asks_only_what_is_missing():
+    chat = Chat()
+    chat.say("我想预约明天去办港澳通行证", "book_appointment", {"service": "hk_macau_permit"})
+    assert chat.slots["booking_service"] == "hk_macau_permit"
+    assert chat.slots["booking_date"] == "2026-12-02"
+    assert chat.slots["requested_slot"] == "booking_hall" and "大厅" in chat.text
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    assert chat.slots["booking_date"] == "2026-12-02", "the date is kept once the hall is chosen"
+    assert chat.slots["requested_slot"] == "booking_time" and "2026年12月2日" in chat.text
+    for answer in ('/inform{"booking_time":"09:00"}', "张三", ADULT_ID, PHONE):
+        chat.say(answer)
+    assert "确认预约吗" in chat.text
+    chat.say("/affirm")
+    assert "预约成功" in chat.text
+    asked = _asked(chat)
+    assert "哪项业务" not in asked and "哪天" not in asked, asked
+    view = repo().get(CODE_RE.search(chat.text).group(1))
+    assert view.service == "hk_macau_permit" and view.day == date(2026, 12, 2)
+
+
+def test_unknown_hall_in_the_first_message_gets_the_hall_steps_reply_and_keeps_the_rest():
+    chat = Chat()
+    chat.say("帮我约下周三上午杭州市民中心办护照", "book_appointment", {"service": "passport", "place": "hangzhou"})
+    assert "目前可以预约的是下面这些大厅" in chat.text
+    assert {b["payload"] for b in chat.buttons} == {'/inform{"booking_hall":"huzhou"}', '/inform{"booking_hall":"deqing"}'}
+    assert chat.slots["booking_service"] == "passport" and chat.slots["booking_hall"] is None
+    assert chat.slots["booking_date"] == "2026-12-09" and chat.slots["booking_part_of_day"] == "morning"
+    chat.say("德清")
+    titles = [b["title"] for b in chat.buttons]
+    assert chat.slots["requested_slot"] == "booking_time" and "上午" in chat.text
+    assert titles and all(t < "12:00" for t in titles), titles
+    chat.say(titles[0])
+    assert chat.slots["requested_slot"] == "booking_name"
+    assert "哪项业务" not in _asked(chat) and "哪天" not in _asked(chat)
+
+
+def test_a_time_in_the_first_message_waits_for_the_hall_and_is_then_checked():
+    chat = Chat()
+    chat.say("我想约明天上午10点办护照", "book_appointment", {"service": "passport"})
+    assert chat.slots["booking_date"] == "2026-12-02" and chat.slots["requested_slot"] == "booking_hall"
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    assert chat.slots["booking_time"] == "10:00"
+    assert chat.slots["requested_slot"] == "booking_name", chat.text
+
+
+def test_a_day_full_at_the_hall_chosen_later_gets_the_date_steps_reply(monkeypatch: pytest.MonkeyPatch):
+    real = booking.free_slots
+
+    def full_on_wednesday(hall_id: str, day: date, priority: bool, current: datetime) -> list:
+        return [] if day == date(2026, 12, 2) else real(hall_id, day, priority, current)
+
+    monkeypatch.setattr(booking, "free_slots", full_on_wednesday)
+    chat = Chat()
+    chat.say("我想预约明天去办港澳通行证", "book_appointment", {"service": "hk_macau_permit"})
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    assert "约满" in chat.text and chat.slots["booking_date"] is None
+    payloads = [b["payload"] for b in chat.buttons]
+    assert payloads and '/inform{"booking_date":"2026-12-02"}' not in payloads
+    assert chat.slots["requested_slot"] == "booking_date"
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("我想预约昨天去办护照", "已经过去了"),
+        ("预约这周六去办护照", "周六"),
+        ("预约2027年3月1日办护照", "30天以内"),
+    ],
+)
+def test_an_invalid_date_in_the_first_message_gets_the_polite_reason_then_the_date_step(text: str, reason: str):
+    chat = Chat()
+    chat.say(text, "book_appointment", {"service": "passport"})
+    assert reason in chat.text, chat.text
+    assert chat.slots["booking_date"] is None and chat.slots["booking_service"] == "passport"
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    assert chat.slots["requested_slot"] == "booking_date" and "哪天" in chat.text
+
+
+def test_an_invalid_date_with_a_known_hall_is_answered_with_free_days():
+    chat = Chat()
+    chat.say("预约这周六去德清办护照", "book_appointment", {"service": "passport", "place": "deqing"})
+    assert "周六" in chat.text and chat.slots["booking_hall"] == "deqing" and chat.slots["booking_date"] is None
+    payloads = [b["payload"] for b in chat.buttons]
+    assert payloads and all(p.startswith('/inform{"booking_date":"2026-12') for p in payloads)
+
+
+def test_an_answer_at_the_service_step_can_also_name_the_hall_and_the_date():
+    chat = Chat()
+    chat.say("我想预约", "book_appointment")
+    chat.say("护照，后天去德清", "inform", {"service": "passport", "place": "deqing"})
+    assert chat.slots["booking_service"] == "passport"
+    assert chat.slots["booking_hall"] == "deqing"
+    assert chat.slots["booking_date"] == "2026-12-03"
+    assert chat.slots["requested_slot"] == "booking_time"
+
+
+def test_id_and_phone_in_the_first_message_are_not_taken_outside_their_steps():
+    chat = Chat()
+    chat.say(f"我想预约明天办护照 {ADULT_ID} {PHONE}", "book_appointment", {"service": "passport", "place": "huzhou"})
+    assert chat.slots["booking_id_number"] is None and chat.slots["booking_phone"] is None
+    assert pending(chat, "id_number") is None and pending(chat, "phone") is None
+    assert chat.slots["booking_date"] == "2026-12-02"
 
 
 def test_text_answers_and_afternoon_pick_afternoon_slots():
@@ -628,6 +770,107 @@ def test_green_channel_books_today_or_next_working_day_from_reserved_seats():
     code = CODE_RE.search(chat.text).group(1)
     assert repo().get(code).priority is True
     assert chat.slots["booking_priority"] is None
+
+
+# --- after the green channel -------------------------------------------------------------------
+
+
+def test_emergency_mid_booking_then_book_the_fastest_continues_as_the_priority_booking():
+    chat = Chat()
+    chat.say("我想预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    chat.say("我爸在美国去世了，要马上赶过去", "report_emergency", {"emergency_type": "bereavement"})
+    assert "绿色通道" in chat.text and chat.active_loop is None
+    assert chat.slots["interrupted_form"] == "booking_form"
+    assert chat.slots["green_channel_context"] == "bereavement"
+    chat.say("好的，帮我约最快的", "book_appointment")
+    assert chat.active_loop == "booking_form" and chat.slots["booking_priority"] is True
+    assert chat.slots["interrupted_form"] is None, "the open 要继续吗 is answered"
+    assert chat.slots["booking_service"] == "passport", "the answers given before go on"
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    assert [b["payload"] for b in chat.buttons] == ['/inform{"booking_date":"2026-12-01"}']
+    chat.say("今天")
+    titles = [b["title"] for b in chat.buttons]
+    for answer in (titles[0], "张三", ADULT_ID, PHONE):
+        chat.say(answer)
+    assert "绿色通道优先时段" in chat.text
+    chat.say("/affirm")
+    assert "预约成功" in chat.text
+    assert repo().get(CODE_RE.search(chat.text).group(1)).priority is True
+    assert chat.slots["emergency_type"] == "bereavement", "the category is kept"
+    assert chat.slots["green_channel_context"] is None, "the offer is taken"
+    chat.say("帮我预约", "book_appointment")
+    assert chat.slots["booking_priority"] is not True, "a later booking is an ordinary one"
+
+
+def test_proofs_asked_inside_the_priority_booking_are_the_categorys_and_the_form_goes_on():
+    from bot.kb.emergency import get_emergency_kb
+
+    info = get_emergency_kb().categories["bereavement"]
+    chat = Chat()
+    chat.say("我爸在美国去世了", "report_emergency", {"emergency_type": "bereavement"})
+    chat.say("帮我约最快的", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    assert chat.slots["requested_slot"] == "booking_hall"
+    chat.say("要带什么证明", "ask_documents")
+    assert all(proof in chat.text for proof in info.proofs), chat.text
+    assert chat.active_loop == "booking_form" and chat.slots["requested_slot"] == "booking_hall"
+    assert not chat.slots.get("form_failures")
+
+
+def test_after_the_green_channel_a_plain_booking_request_is_the_priority_booking():
+    chat = Chat()
+    chat.say("我儿子在泰国失联了，我得去找他", "report_emergency", {"emergency_type": "overseas_incident"})
+    chat.say("帮我预约", "book_appointment")
+    assert chat.active_loop == "booking_form" and chat.slots["booking_priority"] is True
+    assert "哪项业务" in chat.text
+
+
+@pytest.mark.parametrize("category", ["critical_illness_visit", "study_deadline"])
+def test_proofs_after_the_green_channel_are_that_categorys(category: str):
+    from bot.kb.emergency import get_emergency_kb
+
+    info = get_emergency_kb().categories[category]
+    chat = Chat()
+    chat.say("很急", "report_emergency", {"emergency_type": category})
+    chat.say("要带什么证明", "ask_documents")
+    assert info.name in chat.text
+    assert all(proof in chat.text for proof in info.proofs), chat.text
+
+
+def test_a_service_named_with_the_proofs_question_also_gets_its_documents():
+    from actions.kb import answer_text
+    from bot.kb.emergency import get_emergency_kb
+
+    info = get_emergency_kb().categories["bereavement"]
+    chat = Chat()
+    chat.say("我爸在美国去世了", "report_emergency", {"emergency_type": "bereavement"})
+    chat.say("办护照要带什么", "ask_documents", {"service": "passport"})
+    assert answer_text("documents", {"service": "passport"}) in chat.text
+    assert info.proofs[0] in chat.text
+
+
+@pytest.mark.parametrize("question", ["最快什么时候能办", "能不能今天办"])
+def test_speed_after_the_green_channel_gives_the_speed_and_the_earliest_seat(question: str):
+    from bot.kb.emergency import get_emergency_kb
+
+    kb = get_emergency_kb()
+    chat = Chat()
+    chat.say("我妈在日本病危，我要马上过去", "report_emergency", {"emergency_type": "critical_illness_visit"})
+    chat.say(question, "ask_processing_time")
+    assert kb.categories["critical_illness_visit"].name in chat.text and kb.speed.text in chat.text
+    first = repo().priority_slots("huzhou", NOW)[0]
+    assert first[0] == NOW.date() and "今天" in chat.text and booking.hhmm(first[1].start) in chat.text, chat.text
+
+
+def test_speed_when_every_reserved_seat_is_taken_says_so(monkeypatch: pytest.MonkeyPatch):
+    from bot.booking import BookingRepository
+
+    monkeypatch.setattr(BookingRepository, "priority_slots", lambda self, hall_id, now: [])
+    chat = Chat()
+    chat.say("我妈在日本病危，我要马上过去", "report_emergency", {"emergency_type": "critical_illness_visit"})
+    chat.say("最快什么时候能办", "ask_processing_time")
+    assert "都已约满" in chat.text and "12367" in chat.text
 
 
 # --- managing bookings --------------------------------------------------------------------------

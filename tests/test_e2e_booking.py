@@ -69,3 +69,55 @@ def test_book_look_up_reschedule_and_cancel(live_bot: LiveBot):
 
     logs = live_bot.logs()
     assert ID not in logs and PHONE not in logs, "no clear ID or phone in any server log"
+
+
+def _tomorrow_is_open() -> bool:
+    from datetime import datetime, timedelta
+
+    from actions.booking import TZ
+    from bot.calendar import is_working_day
+
+    return is_working_day(datetime.now(TZ).date() + timedelta(days=1))
+
+
+def test_first_message_with_service_and_date_asks_only_what_is_missing(live_bot: LiveBot):
+    import pytest
+
+    if not _tomorrow_is_open():
+        pytest.skip("tomorrow is not a working day at the halls, so 明天 cannot be booked")
+    sender = uuid.uuid4().hex
+    said: list[str] = []
+
+    def say(text: str) -> list[dict[str, Any]]:
+        replies = live_bot.say(text, sender)
+        said.append(_text(replies))
+        return replies
+
+    replies = say("我想预约明天去办港澳通行证")
+    halls = _payloads(replies, "booking_hall")
+    assert halls, _text(replies)
+    replies = say(halls[0])
+    times = _payloads(replies, "booking_time")
+    assert times, _text(replies)
+    assert "姓名" in _text(say(times[0]))
+    assert "身份证" in _text(say("王小明"))
+    assert "手机" in _text(say(ID))
+    summary = _text(say(PHONE))
+    assert "往来港澳通行证" in summary and "330521********001X" in summary, summary
+    done = _text(say("确认"))
+    assert "预约成功" in done and CODE.search(done), done
+    asked = "\n".join(said)
+    assert "哪项业务" not in asked and "哪天" not in asked, asked
+
+
+def test_emergency_mid_booking_then_book_the_fastest_is_the_priority_booking(live_bot: LiveBot):
+    sender = uuid.uuid4().hex
+    live_bot.say("我想预约办护照", sender)
+    offered = live_bot.text("我爸在美国去世了，要马上赶过去", sender)
+    assert "绿色通道" in offered and "继续" in offered, offered
+    replies = live_bot.say("好的，帮我约最快的", sender)
+    text = _text(replies)
+    assert "绿色通道优先时段" in text, text
+    assert _payloads(replies, "booking_hall"), "the form goes on with the service already given"
+    proofs = live_bot.text("要带什么证明", sender)
+    assert "死亡证明" in proofs, proofs
