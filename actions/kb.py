@@ -172,7 +172,7 @@ class ActionAnswerKb(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        aspect = INTENT_ASPECT.get(intent or "") or tracker.get_slot("last_aspect")
+        aspect = INTENT_ASPECT.get(intent or "") or tracker.get_slot("last_aspect") or self._worded_aspect(tracker)
         if not aspect:
             dispatcher.utter_message(
                 text="您想了解哪方面呢？比如：要带什么材料、多少钱、多久能拿、在哪里办、照片要求。"
@@ -212,6 +212,14 @@ class ActionAnswerKb(Action):
             buttons = _place_buttons(answer.fact.asks if answer else None)
             dispatcher.utter_message(text=text, buttons=buttons) if buttons else dispatcher.utter_message(text=text)
         return [SlotSet("last_aspect", aspect)]
+
+    @staticmethod
+    def _worded_aspect(tracker: Tracker) -> Optional[str]:
+        """"外国人居留许可怎么办" heard as a bare detail (inform): the wording names the aspect."""
+        understanding = get_kb().understanding
+        if understanding is None:
+            return None
+        return INTENT_ASPECT.get(understanding.wording_intent(str(tracker.latest_message.get("text") or "")) or "")
 
     @staticmethod
     def _is_trip(tracker: Tracker, intent: Optional[str]) -> bool:

@@ -209,3 +209,8 @@ def test_a_destination_overrides_the_service_talked_about_before():
     tracker = _said("travel_plan", "那去日本呢", {"service": "hk_macau_permit"})
     text, _, _ = _run(tracker)
     assert "护照" in text and "使领馆" in text and "港澳通行证" not in text
+
+
+def test_a_bare_detail_asked_as_how_to_gets_the_overview():
+    text, buttons, _ = _run(_said("inform", "外国人居留许可怎么办", {}))
+    assert "工作许可" in text and "400元" in text and buttons

@@ -96,3 +96,17 @@ def test_unsure_readings_are_offered_and_the_chosen_one_is_answered(live_bot):
     assert "60" in live_bot.text(fee["payload"], sender)
     # afterwards the conversation goes on as usual
     assert "身份证" in live_bot.text("办护照要带什么材料", sender)
+
+
+def test_an_emergency_while_readings_are_offered_gets_the_green_channel(live_bot):
+    sender = uuid.uuid4().hex
+    live_bot.say('/nlu_fallback{"service":"passport"}', sender)
+    assert "绿色通道" in live_bot.text("我父亲在美国去世了，我要马上去奔丧", sender)
+
+
+def test_two_misses_in_a_row_end_with_the_help_text(live_bot):
+    sender = uuid.uuid4().hex
+    first = live_bot.say("asdkjh qwe zzz", sender)
+    second = live_bot.text("qqq www eee", sender)
+    assert not _buttons(first)
+    assert "转人工" in second  # the help text names the way to a person

@@ -109,3 +109,24 @@ def test_every_overview_line_has_a_one_line_brief():
             for fact in KB.topics[service].answers[aspect]:
                 brief = fact.brief()
                 assert brief and not brief.endswith(("：", ":")), (service, aspect, fact.when)
+
+
+def test_the_pipeline_component_replaces_only_an_unsure_intent_and_says_so():
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.nlu.reading import ReadingResolver
+
+    doc = yaml.safe_load((ROOT / "data" / "kb" / "understanding.yml").read_text(encoding="utf-8"))
+    resolver = ReadingResolver({}, None, None, doc)
+    ranking = [{"name": "nlu_fallback", "confidence": 0.5}, {"name": "out_of_scope", "confidence": 0.45}]
+    unsure = Message(data={"text": "台胞证要怎么弄", "intent": {"name": "nlu_fallback", "confidence": 0.5},
+                           "intent_ranking": ranking,
+                           "entities": [{"entity": "service", "value": "taiwan_permit"}]})
+    sure = Message(data={"text": "台胞证要怎么弄", "intent": {"name": "ask_fee", "confidence": 0.9},
+                         "intent_ranking": [{"name": "ask_fee", "confidence": 0.9}],
+                         "entities": [{"entity": "service", "value": "taiwan_permit"}]})
+    resolver.process([unsure, sure])
+    assert unsure.get("intent")["name"] == "ask_documents"
+    assert [r["name"] for r in unsure.get("intent_ranking")] == ["ask_documents", "nlu_fallback", "out_of_scope"]
+    assert unsure.get("understood") == {"intent": "ask_documents", "from_intent": "nlu_fallback"}
+    assert sure.get("intent")["name"] == "ask_fee" and sure.get("understood") is None
