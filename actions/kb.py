@@ -196,8 +196,9 @@ class ActionAnswerKb(Action):
             )
             return [SlotSet("last_aspect", aspect)]
         if aspect == "documents" and context.get("service") and self._is_trip(tracker, intent):
-            if self._answer_trip(dispatcher, tracker, kb, context):
-                return [SlotSet("last_aspect", aspect)]
+            pending = self._answer_trip(dispatcher, tracker, kb, context)
+            if pending is not None:
+                return pending or [SlotSet("last_aspect", aspect)]
         if aspect == "documents" and context.get("service") and self._is_how_to(tracker, kb):
             overview = overview_text(kb, context)
             if overview is not None:
@@ -236,13 +237,18 @@ class ActionAnswerKb(Action):
 
     @staticmethod
     def _answer_trip(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase,
-                     context: Dict[str, Any]) -> bool:
+                     context: Dict[str, Any]) -> Optional[List[EventType]]:
         """What to prepare for the destination: the documents, then the plan's further answers
-        (the tourism endorsement by the citizen's city, Taiwan's current status), then its note."""
+        (the tourism endorsement by the citizen's city, Taiwan's current status), then its note.
+
+        None when there is no plan for the service. When an answer asks for the citizen's city,
+        the events make the city's answer the one about that question (the endorsement, with
+        the assumed tourism type), not the documents again; otherwise no events are needed.
+        """
         plan = kb.trip_plans.get(str(context["service"]))
         documents = kb.answer("documents", context)
         if plan is None or documents is None:
-            return False
+            return None
         destination = destination_text(tracker, plan.places)
         intro = {"document": plan.document, "answer": documents.render(check=False)}
         if destination:
@@ -250,13 +256,16 @@ class ActionAnswerKb(Action):
         else:
             dispatcher.utter_message(response="utter_trip_plan_document", **intro)
         asks: Optional[str] = None
+        pending: List[EventType] = []
         texts: List[str] = []
         for step in plan.then:
-            step_context = {**context, **{k: v for k, v in step.assume.items() if not context.get(k)}}
-            answer = kb.answer(step.aspect, step_context)
+            assumed = {k: v for k, v in step.assume.items() if not context.get(k)}
+            answer = kb.answer(step.aspect, {**context, **assumed})
             if answer is not None:
                 texts.append(answer.render(check=False))
-                asks = asks or answer.fact.asks
+                if answer.fact.asks and not asks:
+                    asks = answer.fact.asks
+                    pending = [SlotSet("last_aspect", step.aspect), *(SlotSet(k, v) for k, v in assumed.items())]
         if plan.note is not None:
             texts.append(kb.render_fact(plan.note, check=False))
         text = "\n\n".join(texts)
@@ -264,7 +273,7 @@ class ActionAnswerKb(Action):
             text = "\n".join(t for t in (text, fill(kb.notices["check_line"], kb.notices)) if t)
         buttons = _place_buttons(asks) or more_buttons(kb, context)
         dispatcher.utter_message(text=text, buttons=buttons)
-        return True
+        return pending
 
     @staticmethod
     def _is_off_topic_opening(tracker: Tracker, intent: Optional[str], context: Dict[str, Any]) -> bool:

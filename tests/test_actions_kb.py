@@ -214,3 +214,12 @@ def test_a_destination_overrides_the_service_talked_about_before():
 def test_a_bare_detail_asked_as_how_to_gets_the_overview():
     text, buttons, _ = _run(_said("inform", "外国人居留许可怎么办", {}))
     assert "工作许可" in text and "400元" in text and buttons
+
+
+def test_the_city_given_after_a_hong_kong_trip_answers_the_tourism_endorsement():
+    _, _, events = _run(_said("travel_plan", "暑假带孩子去香港要办什么", {}))
+    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+    assert slots["last_aspect"] == "endorsement"
+    follow_up = {"service": "hk_macau_permit", "applicant_type": "minor", **slots, "place": "huzhou"}
+    text, _, _ = _run(_tracker("inform", follow_up, entities=[{"entity": "place", "value": "huzhou"}]))
+    assert "不能办个人旅游签注" in text and "团队旅游签注（L）" in text
