@@ -8,6 +8,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.kb import get_kb
+from bot.kb.loader import KnowledgeBase, fill
+from bot.understand import Reading, subjects
 from bot.vocabulary import domain_cues
 
 INTENT_ASPECT = {
@@ -38,7 +40,10 @@ ASPECT_LABEL = {
     "yidi": "异地办证",
     "green_channel": "绿色通道",
 }
-CONTEXT_SLOTS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place")
+CONTEXT_SLOTS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place", "destination")
+TRIP_INTENT = "travel_plan"
+#: The NLU's note that the intent was read from the wording (bot.nlu.reading).
+UNDERSTOOD_KEY = "understood"
 SERVICE_BUTTONS = [
     ("普通护照", "passport"),
     ("往来港澳通行证/签注", "hk_macau_permit"),
@@ -78,7 +83,52 @@ def answer_context(tracker: Tracker) -> Dict[str, Any]:
         for name in ("applicant_type", "apply_kind", "endorsement_type"):
             if name not in named_now:
                 context[name] = None
+    if "destination" in named_now and "service" not in named_now:
+        # "下个月去日本玩": the destination says which document, whatever was discussed before.
+        context["service"] = get_kb().trip_destinations.get(str(context.get("destination")), context["service"])
+    elif not context.get("service") and context.get("destination"):
+        context["service"] = get_kb().trip_destinations.get(str(context["destination"]))
     return context
+
+
+def more_buttons(kb: KnowledgeBase, context: Dict[str, Any]) -> List[Dict[str, str]]:
+    """"还想了解：费用 / 办理时间 / 预约办理": each button asks that question about this service."""
+    understanding = kb.understanding
+    if understanding is None:
+        return []
+    carried = {k: str(v) for k, v in context.items() if k in ("service", "applicant_type", "apply_kind") and v}
+    return [
+        {"title": understanding.labels[intent], "payload": Reading(intent, carried).payload()}
+        for intent in understanding.overview_more
+    ]
+
+
+def overview_text(kb: KnowledgeBase, context: Dict[str, Any]) -> Optional[str]:
+    """The documents, then the fee and the time in one line each, one source line for all."""
+    understanding = kb.understanding
+    documents = kb.answer("documents", context)
+    if documents is None or understanding is None:
+        return None
+    extra: List[str] = []
+    citations: List[str] = []
+    for aspect in ("fee", "time"):
+        answer = kb.answer(aspect, context)
+        if answer is not None and answer.topic.id == documents.topic.id:
+            extra.append(understanding.overview_lines[aspect].replace("{brief}", answer.fact.brief()))
+            citations.append(answer.citation)
+    return documents.render(extra=tuple(extra), more_citations=tuple(citations))
+
+
+def destination_text(tracker: Tracker, places: tuple[str, ...]) -> Optional[str]:
+    """Where the trip goes as the citizen wrote it: the destination ("日本"), else the first
+    of the plan's place names in the message ("香港"; never "港澳通行证")."""
+    text = str(tracker.latest_message.get("text") or "")
+    for entity in tracker.latest_message.get("entities") or []:
+        if entity.get("entity") == "destination":
+            start, end = entity.get("start"), entity.get("end")
+            if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text):
+                return text[start:end]
+    return next((place for place in places if place in text), None)
 
 
 def _place_buttons(asks: Optional[str]) -> List[Dict[str, str]]:
@@ -122,7 +172,7 @@ class ActionAnswerKb(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        aspect = INTENT_ASPECT.get(intent or "") or tracker.get_slot("last_aspect")
+        aspect = INTENT_ASPECT.get(intent or "") or tracker.get_slot("last_aspect") or self._worded_aspect(tracker)
         if not aspect:
             dispatcher.utter_message(
                 text="您想了解哪方面呢？比如：要带什么材料、多少钱、多久能拿、在哪里办、照片要求。"
@@ -145,6 +195,16 @@ class ActionAnswerKb(Action):
                 text=f"请问您想了解哪种证件的{ASPECT_LABEL[aspect]}？", buttons=_service_buttons(aspect)
             )
             return [SlotSet("last_aspect", aspect)]
+        if aspect == "documents" and context.get("service") and self._is_trip(tracker, intent):
+            pending = self._answer_trip(dispatcher, tracker, kb, context)
+            if pending is not None:
+                return pending or [SlotSet("last_aspect", aspect)]
+        if aspect == "documents" and context.get("service") and self._is_how_to(tracker, kb):
+            overview = overview_text(kb, context)
+            if overview is not None:
+                dispatcher.utter_message(response="utter_overview", answer=overview,
+                                         buttons=more_buttons(kb, context))
+                return [SlotSet("last_aspect", aspect)]
         text = answer_text(aspect, context)
         if text is None:
             dispatcher.utter_message(text=kb.notice("no_answer") or "")
@@ -153,6 +213,67 @@ class ActionAnswerKb(Action):
             buttons = _place_buttons(answer.fact.asks if answer else None)
             dispatcher.utter_message(text=text, buttons=buttons) if buttons else dispatcher.utter_message(text=text)
         return [SlotSet("last_aspect", aspect)]
+
+    @staticmethod
+    def _worded_aspect(tracker: Tracker) -> Optional[str]:
+        """"外国人居留许可怎么办" heard as a bare detail (inform): the wording names the aspect."""
+        understanding = get_kb().understanding
+        if understanding is None:
+            return None
+        return INTENT_ASPECT.get(understanding.wording_intent(str(tracker.latest_message.get("text") or "")) or "")
+
+    @staticmethod
+    def _is_trip(tracker: Tracker, intent: Optional[str]) -> bool:
+        """A trip plan, or any documents question that names a destination abroad."""
+        named = subjects(tracker.latest_message.get("entities") or [])
+        return intent == TRIP_INTENT or "destination" in named
+
+    @staticmethod
+    def _is_how_to(tracker: Tracker, kb: KnowledgeBase) -> bool:
+        """"护照怎么办理 / 要准备什么 / 流程", or a reading the NLU took from such wording."""
+        if tracker.latest_message.get(UNDERSTOOD_KEY):
+            return True
+        return bool(kb.understanding and kb.understanding.is_how_to(str(tracker.latest_message.get("text") or "")))
+
+    @staticmethod
+    def _answer_trip(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase,
+                     context: Dict[str, Any]) -> Optional[List[EventType]]:
+        """What to prepare for the destination: the documents, then the plan's further answers
+        (the tourism endorsement by the citizen's city, Taiwan's current status), then its note.
+
+        None when there is no plan for the service. When an answer asks for the citizen's city,
+        the events make the city's answer the one about that question (the endorsement, with
+        the assumed tourism type), not the documents again; otherwise no events are needed.
+        """
+        plan = kb.trip_plans.get(str(context["service"]))
+        documents = kb.answer("documents", context)
+        if plan is None or documents is None:
+            return None
+        destination = destination_text(tracker, plan.places)
+        intro = {"document": plan.document, "answer": documents.render(check=False)}
+        if destination:
+            dispatcher.utter_message(response="utter_trip_plan", destination=destination, **intro)
+        else:
+            dispatcher.utter_message(response="utter_trip_plan_document", **intro)
+        asks: Optional[str] = None
+        pending: List[EventType] = []
+        texts: List[str] = []
+        for step in plan.then:
+            assumed = {k: v for k, v in step.assume.items() if not context.get(k)}
+            answer = kb.answer(step.aspect, {**context, **assumed})
+            if answer is not None:
+                texts.append(answer.render(check=False))
+                if answer.fact.asks and not asks:
+                    asks = answer.fact.asks
+                    pending = [SlotSet("last_aspect", step.aspect), *(SlotSet(k, v) for k, v in assumed.items())]
+        if plan.note is not None:
+            texts.append(kb.render_fact(plan.note, check=False))
+        text = "\n\n".join(texts)
+        if kb.notices.get("check_line"):
+            text = "\n".join(t for t in (text, fill(kb.notices["check_line"], kb.notices)) if t)
+        buttons = _place_buttons(asks) or more_buttons(kb, context)
+        dispatcher.utter_message(text=text, buttons=buttons)
+        return pending
 
     @staticmethod
     def _is_off_topic_opening(tracker: Tracker, intent: Optional[str], context: Dict[str, Any]) -> bool:

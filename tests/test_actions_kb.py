@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -24,10 +27,24 @@ def _tracker(intent: str, slots: dict[str, Any], entities: list[dict] | None = N
     )
 
 
+_RESPONSES = yaml.safe_load((Path(__file__).resolve().parent.parent / "domain.yml").read_text(encoding="utf-8"))["responses"]
+
+
+def _shown(message: dict) -> str:
+    """What the citizen reads: the text, or the domain response filled with its variables."""
+    if message.get("text") or not message.get("response"):
+        return message.get("text") or ""
+    text = _RESPONSES[message["response"]][0]["text"]
+    for key, value in message.items():
+        if isinstance(value, str):
+            text = text.replace("{" + key + "}", value)
+    return text
+
+
 def _run(tracker: Tracker) -> tuple[str, list[dict], list[dict]]:
     dispatcher = CollectingDispatcher()
     events = asyncio.run(ActionAnswerKb().run(dispatcher, tracker, {}))
-    text = "\n".join(m.get("text") or "" for m in dispatcher.messages)
+    text = "\n".join(_shown(m) for m in dispatcher.messages)
     buttons = [b for m in dispatcher.messages for b in m.get("buttons") or []]
     return text, buttons, events
 
@@ -126,3 +143,83 @@ def test_an_expired_passport_is_not_sent_online():
 def test_photo_background_per_the_standard():
     text, _, _ = _run(_tracker("ask_photo", {"service": "passport"}))
     assert "白色、浅灰色或淡蓝色" in text and "各地做法不同" in text
+
+
+def _said(intent: str, text: str, slots: dict[str, Any], **extra: Any) -> Tracker:
+    """A tracker whose latest message is `text`, with the entities the vocabulary finds in it."""
+    from bot.kb import get_kb
+    from bot.vocabulary import VocabularyMatcher
+
+    matches = VocabularyMatcher(get_kb().vocabulary).find(text)
+    entities = [{"entity": m.entity, "value": m.value, "start": m.start, "end": m.end} for m in matches]
+    tracker = _tracker(intent, {**{m.entity: m.value for m in matches}, **slots}, entities=entities)
+    tracker.latest_message.update({"text": text, **extra})
+    return tracker
+
+
+def test_how_to_apply_gets_the_documents_with_fee_time_and_more_buttons():
+    text, buttons, events = _run(_said("ask_documents", "护照怎么办理", {}))
+    assert "身份证" in text and "120元" in text and "7个工作日" in text
+    assert text.count("来源：") == 1 and "还想了解" in text
+    payloads = [b["payload"] for b in buttons]
+    assert payloads == ['/ask_fee{"service":"passport"}', '/ask_processing_time{"service":"passport"}',
+                        '/book_appointment{"service":"passport"}']
+    assert {"event": "slot", "timestamp": None, "name": "last_aspect", "value": "documents"} in events
+
+
+def test_a_reading_resolved_by_the_nlu_gets_the_overview_for_that_applicant():
+    tracker = _said("ask_documents", "小孩子台胞证搞一下", {},
+                    understood={"intent": "ask_documents", "from_intent": "nlu_fallback"})
+    text, buttons, _ = _run(tracker)
+    assert "监护" in text and "60元" in text
+    assert all('"applicant_type":"minor"' in b["payload"] for b in buttons)
+
+
+def test_a_plain_documents_question_stays_the_plain_answer():
+    text, buttons, _ = _run(_said("ask_documents", "办护照要带什么材料", {}))
+    assert "身份证" in text and "还想了解" not in text and not buttons
+
+
+def test_trip_to_japan_is_the_passport_and_a_word_on_visas():
+    tracker = _said("travel_plan", "下个月去日本玩要怎么准备", {})
+    text, buttons, _ = _run(tracker)
+    assert "日本" in text and "身份证" in text and "签证" in text and "使领馆" in text
+    assert "港澳" not in text
+    assert buttons and all('"service":"passport"' in b["payload"] for b in buttons)
+
+
+def test_trip_to_hong_kong_with_a_child_names_the_permit_the_guardian_and_asks_the_city():
+    text, buttons, _ = _run(_said("travel_plan", "暑假带孩子去香港要办什么", {}))
+    assert "香港" in text and "监护" in text and "个人旅游签注" in text
+    assert '/inform{"place":"huzhou"}' in {b["payload"] for b in buttons}
+
+
+def test_trip_to_hong_kong_from_huzhou_is_a_group_tour_endorsement():
+    text, _, _ = _run(_said("travel_plan", "下个月去香港玩", {"place": "huzhou"}))
+    assert "不能办个人旅游签注" in text and "团队旅游签注（L）" in text
+
+
+def test_trip_to_taiwan_says_tourism_is_suspended():
+    text, _, _ = _run(_said("travel_plan", "明年想去台湾旅游", {}))
+    assert "台湾通行证" in text and "暂停" in text and "福建、上海" in text
+    assert text.count("规定可能已有调整") == 1
+
+
+def test_a_destination_overrides_the_service_talked_about_before():
+    tracker = _said("travel_plan", "那去日本呢", {"service": "hk_macau_permit"})
+    text, _, _ = _run(tracker)
+    assert "护照" in text and "使领馆" in text and "港澳通行证" not in text
+
+
+def test_a_bare_detail_asked_as_how_to_gets_the_overview():
+    text, buttons, _ = _run(_said("inform", "外国人居留许可怎么办", {}))
+    assert "工作许可" in text and "400元" in text and buttons
+
+
+def test_the_city_given_after_a_hong_kong_trip_answers_the_tourism_endorsement():
+    _, _, events = _run(_said("travel_plan", "暑假带孩子去香港要办什么", {}))
+    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+    assert slots["last_aspect"] == "endorsement"
+    follow_up = {"service": "hk_macau_permit", "applicant_type": "minor", **slots, "place": "huzhou"}
+    text, _, _ = _run(_tracker("inform", follow_up, entities=[{"entity": "place", "value": "huzhou"}]))
+    assert "不能办个人旅游签注" in text and "团队旅游签注（L）" in text

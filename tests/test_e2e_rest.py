@@ -60,3 +60,53 @@ def test_conversation_survives_a_server_restart(tmp_path):
         assert "监护" in bot.text("那小孩呢", sender)
     finally:
         stop(procs)
+
+
+# ------------------------------------------------------------------ answering from what is understood
+
+def _buttons(replies: list[dict]) -> list[dict]:
+    return [b for r in replies for b in r.get("buttons") or []]
+
+
+def test_how_to_apply_gets_documents_fee_time_and_more_buttons(live_bot):
+    replies = live_bot.say("护照怎么办理")
+    text = "\n".join(r.get("text", "") for r in replies)
+    assert "身份证" in text and "120元" in text and "7个工作日" in text, text
+    payloads = {b["payload"] for b in _buttons(replies)}
+    assert '/ask_fee{"service":"passport"}' in payloads and '/book_appointment{"service":"passport"}' in payloads
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("下个月去日本玩护照要怎么准备", ["日本", "身份证", "使领馆"]),
+    ("暑假带孩子去香港要办什么", ["香港", "监护", "个人旅游签注"]),
+])
+def test_a_trip_plan_gets_what_to_prepare_for_the_destination(live_bot, question, expected):
+    reply = live_bot.text(question)
+    for fact in expected:
+        assert fact in reply, f"{question!r} → {reply!r}"
+
+
+def test_unsure_readings_are_offered_and_the_chosen_one_is_answered(live_bot):
+    """The two-stage fallback over REST: the readings as buttons, then the button's payload."""
+    sender = uuid.uuid4().hex
+    replies = live_bot.say('/nlu_fallback{"service":"hk_macau_permit"}', sender)
+    buttons = _buttons(replies)
+    fee = next(b for b in buttons if b["payload"].startswith("/ask_fee"))
+    assert "港澳通行证" in fee["title"] and any(b["payload"] == "/out_of_scope" for b in buttons)
+    assert "60" in live_bot.text(fee["payload"], sender)
+    # afterwards the conversation goes on as usual
+    assert "身份证" in live_bot.text("办护照要带什么材料", sender)
+
+
+def test_an_emergency_while_readings_are_offered_gets_the_green_channel(live_bot):
+    sender = uuid.uuid4().hex
+    live_bot.say('/nlu_fallback{"service":"passport"}', sender)
+    assert "绿色通道" in live_bot.text("我父亲在美国去世了，我要马上去奔丧", sender)
+
+
+def test_two_misses_in_a_row_end_with_the_help_text(live_bot):
+    sender = uuid.uuid4().hex
+    first = live_bot.say("asdkjh qwe zzz", sender)
+    second = live_bot.text("qqq www eee", sender)
+    assert not _buttons(first)
+    assert "转人工" in second  # the help text names the way to a person

@@ -14,6 +14,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from bot.understand import Understanding, parse_understanding
+
 ASPECTS = (
     "documents",
     "fee",
@@ -55,6 +57,11 @@ class Fact:
     volatile: bool = True
     # The slot this answer asks the citizen for (e.g. `place`), so the action can offer it.
     asks: str | None = None
+    # One line for the overview of a service ("how do I apply"); the first line by default.
+    summary: str | None = None
+
+    def brief(self) -> str:
+        return (self.summary or self.text.strip().splitlines()[0]).strip()
 
 
 @dataclass(frozen=True)
@@ -145,15 +152,19 @@ class Answer:
     check_line: str | None = None
     notices: Mapping[str, str] = field(default_factory=dict)
 
-    def render(self) -> str:
-        parts = [fill(self.fact.text.strip(), self.notices)]
+    def render(self, extra: tuple[str, ...] = (), more_citations: tuple[str, ...] = (),
+               check: bool = True) -> str:
+        """The fact, then `extra` lines (the overview's fee and time), scope, hint, sources and,
+        unless `check` is off (a reply of several answers says it once), the check line."""
+        parts = [fill(self.fact.text.strip(), self.notices), *(fill(e, self.notices) for e in extra)]
         if self.fact.scope != "全国":
             parts.append(f"（适用范围：{self.fact.scope}）")
         if self.hint:
             parts.append(fill(self.hint.strip(), self.notices))
-        if self.citation:
-            parts.append(self.notices["source_line"].replace("{citation}", self.citation))
-        if self.fact.volatile and self.check_line:
+        citations = list(dict.fromkeys(c for c in (self.citation, *more_citations) if c))
+        if citations:
+            parts.append(self.notices["source_line"].replace("{citation}", "；".join(citations)))
+        if check and self.fact.volatile and self.check_line:
             parts.append(fill(self.check_line, self.notices))
         return "\n".join(parts)
 
@@ -173,6 +184,24 @@ def cite(source: str, sources: Mapping[str, SourceInfo], wording: Mapping[str, s
     return ARTICLE_CITATION if source == "article" else source
 
 
+@dataclass(frozen=True)
+class TripStep:
+    """One answer added to a trip plan, with the details a holiday trip implies."""
+
+    aspect: str
+    assume: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class TripPlan:
+    """What a trip needs for one document (trip_plans.yml)."""
+
+    document: str
+    then: tuple[TripStep, ...]
+    note: Fact | None
+    places: tuple[str, ...] = ()
+
+
 @dataclass
 class KnowledgeBase:
     topics: dict[str, Topic] = field(default_factory=dict)
@@ -185,6 +214,10 @@ class KnowledgeBase:
     individual_visit: IndividualVisitCities = field(
         default_factory=lambda: IndividualVisitCities(frozenset(), frozenset())
     )
+    understanding: Understanding | None = None
+    trip_plans: dict[str, TripPlan] = field(default_factory=dict)
+    #: destination entity value → the service it needs (abroad → passport)
+    trip_destinations: dict[str, str] = field(default_factory=dict)
 
     def context(self, slots: Mapping[str, Any]) -> dict[str, Any]:
         """The slots plus the keys derived from data (whether `place` is a 个人游 city)."""
@@ -219,6 +252,16 @@ class KnowledgeBase:
                 check_line=self.notices.get("check_line"), notices=self.notices,
             )
         return None
+
+    def render_fact(self, fact: Fact, check: bool = True) -> str:
+        """A fact that belongs to no topic (a trip plan's note), cited like any answer."""
+        parts = [fill(fact.text.strip(), self.notices)]
+        if fact.sources:
+            parts.append(self.notices["source_line"].replace("{citation}", "；".join(
+                dict.fromkeys(cite(s, self.sources, self.notices) for s in fact.sources))))
+        if check and fact.volatile and self.notices.get("check_line"):
+            parts.append(fill(self.notices["check_line"], self.notices))
+        return "\n".join(parts)
 
     def hall(self, hall_id: str) -> Hall | None:
         return self.halls.get(hall_id)
@@ -288,6 +331,9 @@ def _parse_fact(entry: Any, file: str, key: str, registry: Mapping[str, SourceIn
     require(isinstance(volatile, bool), file, f"{key}.volatile", "must be true or false")
     asks = entry.get("asks")
     require(asks is None or asks in WHEN_KEYS, file, f"{key}.asks", f"must be one of {WHEN_KEYS}")
+    summary = entry.get("summary")
+    require(summary is None or (isinstance(summary, str) and summary.strip() != ""), file,
+            f"{key}.summary", "must be one line of text")
     return Fact(
         text=entry["text"],
         sources=sources,
@@ -296,6 +342,7 @@ def _parse_fact(entry: Any, file: str, key: str, registry: Mapping[str, SourceIn
         when={k: str(v) for k, v in when.items()},
         volatile=volatile,
         asks=asks,
+        summary=summary,
     )
 
 
@@ -414,6 +461,33 @@ def _parse_individual_visit(doc: dict[str, Any], file: str) -> IndividualVisitCi
     return IndividualVisitCities(listed=frozenset(map(str, listed)), not_listed=frozenset(map(str, not_listed)))
 
 
+def _parse_trip_plans(doc: dict[str, Any], file: str, registry: Mapping[str, SourceInfo]
+                      ) -> tuple[dict[str, TripPlan], dict[str, str]]:
+    plans_raw = doc.get("plans")
+    require(isinstance(plans_raw, dict) and plans_raw, file, "plans", "must map services to plans")
+    plans: dict[str, TripPlan] = {}
+    for service, plan in plans_raw.items():
+        key = f"plans.{service}"
+        require(isinstance(plan, dict) and isinstance(plan.get("document"), str), file, key, "needs `document`")
+        steps = []
+        for i, step in enumerate(plan.get("then") or []):
+            require(isinstance(step, dict) and step.get("aspect") in ASPECTS, file, f"{key}.then[{i}]",
+                    f"needs an aspect, one of {ASPECTS}")
+            assume = step.get("assume") or {}
+            require(isinstance(assume, dict) and all(k in WHEN_KEYS for k in assume), file,
+                    f"{key}.then[{i}].assume", f"keys must be among {WHEN_KEYS}")
+            steps.append(TripStep(aspect=step["aspect"], assume={k: str(v) for k, v in assume.items()}))
+        note = _parse_fact(plan["note"], file, f"{key}.note", registry) if plan.get("note") else None
+        places = plan.get("places") or []
+        require(isinstance(places, list) and all(isinstance(p, str) and p for p in places), file,
+                f"{key}.places", "must be a list of place names")
+        plans[str(service)] = TripPlan(document=plan["document"], then=tuple(steps), note=note, places=tuple(places))
+    destinations = doc.get("destinations") or {}
+    require(isinstance(destinations, dict) and all(v in plans for v in destinations.values()), file,
+            "destinations", "must map destination values to a service with a plan")
+    return plans, {str(k): str(v) for k, v in destinations.items()}
+
+
 def load_kb(kb_dir: Path | str) -> KnowledgeBase:
     """Read every *.yml in kb_dir; files are dispatched on their top-level `kind`.
 
@@ -448,6 +522,13 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
             kb.topics[topic.id] = topic
         elif kind == "halls":
             kb.halls.update(_parse_halls(doc, file))
+        elif kind == "understanding":
+            try:
+                kb.understanding = parse_understanding(doc, file)
+            except ValueError as exc:
+                raise KBError(str(exc)) from exc
+        elif kind == "trip_plans":
+            kb.trip_plans, kb.trip_destinations = _parse_trip_plans(doc, file, kb.sources)
         elif kind == "vocabulary":
             kb.vocabulary = _parse_vocabulary(doc, file)
             words = doc.get("domain_words") or []

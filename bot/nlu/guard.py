@@ -53,7 +53,7 @@ class UnknownWordsGuard(StoredStateComponent):
                 continue  # an emergency inside gibberish still counts
             if _words(message) & self._known:
                 continue
+            # DIET's ranking of words it never saw is noise: nothing to offer as a reading.
             message.set(INTENT, {"name": FALLBACK, "confidence": 1.0}, add_to_output=True)
-            ranking = message.get(INTENT_RANKING_KEY) or []
-            message.set(INTENT_RANKING_KEY, [{"name": FALLBACK, "confidence": 1.0}, *ranking], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, [{"name": FALLBACK, "confidence": 1.0}], add_to_output=True)
         return messages

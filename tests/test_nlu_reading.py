@@ -1,0 +1,53 @@
+"""The trained model reads unsure messages from what they name (bot.nlu.reading).
+
+These are the NLU halves of tests/stories/test_understanding.yml: `rasa test core` takes the
+stories' intents as given, so what the pipeline makes of the words is checked here.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+
+def _parse(agent: Any, text: str) -> dict[str, Any]:
+    return asyncio.run(agent.parse_message(text))
+
+
+def _entities(parse: dict[str, Any]) -> dict[str, str]:
+    return {e["entity"]: e["value"] for e in parse["entities"]}
+
+
+@pytest.mark.parametrize("text, service", [
+    ("台胞证要怎么弄", "taiwan_permit"),
+    ("港澳通行证怎么办", "hk_macau_permit"),
+    ("居留许可过了期怎么处理", "residence_permit"),
+])
+def test_a_named_service_asked_how_to_is_the_documents_question(agent, text, service):
+    parse = _parse(agent, text)
+    assert parse["intent"]["name"] == "ask_documents", parse["intent_ranking"][:3]
+    assert _entities(parse)["service"] == service
+
+
+@pytest.mark.parametrize("text, entities", [
+    ("下个月去日本玩", {"destination": "abroad"}),
+    ("暑假带孩子去香港要办什么", {"service": "hk_macau_permit", "applicant_type": "minor"}),
+    ("明年想去台湾旅游要办什么证", {"service": "taiwan_permit"}),
+])
+def test_trip_plans_name_their_destination(agent, text, entities):
+    parse = _parse(agent, text)
+    assert parse["intent"]["name"] == "travel_plan"
+    assert entities.items() <= _entities(parse).items()
+
+
+def test_gibberish_has_no_reading_to_offer(agent):
+    parse = _parse(agent, "asdkjh qwe zzz")
+    assert parse["intent"]["name"] == "nlu_fallback"
+    assert [r["name"] for r in parse["intent_ranking"]] == ["nlu_fallback"]
+
+
+def test_an_emergency_is_never_read_as_a_documents_question(agent):
+    parse = _parse(agent, "我爸在日本去世了要去奔丧护照怎么办")
+    assert parse["intent"]["name"] == "report_emergency"
+    assert _entities(parse)["emergency_type"] == "bereavement"
