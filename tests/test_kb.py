@@ -222,3 +222,39 @@ def test_empty_or_unregistered_source_fails_with_file_and_key(tmp_path):
     _write(kb_dir, "taiwan.yml", doc)
     with pytest.raises(KBError, match=r"taiwan\.yml: answers\.fee\[0\]\.sources\[0\]: .*sources\.yml"):
         load_kb(kb_dir)
+
+
+def test_as_of_is_a_sources_date_unless_marked(kb):
+    """The import date stamped on every fact made 2016–2018 sources look current: now a fact's
+    as_of is one of its sources' dates, or it says it was verified or estimated."""
+    bases = {"source": 0, "verified": 0, "estimated": 0}
+    for topic in kb.topics.values():
+        for facts in topic.answers.values():
+            for fact in facts:
+                bases[fact.as_of_basis] += 1
+                if fact.as_of_basis == "source":
+                    assert any(kb.sources[s].date and fact.as_of.isoformat().startswith(kb.sources[s].date)
+                               for s in fact.sources), (topic.file, fact.text[:20])
+    assert bases["source"] > bases["estimated"] > 0
+
+
+def test_an_estimated_date_reads_as_an_estimate(kb):
+    answer = kb.answer("attendance", {"service": "hk_macau_permit"})
+    assert answer.fact.as_of_basis == "estimated"
+    assert "约2019年（估计）" in answer.render() and "日期不详" not in answer.render()
+    dated = kb.answer("documents", {"service": "passport"})
+    assert dated.fact.as_of_basis == "source" and f"，{dated.fact.as_of.isoformat()}" in dated.render()
+
+
+@pytest.mark.parametrize("as_of", ["2026-11-27", "2019-07-01"])
+def test_an_as_of_no_source_shows_fails_with_file_and_key(tmp_path, as_of):
+    kb_dir = _copy_kb(tmp_path)
+    doc = yaml.safe_load((kb_dir / "passport.yml").read_text(encoding="utf-8"))
+    doc["answers"]["fee"][0]["as_of"] = as_of
+    _write(kb_dir, "passport.yml", doc)
+    with pytest.raises(KBError, match=r"passport\.yml: answers\.fee\[0\]\.as_of: .*no cited source's date"):
+        load_kb(kb_dir)
+    doc["answers"]["fee"][0]["as_of_basis"] = "guessed"
+    _write(kb_dir, "passport.yml", doc)
+    with pytest.raises(KBError, match=r"passport\.yml: answers\.fee\[0\]\.as_of_basis"):
+        load_kb(kb_dir)

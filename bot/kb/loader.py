@@ -36,7 +36,10 @@ NOT_CONFIGURED = "待配置"
 # The founding article (../shared/domain/000_*.txt) has no URL; cite it by its headline.
 #: Lines notices.yml must hold: the hotline, the closing check line, and the words of a citation.
 NOTICE_NAMES = ("hotline", "check_line", "source_line", "citation_format", "repost_mark", "undated",
-                "about_year", "about_date")
+                "about_year", "about_date", "estimated_date")
+#: Where a fact's `as_of` comes from: a cited source's own date (the default), the day the fact
+#: was checked against its sources, or an estimate because no source shows a date.
+AS_OF_BASES = ("source", "verified", "estimated")
 ARTICLE_CITATION = "《出入境服务“只跑一次”——浙江人“说走就走”有底气》（湖州出入境采访报道）"
 
 
@@ -55,6 +58,16 @@ class Fact:
     volatile: bool = True
     # The slot this answer asks the citizen for (e.g. `place`), so the action can offer it.
     asks: str | None = None
+    as_of_basis: str = "source"
+
+    def cited_source(self, registry: Mapping[str, "SourceInfo"]) -> str:
+        """The source a reply names: the one whose date the `as_of` is, else the first."""
+        if self.as_of_basis == "source":
+            for source in self.sources:
+                info = registry.get(source)
+                if info is not None and info.date and self.as_of.isoformat().startswith(info.date):
+                    return source
+        return self.sources[0]
 
 
 @dataclass(frozen=True)
@@ -165,10 +178,18 @@ def fill(text: str, notices: Mapping[str, str]) -> str:
     return text
 
 
-def cite(source: str, sources: Mapping[str, SourceInfo], wording: Mapping[str, str]) -> str:
-    """A source as a reader sees it: publisher and date from sources.yml, never a raw URL."""
+def cite(source: str, sources: Mapping[str, SourceInfo], wording: Mapping[str, str],
+         estimated_year: int | None = None) -> str:
+    """A source as a reader sees it: publisher and date from sources.yml, never a raw URL.
+
+    An undated source behind an estimated `as_of` reads "约2019年（估计）", not "日期不详"."""
     info = sources.get(source)
     if info is not None:
+        if not info.date and estimated_year is not None:
+            info = SourceInfo(info.publisher, None, info.repost)
+            when = wording["estimated_date"].replace("{date}", str(estimated_year))
+            mark = wording["repost_mark"] if info.repost else ""
+            return wording["citation_format"].replace("{publisher}", info.publisher + mark).replace("{when}", when)
         return info.display(wording)
     return ARTICLE_CITATION if source == "article" else source
 
@@ -215,7 +236,8 @@ class KnowledgeBase:
             hint = None if specific else topic.hint
             return Answer(
                 topic=topic, aspect=aspect, fact=fact, hint=hint,
-                citation=cite(fact.sources[0], self.sources, self.notices),
+                citation=cite(fact.cited_source(self.sources), self.sources, self.notices,
+                              fact.as_of.year if fact.as_of_basis == "estimated" else None),
                 check_line=self.notices.get("check_line"), notices=self.notices,
             )
         return None
@@ -288,10 +310,20 @@ def _parse_fact(entry: Any, file: str, key: str, registry: Mapping[str, SourceIn
     require(isinstance(volatile, bool), file, f"{key}.volatile", "must be true or false")
     asks = entry.get("asks")
     require(asks is None or asks in WHEN_KEYS, file, f"{key}.asks", f"must be one of {WHEN_KEYS}")
+    as_of = as_date(entry["as_of"], file, f"{key}.as_of")
+    basis = entry.get("as_of_basis", "source")
+    require(basis in AS_OF_BASES, file, f"{key}.as_of_basis", f"must be one of {AS_OF_BASES}")
+    if basis == "source" and registry:
+        dates = [registry[s].date for s in sources if s in registry and registry[s].date]
+        require(any(as_of.isoformat().startswith(str(d)) for d in dates), file, f"{key}.as_of",
+                f"{as_of.isoformat()} is no cited source's date ({', '.join(map(str, dates)) or 'none dated'}); "
+                "use a source's date, or say `as_of_basis: verified` (the day it was checked) "
+                "or `as_of_basis: estimated` (no source shows a date)")
     return Fact(
         text=entry["text"],
         sources=sources,
-        as_of=as_date(entry["as_of"], file, f"{key}.as_of"),
+        as_of=as_of,
+        as_of_basis=basis,
         scope=entry["scope"],
         when={k: str(v) for k, v in when.items()},
         volatile=volatile,
