@@ -1,13 +1,15 @@
 """Knowledge-base answers: documents, fee, time, place, attendance, photo, …"""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+import dataclasses
+from typing import Any, Dict, List, Optional, Set, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.kb import get_kb
+from bot.kb.loader import fill
 from bot.vocabulary import domain_cues
 
 INTENT_ASPECT = {
@@ -96,12 +98,24 @@ def _place_buttons(asks: Optional[str]) -> List[Dict[str, str]]:
     ]
 
 
-def answer_text(aspect: str, context: Dict[str, Any]) -> Optional[str]:
+def hints_given(tracker: Tracker) -> Set[str]:
+    """Topic hints ("未满16岁、换发……有所不同") this conversation has already shown.
+
+    The hint says once how other cases differ; repeated under every answer it is noise."""
+    kb = get_kb()
+    hints = {fill(t.hint.strip(), kb.notices) for t in kb.topics.values() if t.hint}
+    said = "\n".join(str(e.get("text") or "") for e in tracker.events if e.get("event") == "bot")
+    return {h for h in hints if h in said}
+
+
+def answer_text(aspect: str, context: Dict[str, Any], seen_hints: Optional[Set[str]] = None) -> Optional[str]:
     """The KB answer for `aspect`, with the halls added to a question about place."""
     kb = get_kb()
     answer = kb.answer(aspect, context)
     parts: List[str] = []
     if answer is not None:
+        if answer.hint and seen_hints and fill(answer.hint.strip(), kb.notices) in seen_hints:
+            answer = dataclasses.replace(answer, hint=None)
         parts.append(answer.render())
     if aspect == "place":
         for hall in kb.halls.values():
@@ -145,7 +159,7 @@ class ActionAnswerKb(Action):
                 text=f"请问您想了解哪种证件的{ASPECT_LABEL[aspect]}？", buttons=_service_buttons(aspect)
             )
             return [SlotSet("last_aspect", aspect)]
-        text = answer_text(aspect, context)
+        text = answer_text(aspect, context, hints_given(tracker))
         if text is None:
             dispatcher.utter_message(text=kb.notice("no_answer") or "")
         else:

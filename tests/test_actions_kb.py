@@ -8,6 +8,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.kb import ActionAnswerKb
+from bot.kb import get_kb
 
 
 def _tracker(intent: str, slots: dict[str, Any], entities: list[dict] | None = None,
@@ -126,3 +127,14 @@ def test_an_expired_passport_is_not_sent_online():
 def test_photo_background_per_the_standard():
     text, _, _ = _run(_tracker("ask_photo", {"service": "passport"}))
     assert "白色、浅灰色或淡蓝色" in text and "各地做法不同" in text
+
+
+def test_the_hint_on_other_cases_is_given_once_per_conversation():
+    first, _, _ = _run(_tracker("ask_documents", {"service": "passport"}))
+    hint_line = next(line for line in first.splitlines() if "小孩呢" in line)
+    said = [{"event": "user", "text": "办护照要带什么"}, {"event": "bot", "text": first}]
+    again, _, _ = _run(_tracker("ask_fee", {"service": "passport", "last_aspect": "documents"}, events=said))
+    assert "120" in again and hint_line not in again
+    other, _, _ = _run(_tracker("ask_documents", {"service": "hk_macau_permit"}, events=said))
+    hk_hint = get_kb().topics["hk_macau_permit"].hint
+    assert hk_hint and hk_hint.strip()[:10] in other  # another topic's hint is still new here
