@@ -26,6 +26,8 @@ INTENT_ASPECT = {
     "ask_green_channel": "green_channel",
     # "暑假带孩子去香港玩": an ordinary trip plan is answered with what to prepare.
     "travel_plan": "documents",
+    # "口岸签证是什么", "怎么查出入境记录": a topic of its own (data/kb/topic_*.yml).
+    "ask_topic": "overview",
 }
 ASPECT_LABEL = {
     "documents": "所需材料",
@@ -39,8 +41,9 @@ ASPECT_LABEL = {
     "endorsement": "签注",
     "yidi": "异地办证",
     "green_channel": "绿色通道",
+    "overview": "办理说明",
 }
-CONTEXT_SLOTS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place")
+CONTEXT_SLOTS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place", "topic")
 SERVICE_BUTTONS = [
     ("普通护照", "passport"),
     ("往来港澳通行证/签注", "hk_macau_permit"),
@@ -80,6 +83,9 @@ def answer_context(tracker: Tracker) -> Dict[str, Any]:
         for name in ("applicant_type", "apply_kind", "endorsement_type"):
             if name not in named_now:
                 context[name] = None
+    # A topic (口岸签证 …) carries over to "多少钱?", not to a question naming a service.
+    if "service" in named_now and "topic" not in named_now:
+        context["topic"] = None
     return context
 
 
@@ -117,7 +123,13 @@ def answer_text(aspect: str, context: Dict[str, Any], seen_hints: Optional[Set[s
         if answer.hint and seen_hints and fill(answer.hint.strip(), kb.notices) in seen_hints:
             answer = dataclasses.replace(answer, hint=None)
         parts.append(answer.render())
-    if aspect == "place":
+    if aspect == "place" and context.get("place") in kb.directory and not context.get("topic"):
+        for other in kb.directory[context["place"]]:
+            parts.append(
+                f"{other.name}\n地址：{other.address.display()}\n办公时间：{other.hours.display()}\n"
+                f"电话：{other.phone.display()}"
+            )
+    elif aspect == "place" and not context.get("topic"):
         for hall in kb.halls.values():
             parts.append(
                 f"{hall.name}\n地址：{hall.address.display()}\n办公时间：{hall.hours.display()}\n"
@@ -143,6 +155,8 @@ class ActionAnswerKb(Action):
             )
             return []
         context = answer_context(tracker)
+        if aspect == "overview" and not context.get("topic"):
+            aspect = "documents"  # "这个怎么办" with no topic named: what to bring
         if self._is_off_topic_opening(tracker, intent, context):
             dispatcher.utter_message(
                 text=f"请问您是想了解出入境证件的{ASPECT_LABEL[aspect]}吗？我只能解答出入境相关的问题，"
@@ -151,7 +165,8 @@ class ActionAnswerKb(Action):
             )
             return [SlotSet("last_aspect", aspect)]
 
-        needs_service = aspect in ("documents", "fee", "time", "validity", "attendance", "endorsement")
+        needs_service = aspect in ("documents", "fee", "time", "validity", "attendance", "endorsement") \
+            and not context.get("topic")
         kb = get_kb()
         general = kb.topics.get("general")
         if needs_service and not context.get("service") and not (general and aspect in general.answers):
@@ -166,12 +181,16 @@ class ActionAnswerKb(Action):
             answer = kb.answer(aspect, context)
             buttons = _place_buttons(answer.fact.asks if answer else None)
             dispatcher.utter_message(text=text, buttons=buttons) if buttons else dispatcher.utter_message(text=text)
-        return [SlotSet("last_aspect", aspect)]
+        events: List[EventType] = [SlotSet("last_aspect", aspect)]
+        if tracker.get_slot("topic") and not context.get("topic"):
+            events.append(SlotSet("topic", None))
+        return events
 
     @staticmethod
     def _is_off_topic_opening(tracker: Tracker, intent: Optional[str], context: Dict[str, Any]) -> bool:
         """"地址在哪？" with no exit-entry word, in a conversation not yet about any service:
         likely about something else, so ask rather than answer from the knowledge base."""
-        if intent not in INTENT_ASPECT or context.get("service") or tracker.get_slot("last_aspect"):
+        if intent not in INTENT_ASPECT or context.get("service") or context.get("topic") \
+                or tracker.get_slot("last_aspect"):
             return False
         return not domain_cues(str(tracker.latest_message.get("text") or ""))

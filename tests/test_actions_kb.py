@@ -138,3 +138,27 @@ def test_the_hint_on_other_cases_is_given_once_per_conversation():
     other, _, _ = _run(_tracker("ask_documents", {"service": "hk_macau_permit"}, events=said))
     hk_hint = get_kb().topics["hk_macau_permit"].hint
     assert hk_hint and hk_hint.strip()[:10] in other  # another topic's hint is still new here
+
+
+def test_a_topic_question_is_answered_from_its_topic():
+    text, buttons, events = _run(_tracker("ask_topic", {"topic": "port_visa"},
+                                          entities=[{"entity": "topic", "value": "port_visa"}]))
+    assert "口岸签证" in text and "第二十条" in text and not buttons
+    assert {"event": "slot", "timestamp": None, "name": "last_aspect", "value": "overview"} in events
+
+
+def test_a_follow_up_stays_on_the_topic_until_a_service_is_named():
+    fee, _, _ = _run(_tracker("ask_fee", {"topic": "one_way_permit", "last_aspect": "overview"}))
+    assert "40元" in fee and "哪种证件" not in fee
+    passport, _, events = _run(_tracker("ask_documents", {"topic": "one_way_permit", "service": "passport"},
+                                        entities=[{"entity": "service", "value": "passport"}]))
+    assert "身份证" in passport and "单程证" not in passport
+    assert {"event": "slot", "timestamp": None, "name": "topic", "value": None} in events
+
+
+def test_where_is_the_hall_in_another_city_shows_that_citys_hall():
+    tracker = _tracker("ask_location", {"place": "hangzhou"}, entities=[{"entity": "place", "value": "hangzhou"}])
+    tracker.latest_message["text"] = "杭州的出入境大厅在哪里"
+    text, _, _ = _run(tracker)
+    assert "杭州市公安局出入境接待大厅" in text and "婺江路" in text and "待配置" in text
+    assert "湖州市市民服务中心出入境接待大厅\n地址" not in text

@@ -26,6 +26,9 @@ ASPECTS = (
     "endorsement",
     "yidi",
     "green_channel",
+    # What a `topic` (data/kb/topics/…: 口岸签证, 出入境记录 …) is and how it works; a question
+    # about an aspect a topic does not have gets this.
+    "overview",
 )
 WHEN_KEYS = ("applicant_type", "apply_kind", "endorsement_type", "place", "individual_visit_city")
 # `individual_visit_city` is not a slot: it is derived from `place` and the city list in
@@ -147,6 +150,21 @@ class Hall:
 
 
 @dataclass(frozen=True)
+class DirectoryHall:
+    """An exit-entry hall in another Zhejiang city: shown when asked, not bookable here.
+
+    Only values a cited source gives are filled in; the rest stay configuration."""
+
+    place: str
+    name: str
+    address: ConfigValue
+    hours: ConfigValue
+    phone: ConfigValue
+    sources: tuple[str, ...]
+    as_of: dt.date | None
+
+
+@dataclass(frozen=True)
 class Answer:
     """One fact chosen for a question, plus what the user did not specify."""
 
@@ -206,6 +224,8 @@ class KnowledgeBase:
     individual_visit: IndividualVisitCities = field(
         default_factory=lambda: IndividualVisitCities(frozenset(), frozenset())
     )
+    #: Halls of other cities by `place` value (city_halls.yml), for "杭州的出入境大厅在哪".
+    directory: dict[str, tuple[DirectoryHall, ...]] = field(default_factory=dict)
 
     def context(self, slots: Mapping[str, Any]) -> dict[str, Any]:
         """The slots plus the keys derived from data (whether `place` is a 个人游 city)."""
@@ -221,14 +241,18 @@ class KnowledgeBase:
     def answer(self, aspect: str, slots: Mapping[str, Any]) -> Answer | None:
         """Pick the most specific fact for `aspect` given the conversation's slots.
 
-        The service topic is asked first, then the general topic named after the aspect
-        (photo, yidi, delivery, green_channel), then `general`.
+        A named `topic` (口岸签证, 出入境记录 …) answers first: the aspect asked when it has
+        one, else its overview. Then the service topic, then the general topic named after
+        the aspect (photo, yidi, delivery, green_channel), then `general`.
         """
         if aspect not in ASPECTS:
             return None
+        named = self.topics.get(slots.get("topic") or "")
+        if named is not None and aspect not in named.answers:
+            aspect = "overview"
         service = slots.get("service")
         context = self.context(slots)
-        for topic_id in (service, aspect, "general"):
+        for topic_id in (slots.get("topic"), service, aspect, "general"):
             topic = self.topics.get(topic_id) if topic_id else None
             if topic is None or aspect not in topic.answers:
                 continue
@@ -281,6 +305,21 @@ def as_date(value: Any, file: str, key: str, today: dt.date | None = None) -> dt
     return date
 
 
+def _as_of(entry: Mapping[str, Any], sources: tuple[str, ...], registry: Mapping[str, SourceInfo] | None,
+           file: str, key: str) -> tuple[dt.date, str]:
+    """`as_of` and where it comes from; by default it must be one of the sources' own dates."""
+    as_of = as_date(entry["as_of"], file, f"{key}.as_of")
+    basis = entry.get("as_of_basis", "source")
+    require(basis in AS_OF_BASES, file, f"{key}.as_of_basis", f"must be one of {AS_OF_BASES}")
+    if basis == "source" and registry:
+        dates = [registry[s].date for s in sources if s in registry and registry[s].date]
+        require(any(as_of.isoformat().startswith(str(d)) for d in dates), file, f"{key}.as_of",
+                f"{as_of.isoformat()} is no cited source's date ({', '.join(map(str, dates)) or 'none dated'}); "
+                "use a source's date, or say `as_of_basis: verified` (the day it was checked) "
+                "or `as_of_basis: estimated` (no source shows a date)")
+    return as_of, basis
+
+
 def _sources(value: Any, file: str, key: str) -> tuple[str, ...]:
     require(
         isinstance(value, list) and value and all(isinstance(s, str) and s for s in value),
@@ -310,15 +349,7 @@ def _parse_fact(entry: Any, file: str, key: str, registry: Mapping[str, SourceIn
     require(isinstance(volatile, bool), file, f"{key}.volatile", "must be true or false")
     asks = entry.get("asks")
     require(asks is None or asks in WHEN_KEYS, file, f"{key}.asks", f"must be one of {WHEN_KEYS}")
-    as_of = as_date(entry["as_of"], file, f"{key}.as_of")
-    basis = entry.get("as_of_basis", "source")
-    require(basis in AS_OF_BASES, file, f"{key}.as_of_basis", f"must be one of {AS_OF_BASES}")
-    if basis == "source" and registry:
-        dates = [registry[s].date for s in sources if s in registry and registry[s].date]
-        require(any(as_of.isoformat().startswith(str(d)) for d in dates), file, f"{key}.as_of",
-                f"{as_of.isoformat()} is no cited source's date ({', '.join(map(str, dates)) or 'none dated'}); "
-                "use a source's date, or say `as_of_basis: verified` (the day it was checked) "
-                "or `as_of_basis: estimated` (no source shows a date)")
+    as_of, basis = _as_of(entry, sources, registry, file, key)
     return Fact(
         text=entry["text"],
         sources=sources,
@@ -386,6 +417,37 @@ def _parse_halls(doc: dict[str, Any], file: str) -> dict[str, Hall]:
             sources=_sources(h["sources"], file, f"{key}.sources"),
         )
     return halls
+
+
+def _parse_directory(doc: dict[str, Any], file: str,
+                     registry: Mapping[str, SourceInfo]) -> dict[str, tuple[DirectoryHall, ...]]:
+    entries = doc.get("halls")
+    require(isinstance(entries, list) and entries, file, "halls", "must be a non-empty list")
+    by_place: dict[str, list[DirectoryHall]] = {}
+    for i, h in enumerate(entries):
+        key = f"halls[{i}]"
+        require(isinstance(h, dict), file, key, "must be a mapping")
+        for name in ("place", "name"):
+            require(name in h, file, f"{key}.{name}", "missing")
+        values = {name: _config_value(h.get(name), file, f"{key}.{name}") for name in ("address", "hours", "phone")}
+        sources: tuple[str, ...] = ()
+        as_of = None
+        if any(v.value for v in values.values()) or "sources" in h:
+            # A value written in the file is a fact: it needs its source and date.
+            for name in ("sources", "as_of"):
+                require(name in h, file, f"{key}.{name}", "missing (a hall detail is given)")
+            sources = _sources(h["sources"], file, f"{key}.sources")
+            for j, source in enumerate(sources):
+                require(source in registry, file, f"{key}.sources[{j}]",
+                        f"{source!r} is not in sources.yml (publisher and date)")
+            as_of, _ = _as_of(h, sources, registry, file, key)
+        hall = DirectoryHall(
+            place=str(h["place"]), name=str(h["name"]),
+            address=values["address"], hours=values["hours"], phone=values["phone"],
+            sources=sources, as_of=as_of,
+        )
+        by_place.setdefault(hall.place, []).append(hall)
+    return {place: tuple(halls) for place, halls in by_place.items()}
 
 
 def _parse_vocabulary(doc: dict[str, Any], file: str) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -480,6 +542,8 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
             kb.topics[topic.id] = topic
         elif kind == "halls":
             kb.halls.update(_parse_halls(doc, file))
+        elif kind == "hall_directory":
+            kb.directory = _parse_directory(doc, file, kb.sources)
         elif kind == "vocabulary":
             kb.vocabulary = _parse_vocabulary(doc, file)
             words = doc.get("domain_words") or []
