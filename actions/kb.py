@@ -155,6 +155,10 @@ class ActionAnswerKb(Action):
             )
             return []
         context = answer_context(tracker)
+        remembered = get_kb().topics.get(context.get("topic") or "")
+        named_now = {e.get("entity") for e in tracker.latest_message.get("entities", [])}
+        if remembered is not None and "topic" not in named_now and aspect not in remembered.answers:
+            context["topic"] = None  # "照片要求" after "口岸签证是什么" is about photos, not the topic
         if aspect == "overview" and not context.get("topic"):
             aspect = "documents"  # "这个怎么办" with no topic named: what to bring
         if self._is_off_topic_opening(tracker, intent, context):

@@ -162,3 +162,9 @@ def test_where_is_the_hall_in_another_city_shows_that_citys_hall():
     text, _, _ = _run(tracker)
     assert "杭州市公安局出入境接待大厅" in text and "婺江路" in text and "待配置" in text
     assert "湖州市市民服务中心出入境接待大厅\n地址" not in text
+
+
+def test_a_remembered_topic_answers_only_what_it_covers():
+    text, _, _ = _run(_tracker("ask_photo", {"topic": "port_visa", "last_aspect": "overview"}))
+    assert "48mm" in text or "照相指引" in text
+    assert "口岸签证" not in text
