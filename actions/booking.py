@@ -63,7 +63,7 @@ from bot.booking import (
     SlotView,
     normalize_code,
 )
-from bot.calendar import calendar_note, is_working_day
+from bot.calendar import calendar_note, day_off_label, is_working_day
 from bot.dates import DateParse, parse_date
 from bot.kb import get_kb
 from bot.booking.pending import PENDING_TTL
@@ -569,7 +569,7 @@ class DateTimeValidation:
             return f"只能预约{BOOKING_WINDOW_DAYS}天以内的日期（最晚到{short_day(last)}）。"
         if not is_working_day(day):
             note = calendar_note(day)
-            kind = "周六" if day.weekday() == 5 else "周日" if day.weekday() == 6 else "节假日"
+            kind = day_off_label(day)
             return f"{short_day(day)}是{kind}，大厅不对外办公" + (f"（{note}）。" if note else "。")
         return None
 

@@ -1,7 +1,8 @@
 """Knowledge-base answers: documents, fee, time, place, attendance, photo, …"""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+import dataclasses
+from typing import Any, Dict, List, Optional, Set, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -26,6 +27,8 @@ INTENT_ASPECT = {
     "ask_green_channel": "green_channel",
     # "暑假带孩子去香港玩": an ordinary trip plan is answered with what to prepare.
     "travel_plan": "documents",
+    # "口岸签证是什么", "怎么查出入境记录": a topic of its own (data/kb/topic_*.yml).
+    "ask_topic": "overview",
 }
 ASPECT_LABEL = {
     "documents": "所需材料",
@@ -39,8 +42,9 @@ ASPECT_LABEL = {
     "endorsement": "签注",
     "yidi": "异地办证",
     "green_channel": "绿色通道",
+    "overview": "办理说明",
 }
-CONTEXT_SLOTS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place", "destination")
+CONTEXT_SLOTS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place", "destination", "topic")
 TRIP_INTENT = "travel_plan"
 #: The NLU's note that the intent was read from the wording (bot.nlu.reading).
 UNDERSTOOD_KEY = "understood"
@@ -88,6 +92,9 @@ def answer_context(tracker: Tracker) -> Dict[str, Any]:
         context["service"] = get_kb().trip_destinations.get(str(context.get("destination")), context["service"])
     elif not context.get("service") and context.get("destination"):
         context["service"] = get_kb().trip_destinations.get(str(context["destination"]))
+    # A topic (口岸签证 …) carries over to "多少钱?", not to a question naming a service.
+    if "service" in named_now and "topic" not in named_now:
+        context["topic"] = None
     return context
 
 
@@ -146,14 +153,32 @@ def _place_buttons(asks: Optional[str]) -> List[Dict[str, str]]:
     ]
 
 
-def answer_text(aspect: str, context: Dict[str, Any]) -> Optional[str]:
+def hints_given(tracker: Tracker) -> Set[str]:
+    """Topic hints ("未满16岁、换发……有所不同") this conversation has already shown.
+
+    The hint says once how other cases differ; repeated under every answer it is noise."""
+    kb = get_kb()
+    hints = {fill(t.hint.strip(), kb.notices) for t in kb.topics.values() if t.hint}
+    said = "\n".join(str(e.get("text") or "") for e in tracker.events if e.get("event") == "bot")
+    return {h for h in hints if h in said}
+
+
+def answer_text(aspect: str, context: Dict[str, Any], seen_hints: Optional[Set[str]] = None) -> Optional[str]:
     """The KB answer for `aspect`, with the halls added to a question about place."""
     kb = get_kb()
     answer = kb.answer(aspect, context)
     parts: List[str] = []
     if answer is not None:
+        if answer.hint and seen_hints and fill(answer.hint.strip(), kb.notices) in seen_hints:
+            answer = dataclasses.replace(answer, hint=None)
         parts.append(answer.render())
-    if aspect == "place":
+    if aspect == "place" and context.get("place") in kb.directory and not context.get("topic"):
+        for other in kb.directory[context["place"]]:
+            parts.append(
+                f"{other.name}\n地址：{other.address.display()}\n办公时间：{other.hours.display()}\n"
+                f"电话：{other.phone.display()}"
+            )
+    elif aspect == "place" and not context.get("topic"):
         for hall in kb.halls.values():
             parts.append(
                 f"{hall.name}\n地址：{hall.address.display()}\n办公时间：{hall.hours.display()}\n"
@@ -179,6 +204,12 @@ class ActionAnswerKb(Action):
             )
             return []
         context = answer_context(tracker)
+        remembered = get_kb().topics.get(context.get("topic") or "")
+        named_now = {e.get("entity") for e in tracker.latest_message.get("entities", [])}
+        if remembered is not None and "topic" not in named_now and aspect not in remembered.answers:
+            context["topic"] = None  # "照片要求" after "口岸签证是什么" is about photos, not the topic
+        if aspect == "overview" and not context.get("topic"):
+            aspect = "documents"  # "这个怎么办" with no topic named: what to bring
         if self._is_off_topic_opening(tracker, intent, context):
             dispatcher.utter_message(
                 text=f"请问您是想了解出入境证件的{ASPECT_LABEL[aspect]}吗？我只能解答出入境相关的问题，"
@@ -187,7 +218,8 @@ class ActionAnswerKb(Action):
             )
             return [SlotSet("last_aspect", aspect)]
 
-        needs_service = aspect in ("documents", "fee", "time", "validity", "attendance", "endorsement")
+        needs_service = aspect in ("documents", "fee", "time", "validity", "attendance", "endorsement") \
+            and not context.get("topic")
         kb = get_kb()
         general = kb.topics.get("general")
         if needs_service and not context.get("service") and not (general and aspect in general.answers):
@@ -205,14 +237,17 @@ class ActionAnswerKb(Action):
                 dispatcher.utter_message(response="utter_overview", answer=overview,
                                          buttons=more_buttons(kb, context))
                 return [SlotSet("last_aspect", aspect)]
-        text = answer_text(aspect, context)
+        text = answer_text(aspect, context, hints_given(tracker))
         if text is None:
             dispatcher.utter_message(text=kb.notice("no_answer") or "")
         else:
             answer = kb.answer(aspect, context)
             buttons = _place_buttons(answer.fact.asks if answer else None)
             dispatcher.utter_message(text=text, buttons=buttons) if buttons else dispatcher.utter_message(text=text)
-        return [SlotSet("last_aspect", aspect)]
+        events: List[EventType] = [SlotSet("last_aspect", aspect)]
+        if tracker.get_slot("topic") and not context.get("topic"):
+            events.append(SlotSet("topic", None))
+        return events
 
     @staticmethod
     def _worded_aspect(tracker: Tracker) -> Optional[str]:
@@ -279,6 +314,7 @@ class ActionAnswerKb(Action):
     def _is_off_topic_opening(tracker: Tracker, intent: Optional[str], context: Dict[str, Any]) -> bool:
         """"地址在哪？" with no exit-entry word, in a conversation not yet about any service:
         likely about something else, so ask rather than answer from the knowledge base."""
-        if intent not in INTENT_ASPECT or context.get("service") or tracker.get_slot("last_aspect"):
+        if intent not in INTENT_ASPECT or context.get("service") or context.get("topic") \
+                or tracker.get_slot("last_aspect"):
             return False
         return not domain_cues(str(tracker.latest_message.get("text") or ""))

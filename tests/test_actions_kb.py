@@ -11,6 +11,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.kb import ActionAnswerKb
+from bot.kb import get_kb
 
 
 def _tracker(intent: str, slots: dict[str, Any], entities: list[dict] | None = None,
@@ -223,3 +224,42 @@ def test_the_city_given_after_a_hong_kong_trip_answers_the_tourism_endorsement()
     follow_up = {"service": "hk_macau_permit", "applicant_type": "minor", **slots, "place": "huzhou"}
     text, _, _ = _run(_tracker("inform", follow_up, entities=[{"entity": "place", "value": "huzhou"}]))
     assert "不能办个人旅游签注" in text and "团队旅游签注（L）" in text
+def test_the_hint_on_other_cases_is_given_once_per_conversation():
+    first, _, _ = _run(_tracker("ask_documents", {"service": "passport"}))
+    hint_line = next(line for line in first.splitlines() if "小孩呢" in line)
+    said = [{"event": "user", "text": "办护照要带什么"}, {"event": "bot", "text": first}]
+    again, _, _ = _run(_tracker("ask_fee", {"service": "passport", "last_aspect": "documents"}, events=said))
+    assert "120" in again and hint_line not in again
+    other, _, _ = _run(_tracker("ask_documents", {"service": "hk_macau_permit"}, events=said))
+    hk_hint = get_kb().topics["hk_macau_permit"].hint
+    assert hk_hint and hk_hint.strip()[:10] in other  # another topic's hint is still new here
+
+
+def test_a_topic_question_is_answered_from_its_topic():
+    text, buttons, events = _run(_tracker("ask_topic", {"topic": "port_visa"},
+                                          entities=[{"entity": "topic", "value": "port_visa"}]))
+    assert "口岸签证" in text and "第二十条" in text and not buttons
+    assert {"event": "slot", "timestamp": None, "name": "last_aspect", "value": "overview"} in events
+
+
+def test_a_follow_up_stays_on_the_topic_until_a_service_is_named():
+    fee, _, _ = _run(_tracker("ask_fee", {"topic": "one_way_permit", "last_aspect": "overview"}))
+    assert "40元" in fee and "哪种证件" not in fee
+    passport, _, events = _run(_tracker("ask_documents", {"topic": "one_way_permit", "service": "passport"},
+                                        entities=[{"entity": "service", "value": "passport"}]))
+    assert "身份证" in passport and "单程证" not in passport
+    assert {"event": "slot", "timestamp": None, "name": "topic", "value": None} in events
+
+
+def test_where_is_the_hall_in_another_city_shows_that_citys_hall():
+    tracker = _tracker("ask_location", {"place": "hangzhou"}, entities=[{"entity": "place", "value": "hangzhou"}])
+    tracker.latest_message["text"] = "杭州的出入境大厅在哪里"
+    text, _, _ = _run(tracker)
+    assert "杭州市公安局出入境接待大厅" in text and "婺江路" in text and "待配置" in text
+    assert "湖州市市民服务中心出入境接待大厅\n地址" not in text
+
+
+def test_a_remembered_topic_answers_only_what_it_covers():
+    text, _, _ = _run(_tracker("ask_photo", {"topic": "port_visa", "last_aspect": "overview"}))
+    assert "48mm" in text or "照相指引" in text
+    assert "口岸签证" not in text

@@ -612,6 +612,19 @@ def test_a_2027_date_carries_the_calendar_note(monkeypatch: pytest.MonkeyPatch):
     assert "2027年节假日安排尚未公布" in chat.text
 
 
+def test_a_2027_spring_festival_date_is_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(booking, "now", lambda: datetime(2027, 1, 20, 10, 0))
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    chat.say('/inform{"booking_hall":"huzhou"}')
+    chat.say("2027年2月5日")
+    assert chat.slots["booking_date"] is None
+    assert "春节假期" in chat.text and "不对外办公" in chat.text
+    offered = [b["payload"] for b in chat.buttons]
+    assert offered and not any(f"2027-02-0{d}" in p for d in (5, 6, 7, 8) for p in offered)
+
+
 def test_invalid_id_and_phone_get_polite_reasons_and_are_never_echoed():
     chat = Chat()
     chat.say("预约", "book_appointment")

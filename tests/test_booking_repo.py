@@ -241,6 +241,16 @@ def test_booking_in_2027_carries_calendar_note(repo: BookingRepository) -> None:
     assert result.note and "2027年" in result.note  # type: ignore[attr-defined]
 
 
+def test_a_2027_spring_festival_booking_is_refused_with_the_reason(repo: BookingRepository) -> None:
+    """2027-02-05…08 (除夕 to 初三) are statutory holidays although 2027's notice is unpublished."""
+    for day in (date(2027, 2, 5), date(2027, 2, 8)):
+        result = book(repo, day=day, today=date(2027, 1, 20))
+        assert not result.ok and result.error == "not_working_day"  # type: ignore[attr-defined]
+        assert "春节" in result.reason and "2027年节假日安排尚未公布" in result.reason  # type: ignore[attr-defined,operator]
+        assert not {date(2027, 2, d) for d in (5, 6, 7, 8)} & set(result.free_days)  # type: ignore[attr-defined]
+    assert book(repo, day=date(2027, 2, 9), today=date(2027, 1, 20)).ok  # type: ignore[attr-defined]
+
+
 def test_minor_is_flagged(repo: BookingRepository) -> None:
     result = book(repo, id_number="330521202001010026")
     assert result.ok and result.is_minor  # type: ignore[attr-defined]

@@ -281,3 +281,24 @@ def test_guide_bad_input_gets_clean_json_errors(server):
         assert "error" in resp.json() and "Traceback" not in resp.text
     # over-long but under the byte limit: cut, still answered
     assert analyze(srv, {"text": "护照" * 1000}).status_code == 200
+
+
+def test_guide_lists_and_opens_the_topics(server):
+    """Every KB topic (口岸签证, 出入境记录 …) can be picked; its sections show the source URL."""
+    srv, _ = server
+    names = {s["id"]: s["name"] for s in requests.get(f"{srv.base}/guide/api/options", timeout=5).json()["services"]}
+    assert {"port_visa", "entry_exit_record", "one_way_permit", "hmt_resident_permit"} <= set(names)
+    data = analyze(srv, {"service": "entry_exit_record"}).json()
+    assert data["topic"]["id"] == "entry_exit_record" and not data["warnings"]
+    sections = {s["id"]: s for s in data["sections"]}
+    assert {"overview", "documents"} <= set(sections)
+    assert sections["documents"]["sources"][0].startswith("https://") and sections["documents"]["items"]
+    assert "出入境记录" in sections["overview"]["title"]
+
+
+def test_guide_finds_a_topic_in_the_citizens_words(server):
+    srv, _ = server
+    data = analyze(srv, {"text": "外国朋友签证过期了还在杭州，会怎么罚"}).json()
+    assert data["topic"]["id"] == "overstay"
+    text = "\n".join(s["text"] for s in data["sections"])
+    assert "第七十八条" in text and "{hotline}" not in text

@@ -110,3 +110,37 @@ def test_two_misses_in_a_row_end_with_the_help_text(live_bot):
     second = live_bot.text("qqq www eee", sender)
     assert not _buttons(first)
     assert "转人工" in second  # the help text names the way to a person
+# One question per knowledge-base topic (data/kb/topic_*.yml) and the other cities' halls.
+TOPIC_QUESTIONS = [
+    ("移民局APP怎么预约办护照", ["浙里办"]),
+    ("护照办理进度在哪里查", ["证件进度查询"]),
+    ("港澳签注可以用自助签注机吗", ["立等可取"]),
+    ("美国签证是在出入境大厅办吗", ["驻华使领馆"]),
+    ("自助通关要满几岁", ["7周岁"]),
+    ("怎么查询我的出入境记录", ["电子签名"]),
+    ("240小时过境免签浙江哪些机场可以", ["温州龙湾"]),
+    ("外国人签证延期要提前几天申请", ["7日前"]),
+    ("外国人逾期居留会怎么处罚", ["500元"]),
+    ("外国朋友住在我家要办住宿登记吗", ["24小时内"]),
+    ("去香港定居的单程证怎么办", ["前往港澳通行证"]),
+    ("护照加注曾用名要多少钱", ["20元"]),
+    ("什么情况下不准出境", ["第十二条"]),
+    ("外国客户紧急来华能办口岸签证吗", ["第二十条"]),
+    ("台胞证多少钱", ["200元"]),
+    ("杭州的出入境大厅在哪里", ["婺江路"]),
+]
+
+
+@pytest.mark.parametrize("question,expected", TOPIC_QUESTIONS)
+def test_topic_question_gets_the_key_fact(live_bot, question, expected):
+    reply = live_bot.text(question)
+    for fact in expected:
+        assert fact in reply, f"{question!r} → {reply!r}"
+    assert "来源：" in reply and "http" not in reply
+
+
+def test_the_hint_is_given_once_per_conversation(live_bot):
+    sender = uuid.uuid4().hex
+    first = live_bot.text("办护照要带什么材料", sender)
+    hint = next(line for line in first.splitlines() if "小孩呢" in line)
+    assert hint not in live_bot.text("办护照多少钱", sender)

@@ -222,3 +222,102 @@ def test_empty_or_unregistered_source_fails_with_file_and_key(tmp_path):
     _write(kb_dir, "taiwan.yml", doc)
     with pytest.raises(KBError, match=r"taiwan\.yml: answers\.fee\[0\]\.sources\[0\]: .*sources\.yml"):
         load_kb(kb_dir)
+
+
+def test_as_of_is_a_sources_date_unless_marked(kb):
+    """The import date stamped on every fact made 2016–2018 sources look current: now a fact's
+    as_of is one of its sources' dates, or it says it was verified or estimated."""
+    bases = {"source": 0, "verified": 0, "estimated": 0}
+    for topic in kb.topics.values():
+        for facts in topic.answers.values():
+            for fact in facts:
+                bases[fact.as_of_basis] += 1
+                if fact.as_of_basis == "source":
+                    assert any(kb.sources[s].date and fact.as_of.isoformat().startswith(kb.sources[s].date)
+                               for s in fact.sources), (topic.file, fact.text[:20])
+    assert bases["source"] > bases["estimated"] > 0
+
+
+def test_an_estimated_date_reads_as_an_estimate(kb):
+    answer = kb.answer("attendance", {"service": "hk_macau_permit"})
+    assert answer.fact.as_of_basis == "estimated"
+    assert "约2019年（估计）" in answer.render() and "日期不详" not in answer.render()
+    dated = kb.answer("documents", {"service": "passport"})
+    assert dated.fact.as_of_basis == "source" and f"，{dated.fact.as_of.isoformat()}" in dated.render()
+
+
+@pytest.mark.parametrize("as_of", ["2026-11-27", "2019-07-01"])
+def test_an_as_of_no_source_shows_fails_with_file_and_key(tmp_path, as_of):
+    kb_dir = _copy_kb(tmp_path)
+    doc = yaml.safe_load((kb_dir / "passport.yml").read_text(encoding="utf-8"))
+    doc["answers"]["fee"][0]["as_of"] = as_of
+    _write(kb_dir, "passport.yml", doc)
+    with pytest.raises(KBError, match=r"passport\.yml: answers\.fee\[0\]\.as_of: .*no cited source's date"):
+        load_kb(kb_dir)
+    doc["answers"]["fee"][0]["as_of_basis"] = "guessed"
+    _write(kb_dir, "passport.yml", doc)
+    with pytest.raises(KBError, match=r"passport\.yml: answers\.fee\[0\]\.as_of_basis"):
+        load_kb(kb_dir)
+
+
+def test_every_topic_word_leads_to_a_sourced_topic_with_an_overview(kb):
+    topics = kb.vocabulary["topic"]
+    assert len(topics) >= 15
+    for topic_id in topics:
+        topic = kb.topics[topic_id]
+        assert "overview" in topic.answers, topic.file
+        assert kb.answer("overview", {"topic": topic_id}).topic is topic
+
+
+@pytest.mark.parametrize("topic, aspect, words", [
+    ("exit_ban", "overview", ["第十二条", "未了结的民事案件", "犯罪嫌疑人"]),
+    ("overstay", "overview", ["第七十八条", "500元", "1万元"]),
+    ("visa_free_transit", "overview", ["240小时", "温州龙湾", "宁波栎社", "2024年12月17日"]),
+    ("accommodation_registration", "overview", ["24小时内", "2000元以下"]),
+    ("visa_extension", "overview", ["7日前", "累计不得超过"]),
+    ("port_visa", "fee", ["第二十条", "30日"]),  # no fee in the sources: the overview answers
+    ("one_way_permit", "fee", ["40元"]),
+    ("passport_annotation", "fee", ["20元"]),
+    ("passport_annotation", "documents", ["有效普通护照"]),
+    ("entry_exit_record", "documents", ["委托授权书", "监护"]),
+    ("entry_exit_record", "overview", ["电子签名", "地（市）级以上"]),
+    ("hmt_resident_permit", "fee", ["40元", "200元", "没有查到"]),
+    ("foreign_visa", "place", ["驻华使领馆", "不办外国签证"]),
+    ("official_booking", "overview", ["移民局", "浙里办", "说“预约”"]),
+    ("progress_lookup", "overview", ["证件进度查询"]),
+    ("self_service_clearance", "overview", ["7周岁", "团队旅游签注"]),
+    ("self_service_endorsement", "overview", ["立等可取", "没有查到"]),
+])
+def test_topic_answers_carry_the_key_facts(kb, topic, aspect, words):
+    text = kb.answer(aspect, {"topic": topic}).render()
+    for word in words:
+        assert word in text, (topic, word)
+    assert "来源：" in text and "http" not in text
+    assert "12367" in text.splitlines()[-1]  # a rule that may change ends with the check line
+
+
+def test_a_topic_answers_before_the_service(kb):
+    """"护照加注多少钱" names the passport too: the annotation fee, not the passport's 120元."""
+    text = kb.answer("fee", {"service": "passport", "topic": "passport_annotation"}).fact.text
+    assert "20元" in text and "120" not in text
+
+
+def test_other_cities_halls_show_only_sourced_values(kb):
+    hangzhou = kb.directory["hangzhou"][0]
+    assert "婺江路" in hangzhou.address.display() and hangzhou.sources
+    assert "待配置" in hangzhou.phone.display() and hangzhou.phone.config
+    for halls in kb.directory.values():
+        for hall in halls:
+            given = [v for v in (hall.address, hall.hours, hall.phone) if v.value]
+            assert not given or (hall.sources and all(s in kb.sources for s in hall.sources))
+            assert all(v.config for v in (hall.address, hall.hours, hall.phone))
+
+
+def test_a_hall_detail_without_a_source_fails(tmp_path):
+    kb_dir = _copy_kb(tmp_path)
+    doc = yaml.safe_load((kb_dir / "city_halls.yml").read_text(encoding="utf-8"))
+    wenzhou = next(h for h in doc["halls"] if h["place"] == "wenzhou")
+    wenzhou["phone"]["value"] = "0577-00000000"
+    _write(kb_dir, "city_halls.yml", doc)
+    with pytest.raises(KBError, match=r"city_halls\.yml: halls\[\d+\]\.sources: missing"):
+        load_kb(kb_dir)

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from bot.booking import access
 from bot.booking.db import READ_ONLY, UNAVAILABLE, BookingUnavailable, get_engine, write_lock
 from bot.booking.models import STATUS_ACTIVE, STATUS_CANCELLED, AuditLog, Booking, Hall, SlotCounter
-from bot.calendar import calendar_note, is_working_day
+from bot.calendar import calendar_note, day_off_label, is_working_day
 from bot.privacy import mask_id, mask_name, mask_phone
 from bot.validation import check_id_number, check_name, check_phone
 
@@ -420,7 +420,7 @@ class BookingRepository:
         if not is_working_day(day):
             note = calendar_note(day)
             extra = f"（{note}）" if note else ""
-            kind = "周六" if day.weekday() == 5 else "周日" if day.weekday() == 6 else "节假日"
+            kind = day_off_label(day)
             return fail("not_working_day", f"{_cn_day(day)}是{kind}，大厅不对外办公{extra}。")
         starts = [s for s, _ in hall.slots]
         if start not in starts:

@@ -24,6 +24,7 @@ from bot.booking import BookingRepository, SlotView
 from bot.channels.guide_auth import GuideAuth, protect
 from bot.channels.webchat import SECURITY_HEADERS, WEB_ROOT, static_page_routes
 from bot.kb import Hall, KnowledgeBase
+from bot.kb.loader import fill
 from bot.kb.emergency import EmergencyKB, get_emergency_kb
 from bot.vocabulary import VocabularyMatcher
 
@@ -40,6 +41,8 @@ SECTIONS = (
     ("attendance", "是否本人到场"),
     ("place", "在哪里办"),
 )
+#: Heading of a topic's own overview (口岸签证：说明).
+TOPIC_OVERVIEW_TITLE = "说明"
 # Display labels of slot values (UI wording, not facts; service names come from the KB).
 VALUE_LABELS: Dict[str, Dict[str, str]] = {
     "applicant_type": {"adult": "成年人", "minor": "未满16周岁", "elderly": "老年人",
@@ -95,9 +98,16 @@ def _now() -> dt.datetime:
 
 
 def _services(kb: KnowledgeBase) -> List[Dict[str, str]]:
-    """Services the console can pick: the `service` entity values that have a KB topic."""
+    """What the console can pick: the `service` entity values that have a KB topic, then
+    the other topics (口岸签证, 出入境记录 …), so a guide can open any KB entry directly."""
     ids = list(kb.vocabulary.get("service", {}).keys()) or list(kb.topics.keys())
+    ids += [t for t in _topic_ids(kb) if t not in ids]
     return [{"id": i, "name": kb.topics[i].name} for i in ids if i in kb.topics]
+
+
+def _topic_ids(kb: KnowledgeBase) -> List[str]:
+    """The `topic` entity values (data/kb/topic_*.yml) that the knowledge base answers."""
+    return [t for t in kb.vocabulary.get("topic", {}) if t in kb.topics]
 
 
 def _label(slot: str, value: Optional[str], kb: KnowledgeBase) -> Optional[str]:
@@ -175,7 +185,7 @@ def _fact_section(kb: KnowledgeBase, aspect: str, title: str, slots: Mapping[str
     if answer is None:
         return None
     fact = answer.fact
-    text = fact.text.strip()
+    text = fill(fact.text.strip(), kb.notices)  # {hotline} → the number, as in the chat
     return {
         "id": aspect,
         "title": title,
@@ -185,6 +195,7 @@ def _fact_section(kb: KnowledgeBase, aspect: str, title: str, slots: Mapping[str
         "scope": fact.scope,
         "sources": list(fact.sources),
         "as_of": fact.as_of.isoformat(),
+        "as_of_basis": fact.as_of_basis,
     }
 
 
@@ -322,6 +333,9 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
     values = _entity_values(parse, text, kb)
 
     slots: Dict[str, Optional[str]] = {k: (values.get(k) or [None])[0] for k in SLOT_KEYS}
+    topic = (values.get("topic") or [None])[-1]  # the last one named, as the chat's slot
+    if picks.get("service") in _topic_ids(kb):
+        topic, picks = str(picks["service"]), {k: v for k, v in picks.items() if k != "service"}
     for key in ("service", "applicant_type", "apply_kind"):
         allowed = kb.topics if key == "service" else kb.vocabulary.get(key, {})
         if picks.get(key) in allowed:
@@ -334,6 +348,13 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
     filled = {k: v for k, v in slots.items() if v}
 
     sections: List[Dict[str, Any]] = []
+    if topic in kb.topics:
+        titles = dict(SECTIONS)
+        for aspect in kb.topics[topic].answers:
+            title = f"{kb.topics[topic].name}：{titles.get(aspect, TOPIC_OVERVIEW_TITLE)}"
+            section = _fact_section(kb, aspect, title, {**{k: v for k, v in slots.items() if v}, "topic": topic})
+            if section:
+                sections.append(section)
     if slots["service"]:
         for aspect, title in SECTIONS:
             kb_slots = dict(filled)
@@ -351,7 +372,7 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
                     if section["scope"] != "全国":
                         section["title"] = f"本地做法（{section['scope']}）"
                     sections.append(section)
-    else:
+    elif topic not in kb.topics:
         warnings.append("没有识别出要办的业务，请在“业务”里选择。")
 
     hall = halls[0] if len(halls) == 1 else None
@@ -378,6 +399,7 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
         ],
         "service": {"id": slots["service"], "name": _label("service", slots["service"], kb)}
         if slots["service"] else None,
+        "topic": {"id": topic, "name": kb.topics[topic].name} if topic in kb.topics else None,
         "sections": sections,
         "halls": [_hall_view(h) for h in halls],
         "green_channel": green,

@@ -6,6 +6,7 @@ so the chat, the action server and the hall-guide console say the same thing.
 from bot.kb.loader import (
     ASPECTS,
     Answer,
+    DirectoryHall,
     Fact,
     Hall,
     KBError,
@@ -18,6 +19,7 @@ from bot.kb.loader import (
 __all__ = [
     "ASPECTS",
     "Answer",
+    "DirectoryHall",
     "Fact",
     "Hall",
     "KBError",

@@ -28,6 +28,9 @@ ASPECTS = (
     "endorsement",
     "yidi",
     "green_channel",
+    # What a `topic` (data/kb/topics/…: 口岸签证, 出入境记录 …) is and how it works; a question
+    # about an aspect a topic does not have gets this.
+    "overview",
 )
 WHEN_KEYS = ("applicant_type", "apply_kind", "endorsement_type", "place", "individual_visit_city")
 # `individual_visit_city` is not a slot: it is derived from `place` and the city list in
@@ -38,7 +41,10 @@ NOT_CONFIGURED = "待配置"
 # The founding article (../shared/domain/000_*.txt) has no URL; cite it by its headline.
 #: Lines notices.yml must hold: the hotline, the closing check line, and the words of a citation.
 NOTICE_NAMES = ("hotline", "check_line", "source_line", "citation_format", "repost_mark", "undated",
-                "about_year", "about_date")
+                "about_year", "about_date", "estimated_date")
+#: Where a fact's `as_of` comes from: a cited source's own date (the default), the day the fact
+#: was checked against its sources, or an estimate because no source shows a date.
+AS_OF_BASES = ("source", "verified", "estimated")
 ARTICLE_CITATION = "《出入境服务“只跑一次”——浙江人“说走就走”有底气》（湖州出入境采访报道）"
 
 
@@ -59,9 +65,19 @@ class Fact:
     asks: str | None = None
     # One line for the overview of a service ("how do I apply"); the first line by default.
     summary: str | None = None
+    as_of_basis: str = "source"
 
     def brief(self) -> str:
         return (self.summary or self.text.strip().splitlines()[0]).strip()
+
+    def cited_source(self, registry: Mapping[str, "SourceInfo"]) -> str:
+        """The source a reply names: the one whose date the `as_of` is, else the first."""
+        if self.as_of_basis == "source":
+            for source in self.sources:
+                info = registry.get(source)
+                if info is not None and info.date and self.as_of.isoformat().startswith(info.date):
+                    return source
+        return self.sources[0]
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,21 @@ class Hall:
 
 
 @dataclass(frozen=True)
+class DirectoryHall:
+    """An exit-entry hall in another Zhejiang city: shown when asked, not bookable here.
+
+    Only values a cited source gives are filled in; the rest stay configuration."""
+
+    place: str
+    name: str
+    address: ConfigValue
+    hours: ConfigValue
+    phone: ConfigValue
+    sources: tuple[str, ...]
+    as_of: dt.date | None
+
+
+@dataclass(frozen=True)
 class Answer:
     """One fact chosen for a question, plus what the user did not specify."""
 
@@ -176,10 +207,18 @@ def fill(text: str, notices: Mapping[str, str]) -> str:
     return text
 
 
-def cite(source: str, sources: Mapping[str, SourceInfo], wording: Mapping[str, str]) -> str:
-    """A source as a reader sees it: publisher and date from sources.yml, never a raw URL."""
+def cite(source: str, sources: Mapping[str, SourceInfo], wording: Mapping[str, str],
+         estimated_year: int | None = None) -> str:
+    """A source as a reader sees it: publisher and date from sources.yml, never a raw URL.
+
+    An undated source behind an estimated `as_of` reads "约2019年（估计）", not "日期不详"."""
     info = sources.get(source)
     if info is not None:
+        if not info.date and estimated_year is not None:
+            info = SourceInfo(info.publisher, None, info.repost)
+            when = wording["estimated_date"].replace("{date}", str(estimated_year))
+            mark = wording["repost_mark"] if info.repost else ""
+            return wording["citation_format"].replace("{publisher}", info.publisher + mark).replace("{when}", when)
         return info.display(wording)
     return ARTICLE_CITATION if source == "article" else source
 
@@ -218,6 +257,8 @@ class KnowledgeBase:
     trip_plans: dict[str, TripPlan] = field(default_factory=dict)
     #: destination entity value → the service it needs (abroad → passport)
     trip_destinations: dict[str, str] = field(default_factory=dict)
+    #: Halls of other cities by `place` value (city_halls.yml), for "杭州的出入境大厅在哪".
+    directory: dict[str, tuple[DirectoryHall, ...]] = field(default_factory=dict)
 
     def context(self, slots: Mapping[str, Any]) -> dict[str, Any]:
         """The slots plus the keys derived from data (whether `place` is a 个人游 city)."""
@@ -233,14 +274,18 @@ class KnowledgeBase:
     def answer(self, aspect: str, slots: Mapping[str, Any]) -> Answer | None:
         """Pick the most specific fact for `aspect` given the conversation's slots.
 
-        The service topic is asked first, then the general topic named after the aspect
-        (photo, yidi, delivery, green_channel), then `general`.
+        A named `topic` (口岸签证, 出入境记录 …) answers first: the aspect asked when it has
+        one, else its overview. Then the service topic, then the general topic named after
+        the aspect (photo, yidi, delivery, green_channel), then `general`.
         """
         if aspect not in ASPECTS:
             return None
+        named = self.topics.get(slots.get("topic") or "")
+        if named is not None and aspect not in named.answers:
+            aspect = "overview"
         service = slots.get("service")
         context = self.context(slots)
-        for topic_id in (service, aspect, "general"):
+        for topic_id in (slots.get("topic"), service, aspect, "general"):
             topic = self.topics.get(topic_id) if topic_id else None
             if topic is None or aspect not in topic.answers:
                 continue
@@ -248,7 +293,8 @@ class KnowledgeBase:
             hint = None if specific else topic.hint
             return Answer(
                 topic=topic, aspect=aspect, fact=fact, hint=hint,
-                citation=cite(fact.sources[0], self.sources, self.notices),
+                citation=cite(fact.cited_source(self.sources), self.sources, self.notices,
+                              fact.as_of.year if fact.as_of_basis == "estimated" else None),
                 check_line=self.notices.get("check_line"), notices=self.notices,
             )
         return None
@@ -302,6 +348,21 @@ def as_date(value: Any, file: str, key: str, today: dt.date | None = None) -> dt
     return date
 
 
+def _as_of(entry: Mapping[str, Any], sources: tuple[str, ...], registry: Mapping[str, SourceInfo] | None,
+           file: str, key: str) -> tuple[dt.date, str]:
+    """`as_of` and where it comes from; by default it must be one of the sources' own dates."""
+    as_of = as_date(entry["as_of"], file, f"{key}.as_of")
+    basis = entry.get("as_of_basis", "source")
+    require(basis in AS_OF_BASES, file, f"{key}.as_of_basis", f"must be one of {AS_OF_BASES}")
+    if basis == "source" and registry:
+        dates = [registry[s].date for s in sources if s in registry and registry[s].date]
+        require(any(as_of.isoformat().startswith(str(d)) for d in dates), file, f"{key}.as_of",
+                f"{as_of.isoformat()} is no cited source's date ({', '.join(map(str, dates)) or 'none dated'}); "
+                "use a source's date, or say `as_of_basis: verified` (the day it was checked) "
+                "or `as_of_basis: estimated` (no source shows a date)")
+    return as_of, basis
+
+
 def _sources(value: Any, file: str, key: str) -> tuple[str, ...]:
     require(
         isinstance(value, list) and value and all(isinstance(s, str) and s for s in value),
@@ -334,10 +395,12 @@ def _parse_fact(entry: Any, file: str, key: str, registry: Mapping[str, SourceIn
     summary = entry.get("summary")
     require(summary is None or (isinstance(summary, str) and summary.strip() != ""), file,
             f"{key}.summary", "must be one line of text")
+    as_of, basis = _as_of(entry, sources, registry, file, key)
     return Fact(
         text=entry["text"],
         sources=sources,
-        as_of=as_date(entry["as_of"], file, f"{key}.as_of"),
+        as_of=as_of,
+        as_of_basis=basis,
         scope=entry["scope"],
         when={k: str(v) for k, v in when.items()},
         volatile=volatile,
@@ -401,6 +464,37 @@ def _parse_halls(doc: dict[str, Any], file: str) -> dict[str, Hall]:
             sources=_sources(h["sources"], file, f"{key}.sources"),
         )
     return halls
+
+
+def _parse_directory(doc: dict[str, Any], file: str,
+                     registry: Mapping[str, SourceInfo]) -> dict[str, tuple[DirectoryHall, ...]]:
+    entries = doc.get("halls")
+    require(isinstance(entries, list) and entries, file, "halls", "must be a non-empty list")
+    by_place: dict[str, list[DirectoryHall]] = {}
+    for i, h in enumerate(entries):
+        key = f"halls[{i}]"
+        require(isinstance(h, dict), file, key, "must be a mapping")
+        for name in ("place", "name"):
+            require(name in h, file, f"{key}.{name}", "missing")
+        values = {name: _config_value(h.get(name), file, f"{key}.{name}") for name in ("address", "hours", "phone")}
+        sources: tuple[str, ...] = ()
+        as_of = None
+        if any(v.value for v in values.values()) or "sources" in h:
+            # A value written in the file is a fact: it needs its source and date.
+            for name in ("sources", "as_of"):
+                require(name in h, file, f"{key}.{name}", "missing (a hall detail is given)")
+            sources = _sources(h["sources"], file, f"{key}.sources")
+            for j, source in enumerate(sources):
+                require(source in registry, file, f"{key}.sources[{j}]",
+                        f"{source!r} is not in sources.yml (publisher and date)")
+            as_of, _ = _as_of(h, sources, registry, file, key)
+        hall = DirectoryHall(
+            place=str(h["place"]), name=str(h["name"]),
+            address=values["address"], hours=values["hours"], phone=values["phone"],
+            sources=sources, as_of=as_of,
+        )
+        by_place.setdefault(hall.place, []).append(hall)
+    return {place: tuple(halls) for place, halls in by_place.items()}
 
 
 def _parse_vocabulary(doc: dict[str, Any], file: str) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -529,6 +623,8 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
                 raise KBError(str(exc)) from exc
         elif kind == "trip_plans":
             kb.trip_plans, kb.trip_destinations = _parse_trip_plans(doc, file, kb.sources)
+        elif kind == "hall_directory":
+            kb.directory = _parse_directory(doc, file, kb.sources)
         elif kind == "vocabulary":
             kb.vocabulary = _parse_vocabulary(doc, file)
             words = doc.get("domain_words") or []
