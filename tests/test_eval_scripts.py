@@ -97,3 +97,34 @@ def test_emergency_set_shapes_and_figures() -> None:
     assert figures["category_accuracy"] == 0.5
     assert figures["category_accuracy_when_detected"] == pytest.approx(2 / 3)
     assert figures["near_miss_false_alarms"] == 1 and figures["near_miss_false_alarm_rate"] == 0.25
+
+
+def test_real_questions_count_a_reply_only_with_every_label_word_and_no_fallback() -> None:
+    from scripts.eval_real import (fallback_texts, is_fallback, load_real_questions, missing_words,
+                                   reply_text, score_real)
+
+    domain = {"responses": {"utter_default": [{"text": "抱歉，我没太明白您的意思。"}],
+                            "utter_greet": [{"text": "您好"}]}}
+    fallbacks = fallback_texts(domain)
+    assert fallbacks == ["抱歉，我没太明白您的意思。"]
+    items = load_real_questions([
+        {"text": "护照多少钱", "must_contain": ["120"], "service": "passport", "aspect": "fee"},
+        {"text": "Passport photo size?", "must_contain": ["48", "照片"]},
+        {"text": "港澳通行证怎么办", "must_contain": ["身份证"]},
+        {"text": "  "},  # no text: not an item
+        {"text": "签注多少钱", "must_contain": ["15"]},
+    ])
+    assert [i["text"] for i in items] == ["护照多少钱", "Passport photo size?", "港澳通行证怎么办", "签注多少钱"]
+    replies = ["普通护照每本１２０元。", "48mm×33mm", "抱歉，我没太明白您的意思。可以说身份证", ""]
+    report = score_real(items, replies, fallbacks, target=0.5)
+    assert (report["answered"], report["total"], report["rate"], report["pass"]) == (1, 4, 0.25, False)
+    why = {m["text"]: (m["fallback"], m["missing"]) for m in report["misses"]}
+    assert why["Passport photo size?"] == (False, ["照片"])  # one label word is not enough
+    assert why["港澳通行证怎么办"] == (True, [])  # the fallback fails even with the word in it
+    assert why["签注多少钱"] == (False, ["15"])  # silence is a miss
+    assert missing_words("ＥＭＳ邮寄", ["ems"]) == [] and is_fallback("您好", fallbacks) is False
+    assert reply_text([{"text": "a"}, {"buttons": []}, {"text": "b"}]) == "a\nb"
+    with pytest.raises(ValueError):
+        score_real(items, replies[:2], fallbacks)
+    with pytest.raises(ValueError):
+        load_real_questions({"text": "not a list"})

@@ -2,10 +2,13 @@
 
 tests/data/real_questions_heldout.yml must never be trained on; these tests keep both
 files well formed, free of personal numbers, and disjoint (by text, near-duplicate text
-and source page).
+and source page), and keep every held-out text out of the NLU training data. Texts are
+compared the way the NLU sees them (bot.text.normalize folds traditional script and
+full-width forms), so a held-out question in traditional script is still the same question.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from pathlib import Path
@@ -18,7 +21,10 @@ DATA = Path(__file__).parent / "data"
 HELDOUT = DATA / "real_questions_heldout.yml"
 POOL = DATA / "real_questions_pool.yml"
 
-# The stored corpus yielded 11 + 9 real questions (2026-12); the target is not met.
+TRAINING = Path(__file__).parent.parent / "data" / "nlu"
+MIN_HELDOUT = 150
+# The stored corpus yielded 174 real questions (2026-12), not the 400 asked for; see the
+# held-out file's header.
 
 SERVICES = {"passport", "hk_macau_permit", "taiwan_permit", "residence_permit",
             "visa_foreign", "none", "other"}
@@ -56,14 +62,29 @@ def pool() -> List[Dict[str, Any]]:
     return _load(POOL)
 
 
+@functools.lru_cache(maxsize=None)
 def _norm(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
+    from bot.text import normalize
+
+    text = normalize(unicodedata.normalize("NFKC", text)).lower()
     return "".join(ch for ch in text if ch.isalnum())
 
 
-def _bigrams(text: str) -> set:
+def _near(a: str, b: str, whole: float = 0.0) -> bool:
+    """Near-equal texts: character-bigram Jaccard of 0.6 or more, or one contains the other
+    (containment counts only when the shorter is at least `whole` of the longer's length)."""
+    ba, bb = _bigrams(a), _bigrams(b)
+    if len(ba & bb) / len(ba | bb) >= 0.6:
+        return True
+    na, nb = _norm(a), _norm(b)
+    short, long_ = sorted((na, nb), key=len)
+    return len(short) >= whole * len(long_) and short in long_
+
+
+@functools.lru_cache(maxsize=None)
+def _bigrams(text: str) -> frozenset:
     t = _norm(text)
-    return {t[i:i + 2] for i in range(len(t) - 1)} or {t}
+    return frozenset({t[i:i + 2] for i in range(len(t) - 1)} or {t})
 
 
 def _entries(name: str, heldout, pool):
@@ -101,7 +122,10 @@ def test_lang_matches_text(name, heldout, pool):
 
 @pytest.mark.parametrize("path", [HELDOUT, POOL], ids=["heldout", "pool"])
 def test_no_id_or_phone_numbers_in_clear(path):
-    raw = path.read_text(encoding="utf-8")
+    # Page addresses carry long numeric page ids (e.g. /info/309166814533105804.html), which are
+    # not personal numbers; every other line of the file is checked.
+    raw = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines()
+                    if not line.lstrip().startswith("source:"))
     assert not ID_RE.search(raw), f"{path.name}: an 18-digit ID number is in clear"
     assert not MOBILE_RE.search(raw), f"{path.name}: an 11-digit mobile number is in clear"
 
@@ -120,13 +144,25 @@ def test_files_share_no_text(heldout, pool):
 
 def test_files_share_no_near_duplicate_text(heldout, pool):
     for a in heldout:
-        ba = _bigrams(a["text"])
         for b in pool:
-            bb = _bigrams(b["text"])
-            jac = len(ba & bb) / len(ba | bb)
-            assert jac < 0.6, f"near-duplicate across files: {a['text']!r} ~ {b['text']!r}"
-            na, nb = _norm(a["text"]), _norm(b["text"])
-            assert not (na in nb or nb in na), f"containment: {a['text']!r} / {b['text']!r}"
+            assert not _near(a["text"], b["text"]), f"near-duplicate across files: {a['text']!r} ~ {b['text']!r}"
+
+
+def test_heldout_is_big_enough_to_measure(heldout):
+    assert len(heldout) >= MIN_HELDOUT
+    assert len({e["source"] for e in heldout}) >= MIN_HELDOUT * 0.8  # many pages, not a few
+
+
+def test_no_heldout_text_or_near_copy_is_in_training(heldout):
+    """Every NLU training example (data/nlu, including real_questions.yml) is checked against
+    every held-out question; a short phrase inside a long question ("passport") is fine, a
+    question inside a question is not."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    examples = [e.get("text") for e in load_data(str(TRAINING)).intent_examples]
+    assert examples
+    leaks = [(ex, h["text"]) for h in heldout for ex in examples if _near(ex, h["text"], whole=0.7)]
+    assert not leaks, leaks[:10]
 
 
 def test_split_by_source_page(heldout, pool):
