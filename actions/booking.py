@@ -64,6 +64,7 @@ from bot.booking import (
 )
 from bot.calendar import calendar_note, is_working_day
 from bot.dates import parse_date
+from bot.language import is_english
 from bot.kb import get_kb
 from bot.booking.pending import PENDING_TTL
 from bot.privacy import SEALED_PREFIX, mask_id, mask_phone, unseal
@@ -1096,12 +1097,19 @@ class AskAction(Action, ABC):
 
     #: The domain response that asks for the slot when no choices can be offered.
     fallback_response: str = "utter_ask_booking_continue"
+    #: In English the step asks with that response's English variation (typed answer);
+    #: steps whose ask() is already a domain response (the summary) keep their ask().
+    english_by_response: bool = True
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         if _options_already_offered(tracker):
             return []  # the validator's reason came with the choices (e.g. free days)
+        if self.english_by_response and is_english(tracker):
+            # The English variation of the step's domain response; the answer is typed.
+            dispatcher.utter_message(response=self.fallback_response)
+            return []
         try:
             self.ask(dispatcher, tracker)
         except BookingUnavailable:
@@ -1242,6 +1250,7 @@ class ActionAskBookingPhone(AskAction):
 
 class ActionAskBookingConfirm(AskAction):
     fallback_response = "utter_ask_booking_confirm"
+    english_by_response = False
 
     def name(self) -> Text:
         return "action_ask_booking_confirm"
@@ -1407,7 +1416,14 @@ class ActionSubmitBooking(Action):
             )
             return [SlotSet("booking_confirm", None)]
         if result.ok and result.booking is not None:
-            dispatcher.utter_message(text=confirmation_text(result, values["booking_service"], priority))
+            if is_english(tracker):
+                view = result.booking
+                dispatcher.utter_message(
+                    response="utter_booking_booked", code=result.code or view.code,
+                    hall=hall_name(view.hall_id), day=view.day.isoformat(), time=hhmm(view.start),
+                )
+            else:
+                dispatcher.utter_message(text=confirmation_text(result, values["booking_service"], priority))
             _forget_personal(tracker)
             return _clear(*BOOKING_SLOTS, "booking_priority", "booking_part_of_day", FAILURES_SLOT)
         return self._refused(dispatcher, tracker, result)

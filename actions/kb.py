@@ -8,6 +8,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.kb import get_kb
+from bot.kb.loader import ENGLISH, FOREIGNERS
 from bot.vocabulary import domain_cues
 
 INTENT_ASPECT = {
@@ -96,20 +97,37 @@ def _place_buttons(asks: Optional[str]) -> List[Dict[str, str]]:
     ]
 
 
-def answer_text(aspect: str, context: Dict[str, Any]) -> Optional[str]:
+def answer_text(aspect: str, context: Dict[str, Any], language: Optional[str] = None) -> Optional[str]:
     """The KB answer for `aspect`, with the halls added to a question about place."""
     kb = get_kb()
-    answer = kb.answer(aspect, context)
+    answer = kb.answer(aspect, context, language)
     parts: List[str] = []
     if answer is not None:
         parts.append(answer.render())
-    if aspect == "place":
+    if aspect == "place" and (answer is None or answer.aspect == "place"):
+        english = language == ENGLISH
+        template = kb.notice("hall_details_en" if english else "hall_details") or ""
+        unset = kb.notice("not_configured_en") if english else None
         for hall in kb.halls.values():
-            parts.append(
-                f"{hall.name}\n地址：{hall.address.display()}\n办公时间：{hall.hours.display()}\n"
-                f"电话：{hall.phone.display()}"
-            )
+            values = {
+                "name": (hall.name_en and f"{hall.name_en} ({hall.name})") if english else hall.name,
+                "address": hall.address.display(unset), "hours": hall.hours.display(unset),
+                "phone": hall.phone.display(unset),
+            }
+            text = template
+            for name, value in values.items():
+                text = text.replace("{" + name + "}", value or hall.name)
+            parts.append(text)
     return "\n\n".join(parts) if parts else None
+
+
+def english_service_buttons() -> List[Dict[str, str]]:
+    """The topics that answer in English (`audience: foreigners`), titled with `name_en`."""
+    return [
+        {"title": topic.name_en, "payload": f'/inform{{"service":"{topic.id}"}}'}
+        for topic in get_kb().topics.values()
+        if topic.audience == FOREIGNERS and topic.name_en
+    ]
 
 
 class ActionAnswerKb(Action):
@@ -140,16 +158,22 @@ class ActionAnswerKb(Action):
         needs_service = aspect in ("documents", "fee", "time", "validity", "attendance", "endorsement")
         kb = get_kb()
         general = kb.topics.get("general")
+        language = tracker.get_slot("language")
+        if language == ENGLISH and needs_service and not context.get("service"):
+            dispatcher.utter_message(response="utter_ask_which_topic", buttons=english_service_buttons())
+            return [SlotSet("last_aspect", aspect)]
         if needs_service and not context.get("service") and not (general and aspect in general.answers):
             dispatcher.utter_message(
                 text=f"请问您想了解哪种证件的{ASPECT_LABEL[aspect]}？", buttons=_service_buttons(aspect)
             )
             return [SlotSet("last_aspect", aspect)]
-        text = answer_text(aspect, context)
+        text = answer_text(aspect, context, language)
         if text is None:
             dispatcher.utter_message(text=kb.notice("no_answer") or "")
         else:
-            answer = kb.answer(aspect, context)
+            answer = kb.answer(aspect, context, language)
+            if language == ENGLISH and (answer is None or not answer.in_english):
+                dispatcher.utter_message(response="utter_english_scope")
             buttons = _place_buttons(answer.fact.asks if answer else None)
             dispatcher.utter_message(text=text, buttons=buttons) if buttons else dispatcher.utter_message(text=text)
         return [SlotSet("last_aspect", aspect)]

@@ -42,3 +42,13 @@ def detect_language(text: Optional[str]) -> Optional[Language]:
     if cjk and CJK_WEIGHT * cjk >= latin:
         return CHINESE
     return None
+
+
+#: The slot (domain.yml) that keeps the reply language between turns.
+LANGUAGE_SLOT = "language"
+
+
+def is_english(tracker: object) -> bool:
+    """True when the conversation's `language` slot says English (any rasa_sdk Tracker)."""
+    get_slot = getattr(tracker, "get_slot", None)
+    return bool(get_slot) and get_slot(LANGUAGE_SLOT) == ENGLISH
