@@ -112,7 +112,7 @@ _EN_WEEKDAY_RE = re.compile(
     r"\b(?:(?P<prefix>next|this|coming)\s+)?(?P<wd>mon|tue|wed|thu|fri|sat|sun)"
     r"(?:day|s|sday|nesday|rsday|urday|r|rs)?\b\.?"
 )
-_EN_CLOCK_RE = re.compile(r"\b(?P<h>\d{1,2})(?::(?P<mi>\d{2}))?\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])")
+_EN_CLOCK_RE = re.compile(r"\b(?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])")
 _EN_OCLOCK_RE = re.compile(r"\b(?P<h>\d{1,2})\s*o'?clock\b")
 _EN_IN_DAYS_RE = re.compile(r"\bin\s+(?P<n>\d{1,3})\s+days?\b")
 _EN_WORDS = (

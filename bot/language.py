@@ -14,6 +14,7 @@ Foreigners ask in English; citizens write Chinese, often with a Latin word or tw
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Literal, Optional
 
 Language = Literal["en", "zh"]
@@ -34,7 +35,7 @@ def detect_language(text: Optional[str]) -> Optional[Language]:
     """`en`, `zh`, or None when the message is too short or holds no words at all."""
     if not text:
         return None
-    words = _NOT_WORDS.sub(" ", text)
+    words = _NOT_WORDS.sub(" ", unicodedata.normalize("NFKC", text))
     cjk = len(_CJK.findall(words))
     latin = len(_LATIN.findall(words))
     if latin >= MIN_LATIN_LETTERS and latin > CJK_WEIGHT * cjk:

@@ -15,6 +15,11 @@ each is a wrapper around the original function, so an upgrade shows at once if i
 - The action server's answer is checked against Rasa's response schema with a validator
   built once: stock `jsonschema.validate()` re-checks the schema itself on every call, which
   was 40% of the Rasa server's CPU under load (py-spy, 2026-12-01).
+- The `language` slot (reply language, bot.language) is set from each user message right
+  after slot extraction, before any action or response of the turn: the conditional
+  English variations of the domain responses are chosen from it. Stock Rasa fills slots
+  only from entities, intents or custom actions; an entity on every message would have to
+  be annotated in every test story, and a custom action would cost a call per turn.
 """
 from __future__ import annotations
 
@@ -154,6 +159,29 @@ def _validate_with_one_validator() -> None:
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[assignment]
 
 
+def _language_slot() -> None:
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.events import SlotSet
+
+    from bot.language import LANGUAGE_SLOT, detect_language
+
+    original = MessageProcessor.run_action_extract_slots
+
+    async def run_action_extract_slots(self: Any, output_channel: Any, tracker: Any) -> Any:
+        tracker = await original(self, output_channel, tracker)
+        if LANGUAGE_SLOT not in tracker.slots:
+            return tracker  # a model trained without the slot
+        latest = tracker.latest_message
+        text = (latest.text or "") if latest is not None else ""
+        language = None if text.startswith("/") else detect_language(text)  # buttons decide nothing
+        if language is not None and tracker.get_slot(LANGUAGE_SLOT) != language:
+            tracker.update(SlotSet(LANGUAGE_SLOT, language), self.domain)
+        return tracker
+
+    run_action_extract_slots.__wrapped__ = original  # type: ignore[attr-defined]
+    MessageProcessor.run_action_extract_slots = run_action_extract_slots  # type: ignore[assignment]
+
+
 def install() -> None:
     """Apply every patch once (idempotent)."""
     global _installed
@@ -166,4 +194,5 @@ def install() -> None:
     _action_timeout(settings.action_timeout_seconds)
     _action_server_secret(settings.action_server_token)
     _validate_with_one_validator()
+    _language_slot()
     _installed = True
