@@ -216,18 +216,20 @@ def _halls() -> Dict[str, Any]:
     return dict(get_kb().halls)
 
 
-def service_label(service: Optional[str]) -> str:
+def service_label(service: Optional[str], english: bool = False) -> str:
     try:
         topic = get_kb().topics.get(service or "")
     except Exception:  # the KB is validated at start-up; a label is not worth a crash
         topic = None
     if topic is not None:
-        return topic.name
+        return (topic.name_en or topic.name) if english else topic.name
     return SERVICE_FALLBACK_LABELS.get(service or "", service or "未选择")
 
 
-def hall_name(hall_id: Optional[str]) -> str:
+def hall_name(hall_id: Optional[str], english: bool = False) -> str:
     hall = _halls().get(hall_id or "")
+    if hall is not None and english:
+        return hall.name_en or hall.name
     return hall.name if hall is not None else (hall_id or "未选择")
 
 
@@ -1326,12 +1328,13 @@ def booking_summary(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     day = _as_date(tracker.get_slot("booking_date"))
     start = _as_time(tracker.get_slot("booking_time"))
     end = (datetime.combine(date(2000, 1, 1), start) + timedelta(minutes=30)).time() if start else None
+    english = is_english(tracker)
     dispatcher.utter_message(
         response="utter_booking_summary_priority" if tracker.get_slot("booking_priority") else "utter_booking_summary",
         buttons=CONFIRM_BUTTONS,
-        service=service_label(tracker.get_slot("booking_service")),
-        hall=hall_name(tracker.get_slot("booking_hall")),
-        day=fmt_day(day) if day else "",
+        service=service_label(tracker.get_slot("booking_service"), english),
+        hall=hall_name(tracker.get_slot("booking_hall"), english),
+        day=(day.isoformat() if english else fmt_day(day)) if day else "",
         time=f"{hhmm(start)}–{hhmm(end)}" if start and end else "",
         name=tracker.get_slot("booking_name") or "",
         id_number=_shown("booking_id_number", tracker.get_slot("booking_id_number")),
@@ -1420,7 +1423,7 @@ class ActionSubmitBooking(Action):
                 view = result.booking
                 dispatcher.utter_message(
                     response="utter_booking_booked", code=result.code or view.code,
-                    hall=hall_name(view.hall_id), day=view.day.isoformat(), time=hhmm(view.start),
+                    hall=hall_name(view.hall_id, True), day=view.day.isoformat(), time=hhmm(view.start),
                 )
             else:
                 dispatcher.utter_message(text=confirmation_text(result, values["booking_service"], priority))
