@@ -147,7 +147,9 @@ class ActionAnswerKb(Action):
             )
             return []
         context = answer_context(tracker)
-        if self._is_off_topic_opening(tracker, intent, context):
+        language = tracker.get_slot("language")
+        # In English the check below would ask in Chinese; the topic question further on asks instead.
+        if language != ENGLISH and self._is_off_topic_opening(tracker, intent, context):
             dispatcher.utter_message(
                 text=f"请问您是想了解出入境证件的{ASPECT_LABEL[aspect]}吗？我只能解答出入境相关的问题，"
                 "请选择证件，或直接说“办护照多少钱”这样的问题。",
@@ -158,7 +160,6 @@ class ActionAnswerKb(Action):
         needs_service = aspect in ("documents", "fee", "time", "validity", "attendance", "endorsement")
         kb = get_kb()
         general = kb.topics.get("general")
-        language = tracker.get_slot("language")
         if language == ENGLISH and needs_service and not context.get("service"):
             dispatcher.utter_message(response="utter_ask_which_topic", buttons=english_service_buttons())
             return [SlotSet("last_aspect", aspect)]
