@@ -8,7 +8,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.kb import get_kb
-from bot.kb.loader import ENGLISH, FOREIGNERS
+from bot.kb.loader import FOREIGNERS
+from bot.language import ENGLISH
 from bot.vocabulary import domain_cues
 
 INTENT_ASPECT = {

@@ -14,6 +14,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from bot.language import ENGLISH
+
 ASPECTS = (
     "documents",
     "fee",
@@ -42,7 +44,6 @@ ARTICLE_CITATION = "《出入境服务“只跑一次”——浙江人“说走
 #: needs `text_en` beside `text`, and the topic a `name_en` (and `hint_en` with its `hint`).
 FOREIGNERS = "foreigners"
 AUDIENCES = (FOREIGNERS,)
-ENGLISH = "en"
 #: notices.yml lines the English answers need (`<name>_en` beside each Chinese line).
 NOTICE_NAMES_EN = ("check_line_en", "source_line_en", "citation_format_en", "repost_mark_en",
                    "undated_en", "about_year_en", "about_date_en", "scope_line_en", "not_configured_en",
@@ -171,30 +172,20 @@ class Answer:
     scope_names_en: Mapping[str, str] = field(default_factory=dict)
 
     def render(self) -> str:
-        if self.in_english:
-            return self._render_english()
-        parts = [fill(self.fact.text.strip(), self.notices)]
+        """Text, scope, hint, source and check line; in English from `text_en` and the `_en`
+        lines of notices.yml (which `wording_for` put in place of the Chinese ones)."""
+        text = self.fact.text_en if self.in_english and self.fact.text_en else self.fact.text
+        parts = [fill(text.strip(), self.notices)]
         if self.fact.scope != "全国":
-            parts.append(f"（适用范围：{self.fact.scope}）")
+            if self.in_english:
+                scope = self.scope_names_en.get(self.fact.scope, self.fact.scope)
+                parts.append(self.notices["scope_line"].replace("{scope}", scope))
+            else:
+                parts.append(f"（适用范围：{self.fact.scope}）")
         if self.hint:
             parts.append(fill(self.hint.strip(), self.notices))
         if self.citation:
             parts.append(self.notices["source_line"].replace("{citation}", self.citation))
-        if self.fact.volatile and self.check_line:
-            parts.append(fill(self.check_line, self.notices))
-        return "\n".join(parts)
-
-    def _render_english(self) -> str:
-        """The same layout from the `_en` texts and the English lines of notices.yml."""
-        assert self.fact.text_en is not None
-        parts = [fill(self.fact.text_en.strip(), self.notices)]
-        if self.fact.scope != "全国":
-            scope = self.scope_names_en.get(self.fact.scope, self.fact.scope)
-            parts.append(self.notices["scope_line_en"].replace("{scope}", scope))
-        if self.hint:
-            parts.append(fill(self.hint.strip(), self.notices))
-        if self.citation:
-            parts.append(self.notices["source_line_en"].replace("{citation}", self.citation))
         if self.fact.volatile and self.check_line:
             parts.append(fill(self.check_line, self.notices))
         return "\n".join(parts)
