@@ -28,7 +28,8 @@ MIN_LATIN_LETTERS = 4
 
 _NOT_WORDS = re.compile(r"\S*(?:\d|@|://)\S*")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
-_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+# ASCII letters only: mojibake ("ÃÂ¤Ã¦") is accented Latin-1 letters and says nothing of English.
+_LATIN = re.compile(r"[A-Za-z]")
 
 
 def detect_language(text: Optional[str]) -> Optional[Language]:

@@ -13,7 +13,7 @@ from bot.language import CHINESE, ENGLISH, detect_language, is_english
     "where do I register my accommodation 湖州",   # a place name in Chinese does not tip it
     "I want to book an appointment at 10am on Dec 15",
     "ＨＥＬＬＯ ｔｈｅｒｅ",                              # full-width Latin letters are Latin too
-    "Où est le bureau d'immigration",               # accented Latin letters count
+    "Où est le bureau d'immigration",               # other Latin-script languages get English
 ])
 def test_messages_mainly_in_latin_script_are_english(text):
     assert detect_language(text) == ENGLISH
@@ -44,6 +44,7 @@ def test_chinese_messages_with_latin_words_stay_chinese(text):
     "",
     None,
     "？？？",
+    "ÃÂ¤Ã¦Â¸Â\ufffd\ufffd",        # mojibake of Chinese text is not English
 ])
 def test_codes_numbers_and_short_words_decide_nothing(text):
     assert detect_language(text) is None
