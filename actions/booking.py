@@ -65,6 +65,7 @@ from bot.booking import (
 )
 from bot.calendar import calendar_note, day_off_label, is_working_day
 from bot.dates import DateParse, parse_date
+from bot.language import is_english
 from bot.kb import get_kb
 from bot.booking.pending import PENDING_TTL
 from bot.privacy import SEALED_PREFIX, mask_id, mask_phone, unseal
@@ -219,18 +220,20 @@ def _halls() -> Dict[str, Any]:
     return dict(get_kb().halls)
 
 
-def service_label(service: Optional[str]) -> str:
+def service_label(service: Optional[str], english: bool = False) -> str:
     try:
         topic = get_kb().topics.get(service or "")
     except Exception:  # the KB is validated at start-up; a label is not worth a crash
         topic = None
     if topic is not None:
-        return topic.name
+        return (topic.name_en or topic.name) if english else topic.name
     return SERVICE_FALLBACK_LABELS.get(service or "", service or "未选择")
 
 
-def hall_name(hall_id: Optional[str]) -> str:
+def hall_name(hall_id: Optional[str], english: bool = False) -> str:
     hall = _halls().get(hall_id or "")
+    if hall is not None and english:
+        return hall.name_en or hall.name
     return hall.name if hall is not None else (hall_id or "未选择")
 
 
@@ -1215,12 +1218,19 @@ class AskAction(Action, ABC):
 
     #: The domain response that asks for the slot when no choices can be offered.
     fallback_response: str = "utter_ask_booking_continue"
+    #: In English the step asks with that response's English variation (typed answer);
+    #: steps whose ask() is already a domain response (the summary) keep their ask().
+    english_by_response: bool = True
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         if _options_already_offered(tracker):
             return []  # the validator's reason came with the choices (e.g. free days)
+        if self.english_by_response and is_english(tracker):
+            # The English variation of the step's domain response; the answer is typed.
+            dispatcher.utter_message(response=self.fallback_response)
+            return []
         try:
             self.ask(dispatcher, tracker)
         except BookingUnavailable:
@@ -1361,6 +1371,7 @@ class ActionAskBookingPhone(AskAction):
 
 class ActionAskBookingConfirm(AskAction):
     fallback_response = "utter_ask_booking_confirm"
+    english_by_response = False
 
     def name(self) -> Text:
         return "action_ask_booking_confirm"
@@ -1436,12 +1447,13 @@ def booking_summary(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     day = _as_date(tracker.get_slot("booking_date"))
     start = _as_time(tracker.get_slot("booking_time"))
     end = (datetime.combine(date(2000, 1, 1), start) + timedelta(minutes=30)).time() if start else None
+    english = is_english(tracker)
     dispatcher.utter_message(
         response="utter_booking_summary_priority" if tracker.get_slot("booking_priority") else "utter_booking_summary",
         buttons=CONFIRM_BUTTONS,
-        service=service_label(tracker.get_slot("booking_service")),
-        hall=hall_name(tracker.get_slot("booking_hall")),
-        day=fmt_day(day) if day else "",
+        service=service_label(tracker.get_slot("booking_service"), english),
+        hall=hall_name(tracker.get_slot("booking_hall"), english),
+        day=(day.isoformat() if english else fmt_day(day)) if day else "",
         time=f"{hhmm(start)}–{hhmm(end)}" if start and end else "",
         name=tracker.get_slot("booking_name") or "",
         id_number=_shown("booking_id_number", tracker.get_slot("booking_id_number")),
@@ -1526,7 +1538,14 @@ class ActionSubmitBooking(Action):
             )
             return [SlotSet("booking_confirm", None)]
         if result.ok and result.booking is not None:
-            dispatcher.utter_message(text=confirmation_text(result, values["booking_service"], priority))
+            if is_english(tracker):
+                view = result.booking
+                dispatcher.utter_message(
+                    response="utter_booking_booked", code=result.code or view.code,
+                    hall=hall_name(view.hall_id, True), day=view.day.isoformat(), time=hhmm(view.start),
+                )
+            else:
+                dispatcher.utter_message(text=confirmation_text(result, values["booking_service"], priority))
             _forget_personal(tracker)
             # The green channel's offer is taken: "帮我预约" means an ordinary booking again.
             done = ("green_channel_context",) if priority else ()

@@ -11,6 +11,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.kb import get_kb
 from bot.kb.loader import KnowledgeBase, fill
 from bot.understand import Reading, subjects
+from bot.kb.loader import FOREIGNERS
+from bot.language import ENGLISH
 from bot.vocabulary import domain_cues
 
 INTENT_ASPECT = {
@@ -163,28 +165,47 @@ def hints_given(tracker: Tracker) -> Set[str]:
     return {h for h in hints if h in said}
 
 
-def answer_text(aspect: str, context: Dict[str, Any], seen_hints: Optional[Set[str]] = None) -> Optional[str]:
+def answer_text(aspect: str, context: Dict[str, Any], seen_hints: Optional[Set[str]] = None,
+                language: Optional[str] = None) -> Optional[str]:
     """The KB answer for `aspect`, with the halls added to a question about place."""
     kb = get_kb()
-    answer = kb.answer(aspect, context)
+    answer = kb.answer(aspect, context, language)
     parts: List[str] = []
     if answer is not None:
         if answer.hint and seen_hints and fill(answer.hint.strip(), kb.notices) in seen_hints:
             answer = dataclasses.replace(answer, hint=None)
         parts.append(answer.render())
+    english = language == ENGLISH
+    template = kb.notice("hall_details_en" if english else "hall_details") or ""
+    unset = kb.notice("not_configured_en") if english else None
     if aspect == "place" and context.get("place") in kb.directory and not context.get("topic"):
         for other in kb.directory[context["place"]]:
-            parts.append(
-                f"{other.name}\n地址：{other.address.display()}\n办公时间：{other.hours.display()}\n"
-                f"电话：{other.phone.display()}"
-            )
-    elif aspect == "place" and not context.get("topic"):
+            parts.append(_hall_details(template, other.name, other.address.display(unset),
+                                       other.hours.display(unset), other.phone.display(unset)))
+    elif aspect == "place" and not context.get("topic") and (answer is None or answer.aspect == "place"):
         for hall in kb.halls.values():
-            parts.append(
-                f"{hall.name}\n地址：{hall.address.display()}\n办公时间：{hall.hours.display()}\n"
-                f"电话：{hall.phone.display()}"
-            )
+            name = (hall.name_en and f"{hall.name_en} ({hall.name})") if english else hall.name
+            parts.append(_hall_details(template, name or hall.name, hall.address.display(unset),
+                                       hall.hours.display(unset), hall.phone.display(unset)))
     return "\n\n".join(parts) if parts else None
+
+
+def _hall_details(template: str, name: str, address: str, hours: str, phone: str) -> str:
+    """A hall's lines in the words of notices.yml (`hall_details`, or `_en` in English)."""
+    values = {"name": name, "address": address, "hours": hours, "phone": phone}
+    text = template
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value or name)
+    return text
+
+
+def english_service_buttons() -> List[Dict[str, str]]:
+    """The topics that answer in English (`audience: foreigners`), titled with `name_en`."""
+    return [
+        {"title": topic.name_en, "payload": f'/inform{{"service":"{topic.id}"}}'}
+        for topic in get_kb().topics.values()
+        if topic.audience == FOREIGNERS and topic.name_en
+    ]
 
 
 class ActionAnswerKb(Action):
@@ -210,7 +231,9 @@ class ActionAnswerKb(Action):
             context["topic"] = None  # "照片要求" after "口岸签证是什么" is about photos, not the topic
         if aspect == "overview" and not context.get("topic"):
             aspect = "documents"  # "这个怎么办" with no topic named: what to bring
-        if self._is_off_topic_opening(tracker, intent, context):
+        language = tracker.get_slot("language")
+        # In English the check below would ask in Chinese; the topic question further on asks instead.
+        if language != ENGLISH and self._is_off_topic_opening(tracker, intent, context):
             dispatcher.utter_message(
                 text=f"请问您是想了解出入境证件的{ASPECT_LABEL[aspect]}吗？我只能解答出入境相关的问题，"
                 "请选择证件，或直接说“办护照多少钱”这样的问题。",
@@ -222,6 +245,9 @@ class ActionAnswerKb(Action):
             and not context.get("topic")
         kb = get_kb()
         general = kb.topics.get("general")
+        if language == ENGLISH and needs_service and not context.get("service"):
+            dispatcher.utter_message(response="utter_ask_which_topic", buttons=english_service_buttons())
+            return [SlotSet("last_aspect", aspect)]
         if needs_service and not context.get("service") and not (general and aspect in general.answers):
             dispatcher.utter_message(
                 text=f"请问您想了解哪种证件的{ASPECT_LABEL[aspect]}？", buttons=_service_buttons(aspect)
@@ -237,11 +263,13 @@ class ActionAnswerKb(Action):
                 dispatcher.utter_message(response="utter_overview", answer=overview,
                                          buttons=more_buttons(kb, context))
                 return [SlotSet("last_aspect", aspect)]
-        text = answer_text(aspect, context, hints_given(tracker))
+        text = answer_text(aspect, context, hints_given(tracker), language)
         if text is None:
             dispatcher.utter_message(text=kb.notice("no_answer") or "")
         else:
-            answer = kb.answer(aspect, context)
+            answer = kb.answer(aspect, context, language)
+            if language == ENGLISH and (answer is None or not answer.in_english):
+                dispatcher.utter_message(response="utter_english_scope")
             buttons = _place_buttons(answer.fact.asks if answer else None)
             dispatcher.utter_message(text=text, buttons=buttons) if buttons else dispatcher.utter_message(text=text)
         events: List[EventType] = [SlotSet("last_aspect", aspect)]

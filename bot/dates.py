@@ -13,6 +13,10 @@ Rules (documented because users rely on them):
 - N号 alone is this month if that day has not passed, else next month.
 - A clock hour 1–6 without 上午/下午 means the afternoon (两点 at a hall is 14:00).
 - A past day is returned as parsed, with no reason: the booking rules decide what is allowed.
+- Common English forms (for foreigners) are rewritten into the Chinese ones first, so one set
+  of rules applies: tomorrow → 明天, next Monday → 下周1, Monday → 周1, Dec 15 / 15 December
+  → 12月15日, in 3 days → 3天后, 10am → 上午10点, 2:30 pm → 下午2:30. ISO dates
+  (2026-12-15) need no rewriting.
   `reason` is set only when the text cannot be a date at all (2月30号, nothing recognisable).
 """
 from __future__ import annotations
@@ -93,6 +97,62 @@ _NOON = ("中午",)
 _EVENING = ("晚上", "傍晚", "明晚", "今晚")
 
 _NO_DATE = "没看懂这个日期，可以这样说：明天、下周三、12月3日、周五下午。"
+
+_EN_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8,
+    "sep": 9, "sept": 9, "oct": 10, "nov": 11, "dec": 12,
+}
+_EN_MONTH = (r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+             r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_EN_ORD = r"(?:st|nd|rd|th)?"
+_EN_MONTH_DAY_RE = re.compile(rf"\b{_EN_MONTH}\s*(?P<d>\d{{1,2}}){_EN_ORD}\b(?:,?\s*(?P<y>\d{{4}}))?")
+_EN_DAY_MONTH_RE = re.compile(rf"\b(?P<d>\d{{1,2}}){_EN_ORD}\s*(?:of\s+)?{_EN_MONTH}\b(?:,?\s*(?P<y>\d{{4}}))?")
+_EN_WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
+_EN_WEEKDAY_RE = re.compile(
+    r"\b(?:(?P<prefix>next|this|coming)\s+)?(?P<wd>mon|tue|wed|thu|fri|sat|sun)"
+    r"(?:day|s|sday|nesday|rsday|urday|r|rs)?\b\.?"
+)
+_EN_CLOCK_RE = re.compile(r"\b(?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])")
+_EN_OCLOCK_RE = re.compile(r"\b(?P<h>\d{1,2})\s*o'?clock\b")
+_EN_IN_DAYS_RE = re.compile(r"\bin\s+(?P<n>\d{1,3})\s+days?\b")
+_EN_WORDS = (
+    (re.compile(r"\b(?:the\s+)?day\s+after\s+tomorrow\b"), "后天"),
+    (re.compile(r"\btomorrow\b"), "明天"),
+    (re.compile(r"\btoday\b"), "今天"),
+    (re.compile(r"\bmorning\b"), "上午"),
+    (re.compile(r"\bafternoon\b"), "下午"),
+    (re.compile(r"\bnoon\b"), "中午"),
+    (re.compile(r"\bevening\b"), "晚上"),
+)
+
+
+def _english_to_chinese(text: str) -> str:
+    """Rewrite the English date and time forms (lower-cased text) into the Chinese ones."""
+    if not re.search(r"[a-z]", text):
+        return text
+
+    def month_day(m: re.Match[str]) -> str:
+        month = _EN_MONTHS[m["mon"][:4] if m["mon"].startswith("sept") else m["mon"][:3]]
+        year = f"{m['y']}年" if m["y"] else ""
+        return f" {year}{month}月{int(m['d'])}日 "
+
+    def weekday(m: re.Match[str]) -> str:
+        prefix = "下" if m["prefix"] == "next" else ("这" if m["prefix"] == "this" else "")
+        return f" {prefix}周{_EN_WEEKDAYS[m['wd']]} "
+
+    def clock(m: re.Match[str]) -> str:
+        part = "上午" if m["ap"].startswith("a") else "下午"
+        return f" {part}{m['h']}:{m['mi']} " if m["mi"] else f" {part}{m['h']}点 "
+
+    text = _EN_MONTH_DAY_RE.sub(month_day, text)
+    text = _EN_DAY_MONTH_RE.sub(month_day, text)
+    text = _EN_WEEKDAY_RE.sub(weekday, text)
+    text = _EN_CLOCK_RE.sub(clock, text)
+    text = _EN_OCLOCK_RE.sub(lambda m: f" {m['h']}点 ", text)
+    text = _EN_IN_DAYS_RE.sub(lambda m: f" {m['n']}天后 ", text)
+    for pattern, chinese in _EN_WORDS:
+        text = pattern.sub(f" {chinese} ", text)
+    return re.sub(r"\s+", " ", text).strip()
 
 
 @dataclass(frozen=True)
@@ -283,7 +343,7 @@ def _parse_time(text: str, word: Optional[str]) -> tuple[Optional[time], Optiona
 
 def parse_date(text: str, today: date) -> DateParse:
     """Parse a day, a part of the day and a clock time out of one user message."""
-    t = _normalize(text)
+    t = _normalize(_english_to_chinese(_normalize(text)))
     if not t:
         return DateParse(reason=_NO_DATE)
     word = _part_of_day_word(t)

@@ -18,6 +18,11 @@ each is a wrapper around the original function, so an upgrade shows at once if i
 - The policies and the action server see `bot.tracker_window.recent_view(tracker)`: the
   state plus the last turns, not the whole history, so a turn does not get slower as the
   conversation grows. The processor keeps, and the tracker store saves, the full tracker.
+- The `language` slot (reply language, bot.language) is set from each user message right
+  after slot extraction, before any action or response of the turn: the conditional
+  English variations of the domain responses are chosen from it. Stock Rasa fills slots
+  only from entities, intents or custom actions; an entity on every message would have to
+  be annotated in every test story, and a custom action would cost a call per turn.
 """
 from __future__ import annotations
 
@@ -178,6 +183,27 @@ def _bounded_history() -> None:
     _action_call_format.__wrapped__ = original_call_format  # type: ignore[attr-defined]
     MessageProcessor._predict_next_with_tracker = _predict_next_with_tracker  # type: ignore[assignment]
     RemoteAction._action_call_format = _action_call_format  # type: ignore[assignment]
+def _language_slot() -> None:
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.events import SlotSet
+
+    from bot.language import LANGUAGE_SLOT, detect_language
+
+    original = MessageProcessor.run_action_extract_slots
+
+    async def run_action_extract_slots(self: Any, output_channel: Any, tracker: Any) -> Any:
+        tracker = await original(self, output_channel, tracker)
+        if LANGUAGE_SLOT not in tracker.slots:
+            return tracker  # a model trained without the slot
+        latest = tracker.latest_message
+        text = (latest.text or "") if latest is not None else ""
+        language = None if text.startswith("/") else detect_language(text)  # buttons decide nothing
+        if language is not None and tracker.get_slot(LANGUAGE_SLOT) != language:
+            tracker.update(SlotSet(LANGUAGE_SLOT, language), self.domain)
+        return tracker
+
+    run_action_extract_slots.__wrapped__ = original  # type: ignore[attr-defined]
+    MessageProcessor.run_action_extract_slots = run_action_extract_slots  # type: ignore[assignment]
 
 
 def install() -> None:
@@ -193,4 +219,5 @@ def install() -> None:
     _action_server_secret(settings.action_server_token)
     _validate_with_one_validator()
     _bounded_history()
+    _language_slot()
     _installed = True

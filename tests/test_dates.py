@@ -171,3 +171,44 @@ _CHUNKS = st.sampled_from(
 def test_never_crashes(text: str) -> None:
     parsed = parse_date(text, FRI)
     assert parsed.day is not None or parsed.reason is not None or parsed.time is not None or parsed.part_of_day
+
+
+# English forms, for foreigners booking in English: rewritten into the Chinese rules above.
+ENGLISH_CASES: list[tuple[str, date, Optional[date], Optional[str], Optional[time]]] = [
+    ("tomorrow", FRI, date(2026, 11, 28), None, None),
+    ("Today", FRI, date(2026, 11, 27), None, None),
+    ("the day after tomorrow", FRI, date(2026, 11, 29), None, None),
+    ("next Monday", FRI, date(2026, 11, 30), None, None),
+    ("next Wednesday", FRI, date(2026, 12, 2), None, None),
+    ("this Friday", FRI, date(2026, 11, 27), None, None),
+    ("Tuesday", WED, date(2026, 12, 8), None, None),
+    ("on Thu", WED, date(2026, 12, 3), None, None),
+    ("2026-12-15", WED, date(2026, 12, 15), None, None),
+    ("Dec 15", WED, date(2026, 12, 15), None, None),
+    ("December 15th", WED, date(2026, 12, 15), None, None),
+    ("15 December", WED, date(2026, 12, 15), None, None),
+    ("the 4th of January", YEAR_END, date(2027, 1, 4), None, None),
+    ("Jan 5, 2027", WED, date(2027, 1, 5), None, None),
+    ("in 3 days", FRI, date(2026, 11, 30), None, None),
+    ("tomorrow at 10am", FRI, date(2026, 11, 28), "morning", time(10, 0)),
+    ("Friday afternoon", WED, date(2026, 12, 4), "afternoon", None),
+    ("2:30 pm", WED, None, "afternoon", time(14, 30)),
+    ("9.30 a.m.", WED, None, "morning", time(9, 30)),
+    ("10 o'clock", WED, None, "morning", time(10, 0)),
+    ("3pm on Dec 9", WED, date(2026, 12, 9), "afternoon", time(15, 0)),
+]
+
+
+@pytest.mark.parametrize("text,today,day,part,clock", ENGLISH_CASES)
+def test_english_dates(text, today, day, part, clock):
+    parsed = parse_date(text, today)
+    assert parsed.day == day, text
+    assert parsed.part_of_day == part, text
+    if clock is not None:
+        assert parsed.time == clock, text
+
+
+@pytest.mark.parametrize("text", ["I may come", "sunny weather", "a wedding", "hello"])
+def test_english_words_that_are_not_dates_stay_unparsed(text):
+    parsed = parse_date(text, WED)
+    assert parsed.day is None and parsed.time is None

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import yaml
 
 from bot.understand import Understanding, parse_understanding
+from bot.language import ENGLISH
 
 ASPECTS = (
     "documents",
@@ -46,6 +47,14 @@ NOTICE_NAMES = ("hotline", "check_line", "source_line", "citation_format", "repo
 #: was checked against its sources, or an estimate because no source shows a date.
 AS_OF_BASES = ("source", "verified", "estimated")
 ARTICLE_CITATION = "《出入境服务“只跑一次”——浙江人“说走就走”有底气》（湖州出入境采访报道）"
+#: Topics for foreigners (`audience: foreigners`) answer in English too: every fact there
+#: needs `text_en` beside `text`, and the topic a `name_en` (and `hint_en` with its `hint`).
+FOREIGNERS = "foreigners"
+AUDIENCES = (FOREIGNERS,)
+#: notices.yml lines the English answers need (`<name>_en` beside each Chinese line).
+NOTICE_NAMES_EN = ("check_line_en", "source_line_en", "citation_format_en", "repost_mark_en",
+                   "undated_en", "about_year_en", "about_date_en", "scope_line_en", "not_configured_en",
+                   "hall_details_en")
 
 
 class KBError(ValueError):
@@ -66,6 +75,8 @@ class Fact:
     # One line for the overview of a service ("how do I apply"); the first line by default.
     summary: str | None = None
     as_of_basis: str = "source"
+    # The same fact in English, from the same sources (required in topics for foreigners).
+    text_en: str | None = None
 
     def brief(self) -> str:
         return (self.summary or self.text.strip().splitlines()[0]).strip()
@@ -88,9 +99,12 @@ class SourceInfo:
     date: str | None
     repost: bool
     approximate: bool = False
+    # The publisher's name in English, for English answers (the Chinese name otherwise).
+    publisher_en: str | None = None
 
-    def display(self, wording: Mapping[str, str]) -> str:
+    def display(self, wording: Mapping[str, str], language: str | None = None) -> str:
         """"国家移民管理局，2024-05" in the words of notices.yml (repost mark, undated, about)."""
+        publisher = (self.publisher_en or self.publisher) if language == ENGLISH else self.publisher
         if not self.date:
             when = wording["undated"]
         elif self.approximate:
@@ -98,7 +112,7 @@ class SourceInfo:
         else:
             when = self.date
         mark = wording["repost_mark"] if self.repost else ""
-        return wording["citation_format"].replace("{publisher}", self.publisher + mark).replace("{when}", when)
+        return wording["citation_format"].replace("{publisher}", publisher + mark).replace("{when}", when)
 
 
 @dataclass(frozen=True)
@@ -123,6 +137,12 @@ class Topic:
     hint: str | None
     answers: Mapping[str, tuple[Fact, ...]]
     file: str
+    name_en: str | None = None
+    hint_en: str | None = None
+    audience: str | None = None
+    # The aspect that answers a question about an aspect this topic does not have
+    # ("visa extension fee?" when only the procedure is known), instead of a general fact.
+    main_aspect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,8 +157,9 @@ class ConfigValue:
             return os.environ[self.config]
         return self.value
 
-    def display(self) -> str:
-        return self.resolved() or f"{NOT_CONFIGURED}（以大厅公告为准，可拨打 12367 咨询）"
+    def display(self, unset: str | None = None) -> str:
+        """The value, or what to say while it is not configured (Chinese unless given)."""
+        return self.resolved() or unset or f"{NOT_CONFIGURED}（以大厅公告为准，可拨打 12367 咨询）"
 
 
 @dataclass(frozen=True)
@@ -154,6 +175,7 @@ class Hall:
     slot_capacity: int
     green_capacity: int
     sources: tuple[str, ...]
+    name_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,14 +204,23 @@ class Answer:
     citation: str = ""
     check_line: str | None = None
     notices: Mapping[str, str] = field(default_factory=dict)
+    # True when the fact is rendered in English (asked in English and the fact has `text_en`).
+    in_english: bool = False
+    scope_names_en: Mapping[str, str] = field(default_factory=dict)
 
     def render(self, extra: tuple[str, ...] = (), more_citations: tuple[str, ...] = (),
                check: bool = True) -> str:
         """The fact, then `extra` lines (the overview's fee and time), scope, hint, sources and,
-        unless `check` is off (a reply of several answers says it once), the check line."""
-        parts = [fill(self.fact.text.strip(), self.notices), *(fill(e, self.notices) for e in extra)]
+        unless `check` is off (a reply of several answers says it once), the check line. In
+        English from `text_en` and the `_en` lines of notices.yml (put in place by `wording_for`)."""
+        text = self.fact.text_en if self.in_english and self.fact.text_en else self.fact.text
+        parts = [fill(text.strip(), self.notices), *(fill(e, self.notices) for e in extra)]
         if self.fact.scope != "全国":
-            parts.append(f"（适用范围：{self.fact.scope}）")
+            if self.in_english:
+                scope = self.scope_names_en.get(self.fact.scope, self.fact.scope)
+                parts.append(self.notices["scope_line"].replace("{scope}", scope))
+            else:
+                parts.append(f"（适用范围：{self.fact.scope}）")
         if self.hint:
             parts.append(fill(self.hint.strip(), self.notices))
         citations = list(dict.fromkeys(c for c in (self.citation, *more_citations) if c))
@@ -208,19 +239,29 @@ def fill(text: str, notices: Mapping[str, str]) -> str:
 
 
 def cite(source: str, sources: Mapping[str, SourceInfo], wording: Mapping[str, str],
-         estimated_year: int | None = None) -> str:
+         estimated_year: int | None = None, language: str | None = None) -> str:
     """A source as a reader sees it: publisher and date from sources.yml, never a raw URL.
 
     An undated source behind an estimated `as_of` reads "约2019年（估计）", not "日期不详"."""
     info = sources.get(source)
     if info is not None:
         if not info.date and estimated_year is not None:
-            info = SourceInfo(info.publisher, None, info.repost)
+            publisher = (info.publisher_en or info.publisher) if language == ENGLISH else info.publisher
             when = wording["estimated_date"].replace("{date}", str(estimated_year))
             mark = wording["repost_mark"] if info.repost else ""
-            return wording["citation_format"].replace("{publisher}", info.publisher + mark).replace("{when}", when)
-        return info.display(wording)
+            return wording["citation_format"].replace("{publisher}", publisher + mark).replace("{when}", when)
+        return info.display(wording, language)
     return ARTICLE_CITATION if source == "article" else source
+
+
+def wording_for(notices: Mapping[str, str], language: str | None) -> dict[str, str]:
+    """notices.yml with each `<name>_en` line standing in for `<name>` in English."""
+    wording = dict(notices)
+    if language == ENGLISH:
+        for name, text in notices.items():
+            if name.endswith("_en"):
+                wording[name[:-3]] = text
+    return wording
 
 
 @dataclass(frozen=True)
@@ -250,6 +291,8 @@ class KnowledgeBase:
     raw: dict[str, dict[str, Any]] = field(default_factory=dict)
     sources: dict[str, SourceInfo] = field(default_factory=dict)
     notices: dict[str, str] = field(default_factory=dict)
+    #: English names of the `scope` values (notices.yml `scope_names_en`).
+    scope_names_en: dict[str, str] = field(default_factory=dict)
     individual_visit: IndividualVisitCities = field(
         default_factory=lambda: IndividualVisitCities(frozenset(), frozenset())
     )
@@ -271,12 +314,14 @@ class KnowledgeBase:
         text = self.notices.get(name)
         return fill(text, self.notices) if text else None
 
-    def answer(self, aspect: str, slots: Mapping[str, Any]) -> Answer | None:
+    def answer(self, aspect: str, slots: Mapping[str, Any], language: str | None = None) -> Answer | None:
         """Pick the most specific fact for `aspect` given the conversation's slots.
 
         A named `topic` (口岸签证, 出入境记录 …) answers first: the aspect asked when it has
         one, else its overview. Then the service topic, then the general topic named after
-        the aspect (photo, yidi, delivery, green_channel), then `general`.
+        the aspect (photo, yidi, delivery, green_channel), then `general`. In English
+        (`language="en"`) a fact with `text_en` is rendered in English; one without stays
+        Chinese, and `Answer.in_english` tells the caller so.
         """
         if aspect not in ASPECTS:
             return None
@@ -287,15 +332,21 @@ class KnowledgeBase:
         context = self.context(slots)
         for topic_id in (slots.get("topic"), service, aspect, "general"):
             topic = self.topics.get(topic_id) if topic_id else None
+            if topic is not None and aspect not in topic.answers and topic_id == service and topic.main_aspect:
+                aspect = topic.main_aspect
             if topic is None or aspect not in topic.answers:
                 continue
             fact, specific = _best_fact(topic.answers[aspect], context)
-            hint = None if specific else topic.hint
+            english = language == ENGLISH and fact.text_en is not None
+            wording = wording_for(self.notices, ENGLISH if english else None)
+            hint = None if specific else (topic.hint_en if english else topic.hint)
             return Answer(
                 topic=topic, aspect=aspect, fact=fact, hint=hint,
-                citation=cite(fact.cited_source(self.sources), self.sources, self.notices,
-                              fact.as_of.year if fact.as_of_basis == "estimated" else None),
-                check_line=self.notices.get("check_line"), notices=self.notices,
+                citation=cite(fact.cited_source(self.sources), self.sources, wording,
+                              fact.as_of.year if fact.as_of_basis == "estimated" else None,
+                              ENGLISH if english else None),
+                check_line=wording.get("check_line"), notices=wording,
+                in_english=english, scope_names_en=self.scope_names_en,
             )
         return None
 
@@ -373,11 +424,18 @@ def _sources(value: Any, file: str, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_fact(entry: Any, file: str, key: str, registry: Mapping[str, SourceInfo] | None = None) -> Fact:
+def _parse_fact(entry: Any, file: str, key: str, registry: Mapping[str, SourceInfo] | None = None,
+                english_required: bool = False) -> Fact:
     require(isinstance(entry, dict), file, key, "each answer must be a mapping")
     for name in ("text", "sources", "as_of", "scope"):
         require(name in entry, file, f"{key}.{name}", "missing")
     require(isinstance(entry["text"], str) and entry["text"].strip() != "", file, f"{key}.text", "empty")
+    text_en = entry.get("text_en")
+    if english_required:
+        require(text_en is not None, file, f"{key}.text_en",
+                "missing: a topic for foreigners needs the English text beside the Chinese")
+    require(text_en is None or (isinstance(text_en, str) and text_en.strip() != ""),
+            file, f"{key}.text_en", "empty")
     when = entry.get("when") or {}
     require(isinstance(when, dict), file, f"{key}.when", "must be a mapping")
     for wkey in when:
@@ -406,6 +464,7 @@ def _parse_fact(entry: Any, file: str, key: str, registry: Mapping[str, SourceIn
         volatile=volatile,
         asks=asks,
         summary=summary,
+        text_en=text_en,
     )
 
 
@@ -414,18 +473,33 @@ def _parse_topic(doc: dict[str, Any], file: str, registry: Mapping[str, SourceIn
         require(name in doc, file, name, "missing")
     answers_raw = doc["answers"]
     require(isinstance(answers_raw, dict) and answers_raw, file, "answers", "must be a non-empty mapping")
+    audience = doc.get("audience")
+    require(audience is None or audience in AUDIENCES, file, "audience", f"must be one of {AUDIENCES}")
+    english = audience == FOREIGNERS
+    for name in ("name_en", "hint_en"):
+        value = doc.get(name)
+        require(value is None or (isinstance(value, str) and value.strip() != ""), file, name, "empty")
+    if english:
+        require(doc.get("name_en") is not None, file, "name_en", "missing: a topic for foreigners needs it")
+        require(doc.get("hint") is None or doc.get("hint_en") is not None, file, "hint_en",
+                "missing: a topic for foreigners needs the English hint beside `hint`")
     answers: dict[str, tuple[Fact, ...]] = {}
     for aspect, entries in answers_raw.items():
         require(aspect in ASPECTS, file, f"answers.{aspect}", f"unknown aspect; use one of {ASPECTS}")
         require(isinstance(entries, list) and entries, file, f"answers.{aspect}", "must be a non-empty list")
         facts = tuple(
-            _parse_fact(e, file, f"answers.{aspect}[{i}]", registry) for i, e in enumerate(entries)
+            _parse_fact(e, file, f"answers.{aspect}[{i}]", registry, english)
+            for i, e in enumerate(entries)
         )
         require(
             any(not f.when for f in facts), file, f"answers.{aspect}", "needs a default entry with `when: {}`"
         )
         answers[aspect] = facts
-    return Topic(id=str(doc["id"]), name=str(doc["name"]), hint=doc.get("hint"), answers=answers, file=file)
+    main_aspect = doc.get("main_aspect")
+    require(main_aspect is None or main_aspect in answers, file, "main_aspect", "must be one of the topic's aspects")
+    return Topic(id=str(doc["id"]), name=str(doc["name"]), hint=doc.get("hint"), answers=answers, file=file,
+                 name_en=doc.get("name_en"), hint_en=doc.get("hint_en"), audience=audience,
+                 main_aspect=main_aspect)
 
 
 def _config_value(value: Any, file: str, key: str) -> ConfigValue:
@@ -462,6 +536,7 @@ def _parse_halls(doc: dict[str, Any], file: str) -> dict[str, Hall]:
             slot_capacity=booking["slot_capacity"],
             green_capacity=booking["green_capacity"],
             sources=_sources(h["sources"], file, f"{key}.sources"),
+            name_en=h.get("name_en"),
         )
     return halls
 
@@ -530,6 +605,7 @@ def _parse_sources(doc: dict[str, Any], file: str) -> dict[str, SourceInfo]:
         registry[str(url)] = SourceInfo(
             publisher=publisher.strip(), date=None if date is None else str(date),
             repost=bool(info.get("repost", False)), approximate=bool(info.get("approximate", False)),
+            publisher_en=info.get("publisher_en"),
         )
     return registry
 
@@ -538,9 +614,18 @@ def _parse_notices(doc: dict[str, Any], file: str) -> dict[str, str]:
     notices = doc.get("notices")
     require(isinstance(notices, dict) and all(isinstance(v, str) and v for v in notices.values()),
             file, "notices", "must map names to non-empty text")
-    missing = [name for name in NOTICE_NAMES if name not in notices]
+    missing = [name for name in (*NOTICE_NAMES, *NOTICE_NAMES_EN) if name not in notices]
     require(not missing, file, "notices", f"needs {', '.join(missing)}")
     return {str(k): v for k, v in notices.items()}
+
+
+def _parse_scope_names_en(doc: dict[str, Any], file: str) -> dict[str, str]:
+    names = doc.get("scope_names_en")
+    require(isinstance(names, dict) and all(isinstance(v, str) and v for v in names.values()),
+            file, "scope_names_en", "must map each scope to its English name")
+    missing = [scope for scope in SCOPES if scope not in names]
+    require(not missing, file, "scope_names_en", f"needs {', '.join(missing)}")
+    return {str(k): v for k, v in names.items()}
 
 
 def _parse_individual_visit(doc: dict[str, Any], file: str) -> IndividualVisitCities:
@@ -608,12 +693,18 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
         kind = doc["kind"]
         if kind == "notices":
             kb.notices = _parse_notices(doc, file)
+            kb.scope_names_en = _parse_scope_names_en(doc, file)
         elif kind == "individual_visit_cities":
             kb.individual_visit = _parse_individual_visit(doc, file)
-        elif kind == "topic":
-            topic = _parse_topic(doc, file, kb.sources)
-            require(topic.id not in kb.topics, file, "id", f"duplicate topic id {topic.id!r}")
-            kb.topics[topic.id] = topic
+        elif kind in ("topic", "topics"):
+            entries = [doc] if kind == "topic" else doc.get("topics")
+            require(isinstance(entries, list) and entries and all(isinstance(t, dict) for t in entries),
+                    file, "topics", "must be a non-empty list of topics")
+            for i, entry in enumerate(entries):
+                where = file if kind == "topic" else f"{file}: topics[{i}]"
+                topic = _parse_topic(entry, where, kb.sources)
+                require(topic.id not in kb.topics, where, "id", f"duplicate topic id {topic.id!r}")
+                kb.topics[topic.id] = topic
         elif kind == "halls":
             kb.halls.update(_parse_halls(doc, file))
         elif kind == "understanding":
