@@ -247,11 +247,20 @@ NEAR_KINDS = ("fiction", "others", "past", "hypothetical", "negation", "pet", "g
               "trip", "ordinary")
 
 
+def _key(text: str) -> str:
+    """Sentences compared as the detector reads them: simplified script, no punctuation."""
+    from bot.emergency import normalize_with_map
+
+    return re.sub(r"[\s，。！？,.!?、：:；;]", "", normalize_with_map(text)[0])
+
+
 def _held_out_texts(paths: Iterable[Path]) -> set[str]:
+    from scripts.eval import parse_emergency_set
+
     out: set[str] = set()
     for path in paths:
-        for text in re.findall(r"(?:- |text: )([^\n{}]+)", path.read_text(encoding="utf-8")):
-            out.add(text.strip().strip("'\""))
+        positives, near = parse_emergency_set(yaml.safe_load(path.read_text(encoding="utf-8")))
+        out |= {_key(t) for t, _ in positives} | {_key(t) for t in near}
     return out
 
 
@@ -266,9 +275,10 @@ def build(seed: int = SEED) -> list[dict[str, str]]:
 
     def add(text: str, label: str, why: str | None = None) -> bool:
         text = re.sub(r"\s+", " ", text).strip()
-        if not text or text in seen or text in held:
+        key = _key(text)
+        if not text or key in seen or key in held:
             return False
-        seen.add(text)
+        seen.add(key)
         rows.append({"text": text, "label": label, **({"why": why} if why else {})})
         return True
 
