@@ -135,6 +135,11 @@ class Analysis:
     candidates: list[Candidate]
     detection: Detection | None
     ask: Detection | None = None
+    index: list[int] = field(default_factory=list)  # normalised offset → caller's offset
+
+    def span(self, cue: Cue) -> tuple[int, int]:
+        """A cue's offsets in the caller's text."""
+        return _span(self.index, cue.start, cue.end)
 
 
 # --------------------------------------------------------------------------- normalising
@@ -388,7 +393,7 @@ class Detector:
             cand.confidence = self._with_intent(cand.confidence, intent, intent_confidence)
         detection = self._decide(candidates, index, text)
         ask = None if detection else self._ask(t, candidates, index, text)
-        return Analysis(text, normalized, cues, candidates, detection, ask)
+        return Analysis(text, normalized, cues, candidates, detection, ask, index)
 
     def _dates(self, text: str) -> list[Cue]:
         """12月8日 is `urgency` when it is at most NEAR_DAYS ahead, `far` when later."""

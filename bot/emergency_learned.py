@@ -174,14 +174,12 @@ def _as_detection(found: Detection, p_em: float) -> Detection:
 
 
 def _offsets(cue: Any, analysis: Analysis) -> tuple[int, int]:
-    """A cue's span in the caller's text (the analysis keeps only the normalised one)."""
-    at = analysis.text.find(cue.text)
-    return (at, at + len(cue.text)) if at >= 0 else (0, 0)
+    return analysis.span(cue)
 
 
 def _cue(cue: Any, analysis: Analysis) -> dict[str, Any]:
     start, end = _offsets(cue, analysis)
-    return {"cue": cue.text, "kind": cue.kind, "start": start, "end": end}
+    return {"cue": analysis.text[start:end] or cue.text, "kind": cue.kind, "start": start, "end": end}
 
 
 def load_labelled(path: Path | str) -> tuple[list[str], list[str]]:
