@@ -115,6 +115,7 @@ class Candidate:
     anchor: Cue
     support: list[Cue]
     blocked: list[dict[str, Any]] = field(default_factory=list)
+    rule_confidence: float = 0.0  # before DIET's nudge: what the ask band is judged on
 
     @property
     def category(self) -> str:
@@ -390,6 +391,7 @@ class Detector:
         candidates = self._candidates(t)
         for cand in candidates:
             self._apply_context(t, cand)
+            cand.rule_confidence = cand.confidence
             cand.confidence = self._with_intent(cand.confidence, intent, intent_confidence)
         detection = self._decide(candidates, index, text)
         ask = None if detection else self._ask(t, candidates, index, text)
@@ -721,7 +723,9 @@ class Detector:
         floor = self.settings.ask_confidence
         askable = []
         for c in candidates:
-            if c.confidence < floor:
+            # DIET may lift a finding over min_confidence, but not into a question: a near
+            # date with nowhere to go (0.44) stays silent whatever the intent.
+            if c.rule_confidence < floor:
                 continue
             if c.blocked:
                 rules = {b["rule"] for b in c.blocked}
