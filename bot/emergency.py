@@ -386,7 +386,9 @@ class Detector:
     ) -> Analysis:
         text = text if isinstance(text, str) else ""
         normalized, index = _normalize_clipped(text)
-        cues = self._clean(self.finder.find(normalized) + self._dates(normalized))
+        # One sorted list: _Text.near bisects on start offsets.
+        found = sorted(self.finder.find(normalized) + self._dates(normalized), key=lambda c: (c.start, -c.end, c.kind))
+        cues = self._clean(found)
         t = _Text(normalized, cues)
         candidates = self._candidates(t)
         for cand in candidates:

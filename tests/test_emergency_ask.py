@@ -66,6 +66,8 @@ def test_an_explicit_date_counts_as_near_only_when_it_is(detector: Detector) -> 
     later = detector.analyse("学校通知6月9日报到，我的护照过期了")
     assert _band(soon) == ("detect", "study_deadline")
     assert _band(later)[0] != "detect"
+    # a date found after other cues still sits in order among them
+    assert _band(detector.analyse("录取通知上写着12月10号报到，护照过期了")) == ("detect", "study_deadline")
 
 
 @pytest.mark.parametrize(
