@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 ENTITY = "emergency_type"
 INTERRUPTED_SLOT = "interrupted_form"
 # The ask band (bot.nlu.emergency): the guessed category ("unknown" when there is none) while
-# the assistant waits for 是 / 不是, and the intent of the question the message also asked.
+# the assistant waits for 是 / 不是, and the KB aspect (documents, fee…) of the question the
+# message also asked, answered after 不是.
 PENDING_SLOT = "emergency_pending"
 QUESTION_SLOT = "emergency_question"
 ASK_KEY = "emergency_ask"
@@ -196,16 +197,18 @@ class ActionAskEmergency(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         active = (tracker.active_loop or {}).get("name")
-        finding = (tracker.latest_message or {}).get(ASK_KEY) or {}
+        latest = tracker.latest_message or {}
+        finding = latest.get(ASK_KEY) or {}
         guess = finding.get("category") if isinstance(finding, dict) else None
         original = finding.get("original_intent") if isinstance(finding, dict) else None
+        intent = original.get("name") if isinstance(original, dict) else None
         events: List[EventType] = [ActiveLoop(None)]
         if active:
             events.append(SlotSet("requested_slot", None))
         events += [
             SlotSet(INTERRUPTED_SLOT, active or tracker.get_slot(INTERRUPTED_SLOT)),
             SlotSet(PENDING_SLOT, guess if guess in CATEGORIES else UNKNOWN),
-            SlotSet(QUESTION_SLOT, original.get("name") if isinstance(original, dict) else None),
+            SlotSet(QUESTION_SLOT, _asked_aspect(intent, str(latest.get("text") or ""))),
         ]
         dispatcher.utter_message(response="utter_ask_emergency")
         return events
@@ -237,10 +240,18 @@ class ActionEmergencyAnswer(Action):
         return events
 
 
-def _question_answer(tracker: Tracker, intent: Optional[str]) -> Optional[str]:
-    """The KB answer to the question the message asked before the emergency question."""
+def _asked_aspect(intent: Optional[str], text: str) -> Optional[str]:
+    """What the message asked besides the emergency: DIET's intent, else its plain words
+    (DIET often reads the whole message as an emergency and drops the question)."""
     aspect = INTENT_ASPECT.get(intent or "")
     if aspect is None:
+        aspect = next((a for a, words in ASPECT_WORDS.items() if any(w in text for w in words)), None)
+    return None if aspect == "green_channel" else aspect
+
+
+def _question_answer(tracker: Tracker, aspect: Optional[str]) -> Optional[str]:
+    """The KB answer to the question the message asked before the emergency question."""
+    if aspect not in ASPECT_LABEL:
         return None
     try:
         return answer_text(aspect, answer_context(tracker))

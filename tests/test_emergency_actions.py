@@ -184,7 +184,7 @@ def test_ask_stops_the_form_and_keeps_the_guess_and_the_question() -> None:
     assert [m["response"] for m in messages] == ["utter_ask_emergency"]
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     assert slots["emergency_pending"] == "bereavement"
-    assert slots["emergency_question"] == "ask_fee"
+    assert slots["emergency_question"] == "fee"
     assert slots["interrupted_form"] == "booking_form"
     assert {"event": "active_loop", "name": None} in [
         {"event": e["event"], "name": e.get("name")} for e in events if e["event"] == "active_loop"
@@ -196,6 +196,15 @@ def test_ask_without_a_guess_waits_for_an_unknown_category() -> None:
 
     _, events = _run(ActionAskEmergency(), _ask_tracker(None, None))
     assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["emergency_pending"] == "unknown"
+
+
+def test_ask_reads_the_question_from_the_words_when_diet_kept_none() -> None:
+    from actions.emergency import ActionAskEmergency
+
+    tracker = _ask_tracker("contract_signing", "report_emergency")
+    tracker.latest_message["text"] = "假设下周要去香港签合同，港澳签注多少钱，我明天就出发"
+    _, events = _run(ActionAskEmergency(), tracker)
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["emergency_question"] == "fee"
 
 
 def test_yes_gives_the_guessed_category_green_channel() -> None:
@@ -222,7 +231,7 @@ def test_no_answers_the_original_question_and_offers_the_waiting_form() -> None:
     from actions.emergency import ActionEmergencyAnswer
 
     tracker = _tracker(None, text="不是", intent="deny", slots={
-        "emergency_pending": "contract_signing", "emergency_question": "ask_fee",
+        "emergency_pending": "contract_signing", "emergency_question": "fee",
         "service": "passport", "interrupted_form": "booking_form"})
     messages, events = _run(ActionEmergencyAnswer(), tracker)
     text = "\n".join(m.get("text") or "" for m in messages)
