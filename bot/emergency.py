@@ -18,8 +18,10 @@ holiday question is as real as a miss. Cues come from data/kb/emergency.yml:
 3. Each category rule looks for its cue combination within `window` characters and gives a
    confidence. Context rules then block a finding: negation (没事, 脱离危险), urgency
    negation (不急), the past (去年, 三年前 — unless a recency cue such as 昨天 sits between),
-   hypotheticals (如果, 万一), worry (怕), fiction (电视剧, 梦见), a pet as the subject, and
-   a generic question about the green channel with nothing personal in it.
+   hypotheticals (如果, 万一), worry (怕), fiction (电视剧, 梦见, 纪录片 — before or after the
+   event), other people's stories and news (听说, 新闻, 朋友圈), a pet as the subject, and a
+   generic question about the green channel with nothing personal in it. Explicit dates
+   (12月8日) count as near when they fall within a month of today.
 4. The DIET intent nudges the confidence (report_emergency up, travel_plan down). The
    surviving finding with the highest priority wins if it reaches `min_confidence`.
 5. Recall first: a strong finding never vanishes silently. One that context blocked, or that
