@@ -21,6 +21,13 @@ logger = logging.getLogger(__name__)
 
 ENTITY = "emergency_type"
 INTERRUPTED_SLOT = "interrupted_form"
+# The ask band (bot.nlu.emergency): the guessed category ("unknown" when there is none) while
+# the assistant waits for 是 / 不是, and the KB aspect (documents, fee…) of the question the
+# message also asked, answered after 不是.
+PENDING_SLOT = "emergency_pending"
+QUESTION_SLOT = "emergency_question"
+ASK_KEY = "emergency_ask"
+UNKNOWN = "unknown"
 HOTLINE = "12367"
 # What each form is called in "要继续刚才的预约吗？".
 FORM_LABELS = {
@@ -136,37 +143,121 @@ class ActionGreenChannel(Action):
             events.append(SlotSet("requested_slot", None))
         events.append(SlotSet(INTERRUPTED_SLOT, active or tracker.get_slot(INTERRUPTED_SLOT)))
 
-        category = _category(tracker)
-        kb = get_emergency_kb()
-        if category is None:
-            # Reached without a detected category (a button, a story): ask, never guess.
-            dispatcher.utter_message(
-                text="请问是哪种紧急情况？选一项，我告诉您绿色通道要带什么。",
-                buttons=[
-                    {"title": info.name, "payload": f'/report_emergency{{"{ENTITY}":"{cid}"}}'}
-                    for cid, info in kb.categories.items()
-                ],
-            )
-        else:
-            hall_name, phone = _hall_phone(tracker)
-            dispatcher.utter_message(
-                text=green_channel_text(kb, category, hall_name, phone), buttons=BUTTONS
-            )
-            events.append(SlotSet(ENTITY, category))
-            extra = _document_answer(tracker, category)
-            if extra:
-                dispatcher.utter_message(text=extra)
-
+        events += _green_channel_reply(dispatcher, tracker, _category(tracker))
         if active:
-            label = FORM_LABELS.get(active, "刚才的事")
-            dispatcher.utter_message(
-                text=f"要继续刚才的{label}吗？",
-                buttons=[
-                    {"title": f"继续{label}", "payload": "/affirm"},
-                    {"title": "不用了", "payload": "/deny"},
-                ],
-            )
+            _offer_resume(dispatcher, active)
         return events
+
+
+def _green_channel_reply(
+    dispatcher: CollectingDispatcher, tracker: Tracker, category: Optional[str]
+) -> List[EventType]:
+    """The category's green-channel reply, or (no category known) the list to choose from."""
+    kb = get_emergency_kb()
+    if category is None:
+        # Reached without a detected category (a button, a 是 to the ask): ask, never guess.
+        dispatcher.utter_message(
+            response="utter_ask_emergency_category",
+            buttons=[
+                {"title": info.name, "payload": f'/report_emergency{{"{ENTITY}":"{cid}"}}'}
+                for cid, info in kb.categories.items()
+            ],
+        )
+        return []
+    hall_name, phone = _hall_phone(tracker)
+    dispatcher.utter_message(text=green_channel_text(kb, category, hall_name, phone), buttons=BUTTONS)
+    extra = _document_answer(tracker, category)
+    if extra:
+        dispatcher.utter_message(text=extra)
+    return [SlotSet(ENTITY, category)]
+
+
+def _offer_resume(dispatcher: CollectingDispatcher, form: str) -> None:
+    label = FORM_LABELS.get(form, "刚才的事")
+    dispatcher.utter_message(
+        text=f"要继续刚才的{label}吗？",
+        buttons=[
+            {"title": f"继续{label}", "payload": "/affirm"},
+            {"title": "不用了", "payload": "/deny"},
+        ],
+    )
+
+
+class ActionAskEmergency(Action):
+    """The ask band: one question (是 / 不是) before anything else, the guess kept for 是.
+
+    Like the green channel it stops an active form (remembered in `interrupted_form`), so
+    that neither 是 nor 不是 is taken as the form's answer.
+    """
+
+    def name(self) -> Text:
+        return "action_ask_emergency"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        active = (tracker.active_loop or {}).get("name")
+        latest = tracker.latest_message or {}
+        finding = latest.get(ASK_KEY) or {}
+        guess = finding.get("category") if isinstance(finding, dict) else None
+        original = finding.get("original_intent") if isinstance(finding, dict) else None
+        intent = original.get("name") if isinstance(original, dict) else None
+        events: List[EventType] = [ActiveLoop(None)]
+        if active:
+            events.append(SlotSet("requested_slot", None))
+        events += [
+            SlotSet(INTERRUPTED_SLOT, active or tracker.get_slot(INTERRUPTED_SLOT)),
+            SlotSet(PENDING_SLOT, guess if guess in CATEGORIES else UNKNOWN),
+            SlotSet(QUESTION_SLOT, _asked_aspect(intent, str(latest.get("text") or ""))),
+        ]
+        dispatcher.utter_message(response="utter_ask_emergency")
+        return events
+
+
+class ActionEmergencyAnswer(Action):
+    """是 → the green channel for the guessed category (or the list); 不是 → the question."""
+
+    def name(self) -> Text:
+        return "action_emergency_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        guess = tracker.get_slot(PENDING_SLOT)
+        events: List[EventType] = [SlotSet(PENDING_SLOT, None), SlotSet(QUESTION_SLOT, None)]
+        if intent == "affirm":
+            events += _green_channel_reply(dispatcher, tracker, guess if guess in CATEGORIES else None)
+        else:
+            answer = _question_answer(tracker, tracker.get_slot(QUESTION_SLOT))
+            if answer:
+                dispatcher.utter_message(text=answer)
+            else:
+                dispatcher.utter_message(response="utter_emergency_declined")
+        form = tracker.get_slot(INTERRUPTED_SLOT)
+        if form:
+            _offer_resume(dispatcher, form)
+        return events
+
+
+def _asked_aspect(intent: Optional[str], text: str) -> Optional[str]:
+    """What the message asked besides the emergency: DIET's intent, else its plain words
+    (DIET often reads the whole message as an emergency and drops the question)."""
+    aspect = INTENT_ASPECT.get(intent or "")
+    if aspect is None:
+        aspect = next((a for a, words in ASPECT_WORDS.items() if any(w in text for w in words)), None)
+    return None if aspect == "green_channel" else aspect
+
+
+def _question_answer(tracker: Tracker, aspect: Optional[str]) -> Optional[str]:
+    """The KB answer to the question the message asked before the emergency question."""
+    if aspect not in ASPECT_LABEL:
+        return None
+    try:
+        return answer_text(aspect, answer_context(tracker))
+    except Exception:
+        logger.exception("KB answer failed for %s", aspect)
+        return None
 
 
 class ActionResumeTask(Action):

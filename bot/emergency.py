@@ -18,19 +18,28 @@ holiday question is as real as a miss. Cues come from data/kb/emergency.yml:
 3. Each category rule looks for its cue combination within `window` characters and gives a
    confidence. Context rules then block a finding: negation (没事, 脱离危险), urgency
    negation (不急), the past (去年, 三年前 — unless a recency cue such as 昨天 sits between),
-   hypotheticals (如果, 万一), worry (怕), fiction (电视剧, 梦见), a pet as the subject, and
-   a generic question about the green channel with nothing personal in it.
+   hypotheticals (如果, 万一), worry (怕), fiction (电视剧, 梦见, 纪录片 — before or after the
+   event), other people's stories and news (听说, 新闻, 朋友圈), a pet as the subject, and a
+   generic question about the green channel with nothing personal in it. Explicit dates
+   (12月8日) count as near when they fall within a month of today.
 4. The DIET intent nudges the confidence (report_emergency up, travel_plan down). The
    surviving finding with the highest priority wins if it reaches `min_confidence`.
+5. Recall first: a strong finding never vanishes silently. One that context blocked, or that
+   stays between `ask_confidence` and `min_confidence`, becomes an *ask* (`Analysis.ask`):
+   the assistant asks once whether there is an urgent matter. A block is final (no ask) only
+   when the context is unambiguous: a pet or a negated event always, and fiction, the past,
+   hypotheticals, other people's stories and questions about the channel when nothing in the
+   message says the user is pressed now (a near date, 马上, 刚接到电话…).
 """
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from bot.kb.emergency import CATEGORIES, CueSpec, DetectorSettings, EmergencyKB, parse_patterns
 
@@ -48,8 +57,15 @@ PRIORITY = (
     "study_deadline",
     "urgent_business",
     "document_lost",
+    "visa_expiring",
     "urgent_business_weak",
 )
+# Blocks that are final whatever else the message says: a pet is not a relative, and an
+# event the user negates (没事, 脱离危险) did not happen.
+HARD_BLOCKS = frozenset({"negation", "pet"})
+# An explicit date (12月8日, 12月20号): near when it falls within NEAR_DAYS from today.
+_DATE = re.compile(r"(?<![0-9])([0-9]{1,2})月([0-9]{1,2})[日号]")
+NEAR_DAYS = 31
 PERSON_KINDS = ("relative", "relative_generic", "person")
 SPECIFIC_PERSON_KINDS = ("relative", "person")
 _SENTENCE_END = set("。！？!?；;\n…")
@@ -101,6 +117,7 @@ class Candidate:
     anchor: Cue
     support: list[Cue]
     blocked: list[dict[str, Any]] = field(default_factory=list)
+    rule_confidence: float = 0.0  # before DIET's nudge: what the ask band is judged on
 
     @property
     def category(self) -> str:
@@ -109,13 +126,23 @@ class Candidate:
 
 @dataclass
 class Analysis:
-    """Everything the detector saw; `detection` is None when nothing qualified."""
+    """Everything the detector saw; `detection` is None when nothing qualified.
+
+    `ask` is set (and `detection` None) when a strong finding was lowered, not dropped:
+    its `category` is the best guess, `blocked_by` says why it was not enough.
+    """
 
     text: str
     normalized: str
     cues: list[Cue]
     candidates: list[Candidate]
     detection: Detection | None
+    ask: Detection | None = None
+    index: list[int] = field(default_factory=list)  # normalised offset → caller's offset
+
+    def span(self, cue: Cue) -> tuple[int, int]:
+        """A cue's offsets in the caller's text."""
+        return _span(self.index, cue.start, cue.end)
 
 
 # --------------------------------------------------------------------------- normalising
@@ -328,13 +355,20 @@ class _Text:
 class Detector:
     """Rules over cue combinations; see the module docstring."""
 
-    def __init__(self, settings: DetectorSettings, cues: Mapping[str, CueSpec]) -> None:
+    def __init__(
+        self,
+        settings: DetectorSettings,
+        cues: Mapping[str, CueSpec],
+        today: Callable[[], dt.date] | None = None,
+    ) -> None:
         self.settings = settings
         self.finder = CueFinder(cues)
+        # Explicit dates (12月8日) are read against today's date; tests pass a fixed day.
+        self._today = today or _today_in_china
 
     @classmethod
-    def from_kb(cls, kb: EmergencyKB) -> "Detector":
-        return cls(kb.settings, kb.cues)
+    def from_kb(cls, kb: EmergencyKB, today: Callable[[], dt.date] | None = None) -> "Detector":
+        return cls(kb.settings, kb.cues, today)
 
     @classmethod
     def from_patterns(cls, document: Mapping[str, Any]) -> "Detector":
@@ -354,14 +388,37 @@ class Detector:
     ) -> Analysis:
         text = text if isinstance(text, str) else ""
         normalized, index = _normalize_clipped(text)
-        cues = self._clean(self.finder.find(normalized))
+        # One sorted list: _Text.near bisects on start offsets.
+        found = sorted(self.finder.find(normalized) + self._dates(normalized), key=lambda c: (c.start, -c.end, c.kind))
+        cues = self._clean(found)
         t = _Text(normalized, cues)
         candidates = self._candidates(t)
         for cand in candidates:
             self._apply_context(t, cand)
+            cand.rule_confidence = cand.confidence
             cand.confidence = self._with_intent(cand.confidence, intent, intent_confidence)
         detection = self._decide(candidates, index, text)
-        return Analysis(text, normalized, cues, candidates, detection)
+        ask = None if detection else self._ask(t, candidates, index, text)
+        return Analysis(text, normalized, cues, candidates, detection, ask, index)
+
+    def _dates(self, text: str) -> list[Cue]:
+        """12月8日 is `urgency` when it is at most NEAR_DAYS ahead, `far` when later."""
+        today = self._today()
+        out = []
+        for m in _DATE.finditer(text):
+            month, day = int(m.group(1)), int(m.group(2))
+            try:
+                when = dt.date(today.year, month, day)
+            except ValueError:
+                continue
+            if when < today - dt.timedelta(days=NEAR_DAYS):
+                when = when.replace(year=today.year + 1) if not (month == 2 and day == 29) else when
+            ahead = (when - today).days
+            if 0 <= ahead <= NEAR_DAYS:
+                out.append(Cue(m.group(0), "urgency", m.start(), m.end()))
+            elif ahead > NEAR_DAYS:
+                out.append(Cue(m.group(0), "far", m.start(), m.end()))
+        return out
 
     # ----------------------------------------------------------------- cues
 
@@ -406,7 +463,8 @@ class Detector:
                 out.append(Candidate("bereavement", 0.9, d, generic[:2]))
             else:
                 ctx = t.near(d, ("abroad", "travel", "funeral", "self"), w)
-                out.append(Candidate("bereavement", 0.55 if ctx else 0.45, d, ctx[:2]))
+                # a death with nobody named: asked about (0.5), never dropped
+                out.append(Candidate("bereavement", 0.55 if ctx else 0.5, d, ctx[:2]))
         for d in t.of("death_weak"):
             who = [
                 p
@@ -464,6 +522,8 @@ class Detector:
                 conf = 0.55
             elif who and t.near(i, ("travel",), w) and self._urgent(t, i):
                 conf = 0.5
+            elif t.near(i, SPECIFIC_PERSON_KINDS, w):
+                conf = 0.5  # 我儿子联系不上了, with no place: asked about, not dropped
             else:
                 conf = 0.4
             out.append(Candidate("overseas_incident", conf, i, where[:1] + who[:1]))
@@ -477,6 +537,23 @@ class Detector:
         ):
             for p in t.of(kind):
                 out.append(self._purpose(t, p, rule))
+
+        # a visa or entry permit for the destination about to run out (or a last day to enter).
+        for v in t.of("visa"):
+            ending = t.near(v, ("expiring",), 20)
+            if not ending:
+                continue
+            when = self._urgency_level(t, v, reach=w)
+            docs = [d for d in t.near(v, ("document",), w) if not _overlaps(d, v)]
+            if t.near(v, ("far",), 12) and when < 2:
+                conf = 0.5  # 下个月到期: still asked about, a visa does not wait
+            elif when == 2 or (docs and when == 1):
+                conf = 0.8
+            elif docs or when:
+                conf = 0.7
+            else:
+                conf = 0.55
+            out.append(Candidate("visa_expiring", conf, v, ending[:1] + docs[:1] + self._urgency_cues(t, v)[:1]))
 
         # document lost or damaged before a trip.
         for loss in t.of("doc_loss"):
@@ -601,6 +678,9 @@ class Detector:
         for c in within("fiction"):
             self._block(cand, "fiction", c)
             break
+        for c in within("others"):
+            self._block(cand, "others", c)
+            break
         if living:
             for c in within("pet"):
                 persons = t.near(c, PERSON_KINDS, scopes["pet"].chars)
@@ -626,6 +706,53 @@ class Detector:
             self._block(cand, "gc_question", questions[0])
 
     # ----------------------------------------------------------------- decision
+
+    def _pressed(self, t: _Text, context: Mapping[str, Any]) -> bool:
+        """Does the user say they are pressed (a near date, 马上, 赶紧) outside the clause
+        of the context cue? Words of a question about the channel (加急, 最快, 来得及 are
+        `gc_term` too) do not count, nor pressure inside the story (剧里…急得团团转)."""
+        terms = t.of("gc_term")
+        clause = t.clause_of[context["start"]]
+        return any(
+            t.clause_of[c.start] != clause
+            and not self._negated_urgency(t, c)
+            and not any(_overlaps(c, g) for g in terms)
+            for c in t.of("urgency", "urgency_request")
+        )
+
+    def _ask(
+        self, t: _Text, candidates: list[Candidate], index: list[int], text: str
+    ) -> Detection | None:
+        """The best lowered finding worth one question, or None (see the module docstring)."""
+        floor = self.settings.ask_confidence
+        askable = []
+        for c in candidates:
+            # DIET may lift a finding over min_confidence, but not into a question: a near
+            # date with nowhere to go (0.44) stays silent whatever the intent.
+            if c.rule_confidence < floor:
+                continue
+            if c.blocked:
+                rules = {b["rule"] for b in c.blocked}
+                if rules & HARD_BLOCKS or not all(self._pressed(t, b) for b in c.blocked):
+                    continue
+            askable.append(c)
+        if not askable:
+            return None
+        best = min(askable, key=lambda c: (PRIORITY.index(c.rule), -c.confidence, c.anchor.start))
+        start, end = _span(index, best.anchor.start, best.anchor.end)
+        blocked = [
+            {"category": best.category, "anchor": best.anchor.text, **b,
+             "start": _span(index, b["start"], b["end"])[0], "end": _span(index, b["start"], b["end"])[1]}
+            for b in best.blocked[:1]
+        ]
+        return Detection(
+            category=best.category,
+            confidence=round(best.confidence, 3),
+            cues=[_cue_dict(c, index, text) for c in sorted([best.anchor, *best.support], key=lambda c: c.start)],
+            blocked_by=blocked,
+            start=start,
+            end=end,
+        )
 
     def _with_intent(self, confidence: float, intent: str | None, intent_confidence: float) -> float:
         ic = max(0.0, min(1.0, float(intent_confidence or 0.0)))
@@ -683,8 +810,18 @@ _KIND_NAMES = {
     "business": "purpose",
     "contract": "purpose",
     "study": "purpose",
+    "visa": "document",
+    "expiring": "urgency",
     "abroad": "place",
 }
+
+
+def _overlaps(a: Cue, b: Cue) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def _today_in_china() -> dt.date:
+    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=8)).date()
 
 
 def _span(index: list[int], start: int, end: int) -> tuple[int, int]:

@@ -26,13 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "models" / "current.tar.gz"
 HOLDOUT = ROOT / "tests" / "nlu" / "test_holdout.yml"
 EMERGENCY_SET = ROOT / "tests" / "data" / "emergency_labelled.yml"
+# Held-out emergency splits, never trained on (the ask band's figures are measured on these).
+EMERGENCY_HELDOUT = [ROOT / "tests" / "data" / f"emergency_heldout{n}.yml" for n in ("", "2", "3")]
 OOD = ROOT.parent / "shared" / "data" / "ood" / "crosswoz_test_user.txt"
 RESULTS = ROOT / "results" / "eval.json"
 
 EMERGENCY_ENTITY = "emergency_type"
 EMERGENCY_CATEGORIES = (
     "bereavement", "medical_treatment", "critical_illness_visit", "overseas_incident",
-    "urgent_business", "contract_signing", "study_deadline", "document_lost",
+    "urgent_business", "contract_signing", "study_deadline", "document_lost", "visa_expiring",
 )
 NEAR_MISS_KEYS = ("near_misses", "near_miss", "negatives")
 BOOKING_INTENTS = frozenset({
@@ -43,6 +45,11 @@ TARGETS = {"macro_f1": 0.95, "ood_in_domain_rate": 0.02, "ood_emergency_max": 11
            "emergency_recall": 0.98, "emergency_category_accuracy": 0.90,
            "near_miss_false_alarm_rate": 0.05, "real_questions_rate": REAL_QUESTIONS_TARGET}
 MAX_EXAMPLES = 20
+# The ask band ("请问是否有急事…"): recall first, asks kept rare on ordinary text.
+BAND_TARGETS = {"category_accuracy": 0.98, "detected_or_asked": 0.995, "near_miss_false_alarm_rate": 0.03,
+                "near_miss_ask_rate": 0.15, "ordinary_ask_rate": 0.02, "ood_false_alarm_rate": 0.001,
+                "ood_ask_rate": 0.01}
+EMERGENCY_INTENTS = frozenset({"report_emergency", "emergency_unsure"})
 
 Parse = dict[str, Any]
 
@@ -182,6 +189,7 @@ def _slim(parse: Parse) -> Parse:
             {"entity": e.get("entity"), "value": e.get("value")}
             for e in parse.get("entities") or [] if e.get("entity") == EMERGENCY_ENTITY
         ],
+        "emergency_ask": bool(parse.get("emergency_ask")),
     }
 
 
@@ -240,9 +248,13 @@ async def eval_ood(agent: Any, path: Path, threshold: float, limit: int | None) 
     started = time.perf_counter()
     parses = await parse_all(agent, lines)
     elapsed = time.perf_counter() - started
-    counts = {"document": 0, "booking": 0, "emergency": 0, "in_domain": 0}
+    counts = {"document": 0, "booking": 0, "emergency": 0, "in_domain": 0, "emergency_ask": 0}
     offenders: list[dict[str, Any]] = []
+    asked: list[str] = []
     for text, parse in zip(lines, parses):
+        if parse.get("emergency_ask"):
+            counts["emergency_ask"] += 1
+            asked.append(text)
         outcomes = ood_outcomes(parse, threshold)
         for outcome in outcomes:
             counts[outcome] += 1
@@ -265,8 +277,11 @@ async def eval_ood(agent: Any, path: Path, threshold: float, limit: int | None) 
           f"{_mark(em_ok)}")
     for o in offenders[:MAX_EXAMPLES]:
         print(f"    {'/'.join(o['as']):<20}{o['intent']:<22}{o['confidence']:.2f}  {o['text'][:60]}")
+    print(f"  emergency asks {counts['emergency_ask']}")
+    for text in asked[:MAX_EXAMPLES]:
+        print(f"    ask  {text[:60]}")
     return {"file": str(path), "lines": n, "seconds": round(elapsed, 1), "fallback_threshold": threshold,
-            "counts": counts, "rates": rates, "examples": offenders[:MAX_EXAMPLES],
+            "counts": counts, "rates": rates, "examples": offenders[:MAX_EXAMPLES], "asked": asked[:MAX_EXAMPLES],
             "pass_in_domain": in_ok, "pass_emergency": em_ok}
 
 
@@ -309,6 +324,84 @@ async def eval_emergency(agent: Any, path: Path) -> dict[str, Any] | None:
     return figures
 
 
+# ----- emergencies: detect / ask / none (the ask band) -----------------------------------------
+
+def band_of(parse: Parse) -> str:
+    """detect (an emergency_type entity), ask (the ask band) or none."""
+    if emergency_of(parse):
+        return "detect"
+    return "ask" if parse.get("emergency_ask") else "none"
+
+
+def band_figures(positives: Sequence[tuple[str, str]], positive_parses: Sequence[Parse],
+                 near_parses: Sequence[Parse]) -> dict[str, Any]:
+    """Category accuracy, detected-or-asked, near-miss false alarms and asks of one split."""
+    bands = [band_of(p) for p in positive_parses]
+    correct = sum(emergency_of(p) == c for (_, c), p in zip(positives, positive_parses))
+    near = [band_of(p) for p in near_parses]
+    n_pos, n_near = len(positives), len(near)
+    return {
+        "positives": n_pos, "near_misses": n_near,
+        "recall": bands.count("detect") / n_pos if n_pos else None,
+        "category_accuracy": correct / n_pos if n_pos else None,
+        "asked": bands.count("ask"),
+        "detected_or_asked": (n_pos - bands.count("none")) / n_pos if n_pos else None,
+        "near_miss_false_alarm_rate": near.count("detect") / n_near if n_near else None,
+        "near_miss_ask_rate": near.count("ask") / n_near if n_near else None,
+        "misses": [{"text": t, "expected": c, "got": emergency_of(p), "band": band_of(p)}
+                   for (t, c), p in zip(positives, positive_parses) if emergency_of(p) != c][:MAX_EXAMPLES],
+        "near_miss_flagged": [{"text": t, "band": b} for t, b in
+                              zip([p["text"] for p in near_parses], near) if b != "none"][:MAX_EXAMPLES],
+    }
+
+
+def _band_line(name: str, value: float | None, target: float, at_least: bool) -> bool:
+    ok = value is not None and (value >= target if at_least else value <= target)
+    print(f"  {name:<30}{_fmt(value):>7}   target {'≥' if at_least else '≤'} {target}  {_mark(ok)}")
+    return ok
+
+
+async def eval_emergency_bands(agent: Any, splits: Sequence[Path], holdout: Path,
+                               ood: dict[str, Any] | None) -> dict[str, Any]:
+    """The ask band on the held-out emergency splits, ordinary held-out questions and the OOD file."""
+    report: dict[str, Any] = {"splits": {}}
+    for path in splits:
+        if not path.exists():
+            continue
+        positives, near = parse_emergency_set(yaml.safe_load(path.read_text(encoding="utf-8")))
+        figures = band_figures(positives, await parse_all(agent, [t for t, _ in positives]),
+                               await parse_all(agent, near))
+        report["splits"][path.name] = figures
+        print(f"\nEmergency bands ({path.relative_to(ROOT)}: {len(positives)} emergencies, {len(near)} near misses)")
+        for key, at_least in (("category_accuracy", True), ("detected_or_asked", True),
+                              ("near_miss_false_alarm_rate", False), ("near_miss_ask_rate", False)):
+            figures[f"pass_{key}"] = _band_line(key, figures[key], BAND_TARGETS[key], at_least)
+        print(f"  recall (detected) {_fmt(figures['recall'])}; asked {figures['asked']}")
+        for m in figures["misses"]:
+            print(f"    miss   {m['expected']:<24}→ {str(m['got']):<24}{m['band']:<7}{m['text'][:50]}")
+        for m in figures["near_miss_flagged"]:
+            print(f"    {m['band']:<7}{m['text'][:60]}")
+    if holdout.exists():
+        ordinary = [t for t, intent in load_holdout(holdout) if intent not in EMERGENCY_INTENTS]
+        bands = [band_of(p) for p in await parse_all(agent, ordinary)]
+        report["ordinary"] = {"file": str(holdout.relative_to(ROOT)), "questions": len(ordinary),
+                              "asks": bands.count("ask"), "detections": bands.count("detect"),
+                              "ask_rate": bands.count("ask") / len(ordinary) if ordinary else None}
+        print(f"\nOrdinary held-out questions ({len(ordinary)}): asks {bands.count('ask')}, "
+              f"detections {bands.count('detect')}")
+        report["ordinary"]["pass"] = _band_line("ordinary_ask_rate", report["ordinary"]["ask_rate"],
+                                                BAND_TARGETS["ordinary_ask_rate"], False)
+    if ood:
+        n = ood["lines"]
+        fa, asks = ood["counts"]["emergency"], ood["counts"].get("emergency_ask", 0)
+        report["ood"] = {"lines": n, "false_alarms": fa, "asks": asks}
+        print(f"\nUnrelated turns ({n}): emergency false alarms {fa}, asks {asks}")
+        report["ood"]["pass_false_alarms"] = _band_line("ood_false_alarm_rate", fa / n,
+                                                        BAND_TARGETS["ood_false_alarm_rate"], False)
+        report["ood"]["pass_asks"] = _band_line("ood_ask_rate", asks / n, BAND_TARGETS["ood_ask_rate"], False)
+    return report
+
+
 async def run(model: Path, out: Path, ood_limit: int | None) -> dict[str, Any]:
     from scripts.eval_real import action_server
 
@@ -335,6 +428,8 @@ async def _run(model: Path, out: Path, ood_limit: int | None, action_url: str) -
         "real_questions": await eval_real(agent, REAL_HELDOUT),
         "targets": TARGETS,
     }
+    report["emergency_bands"] = await eval_emergency_bands(agent, EMERGENCY_HELDOUT, HOLDOUT, report["ood"])
+    report["band_targets"] = BAND_TARGETS
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"\nWrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")

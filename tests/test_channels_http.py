@@ -194,6 +194,22 @@ def test_guide_green_channel_follows_the_nlu_contract(server):
     assert "bereavement" in {c["id"] for c in green["categories"]}
 
 
+def test_guide_shows_the_ask_band_as_a_question_for_staff(server):
+    """A lowered finding (no entity): not eligible, but staff see the guess and the context."""
+    srv, agent = server
+
+    async def lowered(text: str) -> Dict[str, Any]:
+        return {"text": text, "intent": {"name": "emergency_unsure", "confidence": 0.6}, "entities": [],
+                "emergency_ask": {"category": "bereavement", "confidence": 0.6, "blocked_by": [
+                    {"rule": "hypothetical", "cue": "假如", "start": 0, "end": 2}],
+                    "cues": [{"cue": "去世", "kind": "event", "start": 5, "end": 7}]}}
+
+    agent.parse_message = lowered
+    green = analyze(srv, {"text": "假如我爸去世了，我明天就得走"}).json()["green_channel"]
+    assert green["eligible"] is False and green["category"] is None
+    assert green["ask"] == {"category": "bereavement", "name": "奔丧", "cues": ["去世（事件）"], "context": ["假如"]}
+
+
 def test_guide_picked_service_without_text(server):
     srv, agent = server
     data = analyze(srv, {"service": "hk_macau_permit", "applicant_type": "minor"}).json()

@@ -164,3 +164,86 @@ def test_domain_declares_the_emergency_pieces() -> None:
     # action_green_channel would then stop any form it sees running.
     for mapping in DOMAIN["slots"]["interrupted_form"]["mappings"]:
         assert mapping["type"] == "custom" and "action" not in mapping
+
+
+# --------------------------------------------------------------------------- the ask band
+
+
+def _ask_tracker(guess: Optional[str], original: Optional[str], active_loop: Optional[str] = None) -> Tracker:
+    tracker = _tracker(None, text="假如…", active_loop=active_loop, intent="emergency_unsure")
+    tracker.latest_message["emergency_ask"] = {
+        "category": guess, "confidence": 0.6, "cues": [], "blocked_by": [],
+        "original_intent": {"name": original, "confidence": 0.8} if original else None,
+    }
+    return tracker
+
+
+def test_ask_stops_the_form_and_keeps_the_guess_and_the_question() -> None:
+    from actions.emergency import ActionAskEmergency
+
+    messages, events = _run(ActionAskEmergency(), _ask_tracker("bereavement", "ask_fee", "booking_form"))
+    assert [m["response"] for m in messages] == ["utter_ask_emergency"]
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["emergency_pending"] == "bereavement"
+    assert slots["emergency_question"] == "fee"
+    assert slots["interrupted_form"] == "booking_form"
+    assert {"event": "active_loop", "name": None} in [
+        {"event": e["event"], "name": e.get("name")} for e in events if e["event"] == "active_loop"
+    ]
+
+
+def test_ask_without_a_guess_waits_for_an_unknown_category() -> None:
+    from actions.emergency import ActionAskEmergency
+
+    _, events = _run(ActionAskEmergency(), _ask_tracker(None, None))
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["emergency_pending"] == "unknown"
+
+
+def test_ask_reads_the_question_from_the_words_when_diet_kept_none() -> None:
+    from actions.emergency import ActionAskEmergency
+
+    tracker = _ask_tracker("contract_signing", "report_emergency")
+    tracker.latest_message["text"] = "假设下周要去香港签合同，港澳签注多少钱，我明天就出发"
+    _, events = _run(ActionAskEmergency(), tracker)
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["emergency_question"] == "fee"
+
+
+def test_yes_gives_the_guessed_category_green_channel() -> None:
+    from actions.emergency import ActionEmergencyAnswer
+
+    tracker = _tracker(None, text="是", intent="affirm", slots={"emergency_pending": "visa_expiring"})
+    messages, events = _run(ActionEmergencyAnswer(), tracker)
+    text = "\n".join(m.get("text") or "" for m in messages)
+    assert "绿色通道" in text and KB.categories["visa_expiring"].proofs[0] in text
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["emergency_pending"] is None and slots["emergency_type"] == "visa_expiring"
+
+
+def test_yes_without_a_category_offers_the_list_of_all_nine() -> None:
+    from actions.emergency import ActionEmergencyAnswer
+
+    tracker = _tracker(None, text="是", intent="affirm", slots={"emergency_pending": "unknown"})
+    messages, _ = _run(ActionEmergencyAnswer(), tracker)
+    assert messages[0]["response"] == "utter_ask_emergency_category"
+    assert len(messages[0]["buttons"]) == len(CATEGORIES) == 9
+
+
+def test_no_answers_the_original_question_and_offers_the_waiting_form() -> None:
+    from actions.emergency import ActionEmergencyAnswer
+
+    tracker = _tracker(None, text="不是", intent="deny", slots={
+        "emergency_pending": "contract_signing", "emergency_question": "fee",
+        "service": "passport", "interrupted_form": "booking_form"})
+    messages, events = _run(ActionEmergencyAnswer(), tracker)
+    text = "\n".join(m.get("text") or "" for m in messages)
+    assert "绿色通道" not in text and "120" in text  # the passport fee
+    assert "预约" in messages[-1]["text"] and [b["payload"] for b in messages[-1]["buttons"]] == ["/affirm", "/deny"]
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["emergency_pending"] is None
+
+
+def test_no_without_a_question_says_so_from_the_domain() -> None:
+    from actions.emergency import ActionEmergencyAnswer
+
+    tracker = _tracker(None, text="不是", intent="deny", slots={"emergency_pending": "bereavement"})
+    messages, _ = _run(ActionEmergencyAnswer(), tracker)
+    assert [m["response"] for m in messages] == ["utter_emergency_declined"]

@@ -181,3 +181,63 @@ def test_training_with_a_broken_kb_fails_loudly(tmp_path: Path) -> None:
     )
     with pytest.raises(KBError):
         component.train(TrainingData())
+
+
+# --------------------------------------------------------------------------- the ask band
+
+
+def test_ask_band_routes_to_the_question_without_an_entity(trained: Dict[str, Any]) -> None:
+    """A lowered finding: intent emergency_unsure, no emergency_type (the contract), and the
+    original question kept for 不是."""
+    message = _message("假如下周要去香港签合同，签注还没办，明天就要出发", intent="ask_endorsement", confidence=0.8)
+    trained["component"].process([message])
+    assert _emergency_entities(message) == []
+    output = message.as_dict(only_output_properties=True)
+    assert output[INTENT]["name"] == "emergency_unsure"
+    assert "emergency" not in output
+    assert output["emergency_ask"]["category"] == "contract_signing"
+    assert output["emergency_ask"]["original_intent"]["name"] == "ask_endorsement"
+    assert output["emergency_ask"]["blocked_by"][0]["rule"] == "hypothetical"
+
+
+def test_ask_band_survives_the_fallback_classifier(trained: Dict[str, Any]) -> None:
+    message = _message("唉，刚去世了", intent="out_of_scope", confidence=0.4)
+    trained["component"].process([message])
+    FallbackClassifier.create(
+        {**FallbackClassifier.get_default_config(), "threshold": 0.5, "ambiguity_threshold": 0.05},
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        _context(),
+    ).process([message])
+    assert message.get(INTENT)["name"] == "emergency_unsure"
+
+
+def test_diet_unsure_without_a_finding_is_demoted(trained: Dict[str, Any]) -> None:
+    message = _message(
+        "护照照片有什么要求",
+        intent="emergency_unsure",
+        confidence=0.6,
+        ranking=[{"name": "emergency_unsure", "confidence": 0.6}, {"name": "ask_photo", "confidence": 0.3}],
+    )
+    trained["component"].process([message])
+    assert message.get(INTENT)["name"] == "ask_photo"
+    assert "emergency_ask" not in message.as_dict(only_output_properties=True)
+
+
+def test_the_learned_detector_is_stored_in_the_model(trained: Dict[str, Any]) -> None:
+    with trained["storage"].read_from(trained["resource"]) as directory:
+        assert (Path(directory) / "learned.joblib").exists()
+    assert trained["component"]._learned is not None
+    # English wording the rules alone only half read: the combination detects it.
+    message = _message("my son is missing in Cambodia 联系不上了 要过去", intent="out_of_scope")
+    trained["component"].process([message])
+    assert _emergency_entities(message)[0]["value"] == "overseas_incident"
+
+
+def test_fingerprint_follows_the_labelled_sentences(tmp_path: Path) -> None:
+    labelled = tmp_path / "labelled.yml"
+    labelled.write_text("version: 1\nexamples: []\n", encoding="utf-8")
+    config = {"patterns_path": str(KB_FILE), "training_path": str(labelled)}
+    first = EmergencyDetector.fingerprint_addon(config)
+    labelled.write_text("version: 1\nexamples: [{text: 护照丢了后天走, label: document_lost}]\n", encoding="utf-8")
+    assert EmergencyDetector.fingerprint_addon(config) != first

@@ -246,6 +246,26 @@ def _cue_texts(cues: Iterable[Mapping[str, Any]]) -> List[str]:
     return out
 
 
+def _ask_view(parse: Mapping[str, Any], ekb: EmergencyKB) -> Optional[Dict[str, Any]]:
+    """The ask band (bot.nlu.emergency `emergency_ask`): staff should ask whether it is urgent.
+
+    `category`/`name` are the detector's guess (None when only the classifier hesitated);
+    `context` names what lowered it (如果, 电视剧…), shown as the cue that blocked it.
+    """
+    raw = parse.get("emergency_ask")
+    if not isinstance(raw, Mapping):
+        return None
+    category = raw.get("category")
+    info = ekb.categories.get(category) if isinstance(category, str) else None
+    blocked = [b for b in raw.get("blocked_by") or [] if isinstance(b, Mapping)]
+    return {
+        "category": category if info else None,
+        "name": info.name if info else None,
+        "cues": _cue_texts(raw.get("cues") or []),
+        "context": [str(b.get("cue")) for b in blocked if b.get("cue")],
+    }
+
+
 def _green_channel(parse: Mapping[str, Any], hall: Optional[Hall]) -> Dict[str, Any]:
     """Eligibility exactly as the bot decides it: the parse's `emergency_type` entity.
 
@@ -271,6 +291,7 @@ def _green_channel(parse: Mapping[str, Any], hall: Optional[Hall]) -> Dict[str, 
         "sources": [],
         "as_of": None,
         "categories": [{"id": cid, "name": c.name} for cid, c in ekb.categories.items()],
+        "ask": _ask_view(parse, ekb) if info is None else None,
     }
     if info is not None:
         view.update(

@@ -27,6 +27,7 @@ CATEGORIES = (
     "contract_signing",
     "study_deadline",
     "document_lost",
+    "visa_expiring",
 )
 # Cue kinds the detector's rules refer to; the file must define every one of them.
 CUE_KINDS = (
@@ -49,6 +50,8 @@ CUE_KINDS = (
     "study",
     "document",
     "doc_loss",
+    "visa",
+    "expiring",
     "abroad",
     "travel",
     "visit",
@@ -65,6 +68,7 @@ CUE_KINDS = (
     "hypothetical",
     "worry",
     "fiction",
+    "others",
     "pet",
     "question",
     "gc_term",
@@ -77,6 +81,7 @@ CONTEXT_RULES = (
     "hypothetical",
     "worry",
     "fiction",
+    "others",
     "pet",
 )
 FILE = "emergency.yml"
@@ -100,6 +105,7 @@ class Scope:
 @dataclass(frozen=True)
 class DetectorSettings:
     min_confidence: float
+    ask_confidence: float  # a finding in [ask_confidence, min_confidence) is asked about
     window: int
     intent_boost: float
     intent_penalty: float
@@ -165,9 +171,19 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
     """Validate the `detector` and `cues` sections (also used on a model's stored copy)."""
     det = doc.get("detector")
     _require(isinstance(det, dict), "detector", "missing or not a mapping")
-    for name in ("min_confidence", "window", "intent_boost", "intent_penalty", "context_scope"):
+    for name in ("min_confidence", "ask_confidence", "window", "intent_boost", "intent_penalty", "context_scope"):
         _require(name in det, f"detector.{name}", "missing")
     _require(0 < float(det["min_confidence"]) <= 1, "detector.min_confidence", "must be in (0, 1]")
+    _require(
+        0 < float(det["ask_confidence"]) <= float(det["min_confidence"]),
+        "detector.ask_confidence",
+        "must be in (0, min_confidence]",
+    )
+    learned = det.get("learned")
+    _require(isinstance(learned, dict), "detector.learned", "missing or not a mapping")
+    for name in ("lift", "detect", "ask", "veto"):
+        value = learned.get(name)
+        _require(isinstance(value, (int, float)) and 0 < value <= 1, f"detector.learned.{name}", "must be in (0, 1]")
     _require(int(det["window"]) > 0, "detector.window", "must be positive")
     scopes: dict[str, Scope] = {}
     raw_scopes = det["context_scope"]
@@ -181,6 +197,7 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
         scopes[rule] = Scope(chars=entry["chars"], side=entry["side"])
     settings = DetectorSettings(
         min_confidence=float(det["min_confidence"]),
+        ask_confidence=float(det["ask_confidence"]),
         window=int(det["window"]),
         intent_boost=float(det["intent_boost"]),
         intent_penalty=float(det["intent_penalty"]),

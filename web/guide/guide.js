@@ -112,7 +112,16 @@
         c.appendChild(more);
       }
     } else {
-      c.appendChild(el("p", "verdict", "未识别到紧急情况"));
+      if (g.ask) {
+        c.appendChild(el("p", "verdict", "可能有急事，请向办事人确认" + (g.ask.name ? "：" + g.ask.name : "")));
+        var why = el("p", "cues");
+        why.appendChild(el("strong", null, "识别依据："));
+        (g.ask.cues || []).forEach(function (cue) { why.appendChild(el("span", "chip", cue)); });
+        (g.ask.context || []).forEach(function (cue) { why.appendChild(el("span", "chip muted", "语境：" + cue)); });
+        c.appendChild(why);
+      } else {
+        c.appendChild(el("p", "verdict", "未识别到紧急情况"));
+      }
       if (g.categories && g.categories.length) {
         var kinds = el("p", "cues");
         kinds.appendChild(el("span", "label", "可走绿色通道的急事："));
