@@ -1,7 +1,8 @@
 """Real citizens' questions, answered as full turns: the share the assistant gets right.
 
-A question counts as answered when the reply is not the fallback ("抱歉，我没太明白") and contains
-every word of its `must_contain` label (tests/data/real_questions_heldout.yml). Each question is
+A question counts as answered when the reply is not the fallback ("抱歉，我没太明白", or its English
+variant) and contains every word of its `must_contain` label or, for an English question that has
+one, every word of its `must_contain_en` label (tests/data/real_questions_heldout.yml). Each question is
 the first message of a fresh conversation, so no earlier turn helps it.
 
 Full turns run custom actions (the knowledge-base answers), so the scorer starts the project's
@@ -41,7 +42,8 @@ MAX_MISSES = 200
 # ----- pure helpers (tested in tests/test_eval_scripts.py) -----------------------------------
 
 def load_real_questions(data: Any) -> list[dict[str, Any]]:
-    """The scored items of a real-questions file: text, must_contain and the labels kept."""
+    """The scored items of a real-questions file: text, must_contain (and must_contain_en where
+    the entry has one) and the labels kept."""
     if not isinstance(data, list):
         raise ValueError("real questions: expected a list of entries")
     items = []
@@ -51,6 +53,8 @@ def load_real_questions(data: Any) -> list[dict[str, Any]]:
         items.append({
             "text": str(entry["text"]),
             "must_contain": [str(w) for w in entry.get("must_contain") or []],
+            "must_contain_en": ([str(w) for w in entry["must_contain_en"] or []]
+                                if entry.get("must_contain_en") is not None else None),
             "service": entry.get("service"),
             "aspect": entry.get("aspect"),
             "source": entry.get("source"),
@@ -59,13 +63,14 @@ def load_real_questions(data: Any) -> list[dict[str, Any]]:
 
 
 def fallback_texts(domain: Mapping[str, Any], names: Iterable[str] = FALLBACK_RESPONSES) -> list[str]:
-    """Every text variant of the fallback responses in a domain, so the check follows domain.yml."""
+    """Every text variant of the fallback responses in a domain, so the check follows domain.yml:
+    the conditional ones too (the English variant has `condition:` on the language slot)."""
     responses = domain.get("responses") or {}
-    texts = []
+    texts: list[str] = []
     for name in names:
         for variant in responses.get(name) or []:
             text = variant.get("text") if isinstance(variant, Mapping) else None
-            if text:
+            if text and str(text) not in texts:
                 texts.append(str(text))
     return texts
 
@@ -79,6 +84,18 @@ def missing_words(reply: str, must_contain: Sequence[str]) -> list[str]:
     """The label words the reply lacks."""
     folded = _fold(reply)
     return [word for word in must_contain if _fold(word) not in folded]
+
+
+def label_missing(reply: str, item: Mapping[str, Any]) -> list[str]:
+    """The words that keep a reply from counting: none when it has every `must_contain` word or,
+    for an item with `must_contain_en`, every English word; else the Chinese words it lacks
+    (and the English ones, after them, when the item has an English label)."""
+    lacking = missing_words(reply, item.get("must_contain") or [])
+    english = item.get("must_contain_en")
+    if not lacking or english is None:
+        return lacking
+    lacking_en = missing_words(reply, english)
+    return [] if not lacking_en else lacking + [w for w in lacking_en if w not in lacking]
 
 
 def is_fallback(reply: str, fallbacks: Sequence[str]) -> bool:
@@ -95,7 +112,7 @@ def score_real(items: Sequence[Mapping[str, Any]], replies: Sequence[str],
     misses = []
     for item, reply in zip(items, replies):
         fallback = is_fallback(reply, fallbacks)
-        lacking = missing_words(reply, item.get("must_contain") or [])
+        lacking = label_missing(reply, item)
         if fallback or lacking or not reply.strip():
             misses.append({"text": item["text"], "service": item.get("service"),
                            "aspect": item.get("aspect"), "fallback": fallback,

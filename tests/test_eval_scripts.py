@@ -128,3 +128,59 @@ def test_real_questions_count_a_reply_only_with_every_label_word_and_no_fallback
         score_real(items, replies[:2], fallbacks)
     with pytest.raises(ValueError):
         load_real_questions({"text": "not a list"})
+
+
+def test_real_questions_count_an_english_reply_with_every_english_label_word() -> None:
+    from scripts.eval_real import label_missing, load_real_questions, score_real
+
+    items = load_real_questions([
+        {"text": "How long is a residence permit valid?", "must_contain": ["居留许可", "年"],
+         "must_contain_en": ["residence permit", "year"], "lang": "en"},
+        {"text": "Can I extend my visa?", "must_contain": ["届满"], "must_contain_en": ["expir"]},
+        {"text": "Lost my passport", "must_contain": ["12367"], "must_contain_en": ["12367"]},
+        {"text": "Work permit?", "must_contain": ["工作许可"], "must_contain_en": ["work permit"]},
+        {"text": "护照多少钱", "must_contain": ["120"]},
+    ])
+    assert items[0]["must_contain_en"] == ["residence permit", "year"]
+    assert items[4]["must_contain_en"] is None  # no English label: only the Chinese words count
+    replies = [
+        "A work-type Residence Permit is valid for at most 5 YEARS.",  # English words, any case
+        "工作类居留许可届满前申请。",  # the Chinese label still counts for an English question
+        "Please call the 12367 hotline.",
+        "You need a residence permit.",  # neither label is complete
+        "passport fee 120 yuan",
+    ]
+    report = score_real(items, replies, ["Sorry, I did not quite understand."], target=0.5)
+    assert (report["answered"], report["total"]) == (4, 5)
+    (miss,) = report["misses"]
+    assert miss["text"] == "Work permit?" and miss["missing"] == ["工作许可", "work permit"]
+    # a label is all-or-nothing: half the Chinese words and half the English ones is a miss
+    item = {"must_contain": ["居留许可", "多次"], "must_contain_en": ["residence permit", "multiple"]}
+    assert label_missing("居留许可 ... multiple entries", item) == ["多次", "residence permit"]
+    assert label_missing("Residence permits allow MULTIPLE entries", item) == []
+    assert label_missing("居留许可可以多次出入境", item) == []
+    assert label_missing("只有居留许可", {"must_contain": ["居留许可", "多次"]}) == ["多次"]
+
+
+def test_real_questions_fallback_includes_the_conditional_english_variant() -> None:
+    from scripts.eval_real import fallback_texts, is_fallback, score_real
+
+    english = "Sorry, I did not quite understand. You can ask me about your residence permit."
+    domain = {"responses": {
+        "utter_default": [
+            {"text": "抱歉，我没太明白您的意思。"},
+            {"condition": [{"type": "slot", "name": "language", "value": "en"}], "text": english},
+            {"condition": [{"type": "slot", "name": "language", "value": "en"}], "text": english},
+            {"condition": [{"type": "slot", "name": "language", "value": "zh"}]},  # no text
+        ],
+        "utter_greet": [{"text": "Hello"}],
+    }}
+    fallbacks = fallback_texts(domain)
+    assert fallbacks == ["抱歉，我没太明白您的意思。", english]  # every variant once, greet not
+    assert is_fallback(english.upper(), fallbacks) and not is_fallback("Hello", fallbacks)
+    items = [{"text": "residence permit?", "must_contain": ["居留许可"],
+              "must_contain_en": ["residence permit"]}]
+    report = score_real(items, [english], fallbacks)
+    assert report["answered"] == 0 and report["misses"][0]["fallback"] is True
+    assert report["misses"][0]["missing"] == []  # the English words are there; the fallback fails it
+

@@ -37,7 +37,7 @@ EMERGENCIES = {None, "bereavement", "medical_treatment", "critical_illness_visit
 LANGS = {"zh", "en"}
 REQUIRED = {"text", "source", "publisher", "service", "aspect", "emergency",
             "must_contain", "lang"}
-OPTIONAL = {"near_miss"}
+OPTIONAL = {"near_miss", "must_contain_en"}  # must_contain_en: English questions only
 
 # 18-character resident ID (17 digits + digit/X) and 11-digit mainland mobile, not part
 # of a longer digit run.
@@ -108,9 +108,19 @@ def test_entries_have_fields_with_allowed_values(name, heldout, pool):
         mc = e["must_contain"]
         assert isinstance(mc, list) and 1 <= len(mc) <= 3, where
         assert all(isinstance(w, str) and w.strip() for w in mc), where
+        if "must_contain_en" in e:
+            en = e["must_contain_en"]
+            assert e["lang"] == "en", f"{where}: must_contain_en on a Chinese question"
+            assert isinstance(en, list) and 1 <= len(en) <= 3, where
+            assert all(isinstance(w, str) and w.strip() for w in en), where
         if "near_miss" in e:
             assert e["near_miss"] is True, where
             assert e["emergency"] is None, f"{where}: a near miss has no emergency"
+
+
+def test_every_english_heldout_question_has_an_english_label(heldout):
+    lacking = [e["text"][:60] for e in heldout if e["lang"] == "en" and "must_contain_en" not in e]
+    assert not lacking, f"English questions without must_contain_en: {lacking}"
 
 
 @pytest.mark.parametrize("name", ["heldout", "pool"])
