@@ -169,7 +169,7 @@ def test_how_to_apply_gets_the_documents_with_fee_time_and_more_buttons():
 
 
 def test_a_reading_resolved_by_the_nlu_gets_the_overview_for_that_applicant():
-    tracker = _said("ask_documents", "小孩子台胞证搞一下", {},
+    tracker = _said("ask_documents", "小孩子台湾通行证搞一下", {},
                     understood={"intent": "ask_documents", "from_intent": "nlu_fallback"})
     text, buttons, _ = _run(tracker)
     assert "监护" in text and "60元" in text

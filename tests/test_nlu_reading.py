@@ -20,7 +20,7 @@ def _entities(parse: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("text, service", [
-    ("台胞证要怎么弄", "taiwan_permit"),
+    ("台湾通行证要怎么弄", "taiwan_permit"),  # 台胞证 itself is the topic of the Taiwan residents' permit
     ("港澳通行证怎么办", "hk_macau_permit"),
     ("居留许可过了期怎么处理", "residence_permit"),
 ])
