@@ -327,7 +327,7 @@ class KnowledgeBase:
             return None
         named = self.topics.get(slots.get("topic") or "")
         if named is not None and aspect not in named.answers:
-            aspect = "overview"
+            aspect = "overview" if "overview" in named.answers else (named.main_aspect or "overview")
         service = slots.get("service")
         context = self.context(slots)
         for topic_id in (slots.get("topic"), service, aspect, "general"):
