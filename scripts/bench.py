@@ -404,9 +404,10 @@ def markdown_table(report: dict[str, Any]) -> str:
     booking = report.get("booking") or {}
     for backend in ("sqlite", "postgresql"):
         figures = booking.get(backend) if isinstance(booking, dict) else None
-        if isinstance(figures, dict) and "bookings_per_s" in figures:
+        rate = dig(figures, ("spread", "bookings_per_second"))
+        if rate is not None:
             lines.append(f"Bookings ({backend}, {figures.get('clients', 20)} clients): "
-                         f"{_cell(figures['bookings_per_s'])}/s, oversold {figures.get('oversold', '—')}.")
+                         f"{_cell(rate)}/s, oversold seats {figures.get('oversold_seats', '—')}.")
     return "\n".join(lines) + "\n"
 
 
@@ -438,7 +439,7 @@ def check_targets(rows: dict[str, Any], two_workers: dict[str, Any] | None, book
     stock = rows["20 users: turns/s"]["stock"]
     if two is not None and stock:
         best_saturation = max(best_saturation or 0.0, round(two / stock, 3))
-    pg = dig(booking, ("postgresql", "bookings_per_s")) if isinstance(booking, dict) else None
+    pg = dig(booking, ("postgresql", "spread", "bookings_per_second")) if isinstance(booking, dict) else None
     checks: dict[str, tuple[Any, bool | None]] = {
         "saturation ≥ 0.6× stock": (best_saturation, at_least(best_saturation, 0.6)),
         "one-user p50 ≤ 2× stock": (rows["one user: turn p50 ms"]["ratio"],
