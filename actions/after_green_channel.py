@@ -11,6 +11,7 @@ responses `utter_green_channel_*`.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from datetime import date
 from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 
@@ -66,12 +67,9 @@ def earliest_priority_slot(halls: Sequence[Any], repo: BookingRepository) -> Opt
     return best
 
 
-class ActionGreenChannelProofs(Action):
-    """"要带什么证明" after the green channel: that category's proofs (and, when a service is
-    named in the message, its ordinary documents too)."""
-
-    def name(self) -> Text:
-        return "action_green_channel_proofs"
+class AfterGreenChannelAction(Action, ABC):
+    """A follow-up that only means something while the green channel's context is set;
+    without it (or for a category the KB does not know) the question is an ordinary one."""
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
@@ -80,6 +78,23 @@ class ActionGreenChannelProofs(Action):
         category = green_channel_category(tracker, kb)
         if category is None:
             return await ActionAnswerKb().run(dispatcher, tracker, domain)
+        return self.answer(dispatcher, tracker, kb, category)
+
+    @abstractmethod
+    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, kb: EmergencyKB,
+               category: str) -> List[EventType]:
+        """The reply for `category`; the events to add."""
+
+
+class ActionGreenChannelProofs(AfterGreenChannelAction):
+    """"要带什么证明" after the green channel: that category's proofs (and, when a service is
+    named in the message, its ordinary documents too)."""
+
+    def name(self) -> Text:
+        return "action_green_channel_proofs"
+
+    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, kb: EmergencyKB,
+               category: str) -> List[EventType]:
         named = {e.get("entity") for e in (tracker.latest_message or {}).get("entities") or []}
         if "service" in named:
             documents = answer_text("documents", answer_context(tracker))
@@ -93,20 +108,15 @@ class ActionGreenChannelProofs(Action):
         return []
 
 
-class ActionGreenChannelSpeed(Action):
+class ActionGreenChannelSpeed(AfterGreenChannelAction):
     """"最快什么时候能办" / "能不能今天办" after the green channel: how fast an urgent case is
     handled, and the earliest reserved seat that can be booked now."""
 
     def name(self) -> Text:
         return "action_green_channel_speed"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[EventType]:
-        kb = get_emergency_kb()
-        category = green_channel_category(tracker, kb)
-        if category is None:
-            return await ActionAnswerKb().run(dispatcher, tracker, domain)
+    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, kb: EmergencyKB,
+               category: str) -> List[EventType]:
         dispatcher.utter_message(
             response="utter_green_channel_speed",
             category=kb.categories[category].name,
