@@ -654,7 +654,7 @@ class DateTimeValidation:
                 result["booking_time"] = hhmm(chosen.start)
             else:
                 result["booking_time"] = None
-                dispatcher.utter_message(text=f"{short_day(day)} {hhmm(clock)} 没有可约的空位，请从可约时段中选择。")
+                dispatcher.utter_message(response="utter_booking_time_not_free", day=short_day(day), time=hhmm(clock))
         return result
 
     def switch_instead_of_date(

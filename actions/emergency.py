@@ -173,14 +173,7 @@ def _green_channel_reply(
 
 
 def _offer_resume(dispatcher: CollectingDispatcher, form: str) -> None:
-    label = FORM_LABELS.get(form, "刚才的事")
-    dispatcher.utter_message(
-        text=f"要继续刚才的{label}吗？",
-        buttons=[
-            {"title": f"继续{label}", "payload": "/affirm"},
-            {"title": "不用了", "payload": "/deny"},
-        ],
-    )
+    dispatcher.utter_message(response="utter_ask_resume_form", label=FORM_LABELS.get(form, "刚才的事"))
 
 
 class ActionAskEmergency(Action):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -48,10 +49,28 @@ def _tracker(
     )
 
 
+def _shown(message: Dict[str, Any]) -> Dict[str, Any]:
+    """A `response=` message as the citizen sees it: the domain response's text and button
+    titles filled from the message's variables."""
+    name = message.get("response")
+    if not name:
+        return message
+    template = DOMAIN["responses"][name][0]
+    values = {k: v for k, v in message.items() if v is not None}
+
+    def fill(text: str) -> str:
+        return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), text)
+
+    shown = {**message, "text": fill(template.get("text", ""))}
+    if template.get("buttons"):
+        shown["buttons"] = [{**b, "title": fill(b["title"])} for b in template["buttons"]]
+    return shown
+
+
 def _run(action: Any, tracker: Tracker) -> tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
     dispatcher = CollectingDispatcher()
     events = asyncio.run(action.run(dispatcher, tracker, DOMAIN))
-    return dispatcher.messages, events
+    return [_shown(m) for m in dispatcher.messages], events
 
 
 @pytest.fixture(autouse=True)
