@@ -41,7 +41,7 @@ train: $(STAMP)
 	@scripts/train.sh
 
 validate: $(STAMP)
-	$(RASA) data validate --fail-on-warnings
+	$(RASA) data validate --domain domain --fail-on-warnings
 
 run: train
 	@scripts/run.sh

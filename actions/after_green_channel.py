@@ -1,7 +1,7 @@
 """Follow-ups right after the green channel was offered: "要带什么证明", "最快什么时候能办".
 
 The emergency's category is kept in the slot `green_channel_context` (filled from the
-detector's `emergency_type` entity, see domain.yml), and the rules in
+detector's `emergency_type` entity, see domain/), and the rules in
 data/dialogue/after_green_channel.yml send these questions here while it is set, instead of
 to the general knowledge-base answer. "帮我预约" / "约最快的" there go to the priority booking
 (action_start_priority_booking). The facts come from data/kb/emergency.yml (proofs, speed,

@@ -15,7 +15,7 @@ Access: whether this sender may see, cancel or move a booking is asked from the 
 last four) on every step. The slot booking_phone_last4 ("owner"/"verified") only tells the
 form that a step is done; it grants nothing. New replies are domain responses (`# access`).
 
-Four forms (domain.yml):
+Four forms (domain/booking.yml):
 - booking_form: service, hall, date, time, name, ID, phone, confirmation → action_submit_booking
 - booking_lookup_form: code (+ last four phone digits when asked from another chat)
   → action_lookup_booking

@@ -23,7 +23,6 @@ MAX_BODY_BYTES = 16 * 1024
 #: The domain response sent when a turn produced no reply at all (action server down …).
 BUSY_RESPONSE = "utter_system_busy"
 #: Where the response is read from when the running model has none (no agent, an old model).
-DOMAIN_FILE = Path(__file__).resolve().parent.parent / "domain.yml"
 
 # Lone surrogates (invalid in UTF-8) and C0/C1 control characters except tab and newline.
 _UNSAFE = re.compile(r"[\ud800-\udfff\u0000-\u0008\u000b-\u001f\u007f-\u009f]")
@@ -44,7 +43,7 @@ def cap_sender(sender: Any) -> Optional[str]:
 
 def busy_messages(agent: Any, recipient_id: str = "") -> List[Dict[str, Any]]:
     """The `utter_system_busy` reply as channel messages, from the running model's domain, or
-    from domain.yml when there is no model to ask: never silence."""
+    from the domain files when there is no model to ask: never silence."""
     responses = getattr(getattr(agent, "domain", None), "responses", None) or {}
     variants = responses.get(BUSY_RESPONSE) or []
     text = (variants[0].get("text") if variants else None) or _busy_text_from_domain_file()
@@ -53,10 +52,9 @@ def busy_messages(agent: Any, recipient_id: str = "") -> List[Dict[str, Any]]:
 
 @lru_cache(maxsize=1)
 def _busy_text_from_domain_file() -> str:
-    import yaml
+    from bot.domain_files import responses
 
-    domain = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))
-    return str(domain["responses"][BUSY_RESPONSE][0]["text"])
+    return str(responses()[BUSY_RESPONSE][0]["text"])
 
 
 def _is_loopback_address(text: str) -> bool:

@@ -46,7 +46,7 @@ def detect_language(text: Optional[str]) -> Optional[Language]:
     return None
 
 
-#: The slot (domain.yml) that keeps the reply language between turns.
+#: The slot (domain/language.yml) that keeps the reply language between turns.
 LANGUAGE_SLOT = "language"
 
 

@@ -482,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "sizes": asdict(sizes), "cpu_count": os.cpu_count(), "messages": len(messages)}
 
     ours_training = None if args.no_train else train(
-        [str(RASA), "train", "--config", "config.yml", "--fixed-model-name", "ours", "--out", str(BENCH_DIR),
+        [str(RASA), "train", "--config", "config.yml", "--domain", "domain", "--fixed-model-name", "ours", "--out", str(BENCH_DIR),
          "--quiet"], "ours")
     stock_model = BENCH_DIR / "stock.tar.gz"
     stock_training = None

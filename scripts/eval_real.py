@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import yaml
+from bot.domain_files import load_domain
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_HELDOUT = ROOT / "tests" / "data" / "real_questions_heldout.yml"
-DOMAIN = ROOT / "domain.yml"
 DEFAULT_MODEL = ROOT / "models" / "current.tar.gz"
 #: Responses that mean "not understood"; a reply containing one of them is a miss.
 FALLBACK_RESPONSES = ("utter_default",)
@@ -63,7 +63,7 @@ def load_real_questions(data: Any) -> list[dict[str, Any]]:
 
 
 def fallback_texts(domain: Mapping[str, Any], names: Iterable[str] = FALLBACK_RESPONSES) -> list[str]:
-    """Every text variant of the fallback responses in a domain, so the check follows domain.yml:
+    """Every text variant of the fallback responses in a domain, so the check follows the domain files:
     the conditional ones too (the English variant has `condition:` on the language slot)."""
     responses = domain.get("responses") or {}
     texts: list[str] = []
@@ -209,7 +209,7 @@ async def eval_real(agent: Any, path: Path = REAL_HELDOUT) -> dict[str, Any] | N
         print(f"\n[skip] real questions file {path} not found")
         return None
     items = load_real_questions(yaml.safe_load(path.read_text(encoding="utf-8")))
-    fallbacks = fallback_texts(yaml.safe_load(DOMAIN.read_text(encoding="utf-8")))
+    fallbacks = fallback_texts(load_domain())
     started = time.perf_counter()
     replies = await answer_all(agent, [item["text"] for item in items])
     report = score_real(items, replies, fallbacks)

@@ -9,7 +9,7 @@ else
   name=$(basename "$model" .tar.gz)
   echo "Training $name (data or config changed) …"
   start=$(date +%s)
-  .venv/bin/rasa train --fixed-model-name "$name" --out models --quiet
+  .venv/bin/rasa train --domain domain --fixed-model-name "$name" --out models --quiet
   echo "Trained in $(( $(date +%s) - start )) s: $model"
   find models -name 'nlu-core-*.tar.gz' ! -name "$(basename "$model")" -delete
 fi

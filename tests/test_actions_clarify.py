@@ -9,6 +9,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clarify import REPHRASE_RESPONSE, ActionAskAffirmation
+from bot.domain_files import load_domain
 
 
 def _tracker(text: str, ranking: list[tuple[str, float]], entities: list[dict] | None = None,
@@ -75,6 +76,6 @@ def test_the_rephrase_request_is_a_domain_response():
     import yaml
     from pathlib import Path
 
-    domain = yaml.safe_load((Path(__file__).resolve().parent.parent / "domain.yml").read_text(encoding="utf-8"))
+    domain = load_domain()
     assert REPHRASE_RESPONSE in domain["responses"]
     assert "action_default_ask_affirmation" in domain["actions"]

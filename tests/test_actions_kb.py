@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.kb import ActionAnswerKb
 from bot.kb import get_kb
+from bot.domain_files import load_domain
 
 
 def _tracker(intent: str, slots: dict[str, Any], entities: list[dict] | None = None,
@@ -28,7 +29,7 @@ def _tracker(intent: str, slots: dict[str, Any], entities: list[dict] | None = N
     )
 
 
-_RESPONSES = yaml.safe_load((Path(__file__).resolve().parent.parent / "domain.yml").read_text(encoding="utf-8"))["responses"]
+_RESPONSES = load_domain()["responses"]
 
 
 def _shown(message: dict) -> str:

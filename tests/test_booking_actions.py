@@ -32,9 +32,10 @@ from actions.booking import find_booking_code
 from actions.forms_base import is_stop_request
 from actions.handoff import ActionHandoff
 from bot.privacy import mask_text
+from bot.domain_files import load_domain
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAIN: Dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+DOMAIN: Dict[str, Any] = load_domain()
 NOW = datetime(2026, 12, 1, 10, 5)
 ADULT_ID = "33052119900315001X"
 MINOR_ID = "330521201503150016"

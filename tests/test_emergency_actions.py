@@ -13,8 +13,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.emergency import ActionGreenChannel, ActionResumeTask
 from bot.kb.emergency import CATEGORIES, load_emergency
 from tests.test_emergency_detector import KB_FILE, ROOT
+from bot.domain_files import load_domain
 
-DOMAIN: Dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+DOMAIN: Dict[str, Any] = load_domain()
 KB = load_emergency(KB_FILE)
 
 

@@ -17,7 +17,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot import rasa_patches
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAIN = Domain.load(str(ROOT / "domain.yml"))
+DOMAIN = Domain.load(str(ROOT / "domain"))
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -31,7 +31,7 @@ def _uttered_by_code(name: str) -> bool:
 
 
 def test_data_validates_without_warnings(tmp_path):
-    result = _run(["data", "validate", "--fail-on-warnings"], tmp_path)
+    result = _run(["data", "validate", "--domain", "domain", "--fail-on-warnings"], tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     unused = [name for name in _UNUSED.findall(output) if not _uttered_by_code(name)]

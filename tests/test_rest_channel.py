@@ -26,6 +26,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage, reg
 from bot.channels.rest import RestChannel, parse_message
 from bot.inputs import MAX_BODY_BYTES, MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, BUSY_RESPONSE, cap_sender
 from tests.test_wechat import ServerThread
+from bot.domain_files import load_domain
 
 Sanic.test_mode = True
 
@@ -399,7 +400,7 @@ def bot_without_actions(tmp_path_factory):
 def test_live_action_server_down_answers_the_busy_response_not_silence(bot_without_actions):
     import yaml
 
-    busy = yaml.safe_load((ROOT / "domain.yml").read_text())["responses"][BUSY_RESPONSE][0]["text"]
+    busy = load_domain()["responses"][BUSY_RESPONSE][0]["text"]
     sender = f"down-{uuid.uuid4().hex[:8]}"
     replies = bot_without_actions.say("办护照要带什么材料", sender=sender)
     assert replies and all(m.get("text") for m in replies), replies

@@ -185,7 +185,7 @@ def test_the_domain_goes_only_to_the_actions_that_read_it(monkeypatch):
     for module in pkgutil.iter_modules(actions.__path__):
         importlib.import_module(f"actions.{module.name}")
     monkeypatch.setenv("ACTION_ENDPOINT", "http://127.0.0.1:1/webhook")
-    domain = Domain.load(str(ROOT / "domain.yml"))
+    domain = Domain.load(str(ROOT / "domain"))
     endpoint = AvailableEndpoints.read_endpoints(str(ROOT / "endpoints.yml")).action
     tracker = DialogueStateTracker("domain-check", domain.slots)
 

@@ -9,6 +9,7 @@ import yaml
 
 from bot.kb import load_kb
 from bot.understand import Reading, parse_understanding, readings, resolve
+from bot.domain_files import load_domain
 
 ROOT = Path(__file__).resolve().parent.parent
 KB = load_kb(ROOT / "data" / "kb")
@@ -89,7 +90,7 @@ def test_a_reading_replays_as_an_intent_with_its_entities():
 
 
 def test_every_offered_intent_exists_in_the_domain():
-    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    domain = load_domain()
     intents = set(domain["intents"])
     assert set(U.labels) <= intents
     assert set(U.service_names) <= set(domain["slots"]["service"]["values"])

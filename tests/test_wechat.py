@@ -43,6 +43,7 @@ from bot.channels.wechat import (
 )
 from bot.dedup import Deduplicator, MemoryTTLStore
 from bot.inputs import (
+from bot.domain_files import load_domain
     MAX_BODY_BYTES,
     MAX_MESSAGE_CHARS,
     MAX_SENDER_CHARS,
@@ -177,10 +178,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def domain_text(name: str) -> str:
-    """A response's first text in the project's domain.yml, the wording citizens read."""
+    """A response's first text in the project's domain files, the wording citizens read."""
     import yaml
 
-    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    domain = load_domain()
     return domain["responses"][name][0]["text"]
 
 

@@ -250,12 +250,9 @@ def capabilities_text(agent: Any) -> str:
     except Exception:  # no agent, no model yet, or the response was renamed
         pass
     try:
-        import yaml
+        from bot.domain_files import responses
 
-        from bot.settings import PROJECT_ROOT
-
-        domain = yaml.safe_load(Path(PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
-        return str(domain["responses"]["utter_bot_capabilities"][0]["text"])
+        return str(responses()["utter_bot_capabilities"][0]["text"])
     except Exception:
         return FALLBACK_CAPABILITIES
 
