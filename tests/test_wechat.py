@@ -42,8 +42,8 @@ from bot.channels.wechat import (
     split_text,
 )
 from bot.dedup import Deduplicator, MemoryTTLStore
-from bot.inputs import (
 from bot.domain_files import load_domain
+from bot.inputs import (
     MAX_BODY_BYTES,
     MAX_MESSAGE_CHARS,
     MAX_SENDER_CHARS,
