@@ -19,7 +19,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-import actions.booking as booking  # its clock (`booking.now`) is the one tests fix
+import actions.booking as booking
+import actions.booking.common as booking_common  # its clock (`now`) is the one tests fix
 from actions.kb import ActionAnswerKb, answer_context, answer_text
 from bot.booking import BookingRepository, BookingUnavailable, SlotView
 from bot.kb import get_kb
@@ -58,7 +59,7 @@ def _halls_for(tracker: Tracker) -> List[Any]:
 
 def earliest_priority_slot(halls: Sequence[Any], repo: BookingRepository) -> Optional[Tuple[Any, date, SlotView]]:
     """(hall, day, slot) of the first free green-channel seat among `halls`."""
-    current = booking.now()
+    current = booking_common.now()
     best: Optional[Tuple[Any, date, SlotView]] = None
     for hall in halls:
         for day, slot in repo.priority_slots(hall.id, current):
@@ -135,7 +136,7 @@ class ActionGreenChannelSpeed(AfterGreenChannelAction):
         dispatcher.utter_message(
             response="utter_green_channel_earliest_seat",
             hall=hall.name,
-            day=booking.short_day(day, booking.now().date()),
+            day=booking.short_day(day, booking_common.now().date()),
             time=booking.hhmm(slot.start),
         )
         return []

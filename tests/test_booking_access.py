@@ -26,6 +26,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select, update
 
 import actions.booking as booking
+import actions.booking.common as booking_common
 from bot.booking import BookingRepository, PendingPersonalStore, get_engine, normalize_code
 from bot.booking.access import CODE_FAILURE_LIMIT, GRANT_TTL, SENDER_FAILURE_LIMIT
 from bot.booking.db import LOCK_TIMEOUT_S, write_lock
@@ -416,7 +417,7 @@ def test_a_real_side_question_at_the_name_step_is_still_answered() -> None:
 
 @pytest.mark.parametrize("today", [datetime(2026, 12, 4, 10, 0), datetime(2026, 12, 7, 10, 0), datetime(2026, 12, 28, 10, 0)])
 def test_days_suggested_for_a_closed_day_are_inside_the_window_and_bookable(monkeypatch: pytest.MonkeyPatch, today: datetime) -> None:
-    monkeypatch.setattr(booking, "now", lambda: today)
+    monkeypatch.setattr(booking_common, "now", lambda: today)
     last = today.date() + timedelta(days=30)
     chat = Chat()
     chat.say("预约", "book_appointment")

@@ -27,6 +27,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 import actions.after_green_channel as after_green_channel
 import actions.booking as booking
+import actions.booking.common as booking_common
+import actions.booking.validate as booking_validate
 import actions.emergency as emergency
 from actions.booking import find_booking_code
 from actions.forms_base import is_stop_request
@@ -59,7 +61,8 @@ FORM_SUBMIT = {
 
 def _registry() -> Dict[str, Action]:
     found: Dict[str, Action] = {"action_handoff": ActionHandoff()}
-    for module in (booking, after_green_channel, emergency):
+    booking_modules = (booking.validate, booking.ask, booking.submit)  # the modules that define actions
+    for module in (*booking_modules, after_green_channel, emergency):
         for obj in vars(module).values():
             if isinstance(obj, type) and issubclass(obj, Action) and obj.__module__ == module.__name__:
                 try:
@@ -351,7 +354,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
     migrate(url)
-    monkeypatch.setattr(booking, "now", lambda: NOW)
+    monkeypatch.setattr(booking_common, "now", lambda: NOW)
     ALL_CHATS.clear()
     yield url
     # Personal data never leaves unmasked, in any reply of any test.
@@ -477,12 +480,12 @@ def test_a_time_in_the_first_message_waits_for_the_hall_and_is_then_checked():
 
 
 def test_a_day_full_at_the_hall_chosen_later_gets_the_date_steps_reply(monkeypatch: pytest.MonkeyPatch):
-    real = booking.free_slots
+    real = booking_validate.free_slots
 
     def full_on_wednesday(hall_id: str, day: date, priority: bool, current: datetime) -> list:
         return [] if day == date(2026, 12, 2) else real(hall_id, day, priority, current)
 
-    monkeypatch.setattr(booking, "free_slots", full_on_wednesday)
+    monkeypatch.setattr(booking_validate, "free_slots", full_on_wednesday)
     chat = Chat()
     chat.say("我想预约明天去办港澳通行证", "book_appointment", {"service": "hk_macau_permit"})
     chat.say('/inform{"booking_hall":"huzhou"}')
@@ -584,7 +587,7 @@ def test_bad_dates_get_the_reason_and_next_free_days(answer: str, reason: str):
 def test_full_day_offers_the_next_free_days():
     from bot.booking import SlotView
 
-    real = booking.free_slots
+    real = booking_validate.free_slots
 
     def full_on_wednesday(hall_id: str, day: date, priority: bool, current: datetime) -> list[SlotView]:
         return [] if day == date(2026, 12, 2) else real(hall_id, day, priority, current)
@@ -593,17 +596,17 @@ def test_full_day_offers_the_next_free_days():
     chat.say("预约", "book_appointment")
     chat.say('/inform{"service":"passport"}')
     chat.say('/inform{"booking_hall":"huzhou"}')
-    booking.free_slots = full_on_wednesday
+    booking_validate.free_slots = full_on_wednesday
     try:
         chat.say("明天")
     finally:
-        booking.free_slots = real
+        booking_validate.free_slots = real
     assert "约满" in chat.text
     assert [b["payload"] for b in chat.buttons][0] == '/inform{"booking_date":"2026-12-03"}'
 
 
 def test_a_2027_date_carries_the_calendar_note(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(booking, "now", lambda: datetime(2026, 12, 20, 10, 0))
+    monkeypatch.setattr(booking_common, "now", lambda: datetime(2026, 12, 20, 10, 0))
     chat = Chat()
     chat.say("预约", "book_appointment")
     chat.say('/inform{"service":"passport"}')
@@ -614,7 +617,7 @@ def test_a_2027_date_carries_the_calendar_note(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_a_2027_spring_festival_date_is_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(booking, "now", lambda: datetime(2027, 1, 20, 10, 0))
+    monkeypatch.setattr(booking_common, "now", lambda: datetime(2027, 1, 20, 10, 0))
     chat = Chat()
     chat.say("预约", "book_appointment")
     chat.say('/inform{"service":"passport"}')
@@ -748,14 +751,14 @@ def test_dead_database_keeps_the_form_and_writes_nothing(monkeypatch: pytest.Mon
         chat.say(answer)
     (tmp_path / "file").write_text("x")
     dead = BookingRepository(make_engine(f"sqlite:///{tmp_path / 'file' / 'no.db'}"))
-    monkeypatch.setattr(booking, "_repo", lambda: dead)
+    monkeypatch.setattr(booking_common, "_repo", lambda: dead)
     chat.say("/affirm")
     assert "暂时不可用" in chat.text and "保留" in chat.text
     assert chat.slots["booking_confirm"] is None
     assert chat.slots["booking_id_number"] == "330521********001X" and chat.slots["booking_time"] == "09:00"
     assert pending(chat, "id_number") == ADULT_ID  # kept server-side for the retry
     monkeypatch.undo()
-    monkeypatch.setattr(booking, "now", lambda: NOW)
+    monkeypatch.setattr(booking_common, "now", lambda: NOW)
     assert repo().list_for_sender(chat.sender) == []
     chat.say("继续预约", "book_appointment")
     assert "确认预约吗" in chat.text
@@ -1004,7 +1007,7 @@ def test_naming_a_hall_at_the_date_question_switches_hall_without_a_failure():
 
 
 def test_green_channel_on_a_saturday_says_the_hall_is_closed_today(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(booking, "now", lambda: datetime(2026, 11, 28, 9, 0))  # Saturday
+    monkeypatch.setattr(booking_common, "now", lambda: datetime(2026, 11, 28, 9, 0))  # Saturday
     chat = Chat()
     chat.say("/book_priority")
     chat.say('/inform{"service":"passport"}')
@@ -1047,7 +1050,7 @@ def test_a_validator_exception_becomes_a_polite_reply_and_a_failed_try(monkeypat
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(booking, "parse_date", boom)
+    monkeypatch.setattr(booking_validate, "parse_date", boom)
     chat.say("明天")
     assert "出了点问题" in chat.text and chat.active_loop == "booking_form"
     assert chat.slots["form_failures"] == {"booking_date": 1}

@@ -1,0 +1,184 @@
+"""What every part of the booking actions shares: the constants and the answer words, the
+clock and the stores, the access check and the labels of services and halls.
+
+Tests replace the clock and the stores here (`now`, `_repo`, `_pending`), so the other modules
+call them through this module (`common.now()`), never through a copy of the name.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import Any, Dict, Optional, Tuple
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.booking import AccessResult, BookingRepository, PendingPersonalStore
+from bot.kb import get_kb
+
+logger = logging.getLogger(__name__)
+
+SERVICES = ("passport", "hk_macau_permit", "taiwan_permit", "residence_permit")
+SERVICE_FALLBACK_LABELS = {
+    "passport": "普通护照",
+    "hk_macau_permit": "往来港澳通行证及签注",
+    "taiwan_permit": "往来台湾通行证及签注",
+    "residence_permit": "外国人工作类居留许可",
+}
+BOOKING_SLOTS = (
+    "booking_service",
+    "booking_hall",
+    "booking_date",
+    "booking_time",
+    "booking_name",
+    "booking_id_number",
+    "booking_phone",
+    "booking_confirm",
+)
+#: The steps whose answer may also name other details (service, hall, date); None is the
+#: message that starts the form.
+DETAIL_STEPS = (None, "booking_service", "booking_hall")
+MANAGE_SLOTS = ("booking_code", "booking_phone_last4")
+#: booking_phone_last4 holds one of these once the form's access step is done. They grant
+#: nothing: every action asks the repository again (a slot can be set by anyone).
+OWNER = "owner"
+VERIFIED = "verified"
+STATUS_ACTIVE = "active"
+WEEKDAYS = "一二三四五六日"
+TZ = ZoneInfo("Asia/Shanghai")
+
+GUARDIAN_REMINDER = (
+    "提示：办理人未满16周岁，须由监护人陪同办理，请带上户口簿或出生证明（监护证明），"
+    "以及监护人的居民身份证或护照。监护人不能陪同的，可由他人持监护人委托书和本人身份证陪同。"
+)
+GREEN_PROOF = "走绿色通道请同时带上紧急事由的证明材料（如死亡证明、病危通知书或诊断证明、入学通知书、邀请函等）。"
+CONFIRM_BUTTONS = [
+    {"title": "确认", "payload": "/affirm"},
+    {"title": "修改/取消", "payload": "/deny"},
+]
+
+_YES = {
+    "确认", "确定", "是", "是的", "对", "对的", "好", "好的", "可以", "没问题", "没错", "嗯", "行",
+    "ok", "okay", "yes", "y", "提交", "确认预约", "确认提交", "确认改约", "/affirm",
+}
+_NO = {
+    "修改", "取消", "修改取消", "不对", "不", "不是", "否", "no", "n", "要改", "改一下", "改", "有错",
+    "不确认", "/deny",
+}
+_CANCEL_YES = _YES | {"取消", "确认取消", "取消吧", "对取消", "取消预约", "是的取消", "要取消"}
+_CANCEL_NO = {"不取消", "不", "不要", "不用", "保留", "不了", "先不", "否", "no", "n", "不取消了", "/deny"}
+_CHANGE_VERB = re.compile(r"改|换|修改|重新|错了|不对|填错")
+#: (keywords, slots cleared, label); the first match wins, so 日期 comes before 时间.
+_CHANGE_FIELDS: Tuple[Tuple[Tuple[str, ...], Tuple[str, ...]], ...] = (
+    (("日期", "日子", "哪天", "换一天", "改天", "一天"), ("booking_date", "booking_time")),
+    (("时间", "时段", "几点", "点钟"), ("booking_time",)),
+    (("大厅", "地点", "地方"), ("booking_hall", "booking_date", "booking_time")),
+    (("业务", "证件类型", "办什么"), ("booking_service",)),
+    (("姓名", "名字"), ("booking_name",)),
+    (("身份证", "证件号"), ("booking_id_number",)),
+    (("手机", "电话"), ("booking_phone",)),
+)
+_CHANGE_DATE = re.compile(r"(改|换)(个|一)?(日期|日子|天)|换一天|改天")
+_QUESTION = re.compile(r"[?？吗呢么]|什么|怎么|多少|哪里|哪儿|为什么|能不能|可不可以|要不要")
+_ID_IN_TEXT = re.compile(r"(?<![0-9])\d{6}\s?\d{8}\s?\d{3}[0-9Xx](?![0-9A-Za-z])")
+_PHONE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86[\s\-]?)?1\d{2}[\s\-]?\d{4}[\s\-]?\d{4}(?![0-9])")
+_NAME_PREFIX = re.compile(r"^(?:我叫|我是|本人|姓名(?:是|叫)?[:：]?|名字(?:是|叫)?[:：]?|叫)\s*")
+_CLOCK = re.compile(r"^\s*(\d{1,2})[:：](\d{2})\s*$")
+_MASKED_ID = re.compile(r"^\d{6}\*{8}\d{3}[\dX]$")
+_MASKED_PHONE = re.compile(r"^1\d{2}\*{4}\d{4}$")
+#: Answers that are never a name, at the name step (确认, 好的, 取消 …).
+_NOT_NAMES = frozenset(
+    _YES | _NO | _CANCEL_YES | _CANCEL_NO
+    | {"好吧", "嗯嗯", "算了", "继续", "继续预约", "预约", "你好", "您好", "谢谢", "不知道", "随便", "没有",
+       "hello", "hi"}
+)
+#: Topic words that make a short text a question rather than a name (护照费用, 签注材料).
+_TOPIC_WORDS = re.compile(r"护照|通行证|签注|居留|材料|费用|收费|价格|照片|证件|大厅|地址|电话|时间|多久|办理|预约|加急")
+
+
+# --- clock, stores -------------------------------------------------------------------------
+
+
+def now() -> datetime:
+    """Local time at the halls (naive). Tests replace this function."""
+    return datetime.now(TZ).replace(tzinfo=None)
+
+
+def _repo() -> BookingRepository:
+    """A repository on the process-wide engine for DATABASE_URL (created lazily)."""
+    return BookingRepository()
+
+
+def _pending() -> PendingPersonalStore:
+    """Where the form keeps the sealed ID and phone until the booking is written."""
+    return PendingPersonalStore()
+
+
+def _channel(tracker: Tracker) -> str:
+    """The input channel of the latest message: with the sender, who owns a booking."""
+    return tracker.get_latest_input_channel() or "unknown"
+
+
+def _hotline() -> str:
+    """The 12367 line as the knowledge base words it (data/kb/emergency.yml)."""
+    try:
+        from bot.kb.emergency import get_emergency_kb
+
+        return get_emergency_kb().hotline.text
+    except Exception:  # the KB is validated at start-up; a reply is not worth a crash
+        logger.exception("hotline text unavailable")
+        return "12367"
+
+
+def check_access(tracker: Tracker, code: Optional[str]) -> AccessResult:
+    """Ask the repository whether this sender/channel may see the booking, every time."""
+    if not code:
+        return AccessResult(False, error="invalid_code")
+    return _repo().check_access(str(code), sender_id=tracker.sender_id, channel=_channel(tracker))
+
+
+def utter_access_refusal(dispatcher: CollectingDispatcher, result: AccessResult) -> None:
+    """The reply for a refused look-up; the same whether or not the code exists."""
+    error = result.error
+    if error == "locked":
+        hall = _halls().get(result.hall_id or "")
+        phone = hall.phone.resolved() if hall is not None else None
+        if hall is not None and phone:
+            dispatcher.utter_message(
+                response="utter_booking_access_locked",
+                code=result.code, hall_name=hall.name, hall_phone=phone, hotline=_hotline(),
+            )
+        else:
+            dispatcher.utter_message(response="utter_booking_access_locked_hotline", code=result.code, hotline=_hotline())
+    elif error == "rate_limited":
+        dispatcher.utter_message(response="utter_booking_rate_limited", hotline=_hotline())
+    elif error == "mismatch":
+        dispatcher.utter_message(response="utter_booking_verify_failed")
+    elif error == "unavailable":
+        dispatcher.utter_message(response="utter_booking_unavailable")
+    else:
+        dispatcher.utter_message(response="utter_booking_access_needed")
+
+
+def _halls() -> Dict[str, Any]:
+    """id → bot.kb Hall (name, city, address, phone, services) from data/kb/halls.yml."""
+    return dict(get_kb().halls)
+
+
+def service_label(service: Optional[str], english: bool = False) -> str:
+    try:
+        topic = get_kb().topics.get(service or "")
+    except Exception:  # the KB is validated at start-up; a label is not worth a crash
+        topic = None
+    if topic is not None:
+        return (topic.name_en or topic.name) if english else topic.name
+    return SERVICE_FALLBACK_LABELS.get(service or "", service or "未选择")
+
+
+def hall_name(hall_id: Optional[str], english: bool = False) -> str:
+    hall = _halls().get(hall_id or "")
+    if hall is not None and english:
+        return hall.name_en or hall.name
+    return hall.name if hall is not None else (hall_id or "未选择")

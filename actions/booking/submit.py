@@ -1,0 +1,314 @@
+"""The submit actions: writing the booking, my bookings, looking up, cancelling and
+rescheduling a booking, and starting a green-channel (priority) booking."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.booking import common
+from actions.booking.common import (
+    BOOKING_SLOTS,
+    MANAGE_SLOTS,
+    OWNER,
+    SERVICES,
+    VERIFIED,
+    _channel,
+    check_access,
+    hall_name,
+    _halls,
+    utter_access_refusal,
+)
+from actions.booking.format import _as_date, _as_time, booking_lines, fmt_day, hhmm, what_to_bring
+from actions.booking.parse import personal
+from actions.booking.validate import _unavailable_reply
+from actions.forms_base import FAILURES_SLOT
+from bot.booking import UNAVAILABLE, AccessResult, BookingUnavailable, BookingView
+from bot.language import is_english
+from bot.booking.pending import PENDING_TTL
+
+logger = logging.getLogger(__name__)
+
+
+def _clear(*slots: str) -> List[EventType]:
+    return [SlotSet(s, None) for s in slots]
+
+
+class ActionSubmitBooking(Action):
+    """Writes the booking once the form is confirmed; a stopped form does nothing here."""
+
+    def name(self) -> Text:
+        return "action_submit_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        if tracker.get_slot("booking_confirm") is not True:
+            return []
+        day = _as_date(tracker.get_slot("booking_date"))
+        start = _as_time(tracker.get_slot("booking_time"))
+        values = {s: tracker.get_slot(s) for s in BOOKING_SLOTS}
+        try:
+            values["booking_id_number"] = personal(tracker, "booking_id_number")
+            values["booking_phone"] = personal(tracker, "booking_phone")
+        except BookingUnavailable as exc:
+            dispatcher.utter_message(text=_unavailable_reply(exc))
+            return [SlotSet("booking_confirm", None)]
+        missing = [s for s, v in values.items() if v is None]
+        if day is None or start is None or missing:
+            if {"booking_id_number", "booking_phone"} & set(missing) and tracker.get_slot("booking_id_number"):
+                minutes = int(PENDING_TTL.total_seconds() // 60)
+                dispatcher.utter_message(response="utter_booking_personal_expired", minutes=minutes)
+            else:
+                dispatcher.utter_message(response="utter_booking_incomplete")
+            return _clear("booking_confirm", *missing) + [FollowupAction("booking_form")]
+        priority = bool(tracker.get_slot("booking_priority"))
+        current = common.now()
+        try:
+            result = common._repo().book(
+                hall_id=values["booking_hall"],
+                service=values["booking_service"],
+                day=day,
+                start=start,
+                name=values["booking_name"],
+                id_number=values["booking_id_number"],
+                phone=values["booking_phone"],
+                channel=_channel(tracker),
+                sender_id=tracker.sender_id,
+                priority=priority,
+                today=current.date(),
+                now=current,
+            )
+        except Exception:  # the repository reports outages itself; anything else is a bug
+            logger.exception("booking failed")
+            result = None
+        if result is None or result.error == "unavailable":
+            reason = (result.reason if result is not None else None) or UNAVAILABLE
+            dispatcher.utter_message(
+                text=f"抱歉，{reason}。这次预约没有提交，您填写的信息已保留，稍后说“继续预约”即可重新提交。"
+            )
+            return [SlotSet("booking_confirm", None)]
+        if result.ok and result.booking is not None:
+            if is_english(tracker):
+                view = result.booking
+                dispatcher.utter_message(
+                    response="utter_booking_booked", code=result.code or view.code,
+                    hall=hall_name(view.hall_id, True), day=view.day.isoformat(), time=hhmm(view.start),
+                )
+            else:
+                dispatcher.utter_message(text=confirmation_text(result, values["booking_service"], priority))
+            _forget_personal(tracker)
+            # The green channel's offer is taken: "帮我预约" means an ordinary booking again.
+            done = ("green_channel_context",) if priority else ()
+            return _clear(*BOOKING_SLOTS, "booking_priority", "booking_part_of_day", FAILURES_SLOT, *done)
+        return self._refused(dispatcher, tracker, result)
+
+    @staticmethod
+    def _refused(dispatcher: CollectingDispatcher, tracker: Tracker, result: Any) -> List[EventType]:
+        """Nothing was written: say why and ask again only what has to change."""
+        reason = result.reason or "这个时段暂时无法预约。"
+        error = result.error or ""
+        if error == "duplicate":
+            dispatcher.utter_message(text=reason)
+            _forget_personal(tracker)
+            return _clear(*BOOKING_SLOTS, "booking_priority", "booking_part_of_day", FAILURES_SLOT)
+        redo = {
+            "slot_full": ("booking_time",),
+            "slot_passed": ("booking_time",),
+            "invalid_slot": ("booking_time",),
+            "invalid_id": ("booking_id_number",),
+            "invalid_phone": ("booking_phone",),
+            "invalid_name": ("booking_name",),
+            "invalid_service": ("booking_service",),
+            "unknown_hall": ("booking_hall", "booking_date", "booking_time"),
+        }.get(error, ("booking_date", "booking_time"))
+        dispatcher.utter_message(text=reason)
+        return _clear(*redo, "booking_confirm") + [FollowupAction("booking_form")]
+
+
+def _forget_personal(tracker: Tracker) -> None:
+    """The booking is written (or the form is over): its ID and phone leave the store."""
+    try:
+        common._pending().drop(tracker.sender_id)
+    except BookingUnavailable:
+        logger.warning("could not drop pending personal data now; it expires by itself")
+
+
+def confirmation_text(result: Any, service: Optional[str], priority: bool) -> str:
+    view: BookingView = result.booking
+    hall = _halls().get(view.hall_id)
+    lines = ["预约成功！", f"预约号：{result.code or view.code}"]
+    lines += [line for line in booking_lines(view) if not line.startswith("预约号")]
+    if hall is not None:
+        if hall.address.resolved():
+            lines.append(f"地址：{hall.address.resolved()}")
+        if hall.phone.resolved():
+            lines.append(f"大厅电话：{hall.phone.resolved()}")
+    lines.append("请携带：")
+    lines.append(what_to_bring(service, bool(getattr(result, "is_minor", False)), priority))
+    note = getattr(result, "note", None)
+    if note:
+        lines.append(f"提示：{note}。")
+    lines.append("查询、改约或取消时，告诉我预约号即可。")
+    return "\n".join(lines)
+
+
+class ActionMyBookings(Action):
+    """我的预约: the active bookings made in this chat."""
+
+    def name(self) -> Text:
+        return "action_my_bookings"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        try:
+            mine = common._repo().list_for_sender(tracker.sender_id, channel=_channel(tracker))
+        except BookingUnavailable as exc:
+            dispatcher.utter_message(text=f"抱歉，{exc.reason}。")
+            return []
+        if not mine:
+            dispatcher.utter_message(
+                text="您在这个对话里还没有有效的预约。说“预约”就可以开始；在别处约的，告诉我预约号也能查。"
+            )
+            return []
+        blocks = [f"您有 {len(mine)} 个有效预约："]
+        for i, view in enumerate(mine, 1):
+            blocks.append(f"{i}. " + "\n   ".join(booking_lines(view)))
+        buttons: List[Dict[str, str]] = []
+        for view in mine[:3]:
+            buttons.append({"title": f"改约 {view.code}", "payload": f'/reschedule_booking{{"booking_code":"{view.code}"}}'})
+            buttons.append({"title": f"取消 {view.code}", "payload": f'/cancel_booking{{"booking_code":"{view.code}"}}'})
+        dispatcher.utter_message(text="\n".join(blocks), buttons=buttons)
+        return []
+
+
+def _form_done(tracker: Tracker) -> Optional[str]:
+    """The form's booking code when its access step was completed (a flag only: whoever
+    holds the code is asked again from the database by `_allowed`)."""
+    code = tracker.get_slot("booking_code")
+    if code and tracker.get_slot("booking_phone_last4") in (OWNER, VERIFIED):
+        return str(code)
+    return None
+
+
+def _allowed(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) -> Optional[AccessResult]:
+    """The repository's yes (with the booking), or None after the refusal was said."""
+    seen = check_access(tracker, code)
+    if seen.ok and seen.booking is not None:
+        return seen
+    utter_access_refusal(dispatcher, seen)
+    return None
+
+
+class ActionLookupBooking(Action):
+    def name(self) -> Text:
+        return "action_lookup_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        code = _form_done(tracker)
+        if code is None:  # stopped, or ended with the hand-over offer
+            return _clear(*MANAGE_SLOTS)
+        seen = _allowed(dispatcher, tracker, code)
+        if seen is not None and seen.booking is not None:
+            dispatcher.utter_message(text="\n".join(booking_lines(seen.booking)))
+        return _clear(*MANAGE_SLOTS, FAILURES_SLOT)
+
+
+class ActionCancelBooking(Action):
+    """Cancels after the form's "确认取消吗" was answered yes."""
+
+    def name(self) -> Text:
+        return "action_cancel_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        code = _form_done(tracker)
+        confirmed = tracker.get_slot("booking_cancel_confirm")
+        if code is None or confirmed is None:
+            return _clear(*MANAGE_SLOTS, "booking_cancel_confirm")
+        done = _clear(*MANAGE_SLOTS, "booking_cancel_confirm", FAILURES_SLOT)
+        if _allowed(dispatcher, tracker, code) is None:
+            return done
+        if confirmed is not True:
+            dispatcher.utter_message(text=f"好的，预约 {code} 保持不变。")
+            return done
+        result = common._repo().cancel(code, actor=tracker.sender_id, channel=_channel(tracker))
+        if result.ok:
+            view = result.booking
+            when = f"{fmt_day(view.day)} {hhmm(view.start)} " if view is not None else ""
+            dispatcher.utter_message(text=f"预约 {code} 已取消，{when}的名额已经释放。需要时可以重新预约。")
+            return done
+        if result.error == "unavailable":
+            dispatcher.utter_message(text=f"抱歉，{result.reason}。预约还没有取消，请稍后再说一次“取消预约”。")
+            return [SlotSet("booking_cancel_confirm", None)]
+        dispatcher.utter_message(text=result.reason or "这个预约现在不能取消。")
+        return done
+
+
+class ActionRescheduleBooking(Action):
+    """Moves the booking to the confirmed date and time; the code does not change."""
+
+    def name(self) -> Text:
+        return "action_reschedule_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        code = _form_done(tracker)
+        day = _as_date(tracker.get_slot("booking_date"))
+        start = _as_time(tracker.get_slot("booking_time"))
+        if code is None or tracker.get_slot("booking_confirm") is not True or day is None or start is None:
+            return _clear(*MANAGE_SLOTS, "booking_date", "booking_time", "booking_confirm", "booking_part_of_day")
+        done = _clear(*MANAGE_SLOTS, "booking_date", "booking_time", "booking_confirm", "booking_part_of_day", FAILURES_SLOT)
+        if _allowed(dispatcher, tracker, code) is None:
+            return done
+        current = common.now()
+        result = common._repo().reschedule(
+            code, day=day, start=start, actor=tracker.sender_id, channel=_channel(tracker), today=current.date(), now=current
+        )
+        if result.ok and result.booking is not None:
+            lines = [f"改约成功！预约号不变：{result.code or code}"]
+            lines += [line for line in booking_lines(result.booking) if not line.startswith("预约号")]
+            dispatcher.utter_message(text="\n".join(lines))
+            return done
+        if result.error == "unavailable":
+            dispatcher.utter_message(text=f"抱歉，{result.reason}。原预约保持不变，请稍后再说一次“改约”。")
+            return [SlotSet("booking_confirm", None)]
+        dispatcher.utter_message(text=result.reason or "没能改约，原预约保持不变。")
+        if result.error in ("slot_full", "slot_passed", "invalid_slot", "past", "too_far", "not_working_day", "duplicate"):
+            return _clear("booking_date", "booking_time", "booking_confirm") + [FollowupAction("booking_reschedule_form")]
+        return done
+
+
+class ActionStartPriorityBooking(Action):
+    """Green channel: book from the reserved seats of today or the next working day."""
+
+    def name(self) -> Text:
+        return "action_start_priority_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        events: List[EventType] = [SlotSet("booking_priority", True)]
+        events += _clear("booking_date", "booking_time", "booking_confirm", "booking_part_of_day", FAILURES_SLOT)
+        # A form the green channel interrupted goes on as this booking (its answers stay), so
+        # the "要继续刚才的预约吗？" it left open is answered.
+        events.append(SlotSet("interrupted_form", None))
+        service = tracker.get_slot("service")
+        if service in SERVICES and not tracker.get_slot("booking_service"):
+            events.append(SlotSet("booking_service", service))
+        place = tracker.get_slot("place")
+        if place in _halls() and not tracker.get_slot("booking_hall"):
+            events.append(SlotSet("booking_hall", place))
+        dispatcher.utter_message(
+            text="好的，为您预约绿色通道优先时段：使用大厅为急事预留的名额，只能约今天或下一个工作日。"
+        )
+        return events + [FollowupAction("booking_form")]
