@@ -16,12 +16,15 @@ refused by whichever replica it reaches.
 Keys are the caller's business: WeChat message keys include the openid, because a MsgId is
 only unique per user, and a reply cached under a bare MsgId would go to whoever reuses it.
 """
+
 from __future__ import annotations
 
 import logging
 import time
 from collections import OrderedDict
-from typing import Optional, Protocol
+from typing import Any, Optional, Protocol
+
+from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +97,12 @@ class RedisTTLStore:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._client = None
+        # redis-py 4.6 ships no type information; the client is Any to mypy.
+        self._client: Any = None
 
-    def _redis(self):
+    def _redis(self) -> Any:
         if self._client is None:
-            import redis.asyncio as aioredis
+            import redis.asyncio as aioredis  # only a deployment with REDIS_URL needs it
 
             self._client = aioredis.Redis.from_url(self._url, decode_responses=True)
         return self._client
@@ -160,6 +164,4 @@ def make_store(redis_url: Optional[str]) -> TTLStore:
 
 def get_deduplicator() -> Deduplicator:
     """A deduplicator following the settings (REDIS_URL); callers keep the instance."""
-    from bot.settings import get_settings
-
     return Deduplicator(make_store(get_settings().redis_url))
