@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from typing import Any, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 from bot.settings import get_settings
 
@@ -51,7 +51,9 @@ class MemoryTTLStore:
     No lock is needed: the methods never await, so on one event loop each call is atomic.
     """
 
-    def __init__(self, max_entries: int = 50_000, clock=time.monotonic) -> None:
+    def __init__(
+        self, max_entries: int = 50_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._data: "OrderedDict[str, tuple[float, str]]" = OrderedDict()
         self._max = max_entries
         self._clock = clock
