@@ -6,6 +6,8 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 RASA    := $(VENV)/bin/rasa
 STAMP   := $(VENV)/.installed-$(shell sha256sum requirements.txt 2>/dev/null | cut -c1-12)
+# What ruff checks; mypy reads its own list (bot, actions) from pyproject.toml.
+LINTED  := bot actions tests scripts
 
 # Embedded defaults: SQLite under var/, actions on localhost, no other service needed.
 export ACTION_ENDPOINT      ?= http://127.0.0.1:5055/webhook
@@ -17,11 +19,12 @@ export PYTHONHASHSEED       := 0
 export LOG_LEVEL_LIBRARIES  ?= ERROR
 export PYTHONWARNINGS       ?= ignore::DeprecationWarning
 
-.PHONY: help install train run shell test eval bench validate clean
+.PHONY: help install train run shell test lint eval bench validate clean
 
 help:
 	@echo "make run    – set up (venv, install, train if needed) and start the assistant on http://localhost:5005"
 	@echo "make test   – same set-up, then run every test"
+	@echo "make lint   – ruff (style, import order, docstrings, formatting) and mypy, as in pyproject.toml"
 	@echo "make shell  – chat in the terminal"
 	@echo "make train  – train the model if data or config changed"
 	@echo "make eval   – NLU and emergency figures on held-out and unrelated data (results/eval.json)"
@@ -51,6 +54,11 @@ shell: train
 
 test: train
 	REQUIRE_SERVICES=$${REQUIRE_SERVICES:-0} $(PY) -m pytest -q -ra tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy
 
 eval: train
 	$(PY) -m scripts.eval

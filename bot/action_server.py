@@ -8,6 +8,7 @@ Why not stock `rasa run actions`:
   stalled every other citizen. Each action call runs in a worker thread with its own event
   loop, so a slow write delays only its own conversation.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,6 +20,8 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Optional
 
+from rasa_sdk.executor import ActionExecutor
+from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -67,9 +70,6 @@ def _action_call(request: Request) -> Optional[Dict[str, Any]]:
 
 def create_app(action_package: str = "actions", settings: Optional[Settings] = None) -> Sanic:
     """The guarded action server for `action_package`."""
-    from rasa_sdk.executor import ActionExecutor
-    from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
-
     settings = settings or get_settings()
     app = Sanic("crj_actions", configure_logging=False)
     app.config.REQUEST_MAX_SIZE = MAX_CALL_BYTES
@@ -117,7 +117,7 @@ def create_app(action_package: str = "actions", settings: Optional[Settings] = N
             return response.json({"error": "forbidden"}, status=403)
         return response.json([{"name": name} for name in executor.actions])
 
-    @app.listener("after_server_stop")
+    @app.after_server_stop
     async def stop_pool(*_: Any) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
 

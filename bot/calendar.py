@@ -8,6 +8,7 @@ lunar-python), so no booking lands on 2027-02-05…08. The 补假 and 调休 wor
 published late each year: data/kb/holidays.yml adds them, and `calendar_note` says they are
 missing until then.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from typing import Any, Mapping, Optional
 
 import chinese_calendar
 import yaml
+
+from bot.settings import get_settings
 
 __all__ = [
     "is_working_day",
@@ -74,8 +77,6 @@ class HolidayRules:
 
 
 def _holidays_path() -> Path:
-    from bot.settings import get_settings
-
     return get_settings().kb_dir / "holidays.yml"
 
 
@@ -89,7 +90,7 @@ def _as_date(value: Any, where: str) -> date:
 
 
 def _month_days(values: Any, where: str, allow_eve: bool = False) -> tuple[str, ...]:
-    """"MM-DD" strings (and 除夕 for lunar days), checked so a typo fails at start-up."""
+    """Days as "MM-DD" strings (and 除夕 for lunar days), checked so a typo fails at start-up."""
     out: list[str] = []
     for value in values or []:
         text = str(value)
@@ -97,7 +98,9 @@ def _month_days(values: Any, where: str, allow_eve: bool = False) -> tuple[str, 
             out.append(text)
             continue
         month, _, day = text.partition("-")
-        if not (month.isdigit() and day.isdigit() and 1 <= int(month) <= 12 and 1 <= int(day) <= 31):
+        if not (
+            month.isdigit() and day.isdigit() and 1 <= int(month) <= 12 and 1 <= int(day) <= 31
+        ):
             raise ValueError(f"{where}: not a MM-DD day: {value!r}")
         out.append(text)
     return tuple(out)
@@ -149,7 +152,11 @@ def load_rules(path: Optional[Path] = None) -> HolidayRules:
         if not isinstance(data.get(name), str) or not data[name].strip():
             raise ValueError(f"{file}: {name}: missing")
     weekend = data.get("weekend")
-    if not (isinstance(weekend, list) and len(weekend) == 2 and all(isinstance(w, str) and w for w in weekend)):
+    if not (
+        isinstance(weekend, list)
+        and len(weekend) == 2
+        and all(isinstance(w, str) and w for w in weekend)
+    ):
         raise ValueError(f"{file}: weekend: must name Saturday and Sunday")
     return HolidayRules(
         festivals=_parse_festivals(data.get("festivals"), file),
@@ -179,7 +186,7 @@ def _lunar_to_solar(year: int, month_day: str) -> date:
 
 
 def _solar_term(year: int, name: str) -> date:
-    from lunar_python import Lunar
+    from lunar_python import Lunar  # as in _lunar_to_solar
 
     # The lunar year starting in `year` holds that Gregorian year's spring–winter terms.
     solar = Lunar.fromYmd(year, 6, 1).getJieQiTable()[name]
@@ -197,7 +204,9 @@ def statutory_holidays(year: int, path: Optional[Path] = None) -> dict[date, str
     for festival in load_rules(path).festivals:
         found: list[date] = [date(year, *(int(p) for p in md.split("-"))) for md in festival.solar]
         for md in festival.lunar:
-            found.append(_lunar_to_solar(year - 1, md) if md == _NEW_YEARS_EVE else _lunar_to_solar(year, md))
+            found.append(
+                _lunar_to_solar(year - 1, md) if md == _NEW_YEARS_EVE else _lunar_to_solar(year, md)
+            )
         if festival.solar_term:
             found.append(_solar_term(year, festival.solar_term))
         for d in found:

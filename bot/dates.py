@@ -19,6 +19,7 @@ Rules (documented because users rely on them):
   (2026-12-15) need no rewriting.
   `reason` is set only when the text cannot be a date at all (2月30号, nothing recognisable).
 """
+
 from __future__ import annotations
 
 import re
@@ -26,6 +27,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from typing import Literal, Optional
+
+from bot.calendar import next_working_days
 
 __all__ = ["DateParse", "parse_date", "cn_to_int"]
 
@@ -51,7 +54,20 @@ _TRAD = str.maketrans(
     }
 )
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_NUM_RE = re.compile(r"[零〇一二两三四五六七八九十]+")
 _WEEKDAY_RE = re.compile(
     r"(?P<prefix>下下个?|下个?|这个?|本|上个?)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
@@ -86,7 +102,9 @@ _DOTTED_RE = re.compile(r"(?<![\d:.])(?P<m>\d{1,2})[./](?P<d>\d{1,2})(?![\d:./])
 _DAY_ONLY_RE = re.compile(r"(?<![\d月])(?P<d>\d{1,2})(?:号|日)")
 _IN_DAYS_RE = re.compile(r"(?P<n>\d{1,3})(?:天|日)(?:后|以后|之后)")
 # Numerals are already converted when this runs: 第一天 arrives as 第1天.
-_NEW_YEAR_RE = re.compile(r"元旦(?P<after>(?:以后|之后|后)(?:的)?(?:第1天|第1个工作日|上班第1天|头1天|上班))?")
+_NEW_YEAR_RE = re.compile(
+    r"元旦(?P<after>(?:以后|之后|后)(?:的)?(?:第1天|第1个工作日|上班第1天|头1天|上班))?"
+)
 _CLOCK_RE = re.compile(r"(?<!\d)(?P<h>\d{1,2}):(?P<mi>\d{2})(?!\d)")
 _HOUR_RE = re.compile(
     r"(?<!\d)(?P<h>\d{1,2})(?:点|时)(?:钟)?(?:(?P<half>半)|(?P<q>[13])刻|(?P<mi>\d{1,2})(?:分)?)?"
@@ -99,20 +117,39 @@ _EVENING = ("晚上", "傍晚", "明晚", "今晚")
 _NO_DATE = "没看懂这个日期，可以这样说：明天、下周三、12月3日、周五下午。"
 
 _EN_MONTHS = {
-    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8,
-    "sep": 9, "sept": 9, "oct": 10, "nov": 11, "dec": 12,
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "may": 5,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "sept": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
 }
-_EN_MONTH = (r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-             r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_EN_MONTH = (
+    r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
 _EN_ORD = r"(?:st|nd|rd|th)?"
-_EN_MONTH_DAY_RE = re.compile(rf"\b{_EN_MONTH}\s*(?P<d>\d{{1,2}}){_EN_ORD}\b(?:,?\s*(?P<y>\d{{4}}))?")
-_EN_DAY_MONTH_RE = re.compile(rf"\b(?P<d>\d{{1,2}}){_EN_ORD}\s*(?:of\s+)?{_EN_MONTH}\b(?:,?\s*(?P<y>\d{{4}}))?")
+_EN_MONTH_DAY_RE = re.compile(
+    rf"\b{_EN_MONTH}\s*(?P<d>\d{{1,2}}){_EN_ORD}\b(?:,?\s*(?P<y>\d{{4}}))?"
+)
+_EN_DAY_MONTH_RE = re.compile(
+    rf"\b(?P<d>\d{{1,2}}){_EN_ORD}\s*(?:of\s+)?{_EN_MONTH}\b(?:,?\s*(?P<y>\d{{4}}))?"
+)
 _EN_WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 _EN_WEEKDAY_RE = re.compile(
     r"\b(?:(?P<prefix>next|this|coming)\s+)?(?P<wd>mon|tue|wed|thu|fri|sat|sun)"
     r"(?:day|s|sday|nesday|rsday|urday|r|rs)?\b\.?"
 )
-_EN_CLOCK_RE = re.compile(r"\b(?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])")
+_EN_CLOCK_RE = re.compile(
+    r"\b(?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])"
+)
 _EN_OCLOCK_RE = re.compile(r"\b(?P<h>\d{1,2})\s*o'?clock\b")
 _EN_IN_DAYS_RE = re.compile(r"\bin\s+(?P<n>\d{1,3})\s+days?\b")
 _EN_WORDS = (
@@ -216,7 +253,9 @@ def _valid(year: int, month: int, day: int) -> Optional[date]:
 def _nearest_month_day(month: int, day: int, today: date) -> Optional[date]:
     """The occurrence nearest to today (ties go to the future); see the module docstring."""
     candidates = [
-        d for d in (_valid(today.year + k, month, day) for k in (-1, 0, 1, 2, 3, 4)) if d is not None
+        d
+        for d in (_valid(today.year + k, month, day) for k in (-1, 0, 1, 2, 3, 4))
+        if d is not None
     ]
     if not candidates:
         return None
@@ -246,7 +285,7 @@ def _parse_day(text: str, today: date) -> tuple[Optional[date], Optional[str], s
     """Returns (day, reason, text with the date expression removed)."""
 
     def cut(m: re.Match[str]) -> str:
-        return text[: m.start()] + " " + text[m.end():]
+        return text[: m.start()] + " " + text[m.end() :]
 
     m = _FULL_RE.search(text)
     if m:
@@ -268,10 +307,10 @@ def _parse_day(text: str, today: date) -> tuple[Optional[date], Optional[str], s
         return found, None if found else _month_name_error(mo, d), cut(m)
     m = _NEW_YEAR_RE.search(text)
     if m:
-        jan1 = date(today.year + 1, 1, 1) if today > date(today.year, 1, 1) else date(today.year, 1, 1)
+        jan1 = (
+            date(today.year + 1, 1, 1) if today > date(today.year, 1, 1) else date(today.year, 1, 1)
+        )
         if m["after"]:
-            from bot.calendar import next_working_days
-
             days = next_working_days(jan1 + timedelta(days=1), 1)
             return (days[0] if days else None), None, cut(m)
         return jan1, None, cut(m)
@@ -306,7 +345,12 @@ def _parse_day(text: str, today: date) -> tuple[Optional[date], Optional[str], s
 
 
 def _part_of_day_word(text: str) -> Optional[str]:
-    for words, label in ((_AFTERNOON, "afternoon"), (_NOON, "noon"), (_EVENING, "evening"), (_MORNING, "morning")):
+    for words, label in (
+        (_AFTERNOON, "afternoon"),
+        (_NOON, "noon"),
+        (_EVENING, "evening"),
+        (_MORNING, "morning"),
+    ):
         if any(w in text for w in words):
             return label
     return None
@@ -349,8 +393,14 @@ def parse_date(text: str, today: date) -> DateParse:
     word = _part_of_day_word(t)
     # Weekdays use Chinese numerals (周三), so they are read before numerals are converted.
     weekday = _WEEKDAY_RE.search(t)
-    converted = _convert_numerals(t) if weekday is None else (
-        _convert_numerals(t[: weekday.start()]) + weekday.group(0) + _convert_numerals(t[weekday.end():])
+    converted = (
+        _convert_numerals(t)
+        if weekday is None
+        else (
+            _convert_numerals(t[: weekday.start()])
+            + weekday.group(0)
+            + _convert_numerals(t[weekday.end() :])
+        )
     )
     day, reason, rest = _parse_day(converted, today)
     clock, time_reason = _parse_time(rest, word)

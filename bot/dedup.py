@@ -16,12 +16,15 @@ refused by whichever replica it reaches.
 Keys are the caller's business: WeChat message keys include the openid, because a MsgId is
 only unique per user, and a reply cached under a bare MsgId would go to whoever reuses it.
 """
+
 from __future__ import annotations
 
 import logging
 import time
 from collections import OrderedDict
-from typing import Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
+
+from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +51,9 @@ class MemoryTTLStore:
     No lock is needed: the methods never await, so on one event loop each call is atomic.
     """
 
-    def __init__(self, max_entries: int = 50_000, clock=time.monotonic) -> None:
+    def __init__(
+        self, max_entries: int = 50_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._data: "OrderedDict[str, tuple[float, str]]" = OrderedDict()
         self._max = max_entries
         self._clock = clock
@@ -94,11 +99,12 @@ class RedisTTLStore:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._client = None
+        # redis-py 4.6 ships no type information; the client is Any to mypy.
+        self._client: Any = None
 
-    def _redis(self):
+    def _redis(self) -> Any:
         if self._client is None:
-            import redis.asyncio as aioredis
+            import redis.asyncio as aioredis  # only a deployment with REDIS_URL needs it
 
             self._client = aioredis.Redis.from_url(self._url, decode_responses=True)
         return self._client
@@ -160,6 +166,4 @@ def make_store(redis_url: Optional[str]) -> TTLStore:
 
 def get_deduplicator() -> Deduplicator:
     """A deduplicator following the settings (REDIS_URL); callers keep the instance."""
-    from bot.settings import get_settings
-
     return Deduplicator(make_store(get_settings().redis_url))

@@ -4,6 +4,7 @@ Rasa reads the folder itself (`rasa train --domain domain`); this module is for 
 that need the wording without a trained model: the busy reply when no agent is loaded, the
 WeChat capabilities text, tests and evaluation scripts.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -6,13 +6,15 @@ citizen's bookings) and must strip the same characters before NLU. The reply a c
 when the assistant produced nothing is the domain response `utter_system_busy`, so the
 wording stays in data.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import re
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+from bot.domain_files import responses
 
 #: Longest sender id kept; a longer one is cut here, the same way on every channel.
 MAX_SENDER_CHARS = 128
@@ -22,7 +24,6 @@ MAX_MESSAGE_CHARS = 2000
 MAX_BODY_BYTES = 16 * 1024
 #: The domain response sent when a turn produced no reply at all (action server down …).
 BUSY_RESPONSE = "utter_system_busy"
-#: Where the response is read from when the running model has none (no agent, an old model).
 
 # Lone surrogates (invalid in UTF-8) and C0/C1 control characters except tab and newline.
 _UNSAFE = re.compile(r"[\ud800-\udfff\u0000-\u0008\u000b-\u001f\u007f-\u009f]")
@@ -52,8 +53,8 @@ def busy_messages(agent: Any, recipient_id: str = "") -> List[Dict[str, Any]]:
 
 @lru_cache(maxsize=1)
 def _busy_text_from_domain_file() -> str:
-    from bot.domain_files import responses
-
+    """The busy wording from domain/, for when the running model has none (no agent, an old
+    model)."""
     return str(responses()[BUSY_RESPONSE][0]["text"])
 
 

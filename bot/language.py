@@ -11,6 +11,7 @@ Foreigners ask in English; citizens write Chinese, often with a Latin word or tw
 - a message too short to tell ("ok", "3", "HK") decides nothing, and the conversation keeps
   the language it had.
 """
+
 from __future__ import annotations
 
 import re
@@ -53,4 +54,6 @@ LANGUAGE_SLOT = "language"
 def is_english(tracker: object) -> bool:
     """True when the conversation's `language` slot says English (any rasa_sdk Tracker)."""
     get_slot = getattr(tracker, "get_slot", None)
-    return bool(get_slot) and get_slot(LANGUAGE_SLOT) == ENGLISH
+    if get_slot is None:
+        return False
+    return bool(get_slot(LANGUAGE_SLOT) == ENGLISH)

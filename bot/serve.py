@@ -9,28 +9,29 @@ off unless RASA_AUTH_TOKEN is set, in which case every API call needs `?token=â€
 channel, the web chat, the guide console and WeChat do not use that API. With
 APP_ENV=production both servers refuse to start with any development secret.
 """
+
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List
 
+from bot import rasa_patches
+from bot.kb import KBError, get_kb
+from bot.kb.emergency import get_emergency_kb
+from bot.privacy import install_log_masking
+from bot.settings import get_settings, production_problems
+
+# Each command imports the server it runs inside its own function: `migrate` needs neither
+# Rasa nor rasa_sdk, `actions` never loads Rasa (and its TensorFlow), `run` never rasa_sdk.
+
 LOOPBACK = "127.0.0.1"
-
-
-def _install_masking() -> None:
-    from bot.privacy import install_log_masking
-
-    install_log_masking()
 
 
 def _check_configuration() -> None:
     """Stop with a clear message on a knowledge-base error or a development secret in
     production."""
-    from bot.kb import KBError, get_kb
-    from bot.kb.emergency import get_emergency_kb
-    from bot.settings import get_settings, production_problems
-
     problems = production_problems(get_settings())
     if problems:
         raise SystemExit("APP_ENV=production refuses to start: " + "; ".join(problems))
@@ -48,14 +49,12 @@ def _check_workers() -> None:
     one even when it falls back to the in-memory lock, which each worker would hold on its
     own: two messages of one citizen could then run at once and interleave their events.
     """
-    import os
-
-    from bot.settings import get_settings
-
     workers = (os.environ.get("SANIC_WORKERS") or "1").strip()
     if workers not in ("", "1") and not get_settings().redis_url:
-        raise SystemExit(f"SANIC_WORKERS={workers} needs REDIS_URL: without the Redis lock store "
-                         "the workers cannot keep one citizen's messages in order")
+        raise SystemExit(
+            f"SANIC_WORKERS={workers} needs REDIS_URL: without the Redis lock store "
+            "the workers cannot keep one citizen's messages in order"
+        )
 
 
 def _rasa(args: List[str]) -> None:
@@ -67,8 +66,6 @@ def _rasa(args: List[str]) -> None:
 
 def rasa_run_args(rest: List[str]) -> List[str]:
     """The `rasa run` arguments for this deployment; arguments given by the caller win."""
-    from bot.settings import get_settings
-
     settings = get_settings()
     args = ["run", "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
     if not {"-i", "--interface"} & set(rest):
@@ -98,8 +95,9 @@ def _actions(rest: List[str]) -> None:
 
 
 def main(argv: List[str]) -> None:
+    """`python -m bot.serve COMMAND [args]`: run, shell, actions or migrate (default: run)."""
     command, rest = (argv[0], argv[1:]) if argv else ("run", [])
-    _install_masking()
+    install_log_masking()
     if command == "migrate":
         from bot.booking.db import migrate
 
@@ -108,16 +106,12 @@ def main(argv: List[str]) -> None:
         _check_configuration()
         _actions(rest)
     elif command == "run":
-        from bot.rasa_patches import install
-
         _check_configuration()
         _check_workers()
-        install()
+        rasa_patches.install()
         _rasa(rasa_run_args(rest))
     elif command == "shell":
-        from bot.rasa_patches import install
-
-        install()
+        rasa_patches.install()
         _rasa(["shell", "--endpoints", "endpoints.yml", "--interface", LOOPBACK, *rest])
     else:
         raise SystemExit(f"unknown command {command!r}; use run, shell, actions or migrate")

@@ -3,12 +3,14 @@
 Read lazily through `get_settings()` so tests can change the environment and call
 `get_settings.cache_clear()`.
 """
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import overload
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
@@ -26,7 +28,12 @@ MIN_SECRET_CHARS = 16
 LOOPBACK_HOST = "127.0.0.1"
 
 
+@overload
+def _env(name: str) -> str | None: ...
+@overload
+def _env(name: str, default: str) -> str: ...
 def _env(name: str, default: str | None = None) -> str | None:
+    """The variable's value; unset and empty both mean the default."""
     value = os.environ.get(name)
     return value if value not in (None, "") else default
 
@@ -64,11 +71,13 @@ class Settings:
 
     @property
     def is_production(self) -> bool:
+        """APP_ENV=production: development secrets are refused."""
         return self.app_env == "production"
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The deployment's settings, read once from the environment (cache_clear() re-reads)."""
     VAR_DIR.mkdir(exist_ok=True)
     return Settings(
         database_url=_env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'booking.db'}"),
@@ -83,13 +92,13 @@ def get_settings() -> Settings:
         id_hash_secret=_env("ID_HASH_SECRET", DEV_ID_HASH_SECRET),
         seal_secret=_env("SEAL_SECRET", DEV_SEAL_SECRET),
         kb_dir=Path(_env("KB_DIR", str(KB_DIR))),
-        app_env=(_env("APP_ENV", "development") or "development").strip().lower(),
+        app_env=_env("APP_ENV", "development").strip().lower(),
         rasa_auth_token=_env("RASA_AUTH_TOKEN"),
         action_server_token=_env("ACTION_SERVER_TOKEN"),
         bind_host=_env("BIND_HOST", LOOPBACK_HOST),
-        cors_origins=tuple(o for o in (_env("CORS_ORIGINS", "") or "").split(",") if o.strip()),
+        cors_origins=tuple(o for o in _env("CORS_ORIGINS", "").split(",") if o.strip()),
         action_timeout_seconds=float(_env("ACTION_TIMEOUT_SECONDS", "10")),
-        tracker_cache_events=int(_env("TRACKER_CACHE_EVENTS", "50000") or 0),
+        tracker_cache_events=int(_env("TRACKER_CACHE_EVENTS", "50000")),
     )
 
 

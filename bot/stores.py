@@ -4,6 +4,7 @@
 by default (a conversation survives a restart), PostgreSQL when TRACKER_STORE_URL says so,
 and a Redis lock store when REDIS_URL is set so several Rasa replicas can share trackers.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -12,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional
 
+import sqlalchemy as sa
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
@@ -79,7 +81,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         self._cached_events = 0
         self._stored: "IdentityMap[DialogueStateTracker, _Stored]" = IdentityMap()
 
-    def _additional_events(self, session: Any, tracker: Any) -> Iterator[Any]:  # type: ignore[override]
+    def _additional_events(self, session: Any, tracker: Any) -> Iterator[Any]:
         for event in super()._additional_events(session, tracker):
             yield _MaskedEvent(event)
 
@@ -121,15 +123,24 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
                 first_new = len(tracker.events) - len(masked)
             else:
                 first_new = stored.events
-                masked = [_MaskedEvent(e) for e in itertools.islice(tracker.events, first_new, None)]
+                masked = [
+                    _MaskedEvent(e) for e in itertools.islice(tracker.events, first_new, None)
+                ]
             rows = [self._row(tracker.sender_id, event) for event in masked]
             session.add_all(rows)
             session.flush()
-            row_id = rows[-1].id if rows else (stored.row_id if stored else self._last_row_id(session, tracker.sender_id))
+            row_id = (
+                rows[-1].id
+                if rows
+                else (stored.row_id if stored else self._last_row_id(session, tracker.sender_id))
+            )
             session.commit()
         if self.event_broker is not None:
-            await self._stream_new_events(self.event_broker, list(itertools.islice(tracker.events, first_new, None)),
-                                          tracker.sender_id)
+            await self._stream_new_events(
+                self.event_broker,
+                list(itertools.islice(tracker.events, first_new, None)),
+                tracker.sender_id,
+            )
         self._keep_masked(tracker, first_new, masked)
         self._remember(tracker, row_id)
 
@@ -145,13 +156,17 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         )
 
     def _last_row_id(self, session: Any, sender_id: str) -> int:
-        import sqlalchemy as sa
-
-        found = session.query(sa.func.max(self.SQLEvent.id)).filter(self.SQLEvent.sender_id == sender_id).scalar()
+        found = (
+            session.query(sa.func.max(self.SQLEvent.id))
+            .filter(self.SQLEvent.sender_id == sender_id)
+            .scalar()
+        )
         return int(found or 0)
 
     @staticmethod
-    def _keep_masked(tracker: DialogueStateTracker, first_new: int, masked: List["_MaskedEvent"]) -> None:
+    def _keep_masked(
+        tracker: DialogueStateTracker, first_new: int, masked: List["_MaskedEvent"]
+    ) -> None:
         """Replace the saved events that held an ID or a phone by their masked form."""
         for offset, event in enumerate(masked):
             if not event.masked_something:
@@ -159,7 +174,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
             index = first_new + offset
             replacement = Event.from_parameters(event.as_dict())
             if tracker.latest_message is tracker.events[index]:
-                tracker.latest_message = replacement  # type: ignore[assignment]
+                tracker.latest_message = replacement
             tracker.events[index] = replacement
 
     def _remember(self, tracker: DialogueStateTracker, row_id: int) -> None:
@@ -180,7 +195,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
 class EnvTrackerStore:
     """Factory: `EnvTrackerStore(...)` returns a masking SQL tracker store for TRACKER_STORE_URL."""
 
-    def __new__(  # type: ignore[misc]
+    def __new__(
         cls,
         host: Optional[str] = None,
         domain: Optional[Domain] = None,
@@ -190,7 +205,10 @@ class EnvTrackerStore:
         url = get_settings().tracker_store_url
         dialect = make_url(url).get_backend_name()
         return MaskingSQLTrackerStore(
-            domain=domain, dialect=dialect, host=url, event_broker=event_broker,
+            domain=domain,
+            dialect=dialect,
+            host=url,
+            event_broker=event_broker,
             cache_events=get_settings().tracker_cache_events,
         )
 
@@ -198,7 +216,7 @@ class EnvTrackerStore:
 class EnvLockStore:
     """Factory: a Redis lock store when REDIS_URL is set, else an in-memory one."""
 
-    def __new__(cls, endpoint_config: Any = None) -> LockStore:  # type: ignore[misc]
+    def __new__(cls, endpoint_config: Any = None) -> LockStore:
         redis_url = get_settings().redis_url
         if not redis_url:
             return InMemoryLockStore()

@@ -15,6 +15,7 @@ a sender with SENDER_FAILURE_LIMIT failures within SENDER_FAILURE_WINDOW must wa
 The functions here work inside the caller's connection/transaction; BookingRepository
 composes them (see `check_access`, `verify_last4`, `cancel`, `reschedule`).
 """
+
 from __future__ import annotations
 
 import zlib
@@ -71,7 +72,9 @@ def serialise(conn: Connection, code: str, sender_id: str) -> None:
     if conn.dialect.name != "postgresql":
         return
     conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :k)"), {"ns": _LOCK_CODE, "k": _key(code)})
-    conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :k)"), {"ns": _LOCK_SENDER, "k": _key(sender_id)})
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(:ns, :k)"), {"ns": _LOCK_SENDER, "k": _key(sender_id)}
+    )
 
 
 def is_owner(row: Mapping[str, Any], sender_id: str, channel: str) -> bool:
@@ -86,30 +89,41 @@ def _count(conn: Connection, where: Any) -> int:
 def code_locked(conn: Connection, code: str, at: datetime) -> bool:
     """Too many failed last-four tries on this code today (existing or not)."""
     since = at - CODE_FAILURE_WINDOW
-    return _count(conn, and_(_failures.c.code == code, _failures.c.at > since)) >= CODE_FAILURE_LIMIT
+    return (
+        _count(conn, and_(_failures.c.code == code, _failures.c.at > since)) >= CODE_FAILURE_LIMIT
+    )
 
 
 def sender_limited(conn: Connection, sender_id: str, at: datetime) -> bool:
     """Too many failed last-four tries from this sender in the last hour, on any code."""
     since = at - SENDER_FAILURE_WINDOW
-    return _count(conn, and_(_failures.c.sender_id == sender_id, _failures.c.at > since)) >= SENDER_FAILURE_LIMIT
+    return (
+        _count(conn, and_(_failures.c.sender_id == sender_id, _failures.c.at > since))
+        >= SENDER_FAILURE_LIMIT
+    )
 
 
-def _has_grant(conn: Connection, booking_id: int, sender_id: str, channel: str, at: datetime) -> bool:
+def _has_grant(
+    conn: Connection, booking_id: int, sender_id: str, channel: str, at: datetime
+) -> bool:
     found = conn.execute(
-        select(_grants.c.id).where(
+        select(_grants.c.id)
+        .where(
             and_(
                 _grants.c.booking_id == booking_id,
                 _grants.c.sender_id == sender_id,
                 _grants.c.channel == channel,
                 _grants.c.expires_at > at,
             )
-        ).limit(1)
+        )
+        .limit(1)
     ).first()
     return found is not None
 
 
-def access_level(conn: Connection, row: Optional[Mapping[str, Any]], sender_id: str, channel: str, at: datetime) -> Optional[str]:
+def access_level(
+    conn: Connection, row: Optional[Mapping[str, Any]], sender_id: str, channel: str, at: datetime
+) -> Optional[str]:
     """OWNER, GRANT or None. A locked code admits its owner only."""
     if row is None or not sender_id:
         return None
@@ -121,16 +135,27 @@ def access_level(conn: Connection, row: Optional[Mapping[str, Any]], sender_id: 
 
 
 def record_failure(conn: Connection, code: str, sender_id: str, channel: str, at: datetime) -> None:
-    conn.execute(_failures.insert().values(code=code[:16], sender_id=sender_id[:128], channel=channel[:32], at=at))
+    """Count one wrong last-four try against the code typed and against the sender."""
+    conn.execute(
+        _failures.insert().values(
+            code=code[:16], sender_id=sender_id[:128], channel=channel[:32], at=at
+        )
+    )
 
 
-def add_grant(conn: Connection, booking_id: int, sender_id: str, channel: str, at: datetime) -> datetime:
+def add_grant(
+    conn: Connection, booking_id: int, sender_id: str, channel: str, at: datetime
+) -> datetime:
     """Record that this sender/channel passed the last-four check; returns the expiry."""
     expires = at + GRANT_TTL
     conn.execute(_grants.delete().where(_grants.c.expires_at <= at))  # keep the table small
     conn.execute(
         _grants.insert().values(
-            booking_id=booking_id, sender_id=sender_id[:128], channel=channel[:32], created_at=at, expires_at=expires
+            booking_id=booking_id,
+            sender_id=sender_id[:128],
+            channel=channel[:32],
+            created_at=at,
+            expires_at=expires,
         )
     )
     return expires

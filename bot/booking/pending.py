@@ -7,6 +7,7 @@ built-in development one. So the form keeps only the masked form (330521********
 138****5678) in its slots, and the value itself lives here, sealed with bot.privacy.seal,
 keyed by conversation, until the booking is written, the form stops, or PENDING_TTL passes.
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,7 +47,9 @@ class PendingPersonalStore:
         log.warning("pending personal data unavailable: %s", exc.__class__.__name__)
         return BookingUnavailable(exc.__class__.__name__)
 
-    def put(self, conversation_id: str, field: str, value: str, *, at: Optional[datetime] = None) -> None:
+    def put(
+        self, conversation_id: str, field: str, value: str, *, at: Optional[datetime] = None
+    ) -> None:
         """Keep `value` sealed for this conversation (replacing an earlier one)."""
         if field not in FIELDS:
             raise ValueError(f"unknown field {field!r}")
@@ -56,17 +59,24 @@ class PendingPersonalStore:
             with write_lock(self._engine), self._engine.begin() as conn:
                 conn.execute(_pending.delete().where(_pending.c.expires_at <= stamp))
                 conn.execute(
-                    _pending.delete().where(and_(_pending.c.conversation_id == key, _pending.c.field == field))
+                    _pending.delete().where(
+                        and_(_pending.c.conversation_id == key, _pending.c.field == field)
+                    )
                 )
                 conn.execute(
                     _pending.insert().values(
-                        conversation_id=key, field=field, sealed=seal(value), expires_at=stamp + PENDING_TTL
+                        conversation_id=key,
+                        field=field,
+                        sealed=seal(value),
+                        expires_at=stamp + PENDING_TTL,
                     )
                 )
         except SQLAlchemyError as exc:
             raise self._fail(exc) from exc
 
-    def get(self, conversation_id: str, field: str, *, at: Optional[datetime] = None) -> Optional[str]:
+    def get(
+        self, conversation_id: str, field: str, *, at: Optional[datetime] = None
+    ) -> Optional[str]:
         """The clear value, or None when missing, expired or not readable with this secret."""
         stamp = at or _now_utc()
         key = (conversation_id or "unknown")[:128]
@@ -75,7 +85,11 @@ class PendingPersonalStore:
                 conn.execution_options(**READ_ONLY)
                 token = conn.execute(
                     select(_pending.c.sealed).where(
-                        and_(_pending.c.conversation_id == key, _pending.c.field == field, _pending.c.expires_at > stamp)
+                        and_(
+                            _pending.c.conversation_id == key,
+                            _pending.c.field == field,
+                            _pending.c.expires_at > stamp,
+                        )
                     )
                 ).scalar()
         except SQLAlchemyError as exc:

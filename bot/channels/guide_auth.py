@@ -20,6 +20,7 @@ Session cookie: `v1.<expires>.<nonce>.<mac>`, mac = HMAC-SHA256 over the rest, k
 GUIDE_SESSION_SECRET *and* the password hash, so changing the password ends every session.
 Stdlib only: itsdangerous is in the venv only as a Flask dependency.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -114,8 +115,9 @@ class PasswordHash:
 
     def verify(self, password: str) -> bool:
         """Derive and compare in constant time (the derivation itself is password-independent)."""
-        candidate = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), self.salt,
-                                        self.iterations, dklen=len(self.key))
+        candidate = hashlib.pbkdf2_hmac(
+            "sha256", password.encode("utf-8"), self.salt, self.iterations, dklen=len(self.key)
+        )
         return hmac.compare_digest(candidate, self.key)
 
 
@@ -130,10 +132,16 @@ def hash_password(password: str, iterations: int = PBKDF2_ITERATIONS) -> str:
 class SessionSigner:
     """Stateless session tokens: the server keeps nothing, so restarts and replicas agree."""
 
-    def __init__(self, secret: bytes, password_hash: str, lifetime: int = SESSION_SECONDS,
-                 clock: Callable[[], float] = time.time) -> None:
-        self._key = hmac.new(secret, b"guide-session\x00" + password_hash.encode("utf-8"),
-                             hashlib.sha256).digest()
+    def __init__(
+        self,
+        secret: bytes,
+        password_hash: str,
+        lifetime: int = SESSION_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._key = hmac.new(
+            secret, b"guide-session\x00" + password_hash.encode("utf-8"), hashlib.sha256
+        ).digest()
         self.lifetime = lifetime
         self._clock = clock
 
@@ -167,9 +175,13 @@ class FailedLogins:
     the limiter forget, never make it grow.
     """
 
-    def __init__(self, limit: int = MAX_FAILURES, window: float = FAILURE_WINDOW_SECONDS,
-                 max_clients: int = MAX_TRACKED_CLIENTS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: int = MAX_FAILURES,
+        window: float = FAILURE_WINDOW_SECONDS,
+        max_clients: int = MAX_TRACKED_CLIENTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limit = limit
         self.window = window
         self.max_clients = max_clients
@@ -226,25 +238,39 @@ class GuideAuth:
         production = (environ.get(APP_ENV) or "").strip().lower() == "production"
         if not encoded:
             if production:
-                logger.warning("guide console: %s=production and no %s: /guide/ refuses every "
-                               "request", APP_ENV, PASSWORD_ENV)
+                logger.warning(
+                    "guide console: %s=production and no %s: /guide/ refuses every request",
+                    APP_ENV,
+                    PASSWORD_ENV,
+                )
                 return cls(Mode.LOCKED)
             logger.info("guide console: no %s, serving loopback clients only", PASSWORD_ENV)
             return cls(Mode.LOOPBACK)
         try:
             password = PasswordHash.parse(encoded)
         except ValueError as exc:
-            logger.error("guide console: %s is unusable (%s): /guide/ refuses every request",
-                         PASSWORD_ENV, exc)
+            logger.error(
+                "guide console: %s is unusable (%s): /guide/ refuses every request",
+                PASSWORD_ENV,
+                exc,
+            )
             return cls(Mode.LOCKED)
         if password.iterations < PBKDF2_ITERATIONS:
-            logger.warning("guide console: %s has %d PBKDF2 iterations (< %d); make a new one",
-                           PASSWORD_ENV, password.iterations, PBKDF2_ITERATIONS)
+            logger.warning(
+                "guide console: %s has %d PBKDF2 iterations (< %d); make a new one",
+                PASSWORD_ENV,
+                password.iterations,
+                PBKDF2_ITERATIONS,
+            )
         secret = (environ.get(SECRET_ENV) or "").strip()
         if len(secret) < MIN_SECRET_CHARS:
-            logger.error("guide console: %s is missing or shorter than %d characters (make one "
-                         "with `python -m bot.channels.guide_auth secret`): /guide/ refuses "
-                         "every request", SECRET_ENV, MIN_SECRET_CHARS)
+            logger.error(
+                "guide console: %s is missing or shorter than %d characters (make one "
+                "with `python -m bot.channels.guide_auth secret`): /guide/ refuses "
+                "every request",
+                SECRET_ENV,
+                MIN_SECRET_CHARS,
+            )
             return cls(Mode.LOCKED)
         return cls(Mode.PASSWORD, password, SessionSigner(secret.encode("utf-8"), encoded))
 
@@ -259,8 +285,9 @@ def _needs_auth_json(request: Request, prefix: str) -> bool:
     return request.path.startswith(f"{prefix}/api/")
 
 
-def protect(bp: Blueprint, auth: GuideAuth, pages: Path, prefix: str,
-            headers: Mapping[str, str]) -> None:
+def protect(
+    bp: Blueprint, auth: GuideAuth, pages: Path, prefix: str, headers: Mapping[str, str]
+) -> None:
     """Add the access check (blueprint middleware) and /login, /logout, /api/session to `bp`.
 
     Blueprint middleware runs for every route of this blueprint only, including the page and
@@ -276,13 +303,19 @@ def protect(bp: Blueprint, auth: GuideAuth, pages: Path, prefix: str,
 
     def refuse(request: Request) -> HTTPResponse:
         if _needs_auth_json(request, prefix):
-            return response.json({"error": staff_message("needs_credentials")}, status=403,
-                                 headers=base_headers, ensure_ascii=False)
-        return response.raw(refusal_page, status=403, content_type="text/html; charset=utf-8",
-                            headers=base_headers)
+            return response.json(
+                {"error": staff_message("needs_credentials")},
+                status=403,
+                headers=base_headers,
+                ensure_ascii=False,
+            )
+        return response.raw(
+            refusal_page, status=403, content_type="text/html; charset=utf-8", headers=base_headers
+        )
 
-    def login_page(message: str = "", status: int = 200,
-                   extra: Optional[Mapping[str, str]] = None) -> HTTPResponse:
+    def login_page(
+        message: str = "", status: int = 200, extra: Optional[Mapping[str, str]] = None
+    ) -> HTTPResponse:
         body = login_template.replace("<!--message-->", message)
         return response.html(body, status=status, headers={**base_headers, **(extra or {})})
 
@@ -301,8 +334,12 @@ def protect(bp: Blueprint, auth: GuideAuth, pages: Path, prefix: str,
         if route in OPEN_ROUTES or session_expiry(request):
             return None
         if _needs_auth_json(request, prefix):
-            return response.json({"error": staff_message("login_required")}, status=401,
-                                 headers=base_headers, ensure_ascii=False)
+            return response.json(
+                {"error": staff_message("login_required")},
+                status=401,
+                headers=base_headers,
+                ensure_ascii=False,
+            )
         return redirect(f"{prefix}/login")
 
     @bp.route("/login", methods=["GET"], name="guide_login_form")
@@ -317,8 +354,11 @@ def protect(bp: Blueprint, auth: GuideAuth, pages: Path, prefix: str,
             return redirect(f"{prefix}/")
         client = client_key(request)
         if auth.failures.blocked(client):
-            return login_page(staff_message("too_many"), 429,
-                              {"Retry-After": str(auth.failures.retry_after(client))})
+            return login_page(
+                staff_message("too_many"),
+                429,
+                {"Retry-After": str(auth.failures.retry_after(client))},
+            )
         # Counted before the check and forgiven on success: parallel guesses cannot all slip
         # past `blocked` while the first ones are still being verified.
         auth.failures.record(client)
@@ -345,12 +385,12 @@ def protect(bp: Blueprint, auth: GuideAuth, pages: Path, prefix: str,
     @bp.route("/api/session", methods=["GET"], name="guide_session")
     async def session(request: Request) -> HTTPResponse:
         """Lets the page show the logout button only where there is a login."""
-        return response.json({"mode": auth.mode.value, "expires_at": session_expiry(request)},
-                             headers=base_headers)
+        return response.json(
+            {"mode": auth.mode.value, "expires_at": session_expiry(request)}, headers=base_headers
+        )
 
 
-def _set_cookie(resp: HTTPResponse, request: Request, value: str, max_age: int,
-                path: str) -> None:
+def _set_cookie(resp: HTTPResponse, request: Request, value: str, max_age: int, path: str) -> None:
     resp.cookies[COOKIE_NAME] = value
     cookie = resp.cookies[COOKIE_NAME]
     cookie["path"] = path

@@ -16,21 +16,21 @@ limits shared by every channel in bot.inputs:
 
 The JSON errors are for API clients; the web chat shows its own wording for them.
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Union
-
-from sanic import Blueprint, response
-from sanic.request import Request
-from sanic.response import HTTPResponse, ResponseStream
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Union
 
 import rasa.utils.endpoints
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.core.channels.rest import QueueOutputChannel, RestInput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse, ResponseStream
 
 from bot.inputs import MAX_BODY_BYTES, busy_messages, cap_sender, clean_text
 
@@ -98,7 +98,9 @@ def nesting_depth(value: Any) -> int:
         item, depth = stack.pop()
         if isinstance(item, (dict, list)):
             deepest = max(deepest, depth + 1)
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+            stack.extend(
+                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
     return deepest
 
 
@@ -124,8 +126,9 @@ def parse_message(body: bytes, default_channel: str) -> RestRequest:
     if metadata is not None and not isinstance(metadata, dict):
         raise BadRequest("invalid_metadata", "`metadata` must be a JSON object when given.")
     if metadata and nesting_depth(metadata) > MAX_METADATA_DEPTH:
-        raise BadRequest("invalid_metadata",
-                         f"`metadata` may nest at most {MAX_METADATA_DEPTH} levels deep.")
+        raise BadRequest(
+            "invalid_metadata", f"`metadata` may nest at most {MAX_METADATA_DEPTH} levels deep."
+        )
     channel = payload.get("input_channel")
     if channel is not None and not isinstance(channel, str):
         raise BadRequest("invalid_input_channel", "`input_channel` must be a string when given.")
@@ -133,12 +136,19 @@ def parse_message(body: bytes, default_channel: str) -> RestRequest:
     return RestRequest(clean_text(message), sender, channel, metadata)
 
 
-async def handle_turn(on_new_message: OnNewMessage, message: RestRequest, output: OutputChannel) -> None:
+async def handle_turn(
+    on_new_message: OnNewMessage, message: RestRequest, output: OutputChannel
+) -> None:
     """Run one turn; a failure is logged once and leaves the output empty (so: busy reply)."""
     try:
         await on_new_message(
-            UserMessage(message.text, output, message.sender,
-                        input_channel=message.input_channel, metadata=message.metadata)
+            UserMessage(
+                message.text,
+                output,
+                message.sender,
+                input_channel=message.input_channel,
+                metadata=message.metadata,
+            )
         )
     except asyncio.CancelledError:
         logger.error("REST channel: the turn was cancelled (request timeout)")
@@ -151,7 +161,7 @@ class RestChannel(RestInput):
 
     @classmethod
     def name(cls) -> str:
-        """"rest", like the stock channel: the URL /webhooks/rest/webhook is a contract."""
+        """Named "rest", like the stock channel: the URL /webhooks/rest/webhook is a contract."""
         return "rest"
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
@@ -167,7 +177,8 @@ class RestChannel(RestInput):
             body = await read_body(request)
             if body is None:
                 return error_response(
-                    413, "payload_too_large",
+                    413,
+                    "payload_too_large",
                     f"The request body is larger than {MAX_BODY_BYTES} bytes; "
                     "please send a shorter message.",
                     max_bytes=MAX_BODY_BYTES,
@@ -178,8 +189,9 @@ class RestChannel(RestInput):
                 return error_response(400, exc.code, exc.detail)
             agent = getattr(request.app.ctx, "agent", None)
             if rasa.utils.endpoints.bool_arg(request, "stream", default=False):
-                return response.stream(self._stream(on_new_message, message, agent),
-                                       content_type="text/event-stream")
+                return response.stream(
+                    self._stream(on_new_message, message, agent), content_type="text/event-stream"
+                )
             collector = CollectingOutputChannel()
             await handle_turn(on_new_message, message, collector)
             return response.json(collector.messages or busy_messages(agent, message.sender))
@@ -187,8 +199,9 @@ class RestChannel(RestInput):
         return bp
 
     @staticmethod
-    def _stream(on_new_message: OnNewMessage, message: RestRequest,
-                agent: Any) -> Callable[[Any], Awaitable[None]]:
+    def _stream(
+        on_new_message: OnNewMessage, message: RestRequest, agent: Any
+    ) -> Callable[[Any], Coroutine[Any, Any, None]]:
         """Stock streaming (one JSON line per bot message), ending with busy if none came."""
 
         async def stream(resp: Any) -> None:

@@ -10,17 +10,17 @@ Static files come only from a fixed directory, by whitelisted name, with a stric
 Content-Security-Policy: the page cannot load anything from another host, so it works
 offline and a CDN can never sneak back in.
 """
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict
 
+from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-
-from rasa.core.channels.channel import InputChannel, UserMessage
 
 from bot.settings import PROJECT_ROOT
 
@@ -55,13 +55,14 @@ def static_page_routes(bp: Blueprint, directory: Path, page_name: str) -> None:
         if not _SAFE_NAME.match(name) or not path.is_file():
             return response.text("not found", status=404, headers=SECURITY_HEADERS)
         body = path.read_bytes()
-        return response.raw(body, content_type=CONTENT_TYPES[path.suffix],
-                            headers=SECURITY_HEADERS)
+        return response.raw(body, content_type=CONTENT_TYPES[path.suffix], headers=SECURITY_HEADERS)
 
     @bp.route("/", methods=["GET"], name=f"{page_name}_index")
     async def index(request: Request) -> HTTPResponse:
         if not request.path.endswith("/"):  # relative asset URLs need the trailing slash
-            target = request.path + "/" + (f"?{request.query_string}" if request.query_string else "")
+            target = (
+                request.path + "/" + (f"?{request.query_string}" if request.query_string else "")
+            )
             return response.redirect(target, status=301)
         return serve("index.html")
 
