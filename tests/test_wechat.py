@@ -32,18 +32,19 @@ from sanic import Sanic
 from rasa.core.channels.channel import UserMessage, register
 
 from bot.channels.wechat import (
-    EMPTY_TEXT_REPLY,
-    NON_TEXT_REPLY,
+    EMPTY_TEXT_RESPONSE,
+    NON_TEXT_RESPONSE,
     WECHAT_TEXT_LIMIT,
     WeChatApiSender,
     WeChatInput,
+    channel_text,
     map_numeric_reply,
     render_bot_messages,
     split_text,
 )
 from bot.dedup import Deduplicator, MemoryTTLStore
-from bot.inputs import (
 from bot.domain_files import load_domain
+from bot.inputs import (
     MAX_BODY_BYTES,
     MAX_MESSAGE_CHARS,
     MAX_SENDER_CHARS,
@@ -53,6 +54,8 @@ from bot.domain_files import load_domain
 )
 
 TOKEN = "test-token-123"
+NON_TEXT_REPLY = channel_text(NON_TEXT_RESPONSE)
+EMPTY_TEXT_REPLY = channel_text(EMPTY_TEXT_RESPONSE)
 APPID = "wx0123456789abcdef"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 chars → 32-byte key
 OA_ID = "gh_test_oa"
