@@ -21,10 +21,11 @@ class ActionHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        line = label("handoff_hall")
+        kb = get_kb()
+        line, unset = label("handoff_hall"), kb.notice("not_configured")
         halls = "".join(
-            line.replace("{name}", hall.name).replace("{phone}", hall.phone.display()) + "\n"
-            for hall in get_kb().halls.values()
+            line.replace("{name}", hall.name).replace("{phone}", hall.phone.display(unset)) + "\n"
+            for hall in kb.halls.values()
         )
         dispatcher.utter_message(response="utter_handoff", hotline=hotline_number(), halls=halls)
         return [SlotSet("handoff_requested", True)]

@@ -168,7 +168,7 @@ def answer_text(aspect: str, context: Dict[str, Any], seen_hints: Optional[Set[s
         parts.append(answer.render())
     english = language == ENGLISH
     template = kb.notice("hall_details_en" if english else "hall_details") or ""
-    unset = kb.notice("not_configured_en") if english else None
+    unset = kb.notice("not_configured_en" if english else "not_configured")
     if aspect == "place" and context.get("place") in kb.directory and not context.get("topic"):
         for other in kb.directory[context["place"]]:
             parts.append(_hall_details(template, other.name, other.address.display(unset),

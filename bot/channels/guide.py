@@ -201,15 +201,16 @@ def _list_items(text: str) -> List[str]:
     return items
 
 
-def _hall_view(hall: Hall) -> Dict[str, Any]:
+def _hall_view(hall: Hall, unset: Optional[str]) -> Dict[str, Any]:
+    """A hall's details; `unset` (notices.yml `not_configured`) stands for what is not configured."""
     return {
         "id": hall.id,
         "name": hall.name,
         "city": hall.city,
-        "address": hall.address.display(),
-        "hours": hall.hours.display(),
-        "phone": hall.phone.display(),
-        "green_channel_phone": hall.green_channel_phone.display(),
+        "address": hall.address.display(unset),
+        "hours": hall.hours.display(unset),
+        "phone": hall.phone.display(unset),
+        "green_channel_phone": hall.green_channel_phone.display(unset),
     }
 
 
@@ -258,7 +259,7 @@ def _ask_view(parse: Mapping[str, Any], ekb: EmergencyKB) -> Optional[Dict[str, 
     }
 
 
-def _green_channel(parse: Mapping[str, Any], hall: Optional[Hall]) -> Dict[str, Any]:
+def _green_channel(parse: Mapping[str, Any], hall: Optional[Hall], unset: Optional[str]) -> Dict[str, Any]:
     """Eligibility exactly as the bot decides it: the parse's `emergency_type` entity.
 
     No entity means no emergency (the NLU contract in DESIGN.md); the component's `emergency`
@@ -279,7 +280,7 @@ def _green_channel(parse: Mapping[str, Any], hall: Optional[Hall]) -> Dict[str, 
         "confidence": emergency.get("confidence"),
         "proofs": [],
         "speed": None,
-        "phone": hall.green_channel_phone.display() if hall is not None else None,
+        "phone": hall.green_channel_phone.display(unset) if hall is not None else None,
         "sources": [],
         "as_of": None,
         "categories": [{"id": cid, "name": c.name} for cid, c in ekb.categories.items()],
@@ -391,7 +392,8 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
         warnings.append(str(words["warnings"]["no_service"]))
 
     hall = halls[0] if len(halls) == 1 else None
-    green = _green_channel(parse, hall)
+    unset = kb.notice("not_configured")
+    green = _green_channel(parse, hall, unset)
     green["text"] = None
     if green["eligible"]:
         gc_slots = {**filled, "place": hall.id} if hall is not None else filled
@@ -416,7 +418,7 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
         if slots["service"] else None,
         "topic": {"id": topic, "name": kb.topics[topic].name} if topic in kb.topics else None,
         "sections": sections,
-        "halls": [_hall_view(h) for h in halls],
+        "halls": [_hall_view(h, unset) for h in halls],
         "green_channel": green,
         "slots_today": _slots_today(halls, repository_factory),
         "warnings": warnings,
