@@ -115,13 +115,13 @@ def _document_answer(tracker: Tracker, category: str) -> Optional[Dict[str, Any]
     if category == "document_lost" and not context.get("apply_kind"):
         context["apply_kind"] = "replacement"
     try:
-        text = answer_text(aspect, context)
+        answer = answer_text(aspect, context)
     except Exception:
         logger.exception("KB answer failed for %s", aspect)
         return None
-    if not text:
+    if not answer:
         return None
-    return {"response": "utter_emergency_also_asked", "aspect": aspect_label(aspect), "answer": text}
+    return {"response": "utter_emergency_also_asked", "aspect": aspect_label(aspect), "answer": answer}
 
 
 class ActionGreenChannel(Action):

@@ -346,8 +346,8 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
     parse, warnings = await _parse(agent, text)
     values = _entity_values(parse, text, kb)
 
-    slots: Dict[str, Optional[str]] = {k: (values.get(k) or [None])[0] for k in SLOT_KEYS}
-    topic = (values.get("topic") or [None])[-1]  # the last one named, as the chat's slot
+    slots: Dict[str, Optional[str]] = {k: next(iter(values.get(k) or []), None) for k in SLOT_KEYS}
+    topic = next(reversed(values.get("topic") or []), None)  # the last one named, as the chat's slot
     if picks.get("service") in _topic_ids(kb):
         topic, picks = str(picks["service"]), {k: v for k, v in picks.items() if k != "service"}
     for key in ("service", "applicant_type", "apply_kind"):

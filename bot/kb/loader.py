@@ -39,7 +39,6 @@ WHEN_KEYS = ("applicant_type", "apply_kind", "endorsement_type", "place", "indiv
 DERIVED_KEYS = ("individual_visit_city",)
 SCOPES = ("全国", "浙江", "湖州", "德清", "杭州", "宁波")
 NOT_CONFIGURED = "待配置"
-# The founding article (../shared/domain/000_*.txt) has no URL; cite it by its headline.
 #: Lines notices.yml must hold: the hotline, the closing check line, the words of a citation, a
 #: fact's scope and a hall detail not configured yet.
 NOTICE_NAMES = ("hotline", "check_line", "source_line", "citation_format", "repost_mark", "undated",
@@ -47,7 +46,6 @@ NOTICE_NAMES = ("hotline", "check_line", "source_line", "citation_format", "repo
 #: Where a fact's `as_of` comes from: a cited source's own date (the default), the day the fact
 #: was checked against its sources, or an estimate because no source shows a date.
 AS_OF_BASES = ("source", "verified", "estimated")
-ARTICLE_CITATION = "《出入境服务“只跑一次”——浙江人“说走就走”有底气》（湖州出入境采访报道）"
 #: Topics for foreigners (`audience: foreigners`) answer in English too: every fact there
 #: needs `text_en` beside `text`, and the topic a `name_en` (and `hint_en` with its `hint`).
 FOREIGNERS = "foreigners"
@@ -250,7 +248,7 @@ def cite(source: str, sources: Mapping[str, SourceInfo], wording: Mapping[str, s
             mark = wording["repost_mark"] if info.repost else ""
             return wording["citation_format"].replace("{publisher}", publisher + mark).replace("{when}", when)
         return info.display(wording, language)
-    return ARTICLE_CITATION if source == "article" else source
+    return source  # every cited source is in sources.yml (checked at load), the article too
 
 
 def wording_for(notices: Mapping[str, str], language: str | None) -> dict[str, str]:
