@@ -3,7 +3,8 @@
 Thin: the category comes from the NLU (entity `emergency_type`, see bot.nlu.emergency), the
 wording's facts from data/kb/emergency.yml (bot.kb.emergency) and the hall's phone from
 data/kb/halls.yml (bot.kb). The reply is calm and short: condolence where it fits, what to
-bring, how fast, whom to call, then two buttons.
+bring, how fast, whom to call, then two buttons. Its wording is the domain responses
+`utter_green_channel*` and `utter_resume_*` (domain/emergency.yml); this module passes the facts.
 """
 from __future__ import annotations
 

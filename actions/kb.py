@@ -1,4 +1,8 @@
-"""Knowledge-base answers: documents, fee, time, place, attendance, photo, …"""
+"""Knowledge-base answers: documents, fee, time, place, attendance, photo, …
+
+The answers are data/kb text, sent as `utter_kb_answer`; the questions this action asks back
+are domain responses (domain/core.yml), with names from data/wording/labels.yml.
+"""
 from __future__ import annotations
 
 import dataclasses
