@@ -21,10 +21,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 import actions.booking as booking
 import actions.booking.common as booking_common  # its clock (`now`) is the one tests fix
-from actions.kb import ActionAnswerKb, answer_context, answer_text
+from actions.kb import KB_ANSWER, ActionAnswerKb, answer_context, answer_text
 from bot.booking import BookingRepository, BookingUnavailable, SlotView
 from bot.kb import get_kb
 from bot.kb.emergency import EmergencyKB, get_emergency_kb
+from bot.kb.hotline import hotline_text
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class ActionGreenChannelProofs(AfterGreenChannelAction):
         if "service" in named:
             documents = answer_text("documents", answer_context(tracker))
             if documents:
-                dispatcher.utter_message(text=documents)
+                dispatcher.utter_message(response=KB_ANSWER, answer=documents)
         dispatcher.utter_message(
             response="utter_green_channel_proofs",
             category=kb.categories[category].name,
@@ -130,7 +131,7 @@ class ActionGreenChannelSpeed(AfterGreenChannelAction):
             logger.warning("booking store unavailable: no earliest green-channel seat to offer")
             return []
         if found is None:
-            dispatcher.utter_message(response="utter_green_channel_no_priority_seat", hotline=kb.hotline.text)
+            dispatcher.utter_message(response="utter_green_channel_no_priority_seat", hotline=hotline_text())
             return []
         hall, day, slot = found
         dispatcher.utter_message(

@@ -3,7 +3,8 @@
 Thin: the category comes from the NLU (entity `emergency_type`, see bot.nlu.emergency), the
 wording's facts from data/kb/emergency.yml (bot.kb.emergency) and the hall's phone from
 data/kb/halls.yml (bot.kb). The reply is calm and short: condolence where it fits, what to
-bring, how fast, whom to call, then two buttons.
+bring, how fast, whom to call, then two buttons. Its wording is the domain responses
+`utter_green_channel*` and `utter_resume_*` (domain/emergency.yml); this module passes the facts.
 """
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.kb import ASPECT_LABEL, INTENT_ASPECT, answer_context, answer_text
+from actions.kb import ASPECTS, INTENT_ASPECT, KB_ANSWER, answer_context, answer_text, aspect_label
 from bot.kb.emergency import CATEGORIES, EmergencyKB, get_emergency_kb
+from bot.kb.hotline import hotline_number
+from bot.kb.loader import NOT_CONFIGURED
+from bot.wording import label, labels
 
 logger = logging.getLogger(__name__)
 
@@ -28,23 +32,17 @@ PENDING_SLOT = "emergency_pending"
 QUESTION_SLOT = "emergency_question"
 ASK_KEY = "emergency_ask"
 UNKNOWN = "unknown"
-HOTLINE = "12367"
-# What each form is called in "要继续刚才的预约吗？".
-FORM_LABELS = {
-    "booking_form": "预约",
-    "booking_lookup_form": "查询预约",
-    "booking_cancel_form": "取消预约",
-    "booking_reschedule_form": "改约",
-}
 # When DIET's own guess was report_emergency, a plain question in the text still counts.
 ASPECT_WORDS = {
     "documents": ("带什么", "什么材料", "哪些材料", "要什么材料", "准备什么"),
     "fee": ("多少钱", "费用", "收费"),
 }
-BUTTONS = [
-    {"title": "预约绿色通道优先时段", "payload": "/book_priority"},
-    {"title": "转人工", "payload": "/request_human"},
-]
+
+
+def form_label(form: str) -> str:
+    """What a form is called in "要继续刚才的预约吗？" (data/wording/labels.yml `forms`)."""
+    names = labels("forms")
+    return names.get(form, names["other"])
 
 
 def _category(tracker: Tracker) -> Optional[str]:
@@ -76,38 +74,38 @@ def _hall_phone(tracker: Tracker) -> tuple[str, Optional[str]]:
         halls = get_kb().halls
     except Exception:  # the KB is checked at start-up; here a reply must still go out
         logger.exception("halls unavailable")
-        return "出入境接待大厅", None
+        return label("default_hall"), None
     wanted = tracker.get_slot("booking_hall") or tracker.get_slot("place")
     hall = halls.get(wanted) if wanted else None
     if hall is None and halls:
         hall = next(iter(halls.values()))
     if hall is None:
-        return "出入境接待大厅", None
+        return label("default_hall"), None
     return hall.name, hall.green_channel_phone.resolved()
 
 
-def green_channel_text(kb: EmergencyKB, category: str, hall_name: str, phone: Optional[str]) -> str:
-    """The reply: condolence, 绿色通道, proofs, speed, phones. Kept to a few lines."""
+def green_channel_reply(kb: EmergencyKB, category: str, hall_name: str, phone: Optional[str]) -> Dict[str, Any]:
+    """The reply's response and variables: condolence, category, numbered proofs, speed and
+    phones (utter_green_channel, or utter_green_channel_no_phone while the hall's green-channel
+    phone is not configured)."""
     info = kb.categories[category]
     proofs = list(info.proofs) + [kb.application_form]
-    lines = [
-        info.condolence,
-        f"您的情况属于“{info.name}”，可以走绿色通道（急事急办）。",
-        "请带上：",
-        *[f"{i}. {p}" for i, p in enumerate(proofs, start=1)],
-        f"办理速度：{kb.speed.text}",
-    ]
+    values: Dict[str, Any] = {
+        "condolence": info.condolence,
+        "category": info.name,
+        "proofs": "\n".join(f"{i}. {p}" for i, p in enumerate(proofs, start=1)),
+        "speed": kb.speed.text,
+        "hall": hall_name,
+        "hotline": hotline_number(),
+    }
     if phone:
-        lines.append(f"建议先打电话说明情况：{hall_name}绿色通道电话 {phone}；也可拨打{HOTLINE}（7×24小时，中英文）。")
-    else:
-        lines.append(
-            f"请拨打{HOTLINE}（7×24小时，中英文）说明情况；{hall_name}的绿色通道电话：待配置。"
-        )
-    return "\n".join(lines)
+        return {"response": "utter_green_channel", **values, "phone": phone}
+    return {"response": "utter_green_channel_no_phone", **values, "not_configured": NOT_CONFIGURED}
 
 
-def _document_answer(tracker: Tracker, category: str) -> Optional[str]:
-    """Answer a document question asked in the same message as the emergency."""
+def _document_answer(tracker: Tracker, category: str) -> Optional[Dict[str, Any]]:
+    """Answer a document question asked in the same message as the emergency (the response
+    utter_emergency_also_asked and its variables)."""
     aspect = INTENT_ASPECT.get(_original_intent(tracker) or "")
     if aspect is None:
         text = str((tracker.latest_message or {}).get("text") or "")
@@ -118,11 +116,13 @@ def _document_answer(tracker: Tracker, category: str) -> Optional[str]:
     if category == "document_lost" and not context.get("apply_kind"):
         context["apply_kind"] = "replacement"
     try:
-        text = answer_text(aspect, context)
+        answer = answer_text(aspect, context)
     except Exception:
         logger.exception("KB answer failed for %s", aspect)
         return None
-    return f"另外，关于您问的{ASPECT_LABEL[aspect]}：\n{text}" if text else None
+    if not answer:
+        return None
+    return {"response": "utter_emergency_also_asked", "aspect": aspect_label(aspect), "answer": answer}
 
 
 class ActionGreenChannel(Action):
@@ -165,15 +165,15 @@ def _green_channel_reply(
         )
         return []
     hall_name, phone = _hall_phone(tracker)
-    dispatcher.utter_message(text=green_channel_text(kb, category, hall_name, phone), buttons=BUTTONS)
+    dispatcher.utter_message(**green_channel_reply(kb, category, hall_name, phone))
     extra = _document_answer(tracker, category)
     if extra:
-        dispatcher.utter_message(text=extra)
+        dispatcher.utter_message(**extra)
     return [SlotSet(ENTITY, category)]
 
 
 def _offer_resume(dispatcher: CollectingDispatcher, form: str) -> None:
-    dispatcher.utter_message(response="utter_ask_resume_form", label=FORM_LABELS.get(form, "刚才的事"))
+    dispatcher.utter_message(response="utter_ask_resume_form", label=form_label(form))
 
 
 class ActionAskEmergency(Action):
@@ -224,7 +224,7 @@ class ActionEmergencyAnswer(Action):
         else:
             answer = _question_answer(tracker, tracker.get_slot(QUESTION_SLOT))
             if answer:
-                dispatcher.utter_message(text=answer)
+                dispatcher.utter_message(response=KB_ANSWER, answer=answer)
             else:
                 dispatcher.utter_message(response="utter_emergency_declined")
         form = tracker.get_slot(INTERRUPTED_SLOT)
@@ -244,7 +244,7 @@ def _asked_aspect(intent: Optional[str], text: str) -> Optional[str]:
 
 def _question_answer(tracker: Tracker, aspect: Optional[str]) -> Optional[str]:
     """The KB answer to the question the message asked before the emergency question."""
-    if aspect not in ASPECT_LABEL:
+    if aspect not in ASPECTS:
         return None
     try:
         return answer_text(aspect, answer_context(tracker))
@@ -265,15 +265,15 @@ class ActionResumeTask(Action):
         form = tracker.get_slot(INTERRUPTED_SLOT)
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         if not form:
-            dispatcher.utter_message(text="好的。还有什么需要帮忙的，随时告诉我。")
+            dispatcher.utter_message(response="utter_resume_nothing")
             return []
-        label = FORM_LABELS.get(form, "刚才的事")
+        name = form_label(form)
         if intent == "deny":
-            dispatcher.utter_message(text=f"好的，刚才的{label}先不继续了。需要时随时跟我说“{label}”。")
+            dispatcher.utter_message(response="utter_resume_dropped", label=name)
             return [SlotSet(INTERRUPTED_SLOT, None)]
         known_forms = set((domain or {}).get("forms") or {})
         if known_forms and form not in known_forms:
-            dispatcher.utter_message(text=f"抱歉，刚才的{label}无法继续了，请重新开始。")
+            dispatcher.utter_message(response="utter_resume_unavailable", label=name)
             return [SlotSet(INTERRUPTED_SLOT, None)]
-        dispatcher.utter_message(text=f"好的，我们接着{label}。")
+        dispatcher.utter_message(response="utter_resume_continue", label=name)
         return [SlotSet(INTERRUPTED_SLOT, None), FollowupAction(form)]

@@ -8,10 +8,12 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.kb import get_kb
+from bot.kb.hotline import hotline_number
+from bot.wording import label
 
 
 class ActionHandoff(Action):
-    """Gives the hall numbers and 12367 and marks the conversation for staff follow-up."""
+    """Gives the hall numbers and the hotline and marks the conversation for staff follow-up."""
 
     def name(self) -> Text:
         return "action_handoff"
@@ -19,9 +21,11 @@ class ActionHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        lines = ["好的，为您转人工服务：", "· 12367 移民管理服务热线（7×24 小时，中英文）"]
-        for hall in get_kb().halls.values():
-            lines.append(f"· {hall.name}：{hall.phone.display()}")
-        lines.append("工作时间也可以直接到大厅为民窗口找工作人员。")
-        dispatcher.utter_message(text="\n".join(lines))
+        kb = get_kb()
+        line, unset = label("handoff_hall"), kb.notice("not_configured")
+        halls = "".join(
+            line.replace("{name}", hall.name).replace("{phone}", hall.phone.display(unset)) + "\n"
+            for hall in kb.halls.values()
+        )
+        dispatcher.utter_message(response="utter_handoff", hotline=hotline_number(), halls=halls)
         return [SlotSet("handoff_requested", True)]

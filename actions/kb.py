@@ -1,4 +1,8 @@
-"""Knowledge-base answers: documents, fee, time, place, attendance, photo, …"""
+"""Knowledge-base answers: documents, fee, time, place, attendance, photo, …
+
+The answers are data/kb text, sent as `utter_kb_answer`; the questions this action asks back
+are domain responses (domain/core.yml), with names from data/wording/labels.yml.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -14,6 +18,7 @@ from bot.understand import Reading, subjects
 from bot.kb.loader import FOREIGNERS
 from bot.language import ENGLISH
 from bot.vocabulary import domain_cues
+from bot.wording import labels
 
 INTENT_ASPECT = {
     "ask_documents": "documents",
@@ -32,36 +37,26 @@ INTENT_ASPECT = {
     # "口岸签证是什么", "怎么查出入境记录": a topic of its own (data/kb/topic_*.yml).
     "ask_topic": "overview",
 }
-ASPECT_LABEL = {
-    "documents": "所需材料",
-    "fee": "费用",
-    "time": "办理时间",
-    "validity": "有效期",
-    "place": "办理地点",
-    "attendance": "是否本人到场",
-    "photo": "照片要求",
-    "delivery": "邮寄和网上办理",
-    "endorsement": "签注",
-    "yidi": "异地办证",
-    "green_channel": "绿色通道",
-    "overview": "办理说明",
-}
+#: The aspects a question can be about; their names are data/wording/labels.yml `aspects`.
+ASPECTS = frozenset(INTENT_ASPECT.values())
 CONTEXT_SLOTS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place", "destination", "topic")
 TRIP_INTENT = "travel_plan"
+#: The response that carries a knowledge-base answer as it is (`{answer}`): the KB text is
+#: the data, the response only says how it is sent.
+KB_ANSWER = "utter_kb_answer"
 #: The NLU's note that the intent was read from the wording (bot.nlu.reading).
 UNDERSTOOD_KEY = "understood"
-SERVICE_BUTTONS = [
-    ("普通护照", "passport"),
-    ("往来港澳通行证/签注", "hk_macau_permit"),
-    ("往来台湾通行证/签注", "taiwan_permit"),
-    ("外国人工作类居留许可", "residence_permit"),
-]
+def aspect_label(aspect: str) -> str:
+    """What the question was about, as a reply names it ("所需材料")."""
+    return labels("aspects")[aspect]
 
 
 def _service_buttons(aspect: str) -> List[Dict[str, str]]:
+    """The services to choose from (titles in data/wording/labels.yml); endorsements exist
+    only for the two permits."""
     return [
         {"title": title, "payload": f'/inform{{"service":"{value}"}}'}
-        for title, value in SERVICE_BUTTONS
+        for value, title in labels("service_buttons").items()
         if aspect != "endorsement" or value in ("hk_macau_permit", "taiwan_permit")
     ]
 
@@ -177,7 +172,7 @@ def answer_text(aspect: str, context: Dict[str, Any], seen_hints: Optional[Set[s
         parts.append(answer.render())
     english = language == ENGLISH
     template = kb.notice("hall_details_en" if english else "hall_details") or ""
-    unset = kb.notice("not_configured_en") if english else None
+    unset = kb.notice("not_configured_en" if english else "not_configured")
     if aspect == "place" and context.get("place") in kb.directory and not context.get("topic"):
         for other in kb.directory[context["place"]]:
             parts.append(_hall_details(template, other.name, other.address.display(unset),
@@ -220,9 +215,7 @@ class ActionAnswerKb(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         aspect = INTENT_ASPECT.get(intent or "") or tracker.get_slot("last_aspect") or self._worded_aspect(tracker)
         if not aspect:
-            dispatcher.utter_message(
-                text="您想了解哪方面呢？比如：要带什么材料、多少钱、多久能拿、在哪里办、照片要求。"
-            )
+            dispatcher.utter_message(response="utter_ask_aspect")
             return []
         context = answer_context(tracker)
         remembered = get_kb().topics.get(context.get("topic") or "")
@@ -234,11 +227,8 @@ class ActionAnswerKb(Action):
         language = tracker.get_slot("language")
         # In English the check below would ask in Chinese; the topic question further on asks instead.
         if language != ENGLISH and self._is_off_topic_opening(tracker, intent, context):
-            dispatcher.utter_message(
-                text=f"请问您是想了解出入境证件的{ASPECT_LABEL[aspect]}吗？我只能解答出入境相关的问题，"
-                "请选择证件，或直接说“办护照多少钱”这样的问题。",
-                buttons=_service_buttons(aspect),
-            )
+            dispatcher.utter_message(response="utter_ask_off_topic", aspect=aspect_label(aspect),
+                                     buttons=_service_buttons(aspect))
             return [SlotSet("last_aspect", aspect)]
 
         needs_service = aspect in ("documents", "fee", "time", "validity", "attendance", "endorsement") \
@@ -249,9 +239,8 @@ class ActionAnswerKb(Action):
             dispatcher.utter_message(response="utter_ask_which_topic", buttons=english_service_buttons())
             return [SlotSet("last_aspect", aspect)]
         if needs_service and not context.get("service") and not (general and aspect in general.answers):
-            dispatcher.utter_message(
-                text=f"请问您想了解哪种证件的{ASPECT_LABEL[aspect]}？", buttons=_service_buttons(aspect)
-            )
+            dispatcher.utter_message(response="utter_ask_which_service", aspect=aspect_label(aspect),
+                                     buttons=_service_buttons(aspect))
             return [SlotSet("last_aspect", aspect)]
         if aspect == "documents" and context.get("service") and self._is_trip(tracker, intent):
             pending = self._answer_trip(dispatcher, tracker, kb, context)
@@ -265,13 +254,13 @@ class ActionAnswerKb(Action):
                 return [SlotSet("last_aspect", aspect)]
         text = answer_text(aspect, context, hints_given(tracker), language)
         if text is None:
-            dispatcher.utter_message(text=kb.notice("no_answer") or "")
+            dispatcher.utter_message(response=KB_ANSWER, answer=kb.notice("no_answer") or "")
         else:
             answer = kb.answer(aspect, context, language)
             if language == ENGLISH and (answer is None or not answer.in_english):
                 dispatcher.utter_message(response="utter_english_scope")
             buttons = _place_buttons(answer.fact.asks if answer else None)
-            dispatcher.utter_message(text=text, buttons=buttons) if buttons else dispatcher.utter_message(text=text)
+            dispatcher.utter_message(response=KB_ANSWER, answer=text, buttons=buttons)
         events: List[EventType] = [SlotSet("last_aspect", aspect)]
         if tracker.get_slot("topic") and not context.get("topic"):
             events.append(SlotSet("topic", None))
@@ -335,7 +324,7 @@ class ActionAnswerKb(Action):
         if kb.notices.get("check_line"):
             text = "\n".join(t for t in (text, fill(kb.notices["check_line"], kb.notices)) if t)
         buttons = _place_buttons(asks) or more_buttons(kb, context)
-        dispatcher.utter_message(text=text, buttons=buttons)
+        dispatcher.utter_message(response=KB_ANSWER, answer=text, buttons=buttons)
         return pending
 
     @staticmethod

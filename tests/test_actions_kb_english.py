@@ -7,7 +7,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.kb import ActionAnswerKb
+from actions.kb import KB_ANSWER, ActionAnswerKb
 
 
 def _run(intent: str, slots: dict[str, Any], text: str = "x") -> tuple[str, list[str], list[dict]]:
@@ -18,8 +18,10 @@ def _run(intent: str, slots: dict[str, Any], text: str = "x") -> tuple[str, list
     )
     dispatcher = CollectingDispatcher()
     asyncio.run(ActionAnswerKb().run(dispatcher, tracker, {}))
-    text = "\n".join(m.get("text") or "" for m in dispatcher.messages)
-    responses = [m["response"] for m in dispatcher.messages if m.get("response")]
+    # A knowledge-base answer is sent as utter_kb_answer ("{answer}"): its text is `answer`.
+    text = "\n".join(m.get("text") or (m.get("answer") if m.get("response") == KB_ANSWER else "") or ""
+                     for m in dispatcher.messages)
+    responses = [m["response"] for m in dispatcher.messages if m.get("response") not in (None, KB_ANSWER)]
     buttons = [b for m in dispatcher.messages for b in m.get("buttons") or []]
     return text, responses, buttons
 

@@ -32,11 +32,12 @@ from sanic import Sanic
 from rasa.core.channels.channel import UserMessage, register
 
 from bot.channels.wechat import (
-    EMPTY_TEXT_REPLY,
-    NON_TEXT_REPLY,
+    EMPTY_TEXT_RESPONSE,
+    NON_TEXT_RESPONSE,
     WECHAT_TEXT_LIMIT,
     WeChatApiSender,
     WeChatInput,
+    channel_text,
     map_numeric_reply,
     render_bot_messages,
     split_text,
@@ -53,6 +54,8 @@ from bot.inputs import (
 )
 
 TOKEN = "test-token-123"
+NON_TEXT_REPLY = channel_text(NON_TEXT_RESPONSE)
+EMPTY_TEXT_REPLY = channel_text(EMPTY_TEXT_RESPONSE)
 APPID = "wx0123456789abcdef"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 chars → 32-byte key
 OA_ID = "gh_test_oa"

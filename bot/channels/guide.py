@@ -27,42 +27,14 @@ from bot.kb import Hall, KnowledgeBase
 from bot.kb.loader import fill
 from bot.kb.emergency import EmergencyKB, get_emergency_kb
 from bot.vocabulary import VocabularyMatcher
+from bot.wording import wording
 
 logger = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 500
 MAX_BODY_BYTES = 16 * 1024
 SLOT_KEYS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place")
-# Console layout: which KB aspects appear, in which order, under which heading.
-SECTIONS = (
-    ("documents", "办理材料"),
-    ("fee", "费用"),
-    ("time", "办理时限"),
-    ("attendance", "是否本人到场"),
-    ("place", "在哪里办"),
-)
-#: Heading of a topic's own overview (口岸签证：说明).
-TOPIC_OVERVIEW_TITLE = "说明"
-# Display labels of slot values (UI wording, not facts; service names come from the KB).
-VALUE_LABELS: Dict[str, Dict[str, str]] = {
-    "applicant_type": {"adult": "成年人", "minor": "未满16周岁", "elderly": "老年人",
-                       "foreigner": "外国人"},
-    "apply_kind": {"first": "首次申请", "renewal": "换发", "replacement": "补发",
-                   "endorsement": "签注"},
-    "place": {"huzhou": "湖州", "deqing": "德清", "hangzhou": "杭州", "ningbo": "宁波",
-              "wenzhou": "温州", "jiaxing": "嘉兴", "jinhua": "金华",
-              "zhejiang_other": "浙江省内其他地区", "out_of_province": "外省"},
-}
-SLOT_LABELS = {"service": "业务", "applicant_type": "申请人", "apply_kind": "办理类型",
-               "endorsement_type": "签注种类", "place": "地区"}
 TIMEZONE = "Asia/Shanghai"
-# Names for the detector's cue kinds (bot.emergency), shown next to each matched cue.
-CUE_KIND_LABELS = {
-    "relative": "亲人", "person": "相关人", "self": "本人", "org": "单位", "event": "事件",
-    "illness": "病情", "treatment": "治疗", "document": "证件", "place": "境外", "travel": "出行",
-    "visit": "探望", "urgency": "紧急", "purpose": "事由", "recency": "时间", "far": "时间",
-}
-
 
 class NluAgent(Protocol):
     """What the console needs from rasa's Agent: its own NLU, nothing else."""
@@ -87,6 +59,26 @@ class GuideError(Exception):
 
 
 # ---------------------------------------------------------------------------- helpers
+def _words() -> Mapping[str, Any]:
+    """The console's wording (data/wording/guide.yml): headings, labels, warnings, errors."""
+    return wording("guide")
+
+
+def _say(template: str, **values: Any) -> str:
+    """A template of data/wording/guide.yml with its `{name}`s filled in."""
+    return template.format_map(values)
+
+
+def _sections() -> List[Tuple[str, str]]:
+    """Which KB aspects appear for a service, in which order, under which heading."""
+    return [(str(aspect), str(title)) for aspect, title in _words()["sections"].items()]
+
+
+def _value_label(slot: str, value: str) -> str:
+    """How a slot value is shown ("minor" → 未满16周岁); the value itself when unnamed."""
+    return str((_words()["value_labels"].get(slot) or {}).get(value, value))
+
+
 def _now() -> dt.datetime:
     """Hall-local wall-clock time, naive (as the booking repository compares it)."""
     try:
@@ -115,7 +107,7 @@ def _label(slot: str, value: Optional[str], kb: KnowledgeBase) -> Optional[str]:
         return None
     if slot == "service" and value in kb.topics:
         return kb.topics[value].name
-    return VALUE_LABELS.get(slot, {}).get(value, value)
+    return _value_label(slot, value)
 
 
 async def _parse(agent: Optional[NluAgent], text: str) -> Tuple[Dict[str, Any], List[str]]:
@@ -128,7 +120,7 @@ async def _parse(agent: Optional[NluAgent], text: str) -> Tuple[Dict[str, Any], 
         except Exception:
             logger.exception("guide console: NLU parse failed")
     if text:
-        warnings.append("NLU 模型未加载，只按词表识别了业务和人群；紧急情况识别不可用。")
+        warnings.append(str(_words()["warnings"]["no_model"]))
     return {"text": text, "intent": {"name": None, "confidence": 0.0}, "entities": []}, warnings
 
 
@@ -209,15 +201,16 @@ def _list_items(text: str) -> List[str]:
     return items
 
 
-def _hall_view(hall: Hall) -> Dict[str, Any]:
+def _hall_view(hall: Hall, unset: Optional[str]) -> Dict[str, Any]:
+    """A hall's details; `unset` (notices.yml `not_configured`) stands for what is not configured."""
     return {
         "id": hall.id,
         "name": hall.name,
         "city": hall.city,
-        "address": hall.address.display(),
-        "hours": hall.hours.display(),
-        "phone": hall.phone.display(),
-        "green_channel_phone": hall.green_channel_phone.display(),
+        "address": hall.address.display(unset),
+        "hours": hall.hours.display(unset),
+        "phone": hall.phone.display(unset),
+        "green_channel_phone": hall.green_channel_phone.display(unset),
     }
 
 
@@ -239,8 +232,8 @@ def _cue_texts(cues: Iterable[Mapping[str, Any]]) -> List[str]:
         repeated = any(kind == k2 and text != t2 and text in t2 for t2, k2, _, _ in items)
         if inside or repeated:
             continue
-        label = CUE_KIND_LABELS.get(str(kind)) if kind else None
-        shown = f"{text}（{label}）" if label and label != text else text
+        label = _words()["cue_kinds"].get(str(kind)) if kind else None
+        shown = _say(_words()["cue"], cue=text, kind=label) if label and label != text else text
         if shown not in out:
             out.append(shown)
     return out
@@ -266,7 +259,7 @@ def _ask_view(parse: Mapping[str, Any], ekb: EmergencyKB) -> Optional[Dict[str, 
     }
 
 
-def _green_channel(parse: Mapping[str, Any], hall: Optional[Hall]) -> Dict[str, Any]:
+def _green_channel(parse: Mapping[str, Any], hall: Optional[Hall], unset: Optional[str]) -> Dict[str, Any]:
     """Eligibility exactly as the bot decides it: the parse's `emergency_type` entity.
 
     No entity means no emergency (the NLU contract in DESIGN.md); the component's `emergency`
@@ -287,7 +280,7 @@ def _green_channel(parse: Mapping[str, Any], hall: Optional[Hall]) -> Dict[str, 
         "confidence": emergency.get("confidence"),
         "proofs": [],
         "speed": None,
-        "phone": hall.green_channel_phone.display() if hall is not None else None,
+        "phone": hall.green_channel_phone.display(unset) if hall is not None else None,
         "sources": [],
         "as_of": None,
         "categories": [{"id": cid, "name": c.name} for cid, c in ekb.categories.items()],
@@ -353,8 +346,8 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
     parse, warnings = await _parse(agent, text)
     values = _entity_values(parse, text, kb)
 
-    slots: Dict[str, Optional[str]] = {k: (values.get(k) or [None])[0] for k in SLOT_KEYS}
-    topic = (values.get("topic") or [None])[-1]  # the last one named, as the chat's slot
+    slots: Dict[str, Optional[str]] = {k: next(iter(values.get(k) or []), None) for k in SLOT_KEYS}
+    topic = next(reversed(values.get("topic") or []), None)  # the last one named, as the chat's slot
     if picks.get("service") in _topic_ids(kb):
         topic, picks = str(picks["service"]), {k: v for k, v in picks.items() if k != "service"}
     for key in ("service", "applicant_type", "apply_kind"):
@@ -368,16 +361,18 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
     slots["place"] = home[0] if home else (places[0] if places else None)
     filled = {k: v for k, v in slots.items() if v}
 
+    words = _words()
     sections: List[Dict[str, Any]] = []
     if topic in kb.topics:
-        titles = dict(SECTIONS)
+        titles = dict(_sections())
         for aspect in kb.topics[topic].answers:
-            title = f"{kb.topics[topic].name}：{titles.get(aspect, TOPIC_OVERVIEW_TITLE)}"
+            title = _say(words["topic_section"], topic=kb.topics[topic].name,
+                         title=titles.get(aspect, words["topic_overview"]))
             section = _fact_section(kb, aspect, title, {**{k: v for k, v in slots.items() if v}, "topic": topic})
             if section:
                 sections.append(section)
     if slots["service"]:
-        for aspect, title in SECTIONS:
+        for aspect, title in _sections():
             kb_slots = dict(filled)
             if aspect == "place" and halls and len(halls) == 1:
                 kb_slots["place"] = halls[0].id  # where: the hall's own entry
@@ -388,20 +383,21 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
             for place in dict.fromkeys([slots["place"]] + [h.id for h in halls[:1]]):
                 if not place:
                     continue
-                section = _fact_section(kb, "yidi", "异地办证", {**filled, "place": place})
+                section = _fact_section(kb, "yidi", words["yidi"], {**filled, "place": place})
                 if section and all(s["text"] != section["text"] for s in sections):
                     if section["scope"] != "全国":
-                        section["title"] = f"本地做法（{section['scope']}）"
+                        section["title"] = _say(words["local_practice"], scope=section["scope"])
                     sections.append(section)
     elif topic not in kb.topics:
-        warnings.append("没有识别出要办的业务，请在“业务”里选择。")
+        warnings.append(str(words["warnings"]["no_service"]))
 
     hall = halls[0] if len(halls) == 1 else None
-    green = _green_channel(parse, hall)
+    unset = kb.notice("not_configured")
+    green = _green_channel(parse, hall, unset)
     green["text"] = None
     if green["eligible"]:
         gc_slots = {**filled, "place": hall.id} if hall is not None else filled
-        section = _fact_section(kb, "green_channel", "绿色通道说明", gc_slots)
+        section = _fact_section(kb, "green_channel", words["green_channel"], gc_slots)
         if section:
             green["text"] = section["text"]
             green["text_scope"] = section["scope"]
@@ -415,14 +411,14 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
                          for e in parse.get("entities") or []],
         },
         "slots": [
-            {"slot": k, "label": SLOT_LABELS[k], "value": v, "display": _label(k, v, kb)}
+            {"slot": k, "label": words["slot_labels"][k], "value": v, "display": _label(k, v, kb)}
             for k, v in slots.items() if v
         ],
         "service": {"id": slots["service"], "name": _label("service", slots["service"], kb)}
         if slots["service"] else None,
         "topic": {"id": topic, "name": kb.topics[topic].name} if topic in kb.topics else None,
         "sections": sections,
-        "halls": [_hall_view(h) for h in halls],
+        "halls": [_hall_view(h, unset) for h in halls],
         "green_channel": green,
         "slots_today": _slots_today(halls, repository_factory),
         "warnings": warnings,
@@ -433,35 +429,37 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
 
 def summary_text(result: Mapping[str, Any]) -> str:
     """The plain-text version behind the copy button (same facts, one place)."""
+    say = _words()["summary"]
     lines: List[str] = []
     if result.get("text"):
-        lines.append(f"群众诉求：{result['text']}")
+        lines.append(_say(say["request"], text=result["text"]))
     for slot in result.get("slots") or []:
-        lines.append(f"{slot['label']}：{slot['display']}")
+        lines.append(_say(say["slot"], label=slot["label"], display=slot["display"]))
     for section in result.get("sections") or []:
-        lines += ["", f"【{section['title']}】", section["text"],
-                  f"（适用范围：{section['scope']}；来源：{section['sources'][0]}，截至 {section['as_of']}）"]
+        lines += ["", _say(say["section_title"], title=section["title"]), section["text"],
+                  _say(say["section_source"], scope=section["scope"], source=section["sources"][0],
+                       as_of=section["as_of"])]
     for hall in result.get("halls") or []:
-        lines += ["", f"【大厅】{hall['name']}", f"地址：{hall['address']}",
-                  f"时间：{hall['hours']}", f"电话：{hall['phone']}"]
+        lines += ["", _say(say["hall"], name=hall["name"]), _say(say["hall_address"], address=hall["address"]),
+                  _say(say["hall_hours"], hours=hall["hours"]), _say(say["hall_phone"], phone=hall["phone"])]
     green = result.get("green_channel") or {}
     lines.append("")
     if green.get("eligible"):
-        lines.append(f"【绿色通道】可申请：{green['name']}")
+        lines.append(_say(say["green_channel"], name=green["name"]))
         if green.get("cues"):
-            lines.append("依据：" + "、".join(green["cues"]))
-        lines += [f"{i}. {p}" for i, p in enumerate(green.get("proofs") or [], 1)]
+            lines.append(_say(say["green_channel_cues"], cues=say["separator"].join(green["cues"])))
+        lines += [_say(say["proof"], number=i, proof=p) for i, p in enumerate(green.get("proofs") or [], 1)]
         if green.get("speed"):
             lines.append(green["speed"])
         if green.get("phone"):
-            lines.append(f"绿色通道电话：{green['phone']}")
+            lines.append(_say(say["green_channel_phone"], phone=green["phone"]))
     else:
-        lines.append("【绿色通道】未识别到紧急情况")
+        lines.append(say["no_green_channel"])
     today = result.get("slots_today")
     if today:
         for hall in today["halls"]:
-            free = "、".join(f"{s['start']}-{s['end']}（余{s['free']}）" for s in hall["slots"]) or "无"
-            lines.append(f"【今日可约 {today['day']}】{hall['hall_name']}：{free}")
+            free = say["separator"].join(_say(say["slot_free"], **s) for s in hall["slots"]) or say["no_free_slot"]
+            lines.append(_say(say["slots_today"], day=today["day"], hall=hall["hall_name"], free=free))
     return "\n".join(lines).strip()
 
 
@@ -494,6 +492,9 @@ class GuideInput(InputChannel):
         protect(bp, self.auth or GuideAuth.from_env(), WEB_ROOT / "guide", self.url_prefix(),
                 SECURITY_HEADERS)
 
+        def refusal(name: str) -> str:
+            return str(_words()["errors"][name])
+
         def error(status: int, message: str) -> HTTPResponse:
             return response.json({"error": message}, status=status, headers=SECURITY_HEADERS,
                                   ensure_ascii=False)
@@ -504,11 +505,11 @@ class GuideInput(InputChannel):
 
             kb = get_kb()
             applicant_types = [
-                {"id": v, "name": VALUE_LABELS["applicant_type"].get(v, v)}
+                {"id": v, "name": _value_label("applicant_type", v)}
                 for v in kb.vocabulary.get("applicant_type", {})
             ]
             apply_kinds = [
-                {"id": v, "name": VALUE_LABELS["apply_kind"].get(v, v)}
+                {"id": v, "name": _value_label("apply_kind", v)}
                 for v in kb.vocabulary.get("apply_kind", {})
             ]
             return response.json(
@@ -522,24 +523,24 @@ class GuideInput(InputChannel):
             try:
                 body = request.body or b""
                 if len(body) > MAX_BODY_BYTES:
-                    raise GuideError(413, "内容太长")
+                    raise GuideError(413, refusal("too_long"))
                 ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
                 if ctype != "application/json":
-                    raise GuideError(415, "请以 JSON 提交")
+                    raise GuideError(415, refusal("not_json"))
                 try:
                     data = json.loads(body.decode("utf-8"))
                 except (UnicodeDecodeError, ValueError):
-                    raise GuideError(400, "请求不是合法的 JSON")
+                    raise GuideError(400, refusal("bad_json"))
                 if not isinstance(data, dict):
-                    raise GuideError(400, "请求格式不对")
+                    raise GuideError(400, refusal("not_an_object"))
                 text = data.get("text") or ""
                 if not isinstance(text, str):
-                    raise GuideError(400, "text 必须是文字")
+                    raise GuideError(400, refusal("text_not_string"))
                 text = text.strip()[:MAX_TEXT_CHARS]
                 picks = {k: data.get(k) for k in ("service", "applicant_type", "apply_kind")
                          if isinstance(data.get(k), str) and data.get(k)}
                 if not text and not picks.get("service"):
-                    raise GuideError(400, "请输入群众的诉求，或选择要办的业务")
+                    raise GuideError(400, refusal("nothing_to_analyse"))
                 agent = getattr(request.app.ctx, "agent", None)
                 result = await analyze(agent, text, picks, self.repository_factory)
                 return response.json(result, headers=SECURITY_HEADERS, ensure_ascii=False)
@@ -547,6 +548,6 @@ class GuideInput(InputChannel):
                 return error(problem.status, problem.message)
             except Exception:
                 logger.exception("guide console analysis failed")
-                return error(500, "分析失败，请稍后再试")
+                return error(500, str(_words()["errors"]["failed"]))
 
         return bp

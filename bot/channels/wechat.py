@@ -69,18 +69,13 @@ BUTTON_TTL_SECONDS = 24 * 3600
 ACCEPTED_CONTENT_TYPES = ("text/xml", "application/xml", "text/plain")
 OFFICIAL_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
 
-# Wording of the channel itself (not domain facts; those come from the bot and data/kb).
-NON_TEXT_REPLY = (
-    "抱歉，我目前只能看懂文字消息，暂时无法识别图片、语音、位置或文件。"
-    "请用文字描述您的问题，比如“办护照要带什么”“港澳签注多少钱”。"
-)
-EMPTY_TEXT_REPLY = "您好，请用文字告诉我您想办理什么业务，比如“办护照要带什么”。"
-TRUNCATED_NOTE = "……（内容较长，未能全部显示，请分开询问）"
-WELCOME_PREFIX = "欢迎关注！"
-FALLBACK_CAPABILITIES = (
-    "我是出入境服务助手，可以解答办证材料、费用、时限和地点，"
-    "紧急出境的绿色通道，以及预约大厅办理时间。请直接用文字提问。"
-)
+# Wording of the channel itself: domain responses (domain/wechat.yml) the channel fills in.
+NON_TEXT_RESPONSE = "utter_wechat_non_text"
+EMPTY_TEXT_RESPONSE = "utter_wechat_empty_text"
+WELCOME_RESPONSE = "utter_wechat_welcome"
+TRUNCATED_RESPONSE = "utter_wechat_truncated"
+BUTTON_RESPONSE = "utter_wechat_button"
+IMAGE_RESPONSE = "utter_wechat_image"
 _NUMERIC_REPLY = re.compile(r"^\s*(?:回复)?\s*(\d{1,2})\s*[.。、)）]?\s*$")
 # Query parameters as WeChat sends them; anything else cannot be signed by WeChat.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -212,9 +207,9 @@ def render_bot_messages(messages: List[Dict[str, Any]]) -> Tuple[str, List[Dict[
             if not title:
                 continue
             buttons.append({"title": title, "payload": payload})
-            lines.append(f"回复 {len(buttons)} {title}")
+            lines.append(channel_text(BUTTON_RESPONSE, number=len(buttons), title=title))
         if message.get("image"):
-            lines.append(f"图片：{message['image']}")
+            lines.append(channel_text(IMAGE_RESPONSE, image=message["image"]))
         custom = message.get("custom")
         if isinstance(custom, dict) and isinstance(custom.get("text"), str):
             lines.append(custom["text"].strip())
@@ -240,6 +235,16 @@ def map_numeric_reply(text: str, buttons: List[Dict[str, str]]) -> Optional[str]
     return None
 
 
+def channel_text(name: str, **values: Any) -> str:
+    """A domain response the channel sends itself, its `{name}`s filled in (domain/wechat.yml)."""
+    from bot.domain_files import responses
+
+    text = str(responses()[name][0]["text"])
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    return text
+
+
 def capabilities_text(agent: Any) -> str:
     """The bot's own `utter_bot_capabilities`, so the welcome never drifts from the domain."""
     try:
@@ -249,12 +254,7 @@ def capabilities_text(agent: Any) -> str:
             return str(text)
     except Exception:  # no agent, no model yet, or the response was renamed
         pass
-    try:
-        from bot.domain_files import responses
-
-        return str(responses()["utter_bot_capabilities"][0]["text"])
-    except Exception:
-        return FALLBACK_CAPABILITIES
+    return channel_text("utter_bot_capabilities")
 
 
 def parse_xml_safely(text: str) -> Dict[str, str]:
@@ -587,17 +587,17 @@ class WeChatInput(InputChannel):
         kind = inbound.msg_type
         if kind == "event":
             if inbound.get("Event").lower().startswith("subscribe"):
-                return WELCOME_PREFIX + capabilities_text(agent)
+                return channel_text(WELCOME_RESPONSE, capabilities=capabilities_text(agent))
             return None  # unsubscribe, menu views, location reports: nothing to say
         if kind == "text":
             raw = inbound.fields.get("Content", "")
         elif kind == "voice" and inbound.get("Recognition"):
             raw = inbound.fields["Recognition"]  # WeChat's speech recognition, when enabled
         else:
-            return NON_TEXT_REPLY
+            return channel_text(NON_TEXT_RESPONSE)
         text = clean_text(raw)
         if not text:
-            return EMPTY_TEXT_REPLY
+            return channel_text(EMPTY_TEXT_RESPONSE)
         key = message_key(self.appid or "oa", inbound)
         return await self._answer(key, inbound.openid, text, inbound.get("MsgId"),
                                   on_new_message, agent)
@@ -713,8 +713,9 @@ class WeChatInput(InputChannel):
         parts = split_text(rendered)
         if len(parts) > 1 and self.sender is None:
             # Without the customer-service API only one passive text can reach the user.
-            first = split_text(parts[0], WECHAT_TEXT_LIMIT - len(TRUNCATED_NOTE.encode()) - 1)[0]
-            parts = [f"{first}\n{TRUNCATED_NOTE}"]
+            note = channel_text(TRUNCATED_RESPONSE)
+            first = split_text(parts[0], WECHAT_TEXT_LIMIT - len(note.encode()) - 1)[0]
+            parts = [f"{first}\n{note}"]
         return parts
 
     # ---------------------------------------------------------------- background delivery

@@ -39,14 +39,13 @@ WHEN_KEYS = ("applicant_type", "apply_kind", "endorsement_type", "place", "indiv
 DERIVED_KEYS = ("individual_visit_city",)
 SCOPES = ("全国", "浙江", "湖州", "德清", "杭州", "宁波")
 NOT_CONFIGURED = "待配置"
-# The founding article (../shared/domain/000_*.txt) has no URL; cite it by its headline.
-#: Lines notices.yml must hold: the hotline, the closing check line, and the words of a citation.
+#: Lines notices.yml must hold: the hotline, the closing check line, the words of a citation, a
+#: fact's scope and a hall detail not configured yet.
 NOTICE_NAMES = ("hotline", "check_line", "source_line", "citation_format", "repost_mark", "undated",
-                "about_year", "about_date", "estimated_date")
+                "about_year", "about_date", "estimated_date", "scope_line", "not_configured")
 #: Where a fact's `as_of` comes from: a cited source's own date (the default), the day the fact
 #: was checked against its sources, or an estimate because no source shows a date.
 AS_OF_BASES = ("source", "verified", "estimated")
-ARTICLE_CITATION = "《出入境服务“只跑一次”——浙江人“说走就走”有底气》（湖州出入境采访报道）"
 #: Topics for foreigners (`audience: foreigners`) answer in English too: every fact there
 #: needs `text_en` beside `text`, and the topic a `name_en` (and `hint_en` with its `hint`).
 FOREIGNERS = "foreigners"
@@ -158,8 +157,9 @@ class ConfigValue:
         return self.value
 
     def display(self, unset: str | None = None) -> str:
-        """The value, or what to say while it is not configured (Chinese unless given)."""
-        return self.resolved() or unset or f"{NOT_CONFIGURED}（以大厅公告为准，可拨打 12367 咨询）"
+        """The value, or what to say while it is not configured: `unset` (notices.yml
+        `not_configured`, or its `_en` line), else the bare mark 待配置."""
+        return self.resolved() or unset or NOT_CONFIGURED
 
 
 @dataclass(frozen=True)
@@ -216,11 +216,8 @@ class Answer:
         text = self.fact.text_en if self.in_english and self.fact.text_en else self.fact.text
         parts = [fill(text.strip(), self.notices), *(fill(e, self.notices) for e in extra)]
         if self.fact.scope != "全国":
-            if self.in_english:
-                scope = self.scope_names_en.get(self.fact.scope, self.fact.scope)
-                parts.append(self.notices["scope_line"].replace("{scope}", scope))
-            else:
-                parts.append(f"（适用范围：{self.fact.scope}）")
+            scope = self.scope_names_en.get(self.fact.scope, self.fact.scope) if self.in_english else self.fact.scope
+            parts.append(self.notices["scope_line"].replace("{scope}", scope))
         if self.hint:
             parts.append(fill(self.hint.strip(), self.notices))
         citations = list(dict.fromkeys(c for c in (self.citation, *more_citations) if c))
@@ -251,7 +248,7 @@ def cite(source: str, sources: Mapping[str, SourceInfo], wording: Mapping[str, s
             mark = wording["repost_mark"] if info.repost else ""
             return wording["citation_format"].replace("{publisher}", publisher + mark).replace("{when}", when)
         return info.display(wording, language)
-    return ARTICLE_CITATION if source == "article" else source
+    return source  # every cited source is in sources.yml (checked at load), the article too
 
 
 def wording_for(notices: Mapping[str, str], language: str | None) -> dict[str, str]:
