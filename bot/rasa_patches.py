@@ -18,6 +18,9 @@ each is a wrapper around the original function, so an upgrade shows at once if i
 - The policies and the action server see `bot.tracker_window.recent_view(tracker)`: the
   state plus the last turns, not the whole history, so a turn does not get slower as the
   conversation grows. The processor keeps, and the tracker store saves, the full tracker.
+- A tracker's copy (made before every action) and its applied events (read to check the
+  session) are built from its state and from the events added since the last call
+  (bot.tracker_state), not by replaying the whole conversation each time.
 - The `language` slot (reply language, bot.language) is set from each user message right
   after slot extraction, before any action or response of the turn: the conditional
   English variations of the domain responses are chosen from it. Stock Rasa fills slots
@@ -183,6 +186,21 @@ def _bounded_history() -> None:
     _action_call_format.__wrapped__ = original_call_format  # type: ignore[attr-defined]
     MessageProcessor._predict_next_with_tracker = _predict_next_with_tracker  # type: ignore[assignment]
     RemoteAction._action_call_format = _action_call_format  # type: ignore[assignment]
+
+
+def _tracker_without_replays() -> None:
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.tracker_state import cached_applied_events, structural_copy
+
+    original_copy = DialogueStateTracker.copy
+    original_applied = DialogueStateTracker.applied_events
+    structural_copy.__wrapped__ = original_copy  # type: ignore[attr-defined]
+    cached_applied_events.__wrapped__ = original_applied  # type: ignore[attr-defined]
+    DialogueStateTracker.copy = structural_copy  # type: ignore[assignment]
+    DialogueStateTracker.applied_events = cached_applied_events  # type: ignore[assignment]
+
+
 def _language_slot() -> None:
     from rasa.core.processor import MessageProcessor
     from rasa.shared.core.events import SlotSet
@@ -219,5 +237,6 @@ def install() -> None:
     _action_server_secret(settings.action_server_token)
     _validate_with_one_validator()
     _bounded_history()
+    _tracker_without_replays()
     _language_slot()
     _installed = True

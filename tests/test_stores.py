@@ -55,6 +55,21 @@ def test_sqlite_tracker_store_masks_personal_data(tmp_path, settings_env):
     _assert_masked(*_save_and_reload(url))
 
 
+def test_sqlite_tracker_store_commits_without_waiting_twice_for_the_disk(tmp_path, settings_env):
+    """Write-ahead log with synchronous=NORMAL: every connection of the store uses it."""
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    settings_env(TRACKER_STORE_URL=url)
+    store = EnvTrackerStore(domain=Domain.empty())
+    tracker = DialogueStateTracker("citizen-2", slots=[])
+    tracker.update(UserUttered("你好", intent={"name": "greet", "confidence": 1.0}))
+    asyncio.run(store.save(tracker))
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    again = EnvTrackerStore(domain=Domain.empty())
+    assert asyncio.run(again.retrieve("citizen-2")).latest_message.text == "你好"
+
+
 def test_postgres_tracker_store_masks_personal_data(pg_url, settings_env):
     settings_env(TRACKER_STORE_URL=pg_url)
     _assert_masked(*_save_and_reload(pg_url))
