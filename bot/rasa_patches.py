@@ -118,13 +118,13 @@ def _guard_run_action() -> None:
         return predict_more
 
     _run_action.__wrapped__ = original  # type: ignore[attr-defined]
-    MessageProcessor._run_action = _run_action  # type: ignore[assignment]
+    MessageProcessor._run_action = _run_action
 
 
 def _action_timeout(seconds: float) -> None:
     import rasa.core.actions.action as action_module
 
-    action_module.DEFAULT_REQUEST_TIMEOUT = seconds  # type: ignore[assignment]
+    action_module.DEFAULT_REQUEST_TIMEOUT = seconds
 
 
 def _action_server_secret(token: Optional[str]) -> None:
@@ -132,7 +132,7 @@ def _action_server_secret(token: Optional[str]) -> None:
 
     from bot.action_server import TOKEN_HEADER
 
-    original = AvailableEndpoints.read_endpoints.__func__  # type: ignore[attr-defined]
+    original = AvailableEndpoints.read_endpoints.__func__
 
     def read_endpoints(cls: Any, endpoint_file: str) -> Any:
         endpoints = original(cls, endpoint_file)
@@ -140,7 +140,7 @@ def _action_server_secret(token: Optional[str]) -> None:
             endpoints.action.headers = {**(endpoints.action.headers or {}), TOKEN_HEADER: token}
         return endpoints
 
-    AvailableEndpoints.read_endpoints = classmethod(read_endpoints)  # type: ignore[assignment]
+    AvailableEndpoints.read_endpoints = classmethod(read_endpoints)
 
 
 def _validate_with_one_validator() -> None:
@@ -162,7 +162,7 @@ def _validate_with_one_validator() -> None:
         return True
 
     _validate_action_result.__wrapped__ = original  # type: ignore[attr-defined]
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[assignment]
+    RemoteAction._validate_action_result = _validate_action_result
 
 
 def _bounded_history() -> None:
@@ -184,8 +184,8 @@ def _bounded_history() -> None:
 
     _predict_next_with_tracker.__wrapped__ = original_predict  # type: ignore[attr-defined]
     _action_call_format.__wrapped__ = original_call_format  # type: ignore[attr-defined]
-    MessageProcessor._predict_next_with_tracker = _predict_next_with_tracker  # type: ignore[assignment]
-    RemoteAction._action_call_format = _action_call_format  # type: ignore[assignment]
+    MessageProcessor._predict_next_with_tracker = _predict_next_with_tracker
+    RemoteAction._action_call_format = _action_call_format
 
 
 def _tracker_without_replays() -> None:
@@ -197,8 +197,8 @@ def _tracker_without_replays() -> None:
     original_applied = DialogueStateTracker.applied_events
     structural_copy.__wrapped__ = original_copy  # type: ignore[attr-defined]
     cached_applied_events.__wrapped__ = original_applied  # type: ignore[attr-defined]
-    DialogueStateTracker.copy = structural_copy  # type: ignore[assignment]
-    DialogueStateTracker.applied_events = cached_applied_events  # type: ignore[assignment]
+    DialogueStateTracker.copy = structural_copy
+    DialogueStateTracker.applied_events = cached_applied_events
 
 
 def _language_slot() -> None:
@@ -221,7 +221,7 @@ def _language_slot() -> None:
         return tracker
 
     run_action_extract_slots.__wrapped__ = original  # type: ignore[attr-defined]
-    MessageProcessor.run_action_extract_slots = run_action_extract_slots  # type: ignore[assignment]
+    MessageProcessor.run_action_extract_slots = run_action_extract_slots
 
 
 def install() -> None:

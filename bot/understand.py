@@ -157,7 +157,9 @@ def parse_understanding(doc: Mapping[str, Any], file: str) -> Understanding:
         return tuple(value)
 
     readings_raw = doc.get("readings")
-    need(isinstance(readings_raw, dict) and readings_raw, "readings", "must map intents to labels")
+    need(isinstance(readings_raw, dict) and bool(readings_raw), "readings",
+         "must map intents to labels")
+    assert isinstance(readings_raw, dict)
     labels: dict[str, str] = {}
     service_labels: dict[str, str] = {}
     for intent, entry in readings_raw.items():
@@ -176,12 +178,14 @@ def parse_understanding(doc: Mapping[str, Any], file: str) -> Understanding:
     for key, names in (("service_defaults", defaults), ("overview_more", more), ("cues", tuple(cues))):
         unknown = [n for n in names if n not in labels]
         need(not unknown, key, f"intents without a label under readings: {unknown}")
-    names = doc.get("service_names")
-    need(isinstance(names, dict) and names, "service_names", "must map services to short names")
+    service_names = doc.get("service_names")
+    need(isinstance(service_names, dict) and bool(service_names), "service_names",
+         "must map services to short names")
+    assert isinstance(service_names, dict)
     return Understanding(
         min_confidence=float(doc.get("min_confidence", 0.15)),
         max_readings=int(doc.get("max_readings", 3)),
-        service_names={str(k): str(v) for k, v in names.items()},
+        service_names={str(k): str(v) for k, v in service_names.items()},
         labels=labels,
         service_labels=service_labels,
         service_defaults=defaults,

@@ -248,7 +248,7 @@ def channel_text(name: str, **values: Any) -> str:
 def capabilities_text(agent: Any) -> str:
     """The bot's own `utter_bot_capabilities`, so the welcome never drifts from the domain."""
     try:
-        responses = agent.domain.responses  # type: ignore[union-attr]
+        responses = agent.domain.responses
         text = responses["utter_bot_capabilities"][0]["text"]
         if text:
             return str(text)
@@ -550,7 +550,7 @@ class WeChatInput(InputChannel):
             return response.text("success")
 
         xml = render_text_reply(inbound.openid, inbound.account, reply, self.clock())
-        if encrypted:
+        if encrypted and self._crypto is not None:
             xml = self._crypto.encrypt_message(xml, args.get("nonce"), args.get("timestamp"))
         return response.text(xml, content_type="application/xml; charset=utf-8")
 
@@ -612,7 +612,7 @@ class WeChatInput(InputChannel):
                 self._first_time(key, openid, text, msg_id, on_new_message, agent))
             inflight = _Inflight(task=task)
             self._inflight[key] = inflight
-            task.add_done_callback(lambda _t, k=key: self._forget_later(k))
+            task.add_done_callback(lambda _done: self._forget_later(key))
         elif inflight.deferred:
             return None
         if self.sender is not None:
@@ -629,8 +629,9 @@ class WeChatInput(InputChannel):
                 return busy_parts(agent)[0]
             if not inflight.deferred:
                 inflight.deferred = True
+                late_task = inflight.task
                 inflight.task.add_done_callback(
-                    lambda t, o=openid, a=agent: self._deliver_late(t, o, a))
+                    lambda _done: self._deliver_late(late_task, openid, agent))
                 try:
                     await self.dedup.put_result(key, json.dumps({"status": "deferred"}))
                 except Exception:
