@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.kb import get_kb
+from bot.kb import get_kb, service_label
 from bot.kb.loader import KnowledgeBase, fill
 from bot.understand import Reading, subjects
 from bot.kb.loader import FOREIGNERS
@@ -50,18 +50,14 @@ CONTEXT_SLOTS = ("service", "applicant_type", "apply_kind", "endorsement_type", 
 TRIP_INTENT = "travel_plan"
 #: The NLU's note that the intent was read from the wording (bot.nlu.reading).
 UNDERSTOOD_KEY = "understood"
-SERVICE_BUTTONS = [
-    ("普通护照", "passport"),
-    ("往来港澳通行证/签注", "hk_macau_permit"),
-    ("往来台湾通行证/签注", "taiwan_permit"),
-    ("外国人工作类居留许可", "residence_permit"),
-]
+#: The services offered as buttons; their titles are the KB's names (bot.kb.service_label).
+SERVICE_BUTTONS = ("passport", "hk_macau_permit", "taiwan_permit", "residence_permit")
 
 
 def _service_buttons(aspect: str) -> List[Dict[str, str]]:
     return [
-        {"title": title, "payload": f'/inform{{"service":"{value}"}}'}
-        for title, value in SERVICE_BUTTONS
+        {"title": service_label(value), "payload": f'/inform{{"service":"{value}"}}'}
+        for value in SERVICE_BUTTONS
         if aspect != "endorsement" or value in ("hk_macau_permit", "taiwan_permit")
     ]
 
