@@ -470,3 +470,74 @@ def test_engine_is_lazy_and_sqlite_uses_wal(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3000  # a locked write gives up within WeChat's 5 s
     assert get_engine(url) is engine
     dispose_engines()
+
+
+# --- the day rule and the refusal codes ---------------------------------------------------------
+
+
+CLOSED_HALL = """
+  - id: closed
+    name: 尚未开放预约的大厅
+    address: {config: null, value: null}
+    hours: {config: null, value: null}
+    phone: {config: null, value: null}
+    green_channel_phone: {config: null, value: null}
+    services: [passport]
+    booking: {slot_capacity: 2, green_capacity: 1, code_prefix: CL, sessions: []}
+    sources: [test]
+"""
+
+
+def test_a_hall_without_sessions_is_not_bookable(repo: BookingRepository, tmp_path: Path) -> None:
+    path = tmp_path / "with_closed.yml"
+    path.write_text(HALLS_YML + CLOSED_HALL, encoding="utf-8")
+    sync_halls(repo._engine, path)
+    result = book(repo, hall_id="closed")
+    assert result.error == "hall_not_bookable" and result.hints.hall_id == "closed"  # type: ignore[attr-defined]
+    assert repo.available_slots("closed", MONDAY) == [] and repo.free_days("closed", TODAY, 3) == []
+    assert repo.priority_slots("closed", datetime(2026, 11, 27, 9, 0)) == []
+    refusal = repo.day_refusal("closed", MONDAY, today=TODAY)
+    assert refusal is not None and refusal.code == "hall_not_bookable"
+    assert repo.list_for_sender("sender-0") == []
+
+
+def test_the_day_rule_returns_codes_and_hints(repo: BookingRepository) -> None:
+    calendar = BookingRepository.calendar_refusal
+    assert calendar(MONDAY, TODAY) is None
+    past = calendar(date(2026, 11, 26), TODAY)
+    assert past is not None and past.code == "past" and past.hints.day == date(2026, 11, 26)
+    far = calendar(TODAY + timedelta(days=31), TODAY)
+    assert far is not None and far.code == "too_far"
+    assert (far.hints.last_day, far.hints.window_days) == (TODAY + timedelta(days=30), 30)
+    saturday = calendar(date(2026, 11, 28), TODAY)
+    assert saturday is not None and saturday.code == "not_working_day"
+    assert repo.day_refusal("huzhou", MONDAY, today=TODAY) is None
+    slot = repo.day_refusal("huzhou", MONDAY, today=TODAY, start=time(12, 0))
+    assert slot is not None and slot.code == "invalid_slot"
+    assert slot.hints.sessions == ((time(9, 0), time(12, 0)), (time(13, 30), time(17, 0)))
+    started = repo.day_refusal("huzhou", TODAY, today=TODAY, start=time(9, 0), now=datetime(2026, 11, 27, 10, 0))
+    assert started is not None and started.code == "slot_passed"
+    unknown = repo.day_refusal("nowhere", MONDAY, today=TODAY)
+    assert unknown is not None and unknown.code == "unknown_hall"
+
+
+def test_refusals_are_codes_and_data_never_sentences(repo: BookingRepository) -> None:
+    from bot.booking import BookingResult
+    from bot.booking.repository import REFUSAL_CODES
+
+    assert "reason" not in BookingResult.__dataclass_fields__
+    first = book(repo)
+    refused = [
+        book(repo, day=date(2026, 11, 28)),
+        book(repo, start=time(12, 0)),
+        book(repo, sender_id="someone-else", start=time(10, 0)),
+        book(repo, hall_id="nowhere"),
+        repo.cancel("HZ-ZZZZZZZZ", actor="sender-0", channel="rest"),
+        repo.reschedule(first.code, day=date(2026, 11, 28), start=time(9, 0), actor="sender-0", channel="rest", today=TODAY),  # type: ignore[attr-defined]
+    ]
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    for result in refused:
+        assert not result.ok and result.error in REFUSAL_CODES  # type: ignore[attr-defined]
+        hints = result.hints  # type: ignore[attr-defined]
+        assert hints.check is None and not cjk.search(repr(hints)), hints
+        assert said(result)  # every code has its reply
