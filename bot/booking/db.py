@@ -27,6 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import QueuePool, StaticPool
 
+from bot.settings import get_settings
+
 __all__ = [
     "BookingUnavailable",
     "get_engine",
@@ -154,8 +156,6 @@ def _held(lock: threading.Lock) -> Any:
 def get_engine(url: Optional[str] = None) -> Engine:
     """The process-wide engine for `url` (default: settings.database_url), made on first use."""
     if url is None:
-        from bot.settings import get_settings
-
         url = get_settings().database_url
     with _engines_lock:
         engine = _engines.get(url)

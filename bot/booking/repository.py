@@ -40,6 +40,7 @@ from bot.booking.db import READ_ONLY, BookingUnavailable, get_engine, write_lock
 from bot.booking.models import STATUS_ACTIVE, STATUS_CANCELLED, AuditLog, Booking, Hall, SlotCounter
 from bot.calendar import calendar_note, is_working_day
 from bot.privacy import mask_id, mask_name, mask_phone
+from bot.settings import get_settings
 from bot.validation import check_id_number, check_name, check_phone
 
 __all__ = [
@@ -221,8 +222,6 @@ class _Abort(Exception):
 def hash_id(id_number: str, secret: Optional[str] = None) -> str:
     """HMAC-SHA256 of the normalised ID with the deployment secret (not reversible without it)."""
     if secret is None:
-        from bot.settings import get_settings
-
         secret = get_settings().id_hash_secret
     return hmac.new(secret.encode("utf-8"), id_number.encode("utf-8"), hashlib.sha256).hexdigest()
 
