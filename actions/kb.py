@@ -12,7 +12,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.kb import get_kb
+from bot.kb import get_kb, service_label
 from bot.kb.loader import KnowledgeBase, fill
 from bot.understand import Reading, subjects
 from bot.kb.loader import FOREIGNERS
@@ -46,17 +46,21 @@ TRIP_INTENT = "travel_plan"
 KB_ANSWER = "utter_kb_answer"
 #: The NLU's note that the intent was read from the wording (bot.nlu.reading).
 UNDERSTOOD_KEY = "understood"
+#: The services offered as buttons; their titles are the KB's names (bot.kb.service_label).
+SERVICE_BUTTONS = ("passport", "hk_macau_permit", "taiwan_permit", "residence_permit")
+
+
 def aspect_label(aspect: str) -> str:
     """What the question was about, as a reply names it ("所需材料")."""
     return labels("aspects")[aspect]
 
 
 def _service_buttons(aspect: str) -> List[Dict[str, str]]:
-    """The services to choose from (titles in data/wording/labels.yml); endorsements exist
-    only for the two permits."""
+    """The services to choose from (titles are the KB's names); endorsements exist only for
+    the two permits."""
     return [
-        {"title": title, "payload": f'/inform{{"service":"{value}"}}'}
-        for value, title in labels("service_buttons").items()
+        {"title": service_label(value), "payload": f'/inform{{"service":"{value}"}}'}
+        for value in SERVICE_BUTTONS
         if aspect != "endorsement" or value in ("hk_macau_permit", "taiwan_permit")
     ]
 

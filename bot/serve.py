@@ -99,7 +99,7 @@ def main(argv: List[str]) -> None:
     command, rest = (argv[0], argv[1:]) if argv else ("run", [])
     install_log_masking()
     if command == "migrate":
-        from bot.booking.db import migrate
+        from bot.booking import migrate
 
         migrate()
     elif command == "actions":

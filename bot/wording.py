@@ -25,7 +25,7 @@ def wording(name: str) -> Mapping[str, Any]:
 
 
 def labels(kind: str) -> Dict[str, str]:
-    """One table of data/wording/labels.yml (`aspects`, `forms`, `service_buttons`), id → name."""
+    """One table of data/wording/labels.yml (`aspects`, `forms`, …), id → name."""
     return {str(k): str(v) for k, v in (wording("labels").get(kind) or {}).items()}
 
 

@@ -47,13 +47,19 @@ SLOT_CAPACITY = 10
 GREEN_CAPACITY = 2
 DEADLINE_S = 240.0  # per scenario
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+SESSIONS = [["09:00", "12:00"], ["13:30", "17:00"]]
 HALLS_YML = f"""
 kind: halls
 halls:
   - id: bench
     name: 压测大厅
+    address: {{config: null, value: null}}
+    hours: {{config: null, value: null}}
+    phone: {{config: null, value: null}}
+    green_channel_phone: {{config: null, value: null}}
     services: [passport]
-    booking: {{slot_capacity: {SLOT_CAPACITY}, green_capacity: {GREEN_CAPACITY}, code_prefix: BN}}
+    booking: {{slot_capacity: {SLOT_CAPACITY}, green_capacity: {GREEN_CAPACITY}, code_prefix: BN, sessions: {SESSIONS}}}
+    sources: [bench]
 """
 
 
@@ -162,7 +168,7 @@ def bench_database(url: str, label: str, attempts: int, halls_file: Path) -> dic
     repo = BookingRepository(engine)
     today = datetime.now(timezone.utc).date()
     days = next_working_days(date.fromordinal(today.toordinal() + 1), 3)
-    starts = [s for s, _ in slot_starts(None)]
+    starts = [s for s, _ in slot_starts(SESSIONS)]
     spread_targets = [(d, s) for d in days for s in starts]
     seats = len(spread_targets) * SLOT_CAPACITY
     print(f"[{label}] spread: {attempts} attempts by {CLIENTS} clients on {len(spread_targets)} slots "

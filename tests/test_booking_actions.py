@@ -1068,3 +1068,56 @@ def test_a_document_question_mid_form_is_answered_and_the_form_goes_on():
     assert chat.active_loop == "booking_form" and not chat.slots.get("form_failures")
     chat.say("明天")
     assert "2026年12月2日" in chat.text
+
+
+# --- halls and facts from the knowledge base ------------------------------------------------------
+
+
+def test_a_hall_without_booking_sessions_is_not_offered_and_says_so_with_the_hotline(monkeypatch: pytest.MonkeyPatch):
+    from dataclasses import replace
+
+    from bot.kb import get_kb
+    from bot.kb.emergency import get_emergency_kb
+
+    halls = get_kb().halls
+    monkeypatch.setitem(halls, "deqing", replace(halls["deqing"], sessions=()))
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    assert [b["payload"] for b in chat.buttons] == ['/inform{"booking_hall":"huzhou"}']
+    chat.say('/inform{"booking_hall":"deqing"}')
+    assert chat.slots["booking_hall"] is None
+    assert "暂时还不能在线预约" in chat.text and halls["deqing"].name in chat.text
+    assert get_emergency_kb().hotline.text in chat.text
+
+
+def test_the_hall_question_names_the_halls_from_the_knowledge_base():
+    from bot.kb import get_kb
+
+    ask = booking.ActionAskBookingHall()
+    tracker = Chat()._tracker(slots={**Chat().slots, "booking_service": "passport"})
+    names = ask.fallback_values(tracker)["halls"]
+    assert all(h.name in names for h in get_kb().halls.values())
+    assert "{halls}" in DOMAIN["responses"]["utter_ask_booking_hall"][0]["text"]
+
+
+def test_the_hotline_comes_from_the_knowledge_base_and_never_a_typed_number(monkeypatch: pytest.MonkeyPatch):
+    from types import SimpleNamespace
+
+    from bot.kb.emergency import get_emergency_kb
+
+    assert booking_common._hotline() == get_emergency_kb().hotline.text
+    monkeypatch.setattr(booking_common, "get_emergency_kb", lambda: SimpleNamespace(hotline=SimpleNamespace(text="")))
+    with pytest.raises(LookupError):
+        booking_common._hotline()
+
+
+def test_what_to_bring_takes_the_guardian_and_green_channel_facts_from_the_knowledge_base():
+    from bot.kb import get_kb
+
+    minor = get_kb().answer("documents", {"service": "passport", "applicant_type": "minor"})
+    assert minor is not None and booking_common.guardian_documents("passport") == minor.fact.text.strip()
+    proofs = get_kb().answer("green_channel", {"topic": "green_channel"})
+    assert proofs is not None and proofs.fact.summary
+    assert proofs.fact.summary in booking.what_to_bring("passport", False, True)
+    assert booking.service_label("passport") == get_kb().topics["passport"].name

@@ -15,7 +15,6 @@ from sqlalchemy.exc import OperationalError
 from stdnum.cn import ric
 
 from bot.booking import (
-    UNAVAILABLE,
     BookingRepository,
     BookingUnavailable,
     dispose_engines,
@@ -26,6 +25,7 @@ from bot.booking import (
 )
 from bot.booking.models import AuditLog, Booking, SlotCounter, metadata
 from bot.booking.repository import CODE_ALPHABET
+from bot.domain_files import responses
 from bot.settings import KB_DIR, get_settings
 
 TODAY = date(2026, 11, 27)  # Friday
@@ -33,28 +33,59 @@ MONDAY = date(2026, 11, 30)
 VALID_ID = "33052119900315001X"
 CODE_RE = re.compile(rf"^HZ-[{CODE_ALPHABET}]{{8}}$")  # 8 characters since the access review
 
+# The KB's halls format (bot.kb.load_halls): the halls inherit booking_defaults' sessions.
 HALLS_YML = """
 kind: halls
+booking_defaults:
+  basis: booking_configuration
+  as_of: 2026-11-27
+  sessions: [["09:00", "12:00"], ["13:30", "17:00"]]
 halls:
   - id: huzhou
     name: 湖州测试大厅
     address: {config: TEST_HALL_ADDRESS, value: null}
     hours: {config: TEST_HALL_HOURS, value: "工作日 9:00-17:00"}
     phone: {config: TEST_HALL_PHONE, value: null}
+    green_channel_phone: {config: null, value: null}
     services: [passport, hk_macau_permit]
     booking: {slot_capacity: 2, green_capacity: 1}
+    sources: [test]
   - id: tiny
     name: 只有一个时段的大厅
+    address: {config: null, value: null}
+    hours: {config: null, value: null}
+    phone: {config: null, value: null}
+    green_channel_phone: {config: null, value: null}
     services: [passport]
     booking: {slot_capacity: 1, green_capacity: 1, code_prefix: TY, sessions: [["09:00", "09:30"]]}
+    sources: [test]
   - id: bulk
     name: 并发测试大厅
+    address: {config: null, value: null}
+    hours: {config: null, value: null}
+    phone: {config: null, value: null}
+    green_channel_phone: {config: null, value: null}
     services: [passport]
     booking: {slot_capacity: 10, green_capacity: 2, code_prefix: BK}
+    sources: [test]
 """
 
 
 # --- helpers shared with test_booking_concurrency.py ------------------------------------------
+
+
+def said(result: object, operation: str = "booking") -> str:
+    """The reply the chat gives for a refusal: the domain response actions.booking.refusals
+    picks for its code, filled from its hints (an unfilled variable fails the test)."""
+    from actions.booking.refusals import refusal_reply
+
+    reply = refusal_reply(result.error, result.hints, operation=operation)  # type: ignore[attr-defined, arg-type]
+    if reply.response is None:
+        return reply.text or ""
+    template = responses()[reply.response][0]["text"]
+    missing = [v for v in re.findall(r"\{(\w+)\}", template) if reply.values.get(v) is None]
+    assert not missing, f"{reply.response}: no value for {missing}"
+    return re.sub(r"\{(\w+)\}", lambda m: str(reply.values[m.group(1)]), template)
 
 
 def make_id(n: int) -> str:
@@ -151,7 +182,7 @@ def test_sync_deactivates_removed_halls(repo: BookingRepository, tmp_path: Path)
 
 def test_book_stores_no_clear_id(repo: BookingRepository) -> None:
     result = book(repo)
-    assert result.ok, result.reason  # type: ignore[attr-defined]
+    assert result.ok, result.error  # type: ignore[attr-defined]
     code = result.code  # type: ignore[attr-defined]
     assert CODE_RE.match(code)
     view = result.booking  # type: ignore[attr-defined]
@@ -185,7 +216,8 @@ def test_one_active_booking_per_person_service_day(repo: BookingRepository) -> N
     other_sender = book(repo, sender_id="someone-else", start=time(10, 0))
     assert not other_sender.ok and other_sender.error == "duplicate"  # type: ignore[attr-defined]
     assert other_sender.code == first.code  # type: ignore[attr-defined]
-    assert first.code in other_sender.reason  # type: ignore[attr-defined,operator]
+    assert other_sender.hints.booking_code == first.code  # type: ignore[attr-defined]
+    assert first.code in said(other_sender)
     assert book(repo, service="hk_macau_permit").ok  # type: ignore[attr-defined]
     assert book(repo, day=MONDAY + timedelta(days=1)).ok  # type: ignore[attr-defined]
 
@@ -211,11 +243,11 @@ def test_one_active_booking_per_person_service_day(repo: BookingRepository) -> N
 def test_refusals_have_reasons(repo: BookingRepository, overrides: dict, error: str, needle: str) -> None:
     result = book(repo, **overrides)
     if error is None:
-        assert result.ok, result.reason  # type: ignore[attr-defined]
+        assert result.ok, result.error  # type: ignore[attr-defined]
         return
     assert not result.ok  # type: ignore[attr-defined]
-    assert result.error == error, result.reason  # type: ignore[attr-defined]
-    assert needle in result.reason  # type: ignore[attr-defined,operator]
+    assert result.error == error, result.error  # type: ignore[attr-defined]
+    assert needle in said(result), said(result)
     assert repo.list_for_sender("sender-0") == []
 
 
@@ -228,16 +260,16 @@ def test_date_refusals_offer_free_days(repo: BookingRepository) -> None:
 
 def test_tiaoxiu_working_sunday_is_bookable(repo: BookingRepository) -> None:
     result = book(repo, day=date(2026, 9, 20), today=date(2026, 9, 18))
-    assert result.ok, result.reason  # type: ignore[attr-defined]
+    assert result.ok, result.error  # type: ignore[attr-defined]
     saturday = book(repo, 1, day=date(2026, 10, 10), today=date(2026, 10, 9))
-    assert saturday.ok, saturday.reason  # type: ignore[attr-defined]
+    assert saturday.ok, saturday.error  # type: ignore[attr-defined]
     holiday = book(repo, 2, day=date(2026, 10, 8) - timedelta(days=2), today=date(2026, 9, 30))
     assert holiday.error == "not_working_day"  # type: ignore[attr-defined]
 
 
 def test_booking_in_2027_carries_calendar_note(repo: BookingRepository) -> None:
     result = book(repo, day=date(2027, 1, 4), today=date(2026, 12, 20))
-    assert result.ok, result.reason  # type: ignore[attr-defined]
+    assert result.ok, result.error  # type: ignore[attr-defined]
     assert result.note and "2027年" in result.note  # type: ignore[attr-defined]
 
 
@@ -246,7 +278,7 @@ def test_a_2027_spring_festival_booking_is_refused_with_the_reason(repo: Booking
     for day in (date(2027, 2, 5), date(2027, 2, 8)):
         result = book(repo, day=day, today=date(2027, 1, 20))
         assert not result.ok and result.error == "not_working_day"  # type: ignore[attr-defined]
-        assert "春节" in result.reason and "2027年节假日安排尚未公布" in result.reason  # type: ignore[attr-defined,operator]
+        assert "春节" in said(result) and "2027年节假日安排尚未公布" in said(result)
         assert not {date(2027, 2, d) for d in (5, 6, 7, 8)} & set(result.free_days)  # type: ignore[attr-defined]
     assert book(repo, day=date(2027, 2, 9), today=date(2027, 1, 20)).ok  # type: ignore[attr-defined]
 
@@ -260,7 +292,8 @@ def test_slot_full_and_green_capacity(repo: BookingRepository) -> None:
     assert book(repo, 1).ok and book(repo, 2).ok  # type: ignore[attr-defined]
     full = book(repo, 3)
     assert not full.ok and full.error == "slot_full"  # type: ignore[attr-defined]
-    assert "约满" in full.reason and "09:30" in full.reason  # type: ignore[attr-defined,operator]
+    assert full.hints.free_times[0] == time(9, 30)  # type: ignore[attr-defined]
+    assert "约满" in said(full) and "09:30" in said(full)
     assert full.free_days  # type: ignore[attr-defined]
     assert [s.start for s in repo.available_slots("huzhou", MONDAY)][0] == time(9, 30)
     assert repo.available_slots("huzhou", MONDAY, priority=True)[0] == repo.available_slots(
@@ -286,7 +319,7 @@ def test_free_days_skip_full_days(repo: BookingRepository) -> None:
     ]
     assert repo.free_days("tiny", TODAY, 2, priority=True)[1] == MONDAY  # green seat left
     full = book(repo, 2, hall_id="tiny", day=MONDAY)
-    assert full.error == "slot_full" and "当天已经约满" in full.reason  # type: ignore[attr-defined,operator]
+    assert full.error == "slot_full" and "当天已经约满" in said(full)  # type: ignore[attr-defined]
     assert full.free_days[0] == TODAY  # type: ignore[attr-defined]
     assert repo.available_slots("tiny", date(2026, 11, 28)) == []  # Saturday
     assert repo.available_slots("nowhere", MONDAY) == []
@@ -310,7 +343,7 @@ def test_reschedule_keeps_code_and_frees_old_seat(repo: BookingRepository) -> No
     first = book(repo)
     code = first.code  # type: ignore[attr-defined]
     moved = repo.reschedule(code.lower(), day=MONDAY + timedelta(days=1), start=time(14, 0), actor="sender-0", channel="rest", today=TODAY)
-    assert moved.ok, moved.reason
+    assert moved.ok, moved.error
     assert moved.code == code and moved.booking and moved.booking.start == time(14, 0)
     assert repo.get(code).day == MONDAY + timedelta(days=1)  # type: ignore[union-attr]
     assert repo.available_slots("huzhou", MONDAY)[0].free == 2  # old seat freed
@@ -326,7 +359,7 @@ def test_reschedule_refusals_keep_the_booking(repo: BookingRepository) -> None:
     code = book(repo).code  # type: ignore[attr-defined]
     assert book(repo, 1, start=time(10, 0)).ok and book(repo, 2, start=time(10, 0)).ok  # type: ignore[attr-defined]
     full = repo.reschedule(code, day=MONDAY, start=time(10, 0), actor="sender-0", channel="rest", today=TODAY)
-    assert full.error == "slot_full" and "原预约保持不变" in (full.reason or "")
+    assert full.error == "slot_full" and "原预约保持不变" in said(full, "reschedule")
     assert repo.get(code).start == time(9, 0)  # type: ignore[union-attr]
     assert repo.available_slots("huzhou", MONDAY)[0].free == 1  # still holding its seat
     assert repo.reschedule(code, day=date(2026, 11, 28), start=time(9, 0), actor="sender-0", channel="rest", today=TODAY).error == "not_working_day"
@@ -396,7 +429,8 @@ def test_no_half_written_booking(repo: BookingRepository, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(repo, "_audit", broken_audit)
     result = book(repo)
-    assert not result.ok and result.reason == UNAVAILABLE  # type: ignore[attr-defined]
+    assert not result.ok and result.error == "unavailable"  # type: ignore[attr-defined]
+    assert "预约系统暂时不可用" in said(result)
     assert repo.list_for_sender("sender-0", active_only=False) == []
     assert repo.available_slots("huzhou", MONDAY)[0].free == 2
 
@@ -411,12 +445,11 @@ def test_dead_database_gives_clear_reason(url: str) -> None:
     try:
         result = book(repo)
         assert not result.ok and result.error == "unavailable"  # type: ignore[attr-defined]
-        assert result.reason == "预约系统暂时不可用，请稍后再试或拨打大厅电话"  # type: ignore[attr-defined]
+        assert "预约系统暂时不可用，请稍后再试或拨打大厅电话" in said(result)
         assert repo.cancel("HZ-7K3Q9", actor="a", channel="rest").error == "unavailable"
         assert repo.reschedule("HZ-7K3Q9", day=MONDAY, start=time(9, 0), actor="sender-0", channel="rest", today=TODAY).error == "unavailable"
-        with pytest.raises(BookingUnavailable) as info:
+        with pytest.raises(BookingUnavailable):
             repo.available_slots("huzhou", MONDAY)
-        assert info.value.reason == UNAVAILABLE
         with pytest.raises(BookingUnavailable):
             repo.get("HZ-7K3Q9")
         with pytest.raises(BookingUnavailable):
@@ -437,3 +470,74 @@ def test_engine_is_lazy_and_sqlite_uses_wal(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3000  # a locked write gives up within WeChat's 5 s
     assert get_engine(url) is engine
     dispose_engines()
+
+
+# --- the day rule and the refusal codes ---------------------------------------------------------
+
+
+CLOSED_HALL = """
+  - id: closed
+    name: 尚未开放预约的大厅
+    address: {config: null, value: null}
+    hours: {config: null, value: null}
+    phone: {config: null, value: null}
+    green_channel_phone: {config: null, value: null}
+    services: [passport]
+    booking: {slot_capacity: 2, green_capacity: 1, code_prefix: CL, sessions: []}
+    sources: [test]
+"""
+
+
+def test_a_hall_without_sessions_is_not_bookable(repo: BookingRepository, tmp_path: Path) -> None:
+    path = tmp_path / "with_closed.yml"
+    path.write_text(HALLS_YML + CLOSED_HALL, encoding="utf-8")
+    sync_halls(repo._engine, path)
+    result = book(repo, hall_id="closed")
+    assert result.error == "hall_not_bookable" and result.hints.hall_id == "closed"  # type: ignore[attr-defined]
+    assert repo.available_slots("closed", MONDAY) == [] and repo.free_days("closed", TODAY, 3) == []
+    assert repo.priority_slots("closed", datetime(2026, 11, 27, 9, 0)) == []
+    refusal = repo.day_refusal("closed", MONDAY, today=TODAY)
+    assert refusal is not None and refusal.code == "hall_not_bookable"
+    assert repo.list_for_sender("sender-0") == []
+
+
+def test_the_day_rule_returns_codes_and_hints(repo: BookingRepository) -> None:
+    calendar = BookingRepository.calendar_refusal
+    assert calendar(MONDAY, TODAY) is None
+    past = calendar(date(2026, 11, 26), TODAY)
+    assert past is not None and past.code == "past" and past.hints.day == date(2026, 11, 26)
+    far = calendar(TODAY + timedelta(days=31), TODAY)
+    assert far is not None and far.code == "too_far"
+    assert (far.hints.last_day, far.hints.window_days) == (TODAY + timedelta(days=30), 30)
+    saturday = calendar(date(2026, 11, 28), TODAY)
+    assert saturday is not None and saturday.code == "not_working_day"
+    assert repo.day_refusal("huzhou", MONDAY, today=TODAY) is None
+    slot = repo.day_refusal("huzhou", MONDAY, today=TODAY, start=time(12, 0))
+    assert slot is not None and slot.code == "invalid_slot"
+    assert slot.hints.sessions == ((time(9, 0), time(12, 0)), (time(13, 30), time(17, 0)))
+    started = repo.day_refusal("huzhou", TODAY, today=TODAY, start=time(9, 0), now=datetime(2026, 11, 27, 10, 0))
+    assert started is not None and started.code == "slot_passed"
+    unknown = repo.day_refusal("nowhere", MONDAY, today=TODAY)
+    assert unknown is not None and unknown.code == "unknown_hall"
+
+
+def test_refusals_are_codes_and_data_never_sentences(repo: BookingRepository) -> None:
+    from bot.booking import BookingResult
+    from bot.booking.repository import REFUSAL_CODES
+
+    assert "reason" not in BookingResult.__dataclass_fields__
+    first = book(repo)
+    refused = [
+        book(repo, day=date(2026, 11, 28)),
+        book(repo, start=time(12, 0)),
+        book(repo, sender_id="someone-else", start=time(10, 0)),
+        book(repo, hall_id="nowhere"),
+        repo.cancel("HZ-ZZZZZZZZ", actor="sender-0", channel="rest"),
+        repo.reschedule(first.code, day=date(2026, 11, 28), start=time(9, 0), actor="sender-0", channel="rest", today=TODAY),  # type: ignore[attr-defined]
+    ]
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    for result in refused:
+        assert not result.ok and result.error in REFUSAL_CODES  # type: ignore[attr-defined]
+        hints = result.hints  # type: ignore[attr-defined]
+        assert hints.check is None and not cjk.search(repr(hints)), hints
+        assert said(result)  # every code has its reply

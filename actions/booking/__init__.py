@@ -28,6 +28,7 @@ submit action does nothing unless its form was really completed.
 The package, one module per section (each imports only the ones before it):
 - common: constants, the clock and the stores, the access check, service and hall labels
 - format: dates, times and bookings as shown; the documents to bring
+- refusals: the repository's refusal codes → domain responses (domain/booking_rules.yml)
 - parse: reading the user's answer (service, hall, code, name, ID, phone, "改…")
 - validate: the shared date and time checks, validate_booking_form, the manage forms' validators
 - ask: action_ask_<slot> for every step, and the confirmation summaries
@@ -43,11 +44,8 @@ from actions.booking.common import (
     BOOKING_SLOTS,
     CONFIRM_BUTTONS,
     DETAIL_STEPS,
-    GREEN_PROOF,
-    GUARDIAN_REMINDER,
     MANAGE_SLOTS,
     OWNER,
-    SERVICE_FALLBACK_LABELS,
     SERVICES,
     STATUS_ACTIVE,
     TZ,
@@ -59,6 +57,7 @@ from actions.booking.common import (
     utter_access_refusal,
 )
 from actions.booking.format import booking_lines, fmt_day, hhmm, short_day, what_to_bring
+from actions.booking.refusals import Reply, refusal_reply, utter_refusal
 from actions.booking.parse import (
     code_from_message,
     find_booking_code,
@@ -107,11 +106,9 @@ __all__ = [
     "BOOKING_SLOTS",
     "CONFIRM_BUTTONS",
     "DETAIL_STEPS",
-    "GREEN_PROOF",
-    "GUARDIAN_REMINDER",
     "MANAGE_SLOTS",
     "OWNER",
-    "SERVICE_FALLBACK_LABELS",
+    "Reply",
     "SERVICES",
     "STATUS_ACTIVE",
     "TZ",
@@ -156,9 +153,11 @@ __all__ = [
     "parse_service",
     "personal",
     "reschedule_context",
+    "refusal_reply",
     "reschedule_summary",
     "service_label",
     "short_day",
     "utter_access_refusal",
+    "utter_refusal",
     "what_to_bring",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from datetime import date, datetime, timedelta
-from typing import List, Text
+from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -69,6 +69,10 @@ class AskAction(Action, ABC):
     #: steps whose ask() is already a domain response (the summary) keep their ask().
     english_by_response: bool = True
 
+    def fallback_values(self, tracker: Tracker) -> Dict[str, Any]:
+        """The variables of `fallback_response` (none by default)."""
+        return {}
+
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
@@ -76,16 +80,16 @@ class AskAction(Action, ABC):
             return []  # the validator's reason came with the choices (e.g. free days)
         if self.english_by_response and is_english(tracker):
             # The English variation of the step's domain response; the answer is typed.
-            dispatcher.utter_message(response=self.fallback_response)
+            dispatcher.utter_message(response=self.fallback_response, **self.fallback_values(tracker))
             return []
         try:
             self.ask(dispatcher, tracker)
         except BookingUnavailable:
-            dispatcher.utter_message(response=self.fallback_response)
+            dispatcher.utter_message(response=self.fallback_response, **self.fallback_values(tracker))
             dispatcher.utter_message(response="utter_booking_options_unavailable")
         except Exception:
             logger.exception("%s failed", self.name())
-            dispatcher.utter_message(response=self.fallback_response)
+            dispatcher.utter_message(response=self.fallback_response, **self.fallback_values(tracker))
         return []
 
 
@@ -111,9 +115,19 @@ class ActionAskBookingHall(AskAction):
     def name(self) -> Text:
         return "action_ask_booking_hall"
 
-    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    @staticmethod
+    def offered(tracker: Tracker) -> List[Any]:
+        """The KB halls that can be booked online for the chosen service."""
         service = tracker.get_slot("booking_service")
-        halls = [h for h in _halls().values() if not service or service in h.services]
+        return [h for h in _halls().values() if h.bookable and (not service or service in h.services)]
+
+    def fallback_values(self, tracker: Tracker) -> Dict[str, Any]:
+        english = is_english(tracker)
+        names = [hall_name(h.id, english) for h in self.offered(tracker)]
+        return {"halls": (", or " if english else " 或 ").join(names)}
+
+    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        halls = self.offered(tracker)
         dispatcher.utter_message(
             text="请选择办理大厅：",
             buttons=[{"title": h.name, "payload": f'/inform{{"booking_hall":"{h.id}"}}'} for h in halls],

@@ -1,5 +1,6 @@
 """What every part of the booking actions shares: the constants and the answer words, the
-clock and the stores, the access check and the labels of services and halls.
+clock and the stores, the access check, the labels of services and halls, and the KB facts
+the booking reminds of (the guardian of a minor, the green channel's proofs, the hotline).
 
 Tests replace the clock and the stores here (`now`, `_repo`, `_pending`), so the other modules
 call them through this module (`common.now()`), never through a copy of the name.
@@ -17,16 +18,12 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.booking import AccessResult, BookingRepository, PendingPersonalStore
 from bot.kb import get_kb
+from bot.kb import service_label as kb_service_label
+from bot.kb.emergency import get_emergency_kb
 
 logger = logging.getLogger(__name__)
 
 SERVICES = ("passport", "hk_macau_permit", "taiwan_permit", "residence_permit")
-SERVICE_FALLBACK_LABELS = {
-    "passport": "普通护照",
-    "hk_macau_permit": "往来港澳通行证及签注",
-    "taiwan_permit": "往来台湾通行证及签注",
-    "residence_permit": "外国人工作类居留许可",
-}
 BOOKING_SLOTS = (
     "booking_service",
     "booking_hall",
@@ -49,11 +46,6 @@ STATUS_ACTIVE = "active"
 WEEKDAYS = "一二三四五六日"
 TZ = ZoneInfo("Asia/Shanghai")
 
-GUARDIAN_REMINDER = (
-    "提示：办理人未满16周岁，须由监护人陪同办理，请带上户口簿或出生证明（监护证明），"
-    "以及监护人的居民身份证或护照。监护人不能陪同的，可由他人持监护人委托书和本人身份证陪同。"
-)
-GREEN_PROOF = "走绿色通道请同时带上紧急事由的证明材料（如死亡证明、病危通知书或诊断证明、入学通知书、邀请函等）。"
 CONFIRM_BUTTONS = [
     {"title": "确认", "payload": "/affirm"},
     {"title": "修改/取消", "payload": "/deny"},
@@ -122,14 +114,30 @@ def _channel(tracker: Tracker) -> str:
 
 
 def _hotline() -> str:
-    """The 12367 line as the knowledge base words it (data/kb/emergency.yml)."""
-    try:
-        from bot.kb.emergency import get_emergency_kb
+    """The hotline as the knowledge base words it (data/kb/emergency.yml). No typed fallback:
+    the KB is validated at start-up, so a missing hotline is a bug to see, not to hide."""
+    text = get_emergency_kb().hotline.text
+    if not text:
+        raise LookupError("data/kb/emergency.yml: hotline.text is empty")
+    return text
 
-        return get_emergency_kb().hotline.text
-    except Exception:  # the KB is validated at start-up; a reply is not worth a crash
-        logger.exception("hotline text unavailable")
-        return "12367"
+
+def guardian_documents(service: Optional[str]) -> Optional[str]:
+    """What a minor's guardian brings for `service`: the KB's documents fact for minors
+    (data/kb/<service>.yml, `when: {applicant_type: minor}`), or None when it has none."""
+    answer = get_kb().answer("documents", {"service": service, "applicant_type": "minor"})
+    if answer is None or answer.fact.when.get("applicant_type") != "minor":
+        logger.warning("no documents fact for minors for %s", service)
+        return None
+    return answer.fact.text.strip()
+
+
+def green_channel_proofs() -> str:
+    """The green channel's proof line (data/kb/green_channel.yml, the default fact's summary)."""
+    answer = get_kb().answer("green_channel", {"topic": "green_channel"})
+    if answer is None:
+        raise LookupError("data/kb/green_channel.yml: no default green_channel fact")
+    return answer.fact.brief()
 
 
 def check_access(tracker: Tracker, code: Optional[str]) -> AccessResult:
@@ -168,13 +176,8 @@ def _halls() -> Dict[str, Any]:
 
 
 def service_label(service: Optional[str], english: bool = False) -> str:
-    try:
-        topic = get_kb().topics.get(service or "")
-    except Exception:  # the KB is validated at start-up; a label is not worth a crash
-        topic = None
-    if topic is not None:
-        return (topic.name_en or topic.name) if english else topic.name
-    return SERVICE_FALLBACK_LABELS.get(service or "", service or "未选择")
+    """The service's name from the KB (bot.kb.service_label); 未选择 while none is chosen."""
+    return kb_service_label(service, english) if service else "未选择"
 
 
 def hall_name(hall_id: Optional[str], english: bool = False) -> str:

@@ -8,10 +8,10 @@ from typing import Any, Dict, List, Optional, Sequence
 from actions.booking import common
 from actions.booking.common import (
     _CLOCK,
-    GREEN_PROOF,
-    GUARDIAN_REMINDER,
     STATUS_ACTIVE,
     WEEKDAYS,
+    green_channel_proofs,
+    guardian_documents,
     service_label,
 )
 from bot.booking import BookingView, SlotView
@@ -102,7 +102,9 @@ def what_to_bring(service: Optional[str], is_minor: bool, priority: bool) -> str
     if not text:
         text = "本人居民身份证原件；其他材料请以大厅公告为准，可拨打 12367 咨询。"
     if is_minor and "监护" not in text:
-        text += "\n" + GUARDIAN_REMINDER
+        guardian = guardian_documents(service)
+        if guardian:
+            text += "\n" + guardian
     if priority:
-        text += "\n" + GREEN_PROOF
+        text += "\n" + green_channel_proofs()
     return text

@@ -30,6 +30,7 @@ from actions.booking.common import (
 )
 from actions.forms_base import latest_text, normalize_text
 from bot.booking import normalize_code
+from bot.booking.halls import code_prefix
 from bot.kb import get_kb
 from bot.privacy import SEALED_PREFIX, mask_id, mask_phone, unseal
 from bot.validation import check_name
@@ -94,10 +95,9 @@ def parse_hall(value: Any, tracker: Tracker) -> Optional[str]:
 
 @lru_cache(maxsize=1)
 def _code_prefixes() -> Tuple[str, ...]:
+    """The halls' booking-code prefixes (from the KB's halls), longest first."""
     try:
-        from bot.booking.halls import load_halls_file
-
-        return tuple(sorted({row["code_prefix"] for row in load_halls_file()}, key=len, reverse=True))
+        return tuple(sorted({code_prefix(h) for h in get_kb().halls.values()}, key=len, reverse=True))
     except Exception:
         logger.exception("cannot read the halls' code prefixes")
         return ()

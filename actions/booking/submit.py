@@ -3,7 +3,7 @@ rescheduling a booking, and starting a green-channel (priority) booking."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -25,9 +25,9 @@ from actions.booking.common import (
 )
 from actions.booking.format import _as_date, _as_time, booking_lines, fmt_day, hhmm, what_to_bring
 from actions.booking.parse import personal
-from actions.booking.validate import _unavailable_reply
+from actions.booking.refusals import utter_refusal
 from actions.forms_base import FAILURES_SLOT
-from bot.booking import UNAVAILABLE, AccessResult, BookingUnavailable, BookingView
+from bot.booking import AccessResult, BookingResult, BookingUnavailable
 from bot.language import is_english
 from bot.booking.pending import PENDING_TTL
 
@@ -55,8 +55,8 @@ class ActionSubmitBooking(Action):
         try:
             values["booking_id_number"] = personal(tracker, "booking_id_number")
             values["booking_phone"] = personal(tracker, "booking_phone")
-        except BookingUnavailable as exc:
-            dispatcher.utter_message(text=_unavailable_reply(exc))
+        except BookingUnavailable:
+            dispatcher.utter_message(response="utter_booking_unavailable_kept")
             return [SlotSet("booking_confirm", None)]
         missing = [s for s, v in values.items() if v is None]
         if day is None or start is None or missing:
@@ -87,10 +87,7 @@ class ActionSubmitBooking(Action):
             logger.exception("booking failed")
             result = None
         if result is None or result.error == "unavailable":
-            reason = (result.reason if result is not None else None) or UNAVAILABLE
-            dispatcher.utter_message(
-                text=f"抱歉，{reason}。这次预约没有提交，您填写的信息已保留，稍后说“继续预约”即可重新提交。"
-            )
+            dispatcher.utter_message(response="utter_booking_refused_unavailable")
             return [SlotSet("booking_confirm", None)]
         if result.ok and result.booking is not None:
             if is_english(tracker):
@@ -108,12 +105,11 @@ class ActionSubmitBooking(Action):
         return self._refused(dispatcher, tracker, result)
 
     @staticmethod
-    def _refused(dispatcher: CollectingDispatcher, tracker: Tracker, result: Any) -> List[EventType]:
+    def _refused(dispatcher: CollectingDispatcher, tracker: Tracker, result: BookingResult) -> List[EventType]:
         """Nothing was written: say why and ask again only what has to change."""
-        reason = result.reason or "这个时段暂时无法预约。"
         error = result.error or ""
         if error == "duplicate":
-            dispatcher.utter_message(text=reason)
+            utter_refusal(dispatcher, result)
             _forget_personal(tracker)
             return _clear(*BOOKING_SLOTS, "booking_priority", "booking_part_of_day", FAILURES_SLOT)
         redo = {
@@ -125,8 +121,9 @@ class ActionSubmitBooking(Action):
             "invalid_name": ("booking_name",),
             "invalid_service": ("booking_service",),
             "unknown_hall": ("booking_hall", "booking_date", "booking_time"),
+            "hall_not_bookable": ("booking_hall", "booking_date", "booking_time"),
         }.get(error, ("booking_date", "booking_time"))
-        dispatcher.utter_message(text=reason)
+        utter_refusal(dispatcher, result)
         return _clear(*redo, "booking_confirm") + [FollowupAction("booking_form")]
 
 
@@ -138,8 +135,9 @@ def _forget_personal(tracker: Tracker) -> None:
         logger.warning("could not drop pending personal data now; it expires by itself")
 
 
-def confirmation_text(result: Any, service: Optional[str], priority: bool) -> str:
-    view: BookingView = result.booking
+def confirmation_text(result: BookingResult, service: Optional[str], priority: bool) -> str:
+    view = result.booking
+    assert view is not None, "confirmation_text needs a written booking"
     hall = _halls().get(view.hall_id)
     lines = ["预约成功！", f"预约号：{result.code or view.code}"]
     lines += [line for line in booking_lines(view) if not line.startswith("预约号")]
@@ -149,8 +147,8 @@ def confirmation_text(result: Any, service: Optional[str], priority: bool) -> st
         if hall.phone.resolved():
             lines.append(f"大厅电话：{hall.phone.resolved()}")
     lines.append("请携带：")
-    lines.append(what_to_bring(service, bool(getattr(result, "is_minor", False)), priority))
-    note = getattr(result, "note", None)
+    lines.append(what_to_bring(service, result.is_minor, priority))
+    note = result.note
     if note:
         lines.append(f"提示：{note}。")
     lines.append("查询、改约或取消时，告诉我预约号即可。")
@@ -168,8 +166,8 @@ class ActionMyBookings(Action):
     ) -> List[EventType]:
         try:
             mine = common._repo().list_for_sender(tracker.sender_id, channel=_channel(tracker))
-        except BookingUnavailable as exc:
-            dispatcher.utter_message(text=f"抱歉，{exc.reason}。")
+        except BookingUnavailable:
+            dispatcher.utter_message(response="utter_booking_unavailable")
             return []
         if not mine:
             dispatcher.utter_message(
@@ -246,10 +244,9 @@ class ActionCancelBooking(Action):
             when = f"{fmt_day(view.day)} {hhmm(view.start)} " if view is not None else ""
             dispatcher.utter_message(text=f"预约 {code} 已取消，{when}的名额已经释放。需要时可以重新预约。")
             return done
+        utter_refusal(dispatcher, result, "cancel")
         if result.error == "unavailable":
-            dispatcher.utter_message(text=f"抱歉，{result.reason}。预约还没有取消，请稍后再说一次“取消预约”。")
             return [SlotSet("booking_cancel_confirm", None)]
-        dispatcher.utter_message(text=result.reason or "这个预约现在不能取消。")
         return done
 
 
@@ -279,11 +276,12 @@ class ActionRescheduleBooking(Action):
             lines += [line for line in booking_lines(result.booking) if not line.startswith("预约号")]
             dispatcher.utter_message(text="\n".join(lines))
             return done
+        utter_refusal(dispatcher, result, "reschedule")
         if result.error == "unavailable":
-            dispatcher.utter_message(text=f"抱歉，{result.reason}。原预约保持不变，请稍后再说一次“改约”。")
             return [SlotSet("booking_confirm", None)]
-        dispatcher.utter_message(text=result.reason or "没能改约，原预约保持不变。")
-        if result.error in ("slot_full", "slot_passed", "invalid_slot", "past", "too_far", "not_working_day", "duplicate"):
+        if result.error in (
+            "slot_full", "slot_passed", "invalid_slot", "past", "too_far", "not_working_day", "duplicate", "booking_passed"
+        ):
             return _clear("booking_date", "booking_time", "booking_confirm") + [FollowupAction("booking_reschedule_form")]
         return done
 

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from abc import abstractmethod
 from datetime import date, datetime, time, timedelta
-from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Text, Tuple, Union
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -26,7 +26,6 @@ from actions.booking.common import (
     _CANCEL_YES,
     _CHANGE_DATE,
     DETAIL_STEPS,
-    GUARDIAN_REMINDER,
     _MASKED_ID,
     _MASKED_PHONE,
     _NAME_PREFIX,
@@ -40,11 +39,13 @@ from actions.booking.common import (
     _YES,
     _channel,
     check_access,
+    guardian_documents,
     _halls,
     service_label,
     utter_access_refusal,
 )
 from actions.booking.format import _as_date, _as_time, _day_buttons, hhmm, _in_part, short_day
+from actions.booking.refusals import Reply, refusal_reply
 from actions.booking.parse import (
     _PERSONAL_FIELDS,
     _change_request,
@@ -71,20 +72,26 @@ from actions.forms_base import (
 )
 from bot.booking import (
     BOOKING_WINDOW_DAYS,
-    UNAVAILABLE,
     AccessResult,
+    BookingRepository,
     BookingUnavailable,
     BookingView,
+    Refusal,
+    RefusalHints,
     SlotView,
     normalize_code,
 )
-from bot.calendar import calendar_note, day_off_label, is_working_day
+from bot.calendar import calendar_note
 from bot.dates import DateParse, parse_date
+from bot.language import is_english
 from bot.booking.pending import PENDING_TTL
 from bot.privacy import mask_id, mask_phone
 from bot.validation import check_id_number, check_name, check_phone
 
 logger = logging.getLogger(__name__)
+#: Why a day cannot be taken: the repository's rule as a domain response, or (for the free-seat
+#: and green-channel checks made here) a sentence.
+DayProblem = Union[str, Reply]
 
 
 def free_slots(hall_id: str, day: date, priority: bool, current: datetime) -> List[SlotView]:
@@ -139,7 +146,7 @@ class DateTimeValidation:
         start: date,
         priority: bool,
         current: datetime,
-        reason: str,
+        reason: DayProblem,
     ) -> None:
         today = current.date()
         last = today + timedelta(days=BOOKING_WINDOW_DAYS)  # never suggest what would be refused
@@ -150,36 +157,37 @@ class DateTimeValidation:
             days = repo.free_days(hall_id, start, 3, now=current, until=last)
             if not days and start != today:
                 days = repo.free_days(hall_id, today, 3, now=current, until=last)
+        if isinstance(reason, Reply):  # the repository's rule: its response, then the days
+            reason.utter(dispatcher)
+            reason = ""
+        lead = f"{reason}\n" if reason else ""
         if days:
             dispatcher.utter_message(
-                text=f"{reason}\n最近可以预约的日期：", buttons=_day_buttons(days, today)
+                text=f"{lead}最近可以预约的日期：", buttons=_day_buttons(days, today)
             )
         else:
             dispatcher.utter_message(
-                text=f"{reason}\n近期暂时没有可约的时段，可以过几天再看，或者说“转人工”。"
+                text=f"{lead}近期暂时没有可约的时段，可以过几天再看，或者说“转人工”。"
             )
 
     @staticmethod
-    def calendar_problem(day: date, current: datetime) -> Optional[str]:
-        """Why no hall could take this day (past, beyond the window, closed); None if open.
+    def _said(refusal: Optional[Refusal]) -> Optional[Reply]:
+        """The repository's refusal as the date step words it (days as short_day shows them)."""
+        if refusal is None:
+            return None
+        return refusal_reply(refusal.code, refusal.hints, day=short_day)
+
+    @classmethod
+    def calendar_problem(cls, day: date, current: datetime) -> Optional[Reply]:
+        """Why no hall could take this day (the repository's calendar rule); None if open.
         Needs no hall, so a date named before the hall is chosen is checked at once."""
-        today = current.date()
-        last = today + timedelta(days=BOOKING_WINDOW_DAYS)
-        if day < today:
-            return f"{short_day(day)}已经过去了，请选择今天或以后的日期。"
-        if day > last:
-            return f"只能预约{BOOKING_WINDOW_DAYS}天以内的日期（最晚到{short_day(last)}）。"
-        if not is_working_day(day):
-            note = calendar_note(day)
-            kind = day_off_label(day)
-            return f"{short_day(day)}是{kind}，大厅不对外办公" + (f"（{note}）。" if note else "。")
-        return None
+        return cls._said(BookingRepository.calendar_refusal(day, current.date()))
 
     def day_problem(
         self, hall_id: str, day: date, priority: bool, current: datetime
-    ) -> Optional[str]:
+    ) -> Optional[DayProblem]:
         today = current.date()
-        problem = self.calendar_problem(day, current)
+        problem = self._said(common._repo().day_refusal(hall_id, day, today=today, now=current))
         if problem:
             return problem
         if priority:
@@ -321,8 +329,7 @@ class DateTimeValidation:
 
 
 def _unavailable_reply(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None) or UNAVAILABLE
-    return f"抱歉，{reason}。您已经填写的内容会保留，稍后再试即可。"
+    return "抱歉，预约系统暂时不可用，请稍后再试或拨打大厅电话。您已经填写的内容会保留，稍后再试即可。"
 
 
 # --- the booking form ----------------------------------------------------------------------
@@ -471,7 +478,7 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             return {"booking_date": None}
         problem = self.calendar_problem(parsed.day, current)
         if problem:
-            dispatcher.utter_message(text=problem)
+            problem.utter(dispatcher)
             return {"booking_date": None, "booking_time": None}
         return {
             "booking_date": parsed.day.isoformat(),
@@ -511,6 +518,9 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
         service = tracker.get_slot("booking_service")
         if service and service not in hall.services:
             dispatcher.utter_message(text=f"{hall.name}暂不办理{service_label(service)}，请选择其他大厅。")
+            return {"booking_hall": None}
+        if not hall.bookable:  # halls.yml gives it no appointment sessions (yet)
+            refusal_reply("hall_not_bookable", RefusalHints(hall_id=hall_id), english=is_english(tracker)).utter(dispatcher)
             return {"booking_hall": None}
         result: Dict[Text, Any] = {"booking_hall": hall_id}
         day = _as_date(tracker.get_slot("booking_date"))
@@ -556,7 +566,9 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             dispatcher.utter_message(text=check.reason or "身份证号码不正确，请核对后重新输入。")
             return {"booking_id_number": None}
         if check.is_minor and tracker.get_slot(REQUESTED_SLOT) == "booking_id_number":
-            dispatcher.utter_message(text=GUARDIAN_REMINDER)
+            documents = guardian_documents(tracker.get_slot("booking_service"))
+            if documents:
+                dispatcher.utter_message(response="utter_booking_guardian_reminder", documents=documents)
         common._pending().put(tracker.sender_id, "id_number", check.value or "")
         return {"booking_id_number": mask_id(check.value or "")}
 
@@ -612,7 +624,7 @@ class ManageFormValidation(BookingFormValidationAction):
 
     def error_reply(self, exc: Exception) -> str:
         if isinstance(exc, BookingUnavailable):
-            return f"抱歉，{getattr(exc, 'reason', None) or UNAVAILABLE}。请稍后再试。"
+            return "抱歉，预约系统暂时不可用，请稍后再试或拨打大厅电话。请稍后再试。"
         return super().error_reply(exc)
 
     def handoff_text(self, slot: Text) -> str:

@@ -1,4 +1,4 @@
-"""Hall appointments: halls, slot counters, bookings and their audit trail (issue 4).
+"""Hall appointments: halls, slot counters, bookings and their audit trail.
 
 Importing this package opens no database; `get_engine()` creates the engine on first use.
 Typical use from an action:
@@ -8,14 +8,14 @@ Typical use from an action:
     result = repo.book(hall_id="huzhou", service="passport", day=..., start=..., name=...,
                        id_number=..., phone=..., channel="rest", sender_id=..., today=...)
     if result.ok: ...  # result.code, result.booking (masked view)
-    else: ...          # result.reason (Chinese), result.error, result.free_days
+    else: ...          # result.error (a RefusalCode), result.hints, result.free_days
     seen = repo.check_access(code, sender_id=..., channel=...)   # owner or DB grant, never a slot
     tried = repo.verify_last4(code, "5678", sender_id=..., channel=...)  # counts failures
 """
 from __future__ import annotations
 
-from bot.booking.db import UNAVAILABLE, BookingUnavailable, dispose_engines, get_engine, migrate
-from bot.booking.halls import sync_halls
+from bot.booking.db import BookingUnavailable, dispose_engines, get_engine
+from bot.booking.halls import migrate, sync_halls
 from bot.booking.pending import PendingPersonalStore
 from bot.booking.repository import (
     BOOKING_WINDOW_DAYS,
@@ -24,6 +24,9 @@ from bot.booking.repository import (
     BookingResult,
     BookingView,
     HallView,
+    Refusal,
+    RefusalCode,
+    RefusalHints,
     SlotView,
     hash_id,
     normalize_code,
@@ -39,8 +42,10 @@ __all__ = [
     "BookingUnavailable",
     "BookingView",
     "HallView",
+    "Refusal",
+    "RefusalCode",
+    "RefusalHints",
     "SlotView",
-    "UNAVAILABLE",
     "dispose_engines",
     "get_engine",
     "hash_id",

@@ -27,13 +27,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import QueuePool, StaticPool
 
+from bot.settings import get_settings
+
 __all__ = [
-    "UNAVAILABLE",
     "BookingUnavailable",
     "get_engine",
     "make_engine",
     "dispose_engines",
-    "migrate",
+    "upgrade_schema",
     "alembic_config",
     "READ_ONLY",
     "write_lock",
@@ -42,7 +43,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE = "预约系统暂时不可用，请稍后再试或拨打大厅电话"
 HERE = Path(__file__).resolve().parent
 #: Execution option for read-only work: on SQLite it begins DEFERRED, so reads never queue
 #: behind the write lock. Ignored by other databases.
@@ -57,11 +57,11 @@ _write_locks: dict[int, threading.Lock] = {}
 
 
 class BookingUnavailable(RuntimeError):
-    """The booking database cannot be reached; `reason` is the sentence to show the user."""
+    """The booking database cannot be reached. The chat says so with a domain response
+    (utter_booking_unavailable and its variants), never with this exception's text."""
 
     def __init__(self, detail: str = "") -> None:
-        super().__init__(detail or UNAVAILABLE)
-        self.reason = UNAVAILABLE
+        super().__init__(detail or "booking database unavailable")
 
 
 def _install_sqlite_listeners(engine: Engine) -> None:
@@ -156,8 +156,6 @@ def _held(lock: threading.Lock) -> Any:
 def get_engine(url: Optional[str] = None) -> Engine:
     """The process-wide engine for `url` (default: settings.database_url), made on first use."""
     if url is None:
-        from bot.settings import get_settings
-
         url = get_settings().database_url
     with _engines_lock:
         engine = _engines.get(url)
@@ -188,8 +186,8 @@ def alembic_config(url: Optional[str] = None) -> Any:
     return cfg
 
 
-def migrate(url: Optional[str] = None, *, sync: bool = True) -> None:
-    """Upgrade the schema to head, then (by default) sync the halls from data/kb/halls.yml.
+def upgrade_schema(url: Optional[str] = None) -> None:
+    """Upgrade the schema to head (bot.booking.migrate also syncs the halls afterwards).
 
     Runs in one transaction; on PostgreSQL an advisory lock makes concurrent start-ups (Rasa
     and the action server) wait for each other instead of racing on CREATE TABLE.
@@ -208,7 +206,3 @@ def migrate(url: Optional[str] = None, *, sync: bool = True) -> None:
     except SQLAlchemyError as exc:
         log.error("booking migration failed: %s", exc.__class__.__name__)
         raise BookingUnavailable(f"migration failed: {exc.__class__.__name__}") from exc
-    if sync:
-        from bot.booking.halls import sync_halls
-
-        sync_halls(engine)

@@ -10,8 +10,12 @@ re-checks the WHERE after the lock); SQLite runs every write transaction as BEGI
 Every view that leaves this module carries masked personal data only.
 
 Access (who may see, move or cancel a booking) is decided here from the database, never from
-what a tracker says: see bot/booking/access.py. New paths return error codes and structured
-data (`AccessResult`); the actions word the replies from domain responses.
+what a tracker says: see bot/booking/access.py.
+
+Nothing here is worded for a citizen: a refusal is a stable code (`RefusalCode`) with its
+facts as data (`RefusalHints`: days, times, counts, codes, hall), and the actions pick the
+domain response for it (actions/booking/refusals.py). The same day rule answers the form's
+date step (`day_refusal`, `calendar_refusal`) and the booking itself.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Literal, Optional, Sequence
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,10 +36,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.booking import access
-from bot.booking.db import READ_ONLY, UNAVAILABLE, BookingUnavailable, get_engine, write_lock
+from bot.booking.db import READ_ONLY, BookingUnavailable, get_engine, write_lock
 from bot.booking.models import STATUS_ACTIVE, STATUS_CANCELLED, AuditLog, Booking, Hall, SlotCounter
-from bot.calendar import calendar_note, day_off_label, is_working_day
+from bot.calendar import calendar_note, is_working_day
 from bot.privacy import mask_id, mask_name, mask_phone
+from bot.settings import get_settings
 from bot.validation import check_id_number, check_name, check_phone
 
 __all__ = [
@@ -43,10 +48,13 @@ __all__ = [
     "SlotView",
     "BookingView",
     "BookingResult",
+    "RefusalCode",
+    "RefusalHints",
+    "Refusal",
+    "REFUSAL_CODES",
     "AccessResult",
     "HallView",
     "BOOKING_WINDOW_DAYS",
-    "DEFAULT_SESSIONS",
     "CODE_ALPHABET",
     "hash_id",
     "normalize_code",
@@ -57,8 +65,6 @@ log = logging.getLogger(__name__)
 
 #: Bookings are accepted from today up to this many days ahead.
 BOOKING_WINDOW_DAYS = 30
-#: Default opening sessions: 09:00–12:00 and 13:30–17:00, cut into 30-minute slots.
-DEFAULT_SESSIONS: tuple[tuple[str, str], ...] = (("09:00", "12:00"), ("13:30", "17:00"))
 #: No 0/O, 1/I/L: codes are read aloud and typed from SMS.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 #: New codes: 31^8 ≈ 8.5e11 per hall, so guessing one is hopeless even before the rate limits.
@@ -115,19 +121,68 @@ class BookingView:
     channel: str
 
 
+#: Why a booking, move or cancellation was refused. The chat words each one from a domain
+#: response (domain/booking_rules.yml), so callers compare these, never a sentence.
+RefusalCode = Literal[
+    "unknown_hall",      # no such (active) hall
+    "hall_not_bookable", # the hall has no appointment sessions in halls.yml (yet)
+    "hall_withdrawn",    # the booking's hall no longer takes bookings (reschedule)
+    "invalid_id",        # hints.check: bot.validation's IdCheck
+    "invalid_phone",     # hints.check: PhoneCheck
+    "invalid_name",      # hints.check: NameCheck
+    "invalid_service",
+    "past",              # hints.day
+    "too_far",           # hints.day, last_day, window_days
+    "not_working_day",   # hints.day (bot.calendar names the day off and its caveat)
+    "invalid_slot",      # hints.start, sessions
+    "slot_passed",       # hints.day, start
+    "slot_full",         # hints.day, start, free_times (other free starts that day)
+    "duplicate",         # hints.day, booking_code (the booking that already exists)
+    "not_found",         # hints.booking_code (as asked)
+    "not_active",        # hints.booking_code
+    "booking_passed",    # hints.booking_code, day (the booking's own day is over)
+    "unavailable",       # the database cannot be reached
+]
+REFUSAL_CODES: tuple[str, ...] = RefusalCode.__args__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class RefusalHints:
+    """The facts a refusal's reply is filled from (never wording)."""
+
+    day: Optional[date] = None
+    start: Optional[time] = None
+    last_day: Optional[date] = None
+    window_days: Optional[int] = None
+    #: The hall's appointment sessions (merged slots), for invalid_slot.
+    sessions: tuple[tuple[time, time], ...] = ()
+    #: Starts of other slots that day with a free seat (at most four), for slot_full.
+    free_times: tuple[time, ...] = ()
+    booking_code: Optional[str] = None
+    hall_id: Optional[str] = None
+    #: bot.validation's check result (IdCheck, PhoneCheck, NameCheck) for invalid_*.
+    check: Any = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refusal code and its hints: what the day rule returns."""
+
+    code: RefusalCode
+    hints: RefusalHints = field(default_factory=RefusalHints)
+
+
 @dataclass(frozen=True)
 class BookingResult:
-    """`ok` with the booking, or a Chinese `reason`; `error` is a stable machine code:
-    unknown_hall, invalid_id, invalid_phone, invalid_name, past, too_far, not_working_day,
-    invalid_slot, slot_passed, slot_full, duplicate, not_found, not_active, unavailable.
-    `free_days` suggests other days when the chosen day cannot be booked; `note` carries the
-    calendar caveat for years without an official holiday schedule."""
+    """`ok` with the booking, or `error` (a RefusalCode) with `hints`. `free_days` suggests
+    other days when the chosen day cannot be booked; `note` carries bot.calendar's caveat for
+    years without an official holiday schedule."""
 
     ok: bool
     code: Optional[str] = None
     booking: Optional[BookingView] = None
-    reason: Optional[str] = None
-    error: Optional[str] = None
+    error: Optional[RefusalCode] = None
+    hints: RefusalHints = field(default_factory=RefusalHints)
     free_days: tuple[date, ...] = field(default_factory=tuple)
     note: Optional[str] = None
     is_minor: bool = False
@@ -157,7 +212,7 @@ class _Abort(Exception):
     """Rolls the current transaction back and hands a result to the caller."""
 
     def __init__(self, result: BookingResult) -> None:
-        super().__init__(result.error)
+        super().__init__(str(result.error))
         self.result = result
 
 
@@ -167,8 +222,6 @@ class _Abort(Exception):
 def hash_id(id_number: str, secret: Optional[str] = None) -> str:
     """HMAC-SHA256 of the normalised ID with the deployment secret (not reversible without it)."""
     if secret is None:
-        from bot.settings import get_settings
-
         secret = get_settings().id_hash_secret
     return hmac.new(secret.encode("utf-8"), id_number.encode("utf-8"), hashlib.sha256).hexdigest()
 
@@ -190,20 +243,17 @@ def _parse_hhmm(value: str) -> time:
 
 
 def slot_starts(sessions: Optional[Sequence[Sequence[str]]], minutes: int = 30) -> list[tuple[time, time]]:
-    """(start, end) of every slot in the template, in order."""
+    """(start, end) of every slot of the hall's sessions, in order; no sessions, no slots (the
+    hall is not bookable)."""
     result: list[tuple[time, time]] = []
     step = timedelta(minutes=max(5, minutes))
-    for start_s, end_s in sessions or DEFAULT_SESSIONS:
+    for start_s, end_s in sessions or ():
         cursor = datetime.combine(date(2000, 1, 1), _parse_hhmm(start_s))
         end = datetime.combine(date(2000, 1, 1), _parse_hhmm(end_s))
         while cursor + step <= end:
             result.append((cursor.time(), (cursor + step).time()))
             cursor += step
     return result
-
-
-def _cn_day(d: date) -> str:
-    return f"{d.month}月{d.day}日"
 
 
 def _hhmm(t: time) -> str:
@@ -236,8 +286,8 @@ class _HallRow:
 
 class BookingRepository:
     """Booking operations over one engine. Methods that return BookingResult never raise for
-    a database outage (they return error='unavailable' and the Chinese reason); the read
-    methods raise BookingUnavailable, whose `.reason` is that same sentence."""
+    a database outage (they return error='unavailable'); the read methods raise
+    BookingUnavailable."""
 
     def __init__(self, engine: Optional[Engine] = None) -> None:
         self._engine = engine if engine is not None else get_engine()
@@ -257,7 +307,7 @@ class BookingRepository:
 
     def _unavailable(self, exc: BaseException) -> BookingResult:
         log.warning("booking database unavailable: %s", exc.__class__.__name__)
-        return BookingResult(False, reason=UNAVAILABLE, error="unavailable")
+        return BookingResult(False, error="unavailable")
 
     # --- halls and slots ---
 
@@ -396,6 +446,44 @@ class BookingRepository:
 
     # --- rules ---
 
+    @staticmethod
+    def calendar_refusal(day: date, today: date) -> Optional[Refusal]:
+        """Why no hall could take `day` (past, beyond the booking window, closed); None if
+        open. Needs no hall, so a date named before the hall is chosen is checked at once."""
+        last = today + timedelta(days=BOOKING_WINDOW_DAYS)
+        if day < today:
+            return Refusal("past", RefusalHints(day=day))
+        if day > last:
+            return Refusal("too_far", RefusalHints(day=day, last_day=last, window_days=BOOKING_WINDOW_DAYS))
+        if not is_working_day(day):
+            return Refusal("not_working_day", RefusalHints(day=day))
+        return None
+
+    def day_refusal(
+        self, hall_id: str, day: date, *, today: date, start: Optional[time] = None, now: Optional[datetime] = None
+    ) -> Optional[Refusal]:
+        """Can `day` (and `start`, when given) be booked at this hall: the one day rule, for the
+        form's date step as for `book` and `reschedule`. Free seats are not checked here."""
+        with self._read() as conn:
+            hall = self._hall(conn, hall_id)
+        if hall is None:
+            return Refusal("unknown_hall", RefusalHints(hall_id=hall_id))
+        return self._rule(hall, day, start, today=today, now=now)
+
+    def _rule(
+        self, hall: _HallRow, day: date, start: Optional[time], *, today: date, now: Optional[datetime]
+    ) -> Optional[Refusal]:
+        if not hall.slots:
+            return Refusal("hall_not_bookable", RefusalHints(hall_id=hall.id))
+        problem = self.calendar_refusal(day, today)
+        if problem is not None or start is None:
+            return problem
+        if start not in [s for s, _ in hall.slots]:
+            return Refusal("invalid_slot", RefusalHints(start=start, sessions=tuple(_sessions_of(hall)), hall_id=hall.id))
+        if now is not None and day == now.date() and start <= now.time():
+            return Refusal("slot_passed", RefusalHints(day=day, start=start))
+        return None
+
     def _day_problem(
         self,
         conn: Connection,
@@ -407,32 +495,15 @@ class BookingRepository:
         now: Optional[datetime],
         priority: bool,
     ) -> Optional[BookingResult]:
-        last = today + timedelta(days=BOOKING_WINDOW_DAYS)
-
-        def fail(error: str, reason: str) -> BookingResult:
-            alternatives = self._free_days_in(conn, hall, today, 3, priority=priority, now=now)
-            return BookingResult(False, reason=reason, error=error, free_days=tuple(alternatives), note=calendar_note(day))
-
-        if day < today:
-            return fail("past", f"{_cn_day(day)}已经过去了，请选择今天或以后的日期。")
-        if day > last:
-            return fail("too_far", f"只能预约{BOOKING_WINDOW_DAYS}天以内的日期（最晚到{_cn_day(last)}）。")
-        if not is_working_day(day):
-            note = calendar_note(day)
-            extra = f"（{note}）" if note else ""
-            kind = day_off_label(day)
-            return fail("not_working_day", f"{_cn_day(day)}是{kind}，大厅不对外办公{extra}。")
-        starts = [s for s, _ in hall.slots]
-        if start not in starts:
-            spans = "、".join(f"{_hhmm(a)}–{_hhmm(b)}" for a, b in _sessions_of(hall))
-            return BookingResult(
-                False,
-                reason=f"{_hhmm(start)}不是可预约的时段。可预约时段为{spans}，每半小时一个。",
-                error="invalid_slot",
-            )
-        if now is not None and day == now.date() and start <= now.time():
-            return fail("slot_passed", f"今天{_hhmm(start)}这个时段已经开始了，请选择更晚的时段或其他日期。")
-        return None
+        problem = self._rule(hall, day, start, today=today, now=now)
+        if problem is None:
+            return None
+        if problem.code in ("invalid_slot", "hall_not_bookable"):
+            return BookingResult(False, error=problem.code, hints=problem.hints)
+        alternatives = self._free_days_in(conn, hall, today, 3, priority=priority, now=now)
+        return BookingResult(
+            False, error=problem.code, hints=problem.hints, free_days=tuple(alternatives), note=calendar_note(day)
+        )
 
     def _free_days_in(
         self,
@@ -586,16 +657,16 @@ class BookingRepository:
         same code back (ok=True). One active booking per person, service and day."""
         id_check = check_id_number(id_number, today)
         if not id_check.ok or id_check.value is None:
-            return BookingResult(False, reason=id_check.reason, error="invalid_id")
+            return BookingResult(False, error="invalid_id", hints=RefusalHints(check=id_check))
         phone_check = check_phone(phone)
         if not phone_check.ok or phone_check.value is None:
-            return BookingResult(False, reason=phone_check.reason, error="invalid_phone")
+            return BookingResult(False, error="invalid_phone", hints=RefusalHints(check=phone_check))
         name_check = check_name(name)
         if not name_check.ok or name_check.value is None:
-            return BookingResult(False, reason=name_check.reason, error="invalid_name")
+            return BookingResult(False, error="invalid_name", hints=RefusalHints(check=name_check))
         service = (service or "").strip()[:64]
         if not service:
-            return BookingResult(False, reason="请先选择要办理的业务。", error="invalid_service")
+            return BookingResult(False, error="invalid_service")
         id_value, phone_value, name_value = id_check.value, phone_check.value, name_check.value
         id_digest = hash_id(id_value)
         channel = (channel or "unknown")[:32]
@@ -604,7 +675,7 @@ class BookingRepository:
         def work(conn: Connection) -> BookingResult:
             hall = self._hall(conn, hall_id)
             if hall is None:
-                return BookingResult(False, reason="没有找到这个办理地点，请从列表中选择大厅。", error="unknown_hall")
+                return BookingResult(False, error="unknown_hall", hints=RefusalHints(hall_id=hall_id))
             same = conn.execute(
                 select(_bookings).where(
                     and_(
@@ -623,8 +694,8 @@ class BookingRepository:
                     False,
                     code=same["code"],
                     booking=view,
-                    reason=f"您{_cn_day(day)}已经有一个同类业务的预约（预约号：{same['code']}），同一天同一业务只能预约一次。如需改时间，可以直接改约。",
                     error="duplicate",
+                    hints=RefusalHints(day=day, booking_code=same["code"]),
                 )
             problem = self._day_problem(conn, hall, day, start, today=today, now=now, priority=priority)
             if problem is not None:
@@ -634,10 +705,8 @@ class BookingRepository:
                 after = now.time() if now is not None and now.date() == day else None
                 alternatives = self._slots_for(hall, day, self._counts(conn, hall.id, day, day), priority=priority, after=after)
                 free_days = self._free_days_in(conn, hall, today, 3, priority=priority, now=now)
-                hint = "、".join(_hhmm(s.start) for s in alternatives[:4])
-                reason = f"{_cn_day(day)} {_hhmm(start)} 这个时段已经约满了。"
-                reason += f"当天还有空位的时段：{hint}。" if hint else "当天已经约满，请选择其他日期。"
-                raise _Abort(BookingResult(False, reason=reason, error="slot_full", free_days=tuple(free_days), note=calendar_note(day)))
+                hints = RefusalHints(day=day, start=start, free_times=tuple(s.start for s in alternatives[:4]))
+                raise _Abort(BookingResult(False, error="slot_full", hints=hints, free_days=tuple(free_days), note=calendar_note(day)))
             code = self._new_code(hall.code_prefix)
             stamp = _now_utc()
             values = dict(
@@ -768,20 +837,24 @@ class BookingRepository:
         def work(conn: Connection) -> BookingResult:
             row = self._locked_booking(conn, normalized)
             if row is None or not (staff or self._allowed(conn, row, actor, channel)):
-                return BookingResult(False, reason=f"没有找到预约号 {normalized}，请核对。", error="not_found")
+                return BookingResult(False, error="not_found", hints=RefusalHints(booking_code=normalized))
+            asked = RefusalHints(booking_code=normalized, hall_id=row["hall_id"])
             if row["status"] != STATUS_ACTIVE:
-                return BookingResult(False, code=normalized, reason=f"预约 {normalized} 已经取消，不能改约，可以重新预约。", error="not_active")
+                return BookingResult(False, code=normalized, error="not_active", hints=asked)
             hall = self._hall(conn, row["hall_id"])
             if hall is None:
-                return BookingResult(False, code=normalized, reason="该预约的办理地点已停止预约，请联系大厅。", error="unknown_hall")
+                return BookingResult(False, code=normalized, error="hall_withdrawn", hints=asked)
             if row["day"] < today:
-                return BookingResult(False, code=normalized, reason=f"预约 {normalized} 的日期已经过了，不能改约，请重新预约。", error="past")
+                return BookingResult(
+                    False, code=normalized, error="booking_passed",
+                    hints=RefusalHints(booking_code=normalized, day=row["day"], hall_id=hall.id),
+                )
             if row["day"] == day and row["start_time"] == start:
                 return BookingResult(True, code=normalized, booking=self._view(row, hall.name, hall.end_of(start)), note=calendar_note(day))
             problem = self._day_problem(conn, hall, day, start, today=today, now=now, priority=bool(row["priority"]))
             if problem is not None:
                 return BookingResult(
-                    False, code=normalized, reason=problem.reason, error=problem.error, free_days=problem.free_days, note=problem.note
+                    False, code=normalized, error=problem.error, hints=problem.hints, free_days=problem.free_days, note=problem.note
                 )
             if day != row["day"]:
                 other = conn.execute(
@@ -797,7 +870,7 @@ class BookingRepository:
                 ).scalar()
                 if other:
                     return BookingResult(
-                        False, code=normalized, reason=f"{_cn_day(day)}已经有同类业务的预约（预约号：{other}），不能再改到这一天。", error="duplicate"
+                        False, code=normalized, error="duplicate", hints=RefusalHints(day=day, booking_code=str(other))
                     )
             # Lock counter rows in (day, start) order, so two opposite moves cannot deadlock.
             old_key, new_key = (row["day"], row["start_time"]), (day, start)
@@ -807,15 +880,12 @@ class BookingRepository:
                     green_seat = self._take_seat(conn, hall, day, start, priority=bool(row["priority"]))
                     if green_seat is None:
                         alternatives = self._slots_for(hall, day, self._counts(conn, hall.id, day, day), priority=bool(row["priority"]))
-                        hint = "、".join(_hhmm(s.start) for s in alternatives[:4])
-                        reason = f"{_cn_day(day)} {_hhmm(start)} 已经约满了，原预约保持不变。"
-                        reason += f"当天还有空位的时段：{hint}。" if hint else ""
                         raise _Abort(
                             BookingResult(
                                 False,
                                 code=normalized,
-                                reason=reason,
                                 error="slot_full",
+                                hints=RefusalHints(day=day, start=start, free_times=tuple(s.start for s in alternatives[:4])),
                                 free_days=tuple(self._free_days_in(conn, hall, today, 3, priority=bool(row["priority"]), now=now)),
                             )
                         )
@@ -852,11 +922,12 @@ class BookingRepository:
         def work(conn: Connection) -> BookingResult:
             row = self._locked_booking(conn, normalized)
             if row is None or not (staff or self._allowed(conn, row, actor, channel)):
-                return BookingResult(False, reason=f"没有找到预约号 {normalized}，请核对。", error="not_found")
+                return BookingResult(False, error="not_found", hints=RefusalHints(booking_code=normalized))
             hall_name = self._hall_name(conn, row["hall_id"])
             if row["status"] != STATUS_ACTIVE:
                 return BookingResult(
-                    False, code=normalized, booking=self._view(row, hall_name, self._end(conn, row)), reason=f"预约 {normalized} 已经取消过了。", error="not_active"
+                    False, code=normalized, booking=self._view(row, hall_name, self._end(conn, row)), error="not_active",
+                    hints=RefusalHints(booking_code=normalized, hall_id=row["hall_id"]),
                 )
             self._release_seat(conn, row["hall_id"], row["day"], row["start_time"], green_seat=bool(row["green_seat"]))
             conn.execute(
@@ -999,7 +1070,7 @@ class BookingRepository:
 
 
 def _sessions_of(hall: _HallRow) -> list[tuple[time, time]]:
-    """Merge consecutive slots back into opening sessions, for the reason text."""
+    """Merge consecutive slots back into the hall's sessions, for the invalid_slot hints."""
     spans: list[tuple[time, time]] = []
     for start, end in hall.slots:
         if spans and spans[-1][1] == start:

@@ -13,8 +13,19 @@ from bot.kb.loader import (
     KnowledgeBase,
     Topic,
     get_kb,
+    load_halls,
     load_kb,
 )
+
+
+def service_label(service: str, english: bool = False) -> str:
+    """A service's name as replies and buttons show it: its KB topic's `name` (`name_en` in
+    English). The one place the labels come from; an unknown id is shown as it is."""
+    topic = get_kb().topics.get(service)
+    if topic is None:
+        return service
+    return (topic.name_en or topic.name) if english else topic.name
+
 
 __all__ = [
     "ASPECTS",
@@ -26,5 +37,7 @@ __all__ = [
     "KnowledgeBase",
     "Topic",
     "get_kb",
+    "load_halls",
     "load_kb",
+    "service_label",
 ]

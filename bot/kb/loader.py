@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -164,6 +165,11 @@ class ConfigValue:
 
 @dataclass(frozen=True)
 class Hall:
+    """A bookable-hall entry of halls.yml. `sessions` are the booking system's own appointment
+    hours ((start, end) "HH:MM" pairs, cut into `slot_minutes` slots), from the hall's
+    `booking.sessions` or the file's `booking_defaults`; none means online booking is not
+    offered there (yet). `code_prefix` is the hall's `booking.code_prefix` when set."""
+
     id: str
     name: str
     city: str
@@ -176,6 +182,14 @@ class Hall:
     green_capacity: int
     sources: tuple[str, ...]
     name_en: str | None = None
+    sessions: tuple[tuple[str, str], ...] = ()
+    slot_minutes: int = 30
+    code_prefix: str | None = None
+
+    @property
+    def bookable(self) -> bool:
+        """True when the booking system has appointment sessions for this hall."""
+        return bool(self.sessions)
 
 
 @dataclass(frozen=True)
@@ -507,20 +521,72 @@ def _config_value(value: Any, file: str, key: str) -> ConfigValue:
     return ConfigValue(config=value.get("config"), value=value.get("value"))
 
 
+_HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+
+
+def _parse_sessions(value: Any, file: str, key: str) -> tuple[tuple[str, str], ...]:
+    """[["09:00", "12:00"], ...]: each a start before its end, in order, not overlapping."""
+    require(isinstance(value, list), file, key, 'must be a list of ["HH:MM", "HH:MM"] pairs')
+    sessions: list[tuple[str, str]] = []
+    for pair in value:
+        ok = (isinstance(pair, (list, tuple)) and len(pair) == 2
+              and all(isinstance(t, str) and _HHMM.fullmatch(t) for t in pair)
+              and pair[0] < pair[1])
+        require(bool(ok), file, key,
+                f'{pair!r}: each session is ["HH:MM", "HH:MM"], start before end')
+        require(not sessions or sessions[-1][1] <= pair[0], file, key,
+                "sessions must be in order, not overlapping")
+        sessions.append((pair[0], pair[1]))
+    return tuple(sessions)
+
+
+def _parse_booking_defaults(doc: dict[str, Any], file: str) -> dict[str, Any]:
+    """The file-level `booking_defaults` the halls inherit: sessions and slot_minutes, stated
+    as the booking system's configuration (`basis: booking_configuration`, `as_of`)."""
+    raw = doc.get("booking_defaults")
+    if raw is None:
+        return {}
+    require(isinstance(raw, dict), file, "booking_defaults", "must be a mapping")
+    require(raw.get("basis") == "booking_configuration", file, "booking_defaults.basis",
+            "must be booking_configuration (this system's setting, not a sourced fact)")
+    as_date(raw.get("as_of"), file, "booking_defaults.as_of")
+    defaults: dict[str, Any] = {}
+    if "sessions" in raw:
+        defaults["sessions"] = _parse_sessions(raw["sessions"], file, "booking_defaults.sessions")
+    if "slot_minutes" in raw:
+        defaults["slot_minutes"] = raw["slot_minutes"]
+    return defaults
+
+
 def _parse_halls(doc: dict[str, Any], file: str) -> dict[str, Hall]:
     halls_raw = doc.get("halls")
     require(isinstance(halls_raw, list) and halls_raw, file, "halls", "must be a non-empty list")
+    defaults = _parse_booking_defaults(doc, file)
     halls: dict[str, Hall] = {}
     for i, h in enumerate(halls_raw):
         key = f"halls[{i}]"
+        require(isinstance(h, dict), file, key, "must be a mapping")
         for name in ("id", "name", "services", "booking", "sources"):
             require(name in h, file, f"{key}.{name}", "missing")
+        require(isinstance(h["id"], str) and bool(h["id"]) and h["id"] not in halls, file, f"{key}.id",
+                "must be a unique non-empty string")
         booking = h["booking"]
         require(
             isinstance(booking, dict) and isinstance(booking.get("slot_capacity"), int)
-            and isinstance(booking.get("green_capacity"), int),
-            file, f"{key}.booking", "needs integer slot_capacity and green_capacity",
+            and isinstance(booking.get("green_capacity"), int)
+            and booking["slot_capacity"] >= 0 and booking["green_capacity"] >= 0,
+            file, f"{key}.booking", "needs integer slot_capacity and green_capacity (>= 0)",
         )
+        prefix = booking.get("code_prefix")
+        prefix_ok = prefix is None or (
+            isinstance(prefix, str) and bool(re.fullmatch(r"[A-Z]{2,4}", prefix)))
+        require(prefix_ok,
+                file, f"{key}.booking.code_prefix", "must be 2-4 capital letters")
+        sessions = (_parse_sessions(booking["sessions"], file, f"{key}.booking.sessions")
+                    if "sessions" in booking else defaults.get("sessions", ()))
+        minutes = booking.get("slot_minutes", defaults.get("slot_minutes", 30))
+        require(isinstance(minutes, int) and 5 <= minutes <= 240, file,
+                f"{key}.booking.slot_minutes", "must be an integer number of minutes (5-240)")
         halls[h["id"]] = Hall(
             id=h["id"],
             name=h["name"],
@@ -534,8 +600,24 @@ def _parse_halls(doc: dict[str, Any], file: str) -> dict[str, Hall]:
             green_capacity=booking["green_capacity"],
             sources=_sources(h["sources"], file, f"{key}.sources"),
             name_en=h.get("name_en"),
+            sessions=sessions,
+            slot_minutes=minutes,
+            code_prefix=prefix,
         )
     return halls
+
+
+def load_halls(path: Path | str) -> dict[str, Hall]:
+    """The halls of one `kind: halls` file (the booking store syncs from it; tests and the
+    bench pass their own file). The same parser as load_kb's, so one reading of halls.yml."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise KBError(f"{path.name}: not valid YAML: {exc}") from exc
+    require(isinstance(doc, dict) and doc.get("kind") == "halls", path.name, "kind",
+            "must be halls")
+    return _parse_halls(doc, path.name)
 
 
 def _parse_directory(doc: dict[str, Any], file: str,

@@ -1,6 +1,6 @@
 """Alembic environment for the booking store.
 
-Why it reuses a connection: `bot.booking.db.migrate()` passes its own connection (inside a
+Why it reuses a connection: `bot.booking.db.upgrade_schema()` passes its own connection (inside a
 transaction, under an advisory lock on PostgreSQL) through `config.attributes`, so the
 SQLite BEGIN IMMEDIATE listener and the pool settings apply to migrations as well. Logging
 is left alone so Rasa's log configuration and the masking filter stay in place.
