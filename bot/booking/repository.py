@@ -586,13 +586,13 @@ class BookingRepository:
         same code back (ok=True). One active booking per person, service and day."""
         id_check = check_id_number(id_number, today)
         if not id_check.ok or id_check.value is None:
-            return BookingResult(False, reason=id_check.reason, error="invalid_id")
+            return BookingResult(False, error="invalid_id")
         phone_check = check_phone(phone)
         if not phone_check.ok or phone_check.value is None:
-            return BookingResult(False, reason=phone_check.reason, error="invalid_phone")
+            return BookingResult(False, error="invalid_phone")
         name_check = check_name(name)
         if not name_check.ok or name_check.value is None:
-            return BookingResult(False, reason=name_check.reason, error="invalid_name")
+            return BookingResult(False, error="invalid_name")
         service = (service or "").strip()[:64]
         if not service:
             return BookingResult(False, reason="请先选择要办理的业务。", error="invalid_service")
