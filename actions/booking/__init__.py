@@ -30,7 +30,8 @@ The package, one module per section (each imports only the ones before it):
 - format: dates, times and bookings as shown; the documents to bring
 - parse: reading the user's answer (service, hall, code, name, ID, phone, "改…")
 - validate: the shared date and time checks, validate_booking_form, the manage forms' validators
-- ask: action_ask_<slot> for every step, and the confirmation summaries
+- ask: action_ask_<slot> for the steps that list choices or show data, and the confirmation
+  summaries (fixed questions are the domain's utter_ask_<slot>)
 - submit: the submit actions, my bookings, and starting a green-channel booking
 The names below are re-exported, so `from actions.booking import X` keeps working. Tests
 replace the clock and the stores in actions.booking.common (`now`, `_repo`, `_pending`) and
@@ -41,7 +42,6 @@ from __future__ import annotations
 
 from actions.booking.common import (
     BOOKING_SLOTS,
-    CONFIRM_BUTTONS,
     DETAIL_STEPS,
     GREEN_PROOF,
     GUARDIAN_REMINDER,
@@ -83,10 +83,6 @@ from actions.booking.ask import (
     ActionAskBookingConfirm,
     ActionAskBookingDate,
     ActionAskBookingHall,
-    ActionAskBookingIdNumber,
-    ActionAskBookingName,
-    ActionAskBookingPhone,
-    ActionAskBookingPhoneLast4,
     ActionAskBookingService,
     ActionAskBookingTime,
     AskAction,
@@ -100,12 +96,11 @@ from actions.booking.submit import (
     ActionRescheduleBooking,
     ActionStartPriorityBooking,
     ActionSubmitBooking,
-    confirmation_text,
+    utter_confirmation,
 )
 
 __all__ = [
     "BOOKING_SLOTS",
-    "CONFIRM_BUTTONS",
     "DETAIL_STEPS",
     "GREEN_PROOF",
     "GUARDIAN_REMINDER",
@@ -122,10 +117,6 @@ __all__ = [
     "ActionAskBookingConfirm",
     "ActionAskBookingDate",
     "ActionAskBookingHall",
-    "ActionAskBookingIdNumber",
-    "ActionAskBookingName",
-    "ActionAskBookingPhone",
-    "ActionAskBookingPhoneLast4",
     "ActionAskBookingService",
     "ActionAskBookingTime",
     "ActionCancelBooking",
@@ -145,7 +136,7 @@ __all__ = [
     "booking_summary",
     "check_access",
     "code_from_message",
-    "confirmation_text",
+    "utter_confirmation",
     "find_booking_code",
     "fmt_day",
     "form_context",
