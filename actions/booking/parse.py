@@ -33,6 +33,7 @@ from bot.booking import normalize_code
 from bot.kb import get_kb
 from bot.privacy import SEALED_PREFIX, mask_id, mask_phone, unseal
 from bot.validation import check_name
+from bot.vocabulary import VocabularyMatcher
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +47,11 @@ def _entities(tracker: Tracker, *names: str) -> List[Any]:
 
 
 def _longest_alias(text: str, aliases_by_value: Dict[str, Sequence[str]], allowed: Sequence[str]) -> Optional[str]:
-    best: Optional[Tuple[int, str]] = None
-    for value, aliases in aliases_by_value.items():
-        if value not in allowed:
-            continue
-        for alias in aliases:
-            a = normalize_text(alias)
-            if len(a) >= 2 and a in text and (best is None or len(a) > best[0]):
-                best = (len(a), value)
-    return best[1] if best else None
+    """The value whose alias (two characters or more) is the longest found in `text`, folded
+    as the form folds answers (normalize_text)."""
+    vocabulary = {"value": {v: list(a) for v, a in aliases_by_value.items() if v in allowed}}
+    match = VocabularyMatcher(vocabulary, normalizer=normalize_text).longest(text, min_length=2)
+    return match.value if match else None
 
 
 def parse_service(value: Any, tracker: Tracker) -> Optional[str]:
