@@ -33,6 +33,7 @@ from actions.booking.format import (
     hhmm,
     _in_part,
     short_day,
+    words,
 )
 from actions.booking.parse import _shown
 from actions.booking.validate import form_context
@@ -227,7 +228,7 @@ class ActionAskBookingCode(AskAction):
         mine = common._repo().list_for_sender(tracker.sender_id, channel=_channel(tracker))[:5]
         buttons = [
             {
-                "title": f"{v.code} {v.day.month}月{v.day.day}日 {hhmm(v.start)}",
+                "title": words("utter_booking_button_pick", code=v.code, month=v.day.month, day=v.day.day, time=hhmm(v.start)),
                 "payload": f'/inform{{"booking_code":"{v.code}"}}',
             }
             for v in mine

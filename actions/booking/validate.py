@@ -643,8 +643,11 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
 class ManageFormValidation(BookingFormValidationAction):
     """The code, then the last four phone digits unless the booking was made in this chat."""
 
-    verb: str = "查询"
+    #: Only an active booking of a day to come can be cancelled or moved; the responses say
+    #: why not (the lookup form shows any booking, so it has none).
     needs_active: bool = False
+    not_active_response: str = ""
+    day_passed_response: str = ""
 
     @abstractmethod
     def name(self) -> Text:
@@ -708,10 +711,10 @@ class ManageFormValidation(BookingFormValidationAction):
     def status_problem(self, dispatcher: CollectingDispatcher, view: BookingView) -> bool:
         """Say why a booking the caller may see cannot be cancelled/moved; True if so."""
         if self.needs_active and view.status != STATUS_ACTIVE:
-            dispatcher.utter_message(response="utter_booking_not_active", code=view.code, verb=self.verb)
+            dispatcher.utter_message(response=self.not_active_response, code=view.code)
             return True
         if self.needs_active and view.day < common.now().date():
-            dispatcher.utter_message(response="utter_booking_day_passed", code=view.code, verb=self.verb)
+            dispatcher.utter_message(response=self.day_passed_response, code=view.code)
             return True
         return False
 
@@ -764,8 +767,9 @@ class ValidateBookingLookupForm(ManageFormValidation):
 
 
 class ValidateBookingCancelForm(ManageFormValidation):
-    verb = "取消"
     needs_active = True
+    not_active_response = "utter_booking_cancel_not_active"
+    day_passed_response = "utter_booking_cancel_day_passed"
     stop_response = "utter_booking_cancel_stopped"
     handoff_last4_response = "utter_booking_cancel_handoff_last4"
     handoff_code_response = "utter_booking_cancel_handoff_code"
@@ -789,8 +793,9 @@ class ValidateBookingCancelForm(ManageFormValidation):
 
 
 class ValidateBookingRescheduleForm(DateTimeValidation, ManageFormValidation):
-    verb = "改约"
     needs_active = True
+    not_active_response = "utter_booking_reschedule_not_active"
+    day_passed_response = "utter_booking_reschedule_day_passed"
     stop_response = "utter_booking_reschedule_stopped"
     handoff_last4_response = "utter_booking_reschedule_handoff_last4"
     handoff_code_response = "utter_booking_reschedule_handoff_code"
