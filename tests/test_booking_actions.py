@@ -179,7 +179,8 @@ class Chat:
         self.out.append(message)
         self.transcript.append(message)
         data = {k: v for k, v in message.items() if k != "text" and v}
-        self.events.append({"event": "bot", "text": message.get("text"), "data": {"buttons": message.get("buttons"), **data}})
+        data = {"buttons": message.get("buttons"), **data}
+        self.events.append({"event": "bot", "text": message.get("text"), "data": data})
         return []
 
     def _reload(self) -> None:
@@ -261,7 +262,8 @@ class Chat:
         if f"action_ask_{next_slot}" in ACTIONS:
             self._apply(self._dispatch(f"action_ask_{next_slot}", self._tracker()))
         else:  # rasa FormAction: utter_ask_<form>_<slot>, else utter_ask_<slot>
-            name = next(n for n in (f"utter_ask_{form}_{next_slot}", f"utter_ask_{next_slot}") if n in DOMAIN["responses"])
+            names = (f"utter_ask_{form}_{next_slot}", f"utter_ask_{next_slot}")
+            name = next(n for n in names if n in DOMAIN["responses"])
             self._apply(self._dispatch_response(name))
 
     def _deactivate(self, form: str) -> None:

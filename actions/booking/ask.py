@@ -99,8 +99,9 @@ class ActionAskBookingService(AskAction):
 
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         priority = bool(tracker.get_slot("booking_priority"))
+        response = "utter_ask_booking_service_pick_priority" if priority else "utter_ask_booking_service_pick"
         dispatcher.utter_message(
-            response="utter_ask_booking_service_pick_priority" if priority else "utter_ask_booking_service_pick",
+            response=response,
             buttons=[
                 {"title": service_label(s), "payload": f'/inform{{"service":"{s}"}}'} for s in SERVICES
             ],
@@ -139,7 +140,9 @@ class ActionAskBookingDate(AskAction):
         values: Dict[str, Any] = {"hall": hall_name(hall_id)}
         if priority:
             days = sorted({d for d, _ in repo.priority_slots(hall_id, current)})
-            response = "utter_ask_booking_date_priority" if days else "utter_booking_priority_days_full"
+            response = "utter_ask_booking_date_priority"
+            if not days:
+                response = "utter_booking_priority_days_full"
         else:
             days = repo.free_days(hall_id, today, 5, now=current)
             response = "utter_ask_booking_date_pick"
@@ -150,10 +153,12 @@ class ActionAskBookingDate(AskAction):
                     response = "utter_ask_reschedule_date_pick"
                     values.update(code=view.code, day=fmt_day(view.day), time=hhmm(view.start))
             if not days:
-                response, values = "utter_booking_no_days_in_window", {"window": BOOKING_WINDOW_DAYS}
+                response = "utter_booking_no_days_in_window"
+                values = {"window": BOOKING_WINDOW_DAYS}
         dispatcher.utter_message(response=response, buttons=_day_buttons(days, today), **values)
 
 
+_PARTS = ("morning", "afternoon")
 #: The time question by (green channel, part of day asked for).
 _TIME_QUESTIONS = {
     (False, None): "utter_ask_booking_time_pick",
@@ -187,7 +192,7 @@ class ActionAskBookingTime(AskAction):
             dispatcher.utter_message(response="utter_booking_no_times_left", day=short_day(day))
             return
         dispatcher.utter_message(
-            response=_TIME_QUESTIONS[(priority, part if part in ("morning", "afternoon") else None)],
+            response=_TIME_QUESTIONS[(priority, part if part in _PARTS else None)],
             day=fmt_day(day),
             buttons=[
                 {"title": hhmm(s.start), "payload": f'/inform{{"booking_time":"{hhmm(s.start)}"}}'}
@@ -209,7 +214,9 @@ class ActionAskBookingConfirm(AskAction):
         if latest_intent(tracker) == "deny" or text in _NO:
             # The buttons (改日期, 改时间 …, 不约了) are in the responses.
             dispatcher.utter_message(
-                response="utter_ask_reschedule_what_to_change" if reschedule else "utter_ask_booking_what_to_change"
+                response="utter_ask_reschedule_what_to_change"
+                if reschedule
+                else "utter_ask_booking_what_to_change"
             )
             return
         if reschedule:
@@ -228,7 +235,13 @@ class ActionAskBookingCode(AskAction):
         mine = common._repo().list_for_sender(tracker.sender_id, channel=_channel(tracker))[:5]
         buttons = [
             {
-                "title": words("utter_booking_button_pick", code=v.code, month=v.day.month, day=v.day.day, time=hhmm(v.start)),
+                "title": words(
+                    "utter_booking_button_pick",
+                    code=v.code,
+                    month=v.day.month,
+                    day=v.day.day,
+                    time=hhmm(v.start),
+                ),
                 "payload": f'/inform{{"booking_code":"{v.code}"}}',
             }
             for v in mine

@@ -8,7 +8,7 @@ import logging
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from rasa_sdk import Tracker
 
@@ -46,7 +46,9 @@ def _entities(tracker: Tracker, *names: str) -> List[Any]:
     ]
 
 
-def _longest_alias(text: str, aliases_by_value: Dict[str, Sequence[str]], allowed: Sequence[str]) -> Optional[str]:
+def _longest_alias(
+    text: str, aliases_by_value: Mapping[str, Sequence[str]], allowed: Sequence[str]
+) -> Optional[str]:
     """The value whose alias (two characters or more) is the longest found in `text`, folded
     as the form folds answers (normalize_text)."""
     vocabulary = {"value": {v: list(a) for v, a in aliases_by_value.items() if v in allowed}}

@@ -148,7 +148,9 @@ def _forget_personal(tracker: Tracker) -> None:
         logger.warning("could not drop pending personal data now; it expires by itself")
 
 
-def utter_confirmation(dispatcher: CollectingDispatcher, result: Any, service: Optional[str], priority: bool) -> None:
+def utter_confirmation(
+    dispatcher: CollectingDispatcher, result: Any, service: Optional[str], priority: bool
+) -> None:
     """预约成功 with the code, the booking, the hall's address and phone, and what to bring."""
     view: BookingView = result.booking
     hall = _halls().get(view.hall_id)
@@ -199,7 +201,10 @@ class ActionMyBookings(Action):
                 "payload": f'/cancel_booking{{"booking_code":"{view.code}"}}',
             })
         dispatcher.utter_message(
-            response="utter_my_bookings", count=len(mine), bookings="\n".join(blocks), buttons=buttons
+            response="utter_my_bookings",
+            count=len(mine),
+            bookings="\n".join(blocks),
+            buttons=buttons,
         )
         return []
 
@@ -268,7 +273,10 @@ class ActionCancelBooking(Action):
             view = result.booking
             if view is not None:
                 dispatcher.utter_message(
-                    response="utter_booking_cancelled", code=code, day=fmt_day(view.day), time=hhmm(view.start)
+                    response="utter_booking_cancelled",
+                    code=code,
+                    day=fmt_day(view.day),
+                    time=hhmm(view.start),
                 )
             else:
                 dispatcher.utter_message(response="utter_booking_cancelled_no_time", code=code)

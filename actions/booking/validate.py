@@ -44,7 +44,15 @@ from actions.booking.common import (
     service_label,
     utter_access_refusal,
 )
-from actions.booking.format import _as_date, _as_time, _day_buttons, hhmm, _in_part, short_day, words
+from actions.booking.format import (
+    _as_date,
+    _as_time,
+    _day_buttons,
+    hhmm,
+    _in_part,
+    short_day,
+    words,
+)
 from actions.booking.parse import (
     _PERSONAL_FIELDS,
     _change_request,
@@ -112,7 +120,9 @@ INVALID_RESPONSES = {
 }
 
 
-def utter_invalid(dispatcher: CollectingDispatcher, check: "IdCheck | PhoneCheck | NameCheck") -> None:
+def utter_invalid(
+    dispatcher: CollectingDispatcher, check: "IdCheck | PhoneCheck | NameCheck"
+) -> None:
     """Say why bot.validation refused the input; an unknown code is a bug (the form's error
     reply answers it)."""
     dispatcher.utter_message(response=INVALID_RESPONSES[check.code or ""], **check.params)
@@ -183,13 +193,17 @@ class DateTimeValidation:
                 days = repo.free_days(hall_id, today, 3, now=current, until=last)
         if days:
             dispatcher.utter_message(
-                response="utter_booking_offer_days", reason=reason, buttons=_day_buttons(days, today)
+                response="utter_booking_offer_days",
+                reason=reason,
+                buttons=_day_buttons(days, today),
             )
         else:
             dispatcher.utter_message(response="utter_booking_no_days_soon", reason=reason)
 
     @staticmethod
-    def calendar_problem_reply(day: date, current: datetime) -> Optional[Tuple[str, Dict[str, Any]]]:
+    def calendar_problem_reply(
+        day: date, current: datetime
+    ) -> Optional[Tuple[str, Dict[str, Any]]]:
         """Why no hall could take this day (past, beyond the window, closed), as a response
         and its variables; None if open. Needs no hall, so a date named before the hall is
         chosen is checked at once."""
@@ -198,7 +212,8 @@ class DateTimeValidation:
         if day < today:
             return "utter_booking_day_past", {"day": short_day(day)}
         if day > last:
-            return "utter_booking_day_too_far", {"window": BOOKING_WINDOW_DAYS, "last": short_day(last)}
+            values = {"window": BOOKING_WINDOW_DAYS, "last": short_day(last)}
+            return "utter_booking_day_too_far", values
         if not is_working_day(day):
             note = calendar_note(day)
             values = {"day": short_day(day), "kind": day_off_label(day)}
@@ -332,8 +347,8 @@ class DateTimeValidation:
         if part in ("morning", "afternoon"):
             if any(_in_part(s, part) for s in slots):
                 return {"booking_time": None, "booking_part_of_day": part, **keep_failures(tracker)}
-            full = "utter_booking_morning_full" if part == "morning" else "utter_booking_afternoon_full"
-            dispatcher.utter_message(response=full, day=short_day(day))
+            full = {"morning": "utter_booking_morning_full", "afternoon": "utter_booking_afternoon_full"}
+            dispatcher.utter_message(response=full[part], day=short_day(day))
             return {"booking_time": None, "booking_part_of_day": None, **keep_failures(tracker)}
         dispatcher.utter_message(response="utter_booking_time_unclear")
         return {"booking_time": None}
@@ -421,7 +436,9 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             hall = _halls()[hall_id]
             if service and service not in hall.services:
                 dispatcher.utter_message(
-                    response="utter_booking_hall_lacks_service", hall=hall.name, service=service_label(service)
+                    response="utter_booking_hall_lacks_service",
+                    hall=hall.name,
+                    service=service_label(service),
                 )
                 return None
             dispatcher.utter_message(response="utter_booking_hall_switched", hall=hall.name)
@@ -532,7 +549,9 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             return result  # a hall named in the same message: validate_booking_hall checks it
         if hall is not None and service not in hall.services:
             dispatcher.utter_message(
-                response="utter_booking_hall_lacks_service_rechoose", hall=hall.name, service=service_label(service)
+                response="utter_booking_hall_lacks_service_rechoose",
+                hall=hall.name,
+                service=service_label(service),
             )
             # The date and time stay: they are checked again against the hall chosen next.
             result.update({"booking_hall": None})
@@ -551,7 +570,9 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
         service = tracker.get_slot("booking_service")
         if service and service not in hall.services:
             dispatcher.utter_message(
-                response="utter_booking_hall_lacks_service_other", hall=hall.name, service=service_label(service)
+                response="utter_booking_hall_lacks_service_other",
+                hall=hall.name,
+                service=service_label(service),
             )
             return {"booking_hall": None}
         result: Dict[Text, Any] = {"booking_hall": hall_id}
