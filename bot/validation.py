@@ -25,6 +25,7 @@ __all__ = [
     "check_phone",
     "check_name",
     "normalize_id",
+    "refusal_text",
     "MINOR_AGE",
 ]
 
@@ -63,6 +64,17 @@ class NameCheck:
     #: Why the input was refused (None when ok), and the values its reply needs.
     code: Optional[str] = None
     params: Dict[str, Any] = field(default_factory=dict)
+
+
+def refusal_text(check: "IdCheck | PhoneCheck | NameCheck") -> Optional[str]:
+    """A refusal in words, from its domain response utter_invalid_<code>, for a caller that
+    still carries a sentence rather than the code (bot.booking's BookingResult.reason)."""
+    if check.code is None:
+        return None
+    from bot.domain_files import responses  # the domain is read on first use, not at import
+
+    variation = next(v for v in responses()[f"utter_invalid_{check.code}"] if not v.get("condition"))
+    return str(variation["text"]).format(**check.params)
 
 
 def normalize_id(raw: str) -> str:

@@ -36,7 +36,7 @@ from bot.booking.db import READ_ONLY, UNAVAILABLE, BookingUnavailable, get_engin
 from bot.booking.models import STATUS_ACTIVE, STATUS_CANCELLED, AuditLog, Booking, Hall, SlotCounter
 from bot.calendar import calendar_note, day_off_label, is_working_day
 from bot.privacy import mask_id, mask_name, mask_phone
-from bot.validation import check_id_number, check_name, check_phone
+from bot.validation import check_id_number, check_name, check_phone, refusal_text
 
 __all__ = [
     "BookingRepository",
@@ -586,13 +586,13 @@ class BookingRepository:
         same code back (ok=True). One active booking per person, service and day."""
         id_check = check_id_number(id_number, today)
         if not id_check.ok or id_check.value is None:
-            return BookingResult(False, error="invalid_id")
+            return BookingResult(False, reason=refusal_text(id_check), error="invalid_id")
         phone_check = check_phone(phone)
         if not phone_check.ok or phone_check.value is None:
-            return BookingResult(False, error="invalid_phone")
+            return BookingResult(False, reason=refusal_text(phone_check), error="invalid_phone")
         name_check = check_name(name)
         if not name_check.ok or name_check.value is None:
-            return BookingResult(False, error="invalid_name")
+            return BookingResult(False, reason=refusal_text(name_check), error="invalid_name")
         service = (service or "").strip()[:64]
         if not service:
             return BookingResult(False, reason="请先选择要办理的业务。", error="invalid_service")
