@@ -73,7 +73,8 @@ def refusal_text(check: "IdCheck | PhoneCheck | NameCheck") -> Optional[str]:
         return None
     from bot.domain_files import responses  # the domain is read on first use, not at import
 
-    variation = next(v for v in responses()[f"utter_invalid_{check.code}"] if not v.get("condition"))
+    variations = responses()[f"utter_invalid_{check.code}"]
+    variation = next(v for v in variations if not v.get("condition"))
     return str(variation["text"]).format(**check.params)
 
 
