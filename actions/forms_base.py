@@ -3,9 +3,11 @@
 In the spirit of RasaHQ/financial-demo's custom_forms.py, but for this assistant:
 
 - "算了" / "不约了" (intent `stop_form`, or the same words classified as something else)
-  stops the form at any step: a polite message, the form's slots are cleared, the form ends.
+  stops the form at any step: a polite message (the form's `stop_response`), the form's
+  slots are cleared, the form ends.
 - Failed tries are counted per slot in the slot `form_failures` ({slot: count}). After
-  three failures on one slot the form offers a hand-over (转人工 /request_human) and ends
+  three failures on one slot the form offers a hand-over (`handoff_response`: its text and
+  the buttons 转人工 /request_human and "continue" are in the domain) and ends
   instead of asking the same question a fourth time. The slots filled so far are kept, so
   "继续预约" picks up where the user left off.
 - A question asked mid-form ("要带什么材料？") is answered and the form asks again, unless
@@ -97,9 +99,9 @@ class BookingFormValidationAction(FormValidationAction):
     """Base of every `validate_<form>` action in this project; see the module docstring."""
 
     max_failures: int = MAX_FAILURES
-    stop_message: str = "好的，不约了，刚才填写的信息已清除。需要时说“预约”就能重新开始。"
-    resume_title: str = "继续预约"
-    resume_payload: str = "/book_appointment"
+    #: The domain responses for a stopped form and for the hand-over offer.
+    stop_response: str = "utter_booking_form_stopped"
+    handoff_offer_response: str = "utter_booking_form_handoff"
     #: Slots that are not required by the form but belong to it and go on stop.
     extra_slots_cleared_on_stop: tuple[str, ...] = ()
 
@@ -126,7 +128,7 @@ class BookingFormValidationAction(FormValidationAction):
             events = await super().run(dispatcher, tracker, domain)
         except Exception as exc:  # a validator must never crash the conversation
             logger.exception("%s failed on slot %s", self.name(), requested)
-            dispatcher.utter_message(text=self.error_reply(exc))
+            dispatcher.utter_message(response=self.error_reply(exc) or "utter_form_error")
             if not requested:
                 return []
             events = [SlotSet(requested, None)]
@@ -155,7 +157,7 @@ class BookingFormValidationAction(FormValidationAction):
         text = answer_text(aspect, answer_context(tracker))
         if not text:
             return False
-        dispatcher.utter_message(text=text + "\n\n我们接着预约：")
+        dispatcher.utter_message(response="utter_form_side_answer", answer=text)
         return True
 
     # -- stop -----------------------------------------------------------------------------
@@ -166,27 +168,20 @@ class BookingFormValidationAction(FormValidationAction):
         return list(self.domain_slots(domain)) + list(self.extra_slots_cleared_on_stop)
 
     def stop(self, dispatcher: CollectingDispatcher, domain: DomainDict) -> List[EventType]:
-        dispatcher.utter_message(text=self.stop_message)
+        dispatcher.utter_message(response=self.stop_response)
         events: List[EventType] = [SlotSet(slot, None) for slot in self.slots_cleared_on_stop(domain)]
         # The SlotSets above also keep Rasa from rejecting the form (see module docstring).
         return events + [SlotSet(FAILURES_SLOT, None), SlotSet(REQUESTED_SLOT, None)]
 
     # -- failures -------------------------------------------------------------------------
-    def error_reply(self, exc: Exception) -> str:
-        """What the user reads when a validator raised; subclasses name known failures."""
-        return "抱歉，刚才处理您的输入时出了点问题，请再说一次。"
+    def error_reply(self, exc: Exception) -> Optional[str]:
+        """The response for a validator that raised, for failures a subclass knows; None
+        says the general apology (utter_form_error)."""
+        return None
 
-    def handoff_text(self, slot: Text) -> str:
-        return (
-            "这一项好像不太好填，我们已经试了三次。要不要转人工帮您？"
-            "您已经填写的内容我先保留着，想接着填时点“" + self.resume_title + "”就行。"
-        )
-
-    def handoff_buttons(self) -> List[Dict[str, str]]:
-        return [
-            {"title": "转人工", "payload": "/request_human"},
-            {"title": self.resume_title, "payload": self.resume_payload},
-        ]
+    def handoff_response(self, slot: Text) -> str:
+        """The hand-over offer after three failed tries on `slot` (text and buttons)."""
+        return self.handoff_offer_response
 
     def count_failures(
         self,
@@ -213,6 +208,6 @@ class BookingFormValidationAction(FormValidationAction):
         if failures[requested] < self.max_failures:
             return [SlotSet(FAILURES_SLOT, failures)]
         failures.pop(requested)
-        dispatcher.utter_message(text=self.handoff_text(requested), buttons=self.handoff_buttons())
+        dispatcher.utter_message(response=self.handoff_response(requested))
         # requested_slot None ends the form instead of asking a fourth time.
         return [SlotSet(FAILURES_SLOT, failures or None), SlotSet(REQUESTED_SLOT, None)]

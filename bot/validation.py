@@ -1,16 +1,17 @@
 """Validation of what a citizen types into the booking form: ID number, mobile, name.
 
 Why here and not in the actions: the repository validates again before writing, so a forged
-request that skips the form still cannot store garbage. Every refusal carries a polite Chinese
-reason that the form can show as is.
+request that skips the form still cannot store garbage. Every refusal carries a code and its
+parameters (`IdCheck(ok=False, code="id_wrong_length", params={"length": 17})`); the booking
+form says it with the domain response `utter_invalid_<code>` (domain/booking.yml).
 """
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import phonenumbers
 from stdnum.cn import ric
@@ -41,21 +42,27 @@ class IdCheck:
     birth_date: Optional[date] = None
     age: Optional[int] = None
     is_minor: bool = False
-    reason: Optional[str] = None
+    #: Why the input was refused (None when ok), and the values its reply needs.
+    code: Optional[str] = None
+    params: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class PhoneCheck:
     ok: bool
     value: Optional[str] = None
-    reason: Optional[str] = None
+    #: Why the input was refused (None when ok), and the values its reply needs.
+    code: Optional[str] = None
+    params: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class NameCheck:
     ok: bool
     value: Optional[str] = None
-    reason: Optional[str] = None
+    #: Why the input was refused (None when ok), and the values its reply needs.
+    code: Optional[str] = None
+    params: Dict[str, Any] = field(default_factory=dict)
 
 
 def normalize_id(raw: str) -> str:
@@ -76,59 +83,55 @@ def check_id_number(raw: str, today: date) -> IdCheck:
     later, so we run its steps ourselves and skip the birthplace lookup.
     """
     if raw is None or not str(raw).strip():
-        return IdCheck(False, reason="请输入18位居民身份证号码。")
+        return IdCheck(False, code="id_missing")
     if len(raw) > _MAX_RAW:
-        return IdCheck(False, reason="输入的内容太长了，请只输入18位居民身份证号码。")
+        return IdCheck(False, code="id_too_long")
     number = ric.compact(normalize_id(raw))
     if len(number) == 15 and number.isdigit():
-        return IdCheck(False, reason="这是15位的旧身份证号码，请输入现行的18位居民身份证号码。")
+        return IdCheck(False, code="id_old_15_digits")
     if len(number) != 18:
-        return IdCheck(
-            False, reason=f"身份证号码应为18位，您输入的是{len(number)}位，请核对后重新输入。"
-        )
+        return IdCheck(False, code="id_wrong_length", params={"length": len(number)})
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
-        return IdCheck(False, reason="身份证号码格式不对：前17位应为数字，最后一位是数字或X。")
+        return IdCheck(False, code="id_bad_format")
     if number[17] != ric.calc_check_digit(number):
-        return IdCheck(False, reason="身份证号码校验位不正确，可能有数字输错了，请核对后重新输入。")
+        return IdCheck(False, code="id_bad_checksum")
     try:
         birth = ric.get_birth_date(number)
     except ValidationError:
-        return IdCheck(False, reason="身份证号码中的出生日期不存在，请核对后重新输入。")
+        return IdCheck(False, code="id_no_such_birth_date")
     if birth > today:
-        return IdCheck(False, reason="身份证号码中的出生日期晚于今天，请核对后重新输入。")
+        return IdCheck(False, code="id_born_after_today")
     age = _age(birth, today)
     if age > MAX_AGE:
-        return IdCheck(False, reason="身份证号码中的出生日期不合理，请核对后重新输入。")
+        return IdCheck(False, code="id_implausible_birth_date")
     return IdCheck(True, value=number, birth_date=birth, age=age, is_minor=age < MINOR_AGE)
 
 
 def check_phone(raw: str) -> PhoneCheck:
     """A mainland mobile (region CN, type MOBILE) so the hall can send an SMS or call back."""
     if raw is None or not str(raw).strip():
-        return PhoneCheck(False, reason="请输入11位手机号码。")
+        return PhoneCheck(False, code="phone_missing")
     text = unicodedata.normalize("NFKC", str(raw)).strip()
     compact = re.sub(r"[\s\-()（）.]", "", text)
     if not re.fullmatch(r"\+?\d+", compact):
-        return PhoneCheck(False, reason="手机号码只能包含数字，请输入11位手机号码。")
+        return PhoneCheck(False, code="phone_not_digits")
     if len(text) > 24:
-        return PhoneCheck(
-            False, reason=f"手机号码太长了（{len(text)}个字符），请只输入11位手机号码，如 138 1234 5678。"
-        )
+        return PhoneCheck(False, code="phone_too_long", params={"length": len(text)})
     try:
         parsed = phonenumbers.parse(compact, "CN")
     except phonenumbers.NumberParseException:
-        return PhoneCheck(False, reason="没能识别这个手机号码，请输入11位手机号码。")
+        return PhoneCheck(False, code="phone_unreadable")
     national = str(parsed.national_number)
     if parsed.country_code != 86:
-        return PhoneCheck(False, reason="目前只支持中国大陆手机号码（+86），请输入11位手机号码。")
+        return PhoneCheck(False, code="phone_not_mainland")
     if not phonenumbers.is_valid_number(parsed):
-        return PhoneCheck(False, reason="这个手机号码无效，请核对后输入11位手机号码。")
+        return PhoneCheck(False, code="phone_invalid")
     number_type = phonenumbers.number_type(parsed)
     if number_type not in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ) or len(national) != 11:
-        return PhoneCheck(False, reason="请填写手机号码（11位，以1开头），不要填写座机号码。")
+        return PhoneCheck(False, code="phone_not_mobile")
     return PhoneCheck(True, value=national)
 
 
@@ -148,18 +151,16 @@ def check_name(raw: str) -> NameCheck:
     anyway, so it could do no harm.
     """
     if raw is None or not str(raw).strip():
-        return NameCheck(False, reason="请输入办理人的姓名。")
+        return NameCheck(False, code="name_missing")
     text = unicodedata.normalize("NFKC", str(raw))
     text = re.sub(r"[•・‧∙．.]", "·", text)
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > 20:
-        return NameCheck(False, reason="姓名最多20个字，请输入证件上的姓名。")
+        return NameCheck(False, code="name_too_long")
     if _SQL_LIKE.search(text):
-        return NameCheck(False, reason="这看起来不像姓名，请输入证件上的姓名（中文或英文字母）。")
+        return NameCheck(False, code="name_not_a_name")
     if not _NAME_ALLOWED.fullmatch(text) or text.startswith("·") or text.endswith("·"):
-        return NameCheck(
-            False, reason="姓名只能包含中文、英文字母、间隔号“·”和空格，请输入证件上的姓名。"
-        )
+        return NameCheck(False, code="name_bad_characters")
     if len(text.replace(" ", "")) < 2:
-        return NameCheck(False, reason="姓名至少2个字，请输入证件上的完整姓名。")
+        return NameCheck(False, code="name_too_short")
     return NameCheck(True, value=text)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from bot.text import normalize
 
@@ -23,14 +23,23 @@ class Match:
 
 
 class VocabularyMatcher:
-    """Longest-alias-first, non-overlapping substring matching on normalised text."""
+    """Longest-alias-first, non-overlapping substring matching on normalised text.
 
-    def __init__(self, vocabulary: Mapping[str, Mapping[str, Sequence[str]]]) -> None:
+    `normalizer` folds the aliases as the caller folds its text (default: bot.text.normalize,
+    lower-cased); the booking form passes its own, which also drops spaces and punctuation.
+    """
+
+    def __init__(
+        self,
+        vocabulary: Mapping[str, Mapping[str, Sequence[str]]],
+        normalizer: Optional[Callable[[str], str]] = None,
+    ) -> None:
+        fold = normalizer or (lambda alias: normalize(alias).lower())
         entries: list[tuple[str, str, str]] = []
         for entity, values in vocabulary.items():
             for value, aliases in values.items():
                 for alias in aliases:
-                    norm = normalize(alias).lower()
+                    norm = fold(alias)
                     if norm:
                         entries.append((norm, entity, value))
         entries.sort(key=lambda e: -len(e[0]))
@@ -47,6 +56,19 @@ class VocabularyMatcher:
             entity, value = self._lookup[m.group(0)]
             matches.append(Match(entity, value, m.start(), m.end(), text[m.start():m.end()]))
         return matches
+
+    def longest(self, text: str, min_length: int = 1) -> Optional[Match]:
+        """The longest alias found anywhere in `text` (already normalised), even where it
+        overlaps a shorter one that `find` would take first; on a tie, the alias listed
+        first. Aliases shorter than `min_length` are ignored."""
+        lowered = text.lower()
+        for alias, entity, value in self._entries:
+            if len(alias) < min_length:
+                break  # entries are sorted longest first
+            start = lowered.find(alias)
+            if start >= 0:
+                return Match(entity, value, start, start + len(alias), text[start:start + len(alias)])
+        return None
 
     def slots(self, text: str) -> dict[str, str]:
         """First value per entity, for callers that want slot-like output."""

@@ -4,6 +4,7 @@
 3.6: slot mappings (conditions, not_intent) fill candidates, `validate_<form>` runs after
 every user message, a form that extracts nothing for the requested slot is rejected, the
 next slot is asked with `action_ask_<slot>` (seeing the validator's messages as bot events),
+or with the response `utter_ask_<form>_<slot>` / `utter_ask_<slot>` when there is no such action,
 and a finished form runs its submit action (the rules in data/dialogue/booking.yml).
 Between turns the conversation goes through the same masking as bot.stores'
 MaskingSQLTrackerStore (every ID and phone masked), so slots must survive that.
@@ -81,20 +82,30 @@ def slot_event(name: str, value: Any) -> Dict[str, Any]:
     return {"event": "slot", "timestamp": None, "name": name, "value": value}
 
 
+def _fill(template: str, values: Dict[str, Any], name: str) -> str:
+    missing = [v for v in re.findall(r"\{(\w+)\}", template) if values.get(v) is None]
+    assert not missing, f"{name}: no value for {missing}"
+    filled = re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
+    return filled.replace("{{", "{").replace("}}", "}")  # Rasa's interpolation unescapes these
+
+
 def render(message: Dict[str, Any], slots: Dict[str, Any]) -> Dict[str, Any]:
     """What Rasa's TemplatedNaturalLanguageGenerator sends for `utter_message(response=...)`:
-    the domain response's text filled from the message's variables and the slots. A missing
-    response or an unfilled variable fails the test."""
+    the domain response's text and buttons filled from the message's variables and the slots,
+    then the message's own buttons (rasa RemoteAction adds them after the response's). A
+    missing response or an unfilled variable fails the test."""
     name = message.get("response")
     if not name:
         return message
     assert name in DOMAIN["responses"], f"no domain response {name}"
     values = {**slots, **{k: v for k, v in message.items() if v is not None}}
-    template = DOMAIN["responses"][name][0]["text"]
-    missing = [v for v in re.findall(r"\{(\w+)\}", template) if values.get(v) is None]
-    assert not missing, f"{name}: no value for {missing}"
-    text = re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
-    return {**message, "text": text}
+    variation = DOMAIN["responses"][name][0]
+    text = _fill(variation["text"], values, name)
+    buttons = [
+        {"title": _fill(b["title"], values, name), "payload": _fill(b["payload"], values, name)}
+        for b in variation.get("buttons") or []
+    ] + list(message.get("buttons") or [])
+    return {**message, "text": text, "buttons": buttons}
 
 
 def stored(value: Any) -> Any:
@@ -161,6 +172,16 @@ class Chat:
             data = {k: v for k, v in m.items() if k != "text" and v}
             self.events.append({"event": "bot", "text": m.get("text"), "data": {"buttons": m.get("buttons"), **data}})
         return events
+
+    def _dispatch_response(self, name: str) -> List[Dict[str, Any]]:
+        """A response Rasa utters itself (a form's utter_ask_<slot>), recorded like a reply."""
+        message = render({"response": name}, self._tracker().slots)
+        self.out.append(message)
+        self.transcript.append(message)
+        data = {k: v for k, v in message.items() if k != "text" and v}
+        data = {"buttons": message.get("buttons"), **data}
+        self.events.append({"event": "bot", "text": message.get("text"), "data": data})
+        return []
 
     def _reload(self) -> None:
         """The tracker as the next turn loads it from the (masking) tracker store."""
@@ -238,7 +259,12 @@ class Chat:
         if next_slot is None:
             return self._deactivate(form)
         self._apply([slot_event("requested_slot", next_slot)])
-        self._apply(self._dispatch(f"action_ask_{next_slot}", self._tracker()))
+        if f"action_ask_{next_slot}" in ACTIONS:
+            self._apply(self._dispatch(f"action_ask_{next_slot}", self._tracker()))
+        else:  # rasa FormAction: utter_ask_<form>_<slot>, else utter_ask_<slot>
+            names = (f"utter_ask_{form}_{next_slot}", f"utter_ask_{next_slot}")
+            name = next(n for n in names if n in DOMAIN["responses"])
+            self._apply(self._dispatch_response(name))
 
     def _deactivate(self, form: str) -> None:
         self.active_loop = None

@@ -19,8 +19,26 @@ def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
 _UNUSED = re.compile(r"UserWarning: The utterance '(utter_\w+)' is not used in any story or rule\.")
 
 
+def _asked_by_forms() -> set[str]:
+    """The responses Rasa's forms ask with: utter_ask_<form>_<slot> or utter_ask_<slot> for
+    a required slot that has no action_ask_<slot> (rasa/core/actions/forms.py)."""
+    from bot.domain_files import load_domain
+
+    domain = load_domain()
+    actions = {a if isinstance(a, str) else next(iter(a)) for a in domain.get("actions") or []}
+    asked = set()
+    for form, spec in (domain.get("forms") or {}).items():
+        for slot in spec.get("required_slots") or []:
+            if f"action_ask_{slot}" not in actions:
+                asked |= {f"utter_ask_{form}_{slot}", f"utter_ask_{slot}"}
+    return asked
+
+
 def _uttered_by_code(name: str) -> bool:
-    """A response that actions or channels send by name is used, even if no story names it."""
+    """A response that actions or channels send by name is used, even if no story names it,
+    and so is a form's question that Rasa asks itself."""
+    if name in _asked_by_forms():
+        return True
     quoted = (f'"{name}"', f"'{name}'")
     for folder in ("actions", "bot"):
         for path in (ROOT / folder).rglob("*.py"):

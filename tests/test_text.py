@@ -31,3 +31,20 @@ def test_vocabulary_finds_services_and_applicants():
     assert found.get("applicant_type") == "minor"
     assert matcher.slots(normalize("办 Passport 要带什么")).get("service") == "passport"
     assert matcher.slots("今天天气怎么样") == {}
+
+
+def test_vocabulary_longest_alias_wins_even_where_find_takes_a_shorter_overlap():
+    """`longest` is the booking form's matcher: the longest alias anywhere, ties to the first
+    listed, short aliases ignored, aliases folded by the caller's normalizer."""
+    vocabulary = {"place": {"a": ["湖州"], "b": ["州市民中心"], "c": ["德清"], "d": ["x"]}}
+    matcher = VocabularyMatcher(vocabulary)
+    assert [m.value for m in matcher.find("湖州市民中心")] == ["a"]
+    found = matcher.longest("湖州市民中心")
+    assert found is not None and (found.value, found.start, found.text) == ("b", 1, "州市民中心")
+    tie = VocabularyMatcher({"e": {"first": ["德清"], "second": ["湖州"]}})
+    assert tie.longest("湖州德清").value == "first"
+    assert matcher.longest("x", min_length=2) is None and matcher.longest("x").value == "d"
+    fold = lambda a: a.replace(" ", "").lower()  # noqa: E731
+    spaced = VocabularyMatcher({"service": {"hk": ["Hong Kong"]}}, normalizer=fold)
+    assert spaced.longest("办hongkong通行证").value == "hk"
+    assert matcher.longest("今天天气怎么样") is None

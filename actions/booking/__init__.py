@@ -31,7 +31,8 @@ The package, one module per section (each imports only the ones before it):
 - refusals: the repository's refusal codes → domain responses (domain/booking_rules.yml)
 - parse: reading the user's answer (service, hall, code, name, ID, phone, "改…")
 - validate: the shared date and time checks, validate_booking_form, the manage forms' validators
-- ask: action_ask_<slot> for every step, and the confirmation summaries
+- ask: action_ask_<slot> for the steps that list choices or show data, and the confirmation
+  summaries (fixed questions are the domain's utter_ask_<slot>)
 - submit: the submit actions, my bookings, and starting a green-channel booking
 The names below are re-exported, so `from actions.booking import X` keeps working. Tests
 replace the clock and the stores in actions.booking.common (`now`, `_repo`, `_pending`) and
@@ -42,7 +43,6 @@ from __future__ import annotations
 
 from actions.booking.common import (
     BOOKING_SLOTS,
-    CONFIRM_BUTTONS,
     DETAIL_STEPS,
     MANAGE_SLOTS,
     OWNER,
@@ -82,10 +82,6 @@ from actions.booking.ask import (
     ActionAskBookingConfirm,
     ActionAskBookingDate,
     ActionAskBookingHall,
-    ActionAskBookingIdNumber,
-    ActionAskBookingName,
-    ActionAskBookingPhone,
-    ActionAskBookingPhoneLast4,
     ActionAskBookingService,
     ActionAskBookingTime,
     AskAction,
@@ -99,12 +95,11 @@ from actions.booking.submit import (
     ActionRescheduleBooking,
     ActionStartPriorityBooking,
     ActionSubmitBooking,
-    confirmation_text,
+    utter_confirmation,
 )
 
 __all__ = [
     "BOOKING_SLOTS",
-    "CONFIRM_BUTTONS",
     "DETAIL_STEPS",
     "MANAGE_SLOTS",
     "OWNER",
@@ -119,10 +114,6 @@ __all__ = [
     "ActionAskBookingConfirm",
     "ActionAskBookingDate",
     "ActionAskBookingHall",
-    "ActionAskBookingIdNumber",
-    "ActionAskBookingName",
-    "ActionAskBookingPhone",
-    "ActionAskBookingPhoneLast4",
     "ActionAskBookingService",
     "ActionAskBookingTime",
     "ActionCancelBooking",
@@ -142,7 +133,7 @@ __all__ = [
     "booking_summary",
     "check_access",
     "code_from_message",
-    "confirmation_text",
+    "utter_confirmation",
     "find_booking_code",
     "fmt_day",
     "form_context",

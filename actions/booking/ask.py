@@ -1,5 +1,6 @@
-"""action_ask_<slot>: each form step's question, with buttons where choices can be listed,
-and the summaries the confirmation steps show."""
+"""action_ask_<slot>: the form steps whose question lists choices (buttons) or shows data, and
+the summaries the confirmation steps show. A step whose question is a fixed text (name, ID,
+phone, last four digits) has no action: Rasa asks it with the response utter_ask_<slot>."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,6 @@ from rasa_sdk.types import DomainDict
 
 from actions.booking import common, validate
 from actions.booking.common import (
-    CONFIRM_BUTTONS,
     _NO,
     SERVICES,
     _channel,
@@ -26,12 +26,14 @@ from actions.booking.common import (
 from actions.booking.format import (
     _as_date,
     _as_time,
-    booking_lines,
+    booking_details,
+    booking_status,
     _day_buttons,
     fmt_day,
     hhmm,
     _in_part,
     short_day,
+    words,
 )
 from actions.booking.parse import _shown
 from actions.booking.validate import form_context
@@ -100,9 +102,10 @@ class ActionAskBookingService(AskAction):
         return "action_ask_booking_service"
 
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-        prefix = "好的，为您预约绿色通道优先时段。" if tracker.get_slot("booking_priority") else ""
+        priority = bool(tracker.get_slot("booking_priority"))
+        response = "utter_ask_booking_service_pick_priority" if priority else "utter_ask_booking_service_pick"
         dispatcher.utter_message(
-            text=f"{prefix}请问要办理哪项业务？",
+            response=response,
             buttons=[
                 {"title": service_label(s), "payload": f'/inform{{"service":"{s}"}}'} for s in SERVICES
             ],
@@ -129,7 +132,7 @@ class ActionAskBookingHall(AskAction):
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         halls = self.offered(tracker)
         dispatcher.utter_message(
-            text="请选择办理大厅：",
+            response="utter_ask_booking_hall_pick",
             buttons=[{"title": h.name, "payload": f'/inform{{"booking_hall":"{h.id}"}}'} for h in halls],
         )
 
@@ -148,25 +151,37 @@ class ActionAskBookingDate(AskAction):
         current = common.now()
         today = current.date()
         repo = common._repo()
+        values: Dict[str, Any] = {"hall": hall_name(hall_id)}
         if priority:
             days = sorted({d for d, _ in repo.priority_slots(hall_id, current)})
-            text = f"{hall_name(hall_id)}的绿色通道优先时段可以约今天或下一个工作日，请选择日期："
+            response = "utter_ask_booking_date_priority"
             if not days:
-                text = "抱歉，绿色通道预留的优先时段今天和下一个工作日都已约满。请直接联系大厅，或者说“转人工”。"
+                response = "utter_booking_priority_days_full"
         else:
             days = repo.free_days(hall_id, today, 5, now=current)
-            text = f"请问哪天去{hall_name(hall_id)}办理？可以直接说“明天”“下周三”“12月3日”，或点选最近可约的日期："
+            response = "utter_ask_booking_date_pick"
             if tracker.active_loop_name == "booking_reschedule_form":
                 seen = check_access(tracker, tracker.get_slot("booking_code"))
                 view = seen.booking if seen.ok else None
                 if view is not None:
-                    text = (
-                        f"预约 {view.code} 现在是{fmt_day(view.day)} {hhmm(view.start)}。"
-                        "请问改到哪天？可以直接说“明天”“下周三”“12月3日”，或点选最近可约的日期："
-                    )
+                    response = "utter_ask_reschedule_date_pick"
+                    values.update(code=view.code, day=fmt_day(view.day), time=hhmm(view.start))
             if not days:
-                text = f"抱歉，{BOOKING_WINDOW_DAYS}天内暂时没有可约的时段，可以过几天再看，或者说“转人工”。"
-        dispatcher.utter_message(text=text, buttons=_day_buttons(days, today))
+                response = "utter_booking_no_days_in_window"
+                values = {"window": BOOKING_WINDOW_DAYS}
+        dispatcher.utter_message(response=response, buttons=_day_buttons(days, today), **values)
+
+
+_PARTS = ("morning", "afternoon")
+#: The time question by (green channel, part of day asked for).
+_TIME_QUESTIONS = {
+    (False, None): "utter_ask_booking_time_pick",
+    (False, "morning"): "utter_ask_booking_time_pick_morning",
+    (False, "afternoon"): "utter_ask_booking_time_pick_afternoon",
+    (True, None): "utter_ask_booking_time_pick_priority",
+    (True, "morning"): "utter_ask_booking_time_pick_priority_morning",
+    (True, "afternoon"): "utter_ask_booking_time_pick_priority_afternoon",
+}
 
 
 class ActionAskBookingTime(AskAction):
@@ -185,49 +200,19 @@ class ActionAskBookingTime(AskAction):
         slots = validate.free_slots(hall_id, day, priority, current)
         part = tracker.get_slot("booking_part_of_day")
         shown = [s for s in slots if _in_part(s, part)]
-        label = {"morning": "上午", "afternoon": "下午"}.get(part or "", "") if shown else ""
+        part = part if shown else None
         shown = shown or slots
-        kind = "绿色通道优先时段" if priority else "可约时段"
         if not shown:
-            dispatcher.utter_message(text=f"{short_day(day)}已经没有可约时段了，请说“换一天”。")
+            dispatcher.utter_message(response="utter_booking_no_times_left", day=short_day(day))
             return
         dispatcher.utter_message(
-            text=f"{fmt_day(day)}{label}的{kind}（每段30分钟），请选择：",
+            response=_TIME_QUESTIONS[(priority, part if part in _PARTS else None)],
+            day=fmt_day(day),
             buttons=[
                 {"title": hhmm(s.start), "payload": f'/inform{{"booking_time":"{hhmm(s.start)}"}}'}
                 for s in shown
             ],
         )
-
-
-class ActionAskBookingName(AskAction):
-    fallback_response = "utter_ask_booking_name"
-
-    def name(self) -> Text:
-        return "action_ask_booking_name"
-
-    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-        dispatcher.utter_message(response=self.fallback_response)
-
-
-class ActionAskBookingIdNumber(AskAction):
-    fallback_response = "utter_ask_booking_id_number"
-
-    def name(self) -> Text:
-        return "action_ask_booking_id_number"
-
-    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-        dispatcher.utter_message(response=self.fallback_response)
-
-
-class ActionAskBookingPhone(AskAction):
-    fallback_response = "utter_ask_booking_phone"
-
-    def name(self) -> Text:
-        return "action_ask_booking_phone"
-
-    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-        dispatcher.utter_message(response=self.fallback_response)
 
 
 class ActionAskBookingConfirm(AskAction):
@@ -241,15 +226,15 @@ class ActionAskBookingConfirm(AskAction):
         reschedule = tracker.active_loop_name == "booking_reschedule_form"
         text = normalize_text(latest_text(tracker))
         if latest_intent(tracker) == "deny" or text in _NO:
-            options = ["改日期", "改时间"]
-            if not reschedule:
-                options += ["改大厅", "改业务", "改姓名", "改身份证号", "改手机号"]
-            buttons = [{"title": o, "payload": o} for o in options]
-            buttons.append({"title": "不改了" if reschedule else "不约了", "payload": "/stop_form"})
-            dispatcher.utter_message(text="请问要修改哪一项？", buttons=buttons)
+            # The buttons (改日期, 改时间 …, 不约了) are in the responses.
+            dispatcher.utter_message(
+                response="utter_ask_reschedule_what_to_change"
+                if reschedule
+                else "utter_ask_booking_what_to_change"
+            )
             return
         if reschedule:
-            dispatcher.utter_message(text=reschedule_summary(tracker), buttons=CONFIRM_BUTTONS)
+            reschedule_summary(dispatcher, tracker)
         else:
             booking_summary(dispatcher, tracker)
 
@@ -264,7 +249,13 @@ class ActionAskBookingCode(AskAction):
         mine = common._repo().list_for_sender(tracker.sender_id, channel=_channel(tracker))[:5]
         buttons = [
             {
-                "title": f"{v.code} {v.day.month}月{v.day.day}日 {hhmm(v.start)}",
+                "title": words(
+                    "utter_booking_button_pick",
+                    code=v.code,
+                    month=v.day.month,
+                    day=v.day.day,
+                    time=hhmm(v.start),
+                ),
                 "payload": f'/inform{{"booking_code":"{v.code}"}}',
             }
             for v in mine
@@ -275,16 +266,6 @@ class ActionAskBookingCode(AskAction):
             dispatcher.utter_message(response=self.fallback_response)
 
 
-class ActionAskBookingPhoneLast4(AskAction):
-    fallback_response = "utter_ask_booking_phone_last4"
-
-    def name(self) -> Text:
-        return "action_ask_booking_phone_last4"
-
-    def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
-        dispatcher.utter_message(response=self.fallback_response)
-
-
 class ActionAskBookingCancelConfirm(AskAction):
     fallback_response = "utter_ask_booking_cancel_confirm"
 
@@ -293,13 +274,16 @@ class ActionAskBookingCancelConfirm(AskAction):
 
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         seen = check_access(tracker, tracker.get_slot("booking_code"))
-        lines = booking_lines(seen.booking) if seen.ok and seen.booking is not None else []
+        view = seen.booking if seen.ok else None
+        if view is None:
+            dispatcher.utter_message(response="utter_ask_booking_cancel_confirm_unseen")
+            return
+        # The buttons (确认取消 /affirm, 不取消 /deny) are in the response.
         dispatcher.utter_message(
-            text="\n".join(["要取消的预约："] + lines + ["确认取消这个预约吗？取消后名额会释放给其他人。"]),
-            buttons=[
-                {"title": "确认取消", "payload": "/affirm"},
-                {"title": "不取消", "payload": "/deny"},
-            ],
+            response="utter_ask_booking_cancel_confirm_details",
+            code=view.code,
+            status=booking_status(view),
+            details="\n".join(booking_details(view)),
         )
 
 
@@ -310,8 +294,8 @@ def booking_summary(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     end = (datetime.combine(date(2000, 1, 1), start) + timedelta(minutes=30)).time() if start else None
     english = is_english(tracker)
     dispatcher.utter_message(
+        # The buttons (确认 /affirm, 修改/取消 /deny) are in the responses.
         response="utter_booking_summary_priority" if tracker.get_slot("booking_priority") else "utter_booking_summary",
-        buttons=CONFIRM_BUTTONS,
         service=service_label(tracker.get_slot("booking_service"), english),
         hall=hall_name(tracker.get_slot("booking_hall"), english),
         day=(day.isoformat() if english else fmt_day(day)) if day else "",
@@ -322,16 +306,27 @@ def booking_summary(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     )
 
 
-def reschedule_summary(tracker: Tracker) -> str:
+#: The reschedule summary by (booking seen, new time chosen); the buttons are in the responses.
+_RESCHEDULE_SUMMARIES = {
+    (True, True): "utter_ask_reschedule_confirm",
+    (True, False): "utter_ask_reschedule_confirm_no_new_time",
+    (False, True): "utter_ask_reschedule_confirm_unseen",
+    (False, False): "utter_ask_reschedule_confirm_bare",
+}
+
+
+def reschedule_summary(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """The reschedule form's confirmation question: the booking's hall and old time (when the
+    repository lets this sender see it) and the new time."""
     code = tracker.get_slot("booking_code") or ""
     seen = check_access(tracker, code)
     view = seen.booking if seen.ok else None
     day = _as_date(tracker.get_slot("booking_date"))
     start = _as_time(tracker.get_slot("booking_time"))
-    lines = ["请确认改约：", f"预约号：{code}（不变）"]
+    values: Dict[str, Any] = {"code": code}
     if view is not None:
-        lines += [f"大厅：{view.hall_name}", f"原时间：{fmt_day(view.day)} {hhmm(view.start)}"]
+        values.update(hall=view.hall_name, old_time=f"{fmt_day(view.day)} {hhmm(view.start)}")
     if day and start:
-        lines.append(f"新时间：{fmt_day(day)} {hhmm(start)}")
-    lines.append("确认改约吗？")
-    return "\n".join(lines)
+        values["new_time"] = f"{fmt_day(day)} {hhmm(start)}"
+    response = _RESCHEDULE_SUMMARIES[(view is not None, bool(day and start))]
+    dispatcher.utter_message(response=response, **values)

@@ -46,10 +46,6 @@ STATUS_ACTIVE = "active"
 WEEKDAYS = "一二三四五六日"
 TZ = ZoneInfo("Asia/Shanghai")
 
-CONFIRM_BUTTONS = [
-    {"title": "确认", "payload": "/affirm"},
-    {"title": "修改/取消", "payload": "/deny"},
-]
 
 _YES = {
     "确认", "确定", "是", "是的", "对", "对的", "好", "好的", "可以", "没问题", "没错", "嗯", "行",

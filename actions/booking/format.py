@@ -1,7 +1,13 @@
-"""Dates, times and bookings as the citizen reads them, and the documents list to bring."""
+"""Dates, times and bookings as the citizen reads them, and the documents list to bring.
+
+A reply that is put together from parts (a booking's details, the reason a day cannot be
+booked) takes each part's words from a domain response with `words`, and passes the result as
+a variable of the response it sends.
+"""
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date, time, timedelta
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -15,9 +21,27 @@ from actions.booking.common import (
     service_label,
 )
 from bot.booking import BookingView, SlotView
+from bot.domain_files import responses
 from bot.kb import get_kb
 
 logger = logging.getLogger(__name__)
+
+
+def _english(variation: Dict[str, Any]) -> bool:
+    return any(
+        c.get("type") == "slot" and c.get("name") == "language" and c.get("value") == "en"
+        for c in variation.get("condition") or []
+    )
+
+
+def words(response: str, /, english: bool = False, **values: Any) -> str:
+    """The text of the domain response `response` (its English variation when asked and there
+    is one), filled with `values` as Rasa fills a response: for a part of a longer reply."""
+    variations = responses()[response]
+    chosen = next((v for v in variations if english and _english(v)), None)
+    if chosen is None:
+        chosen = next(v for v in variations if not v.get("condition"))
+    return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), str(chosen["text"]))
 
 
 def fmt_day(d: date) -> str:
@@ -69,22 +93,35 @@ def _in_part(slot: SlotView, part: Optional[str]) -> bool:
     return True
 
 
+def booking_status(view: BookingView) -> str:
+    """有效, 已取消 or 已过期 (an active booking whose day has passed)."""
+    if view.status != STATUS_ACTIVE:
+        return words("utter_booking_status_cancelled")
+    if view.day < common.now().date():
+        return words("utter_booking_status_expired")
+    return words("utter_booking_status_active")
+
+
+def booking_details(view: BookingView) -> List[str]:
+    """A booking as shown to its owner, without its code line: masked name, ID and phone only."""
+    text = words(
+        "utter_booking_details_priority" if view.priority else "utter_booking_details",
+        service=service_label(view.service),
+        hall=view.hall_name,
+        day=fmt_day(view.day),
+        start=hhmm(view.start),
+        end=hhmm(view.end),
+        name=view.name_masked,
+        id_number=view.id_masked,
+        phone=view.phone_masked,
+    )
+    return text.split("\n")
+
+
 def booking_lines(view: BookingView) -> List[str]:
-    """A booking as shown to its owner: masked name, ID and phone only."""
-    status = "有效" if view.status == STATUS_ACTIVE else "已取消"
-    if view.status == STATUS_ACTIVE and view.day < common.now().date():
-        status = "已过期"
-    lines = [
-        f"预约号：{view.code}（{status}）",
-        f"业务：{service_label(view.service)}",
-        f"大厅：{view.hall_name}",
-        f"时间：{fmt_day(view.day)} {hhmm(view.start)}–{hhmm(view.end)}",
-        f"办理人：{view.name_masked}，身份证号 {view.id_masked}",
-        f"手机号：{view.phone_masked}",
-    ]
-    if view.priority:
-        lines.append("类型：绿色通道优先时段")
-    return lines
+    """A booking as shown to its owner: its code and status, then `booking_details`."""
+    code_line = words("utter_booking_code_line", code=view.code, status=booking_status(view))
+    return [code_line] + booking_details(view)
 
 
 def what_to_bring(service: Optional[str], is_minor: bool, priority: bool) -> str:
@@ -100,7 +137,7 @@ def what_to_bring(service: Optional[str], is_minor: bool, priority: bool) -> str
     except Exception:
         logger.exception("documents answer failed for %s", service)
     if not text:
-        text = "本人居民身份证原件；其他材料请以大厅公告为准，可拨打 12367 咨询。"
+        text = words("utter_booking_bring_fallback")
     if is_minor and "监护" not in text:
         guardian = guardian_documents(service)
         if guardian:

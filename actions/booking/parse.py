@@ -8,7 +8,7 @@ import logging
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from rasa_sdk import Tracker
 
@@ -34,6 +34,7 @@ from bot.booking.halls import code_prefix
 from bot.kb import get_kb
 from bot.privacy import SEALED_PREFIX, mask_id, mask_phone, unseal
 from bot.validation import check_name
+from bot.vocabulary import VocabularyMatcher
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +47,14 @@ def _entities(tracker: Tracker, *names: str) -> List[Any]:
     ]
 
 
-def _longest_alias(text: str, aliases_by_value: Dict[str, Sequence[str]], allowed: Sequence[str]) -> Optional[str]:
-    best: Optional[Tuple[int, str]] = None
-    for value, aliases in aliases_by_value.items():
-        if value not in allowed:
-            continue
-        for alias in aliases:
-            a = normalize_text(alias)
-            if len(a) >= 2 and a in text and (best is None or len(a) > best[0]):
-                best = (len(a), value)
-    return best[1] if best else None
+def _longest_alias(
+    text: str, aliases_by_value: Mapping[str, Sequence[str]], allowed: Sequence[str]
+) -> Optional[str]:
+    """The value whose alias (two characters or more) is the longest found in `text`, folded
+    as the form folds answers (normalize_text)."""
+    vocabulary = {"value": {v: list(a) for v, a in aliases_by_value.items() if v in allowed}}
+    match = VocabularyMatcher(vocabulary, normalizer=normalize_text).longest(text, min_length=2)
+    return match.value if match else None
 
 
 def parse_service(value: Any, tracker: Tracker) -> Optional[str]:

@@ -76,6 +76,47 @@ RESPONSES: Dict[Tuple[str, str], str] = {
 }
 
 
+#: bot.validation's refusal codes and the responses that say them (the one place they meet).
+INVALID_RESPONSES = {
+    "id_missing": "utter_invalid_id_missing",
+    "id_too_long": "utter_invalid_id_too_long",
+    "id_old_15_digits": "utter_invalid_id_old_15_digits",
+    "id_wrong_length": "utter_invalid_id_wrong_length",
+    "id_bad_format": "utter_invalid_id_bad_format",
+    "id_bad_checksum": "utter_invalid_id_bad_checksum",
+    "id_no_such_birth_date": "utter_invalid_id_no_such_birth_date",
+    "id_born_after_today": "utter_invalid_id_born_after_today",
+    "id_implausible_birth_date": "utter_invalid_id_implausible_birth_date",
+    "phone_missing": "utter_invalid_phone_missing",
+    "phone_not_digits": "utter_invalid_phone_not_digits",
+    "phone_too_long": "utter_invalid_phone_too_long",
+    "phone_unreadable": "utter_invalid_phone_unreadable",
+    "phone_not_mainland": "utter_invalid_phone_not_mainland",
+    "phone_invalid": "utter_invalid_phone_invalid",
+    "phone_not_mobile": "utter_invalid_phone_not_mobile",
+    "name_missing": "utter_invalid_name_missing",
+    "name_too_long": "utter_invalid_name_too_long",
+    "name_not_a_name": "utter_invalid_name_not_a_name",
+    "name_bad_characters": "utter_invalid_name_bad_characters",
+    "name_too_short": "utter_invalid_name_too_short",
+}
+
+
+def invalid_reply(check: Optional[Any]) -> Optional[Reply]:
+    """Why bot.validation refused an input, as its response; None for an unknown code."""
+    response = INVALID_RESPONSES.get(getattr(check, "code", None) or "")
+    return Reply(response, dict(check.params)) if response and check is not None else None
+
+
+def utter_invalid(dispatcher: CollectingDispatcher, check: Any) -> None:
+    """Say why bot.validation refused the input; an unknown code is a bug (the form's error
+    reply answers it)."""
+    reply = invalid_reply(check)
+    if reply is None:
+        raise KeyError(f"no response for validation code {getattr(check, 'code', None)!r}")
+    reply.utter(dispatcher)
+
+
 def _response(operation: Operation, variant: str) -> str:
     """The operation's own response for `variant`, else the booking one, else the operation's
     plain refusal."""
@@ -102,10 +143,7 @@ def refusal_reply(
         return hhmm(t) if t is not None else ""
 
     if code in ("invalid_id", "invalid_phone", "invalid_name"):
-        reason = getattr(hints.check, "reason", None)
-        if reason:
-            return Reply(text=reason)  # bot.validation words its own checks
-        return Reply(_response(operation, ""))
+        return invalid_reply(hints.check) or Reply(_response(operation, ""))
     if code == "past":
         return Reply(_response(operation, "past"), {"day": when(hints.day)})
     if code == "too_far":

@@ -23,7 +23,17 @@ from actions.booking.common import (
     _halls,
     utter_access_refusal,
 )
-from actions.booking.format import _as_date, _as_time, booking_lines, fmt_day, hhmm, what_to_bring
+from actions.booking.format import (
+    _as_date,
+    _as_time,
+    booking_details,
+    booking_lines,
+    booking_status,
+    fmt_day,
+    hhmm,
+    what_to_bring,
+    words,
+)
 from actions.booking.parse import personal
 from actions.booking.refusals import utter_refusal
 from actions.forms_base import FAILURES_SLOT
@@ -97,7 +107,7 @@ class ActionSubmitBooking(Action):
                     hall=hall_name(view.hall_id, True), day=view.day.isoformat(), time=hhmm(view.start),
                 )
             else:
-                dispatcher.utter_message(text=confirmation_text(result, values["booking_service"], priority))
+                utter_confirmation(dispatcher, result, values["booking_service"], priority)
             _forget_personal(tracker)
             # The green channel's offer is taken: "帮我预约" means an ordinary booking again.
             done = ("green_channel_context",) if priority else ()
@@ -135,24 +145,29 @@ def _forget_personal(tracker: Tracker) -> None:
         logger.warning("could not drop pending personal data now; it expires by itself")
 
 
-def confirmation_text(result: BookingResult, service: Optional[str], priority: bool) -> str:
+def utter_confirmation(
+    dispatcher: CollectingDispatcher, result: BookingResult, service: Optional[str], priority: bool
+) -> None:
+    """预约成功 with the code, the booking, the hall's address and phone, and what to bring."""
     view = result.booking
-    assert view is not None, "confirmation_text needs a written booking"
+    assert view is not None, "a confirmation needs a written booking"
     hall = _halls().get(view.hall_id)
-    lines = ["预约成功！", f"预约号：{result.code or view.code}"]
-    lines += [line for line in booking_lines(view) if not line.startswith("预约号")]
+    lines = booking_details(view)
     if hall is not None:
         if hall.address.resolved():
-            lines.append(f"地址：{hall.address.resolved()}")
+            lines.append(words("utter_booking_address_line", address=hall.address.resolved()))
         if hall.phone.resolved():
-            lines.append(f"大厅电话：{hall.phone.resolved()}")
-    lines.append("请携带：")
-    lines.append(what_to_bring(service, result.is_minor, priority))
+            lines.append(words("utter_booking_hall_phone_line", phone=hall.phone.resolved()))
+    values = {
+        "code": result.code or view.code,
+        "details": "\n".join(lines),
+        "bring": what_to_bring(service, result.is_minor, priority),
+    }
     note = result.note
     if note:
-        lines.append(f"提示：{note}。")
-    lines.append("查询、改约或取消时，告诉我预约号即可。")
-    return "\n".join(lines)
+        dispatcher.utter_message(response="utter_booking_confirmed_note", note=note, **values)
+    else:
+        dispatcher.utter_message(response="utter_booking_confirmed", **values)
 
 
 class ActionMyBookings(Action):
@@ -170,18 +185,25 @@ class ActionMyBookings(Action):
             dispatcher.utter_message(response="utter_booking_unavailable")
             return []
         if not mine:
-            dispatcher.utter_message(
-                text="您在这个对话里还没有有效的预约。说“预约”就可以开始；在别处约的，告诉我预约号也能查。"
-            )
+            dispatcher.utter_message(response="utter_my_bookings_none")
             return []
-        blocks = [f"您有 {len(mine)} 个有效预约："]
-        for i, view in enumerate(mine, 1):
-            blocks.append(f"{i}. " + "\n   ".join(booking_lines(view)))
+        blocks = [f"{i}. " + "\n   ".join(booking_lines(view)) for i, view in enumerate(mine, 1)]
         buttons: List[Dict[str, str]] = []
         for view in mine[:3]:
-            buttons.append({"title": f"改约 {view.code}", "payload": f'/reschedule_booking{{"booking_code":"{view.code}"}}'})
-            buttons.append({"title": f"取消 {view.code}", "payload": f'/cancel_booking{{"booking_code":"{view.code}"}}'})
-        dispatcher.utter_message(text="\n".join(blocks), buttons=buttons)
+            buttons.append({
+                "title": words("utter_booking_button_reschedule", code=view.code),
+                "payload": f'/reschedule_booking{{"booking_code":"{view.code}"}}',
+            })
+            buttons.append({
+                "title": words("utter_booking_button_cancel", code=view.code),
+                "payload": f'/cancel_booking{{"booking_code":"{view.code}"}}',
+            })
+        dispatcher.utter_message(
+            response="utter_my_bookings",
+            count=len(mine),
+            bookings="\n".join(blocks),
+            buttons=buttons,
+        )
         return []
 
 
@@ -215,7 +237,13 @@ class ActionLookupBooking(Action):
             return _clear(*MANAGE_SLOTS)
         seen = _allowed(dispatcher, tracker, code)
         if seen is not None and seen.booking is not None:
-            dispatcher.utter_message(text="\n".join(booking_lines(seen.booking)))
+            view = seen.booking
+            dispatcher.utter_message(
+                response="utter_booking_found",
+                code=view.code,
+                status=booking_status(view),
+                details="\n".join(booking_details(view)),
+            )
         return _clear(*MANAGE_SLOTS, FAILURES_SLOT)
 
 
@@ -236,13 +264,20 @@ class ActionCancelBooking(Action):
         if _allowed(dispatcher, tracker, code) is None:
             return done
         if confirmed is not True:
-            dispatcher.utter_message(text=f"好的，预约 {code} 保持不变。")
+            dispatcher.utter_message(response="utter_booking_cancel_kept", code=code)
             return done
         result = common._repo().cancel(code, actor=tracker.sender_id, channel=_channel(tracker))
         if result.ok:
             view = result.booking
-            when = f"{fmt_day(view.day)} {hhmm(view.start)} " if view is not None else ""
-            dispatcher.utter_message(text=f"预约 {code} 已取消，{when}的名额已经释放。需要时可以重新预约。")
+            if view is not None:
+                dispatcher.utter_message(
+                    response="utter_booking_cancelled",
+                    code=code,
+                    day=fmt_day(view.day),
+                    time=hhmm(view.start),
+                )
+            else:
+                dispatcher.utter_message(response="utter_booking_cancelled_no_time", code=code)
             return done
         utter_refusal(dispatcher, result, "cancel")
         if result.error == "unavailable":
@@ -272,9 +307,11 @@ class ActionRescheduleBooking(Action):
             code, day=day, start=start, actor=tracker.sender_id, channel=_channel(tracker), today=current.date(), now=current
         )
         if result.ok and result.booking is not None:
-            lines = [f"改约成功！预约号不变：{result.code or code}"]
-            lines += [line for line in booking_lines(result.booking) if not line.startswith("预约号")]
-            dispatcher.utter_message(text="\n".join(lines))
+            dispatcher.utter_message(
+                response="utter_booking_rescheduled",
+                code=result.code or code,
+                details="\n".join(booking_details(result.booking)),
+            )
             return done
         utter_refusal(dispatcher, result, "reschedule")
         if result.error == "unavailable":
@@ -306,7 +343,5 @@ class ActionStartPriorityBooking(Action):
         place = tracker.get_slot("place")
         if place in _halls() and not tracker.get_slot("booking_hall"):
             events.append(SlotSet("booking_hall", place))
-        dispatcher.utter_message(
-            text="好的，为您预约绿色通道优先时段：使用大厅为急事预留的名额，只能约今天或下一个工作日。"
-        )
+        dispatcher.utter_message(response="utter_booking_priority_start")
         return events + [FollowupAction("booking_form")]

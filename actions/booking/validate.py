@@ -44,8 +44,16 @@ from actions.booking.common import (
     service_label,
     utter_access_refusal,
 )
-from actions.booking.format import _as_date, _as_time, _day_buttons, hhmm, _in_part, short_day
-from actions.booking.refusals import Reply, refusal_reply
+from actions.booking.format import (
+    _as_date,
+    _as_time,
+    _day_buttons,
+    hhmm,
+    _in_part,
+    short_day,
+    words,
+)
+from actions.booking.refusals import Reply, refusal_reply, utter_invalid
 from actions.booking.parse import (
     _PERSONAL_FIELDS,
     _change_request,
@@ -92,6 +100,7 @@ logger = logging.getLogger(__name__)
 #: Why a day cannot be taken: the repository's rule as a domain response, or (for the free-seat
 #: and green-channel checks made here) a sentence.
 DayProblem = Union[str, Reply]
+
 
 
 def free_slots(hall_id: str, day: date, priority: bool, current: datetime) -> List[SlotView]:
@@ -160,15 +169,14 @@ class DateTimeValidation:
         if isinstance(reason, Reply):  # the repository's rule: its response, then the days
             reason.utter(dispatcher)
             reason = ""
-        lead = f"{reason}\n" if reason else ""
         if days:
             dispatcher.utter_message(
-                text=f"{lead}最近可以预约的日期：", buttons=_day_buttons(days, today)
+                response="utter_booking_offer_days",
+                reason=reason,
+                buttons=_day_buttons(days, today),
             )
         else:
-            dispatcher.utter_message(
-                text=f"{lead}近期暂时没有可约的时段，可以过几天再看，或者说“转人工”。"
-            )
+            dispatcher.utter_message(response="utter_booking_no_days_soon", reason=reason)
 
     @staticmethod
     def _said(refusal: Optional[Refusal]) -> Optional[Reply]:
@@ -217,7 +225,7 @@ class DateTimeValidation:
             switched = self.switch_instead_of_date(value, dispatcher, tracker)
             if switched:
                 return switched
-            reason = parsed.reason or "请告诉我具体哪一天，比如“明天”“下周三”或“12月3日”。"
+            reason = parsed.reason or words("utter_booking_date_unclear")
             self.offer_days(dispatcher, hall_id, today, priority, current, reason)
             return {"booking_date": None}
         return self.check_day(
@@ -253,7 +261,7 @@ class DateTimeValidation:
         result: Dict[Text, Any] = {"booking_date": day.isoformat(), "booking_part_of_day": part_of_day}
         note = calendar_note(day)
         if note and tracker.get_slot(REQUESTED_SLOT) == "booking_date":
-            dispatcher.utter_message(text=f"提示：{note}。")
+            dispatcher.utter_message(response="utter_booking_calendar_note", note=note)
         if clock is not None:
             slots = free_slots(hall_id, day, priority, current)
             chosen = next((s for s in slots if s.start <= clock < s.end), None)
@@ -291,23 +299,21 @@ class DateTimeValidation:
             clock, part = parsed.time, parsed.part_of_day
         slots = free_slots(hall_id, day, priority, current)
         if not slots:
-            dispatcher.utter_message(text=f"{short_day(day)}的时段刚刚约满了，请换一天。")
+            dispatcher.utter_message(response="utter_booking_day_just_full", day=short_day(day))
             return {"booking_date": None, "booking_time": None, **keep_failures(tracker)}
         if clock is not None:
             chosen = next((s for s in slots if s.start <= clock < s.end), None)
             if chosen is not None:
                 return {"booking_time": hhmm(chosen.start)}
-            dispatcher.utter_message(
-                text=f"{hhmm(clock)} 没有可约的空位（不在办理时间或已约满），请从下面的时段中选择。"
-            )
+            dispatcher.utter_message(response="utter_booking_time_unavailable", time=hhmm(clock))
             return {"booking_time": None, "booking_part_of_day": None}
         if part in ("morning", "afternoon"):
-            label = "上午" if part == "morning" else "下午"
             if any(_in_part(s, part) for s in slots):
                 return {"booking_time": None, "booking_part_of_day": part, **keep_failures(tracker)}
-            dispatcher.utter_message(text=f"{short_day(day)}{label}已经约满了，可以选其他时段。")
+            full = {"morning": "utter_booking_morning_full", "afternoon": "utter_booking_afternoon_full"}
+            dispatcher.utter_message(response=full[part], day=short_day(day))
             return {"booking_time": None, "booking_part_of_day": None, **keep_failures(tracker)}
-        dispatcher.utter_message(text="没看懂这个时间，请点选下面的时段，或者说“上午9点半”“下午两点”。")
+        dispatcher.utter_message(response="utter_booking_time_unclear")
         return {"booking_time": None}
 
     def confirm_answer(
@@ -328,8 +334,8 @@ class DateTimeValidation:
         return {"booking_confirm": None}
 
 
-def _unavailable_reply(exc: Exception) -> str:
-    return "抱歉，预约系统暂时不可用，请稍后再试或拨打大厅电话。您已经填写的内容会保留，稍后再试即可。"
+#: The reply when the booking database fails mid-form: what was typed is kept.
+UNAVAILABLE_KEPT = "utter_booking_unavailable_kept"
 
 
 # --- the booking form ----------------------------------------------------------------------
@@ -343,9 +349,9 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
     def name(self) -> Text:
         return "validate_booking_form"
 
-    def error_reply(self, exc: Exception) -> str:
+    def error_reply(self, exc: Exception) -> Optional[str]:
         if isinstance(exc, BookingUnavailable):
-            return _unavailable_reply(exc)
+            return UNAVAILABLE_KEPT
         return super().error_reply(exc)
 
     def booking_context(self, tracker: Tracker) -> Tuple[Optional[str], bool]:
@@ -391,9 +397,13 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             service = tracker.get_slot("booking_service")
             hall = _halls()[hall_id]
             if service and service not in hall.services:
-                dispatcher.utter_message(text=f"{hall.name}暂不办理{service_label(service)}。")
+                dispatcher.utter_message(
+                    response="utter_booking_hall_lacks_service",
+                    hall=hall.name,
+                    service=service_label(service),
+                )
                 return None
-            dispatcher.utter_message(text=f"好的，改为{hall.name}。")
+            dispatcher.utter_message(response="utter_booking_hall_switched", hall=hall.name)
             return {"booking_hall": hall_id, "booking_date": None, **keep_failures(tracker)}
         service = parse_service(value, tracker)
         if service and service != tracker.get_slot("booking_service"):
@@ -493,14 +503,18 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             return {"booking_service": None}
         service = parse_service(value, tracker)
         if service is None:
-            dispatcher.utter_message(text="没听清要办理哪项业务，请从下面选一项。")
+            dispatcher.utter_message(response="utter_booking_service_unclear")
             return {"booking_service": None}
         result: Dict[Text, Any] = {"booking_service": service}
         hall = _halls().get(tracker.get_slot("booking_hall") or "")
         if "booking_hall" in tracker.slots_to_validate():
             return result  # a hall named in the same message: validate_booking_hall checks it
         if hall is not None and service not in hall.services:
-            dispatcher.utter_message(text=f"{hall.name}暂不办理{service_label(service)}，请重新选择大厅。")
+            dispatcher.utter_message(
+                response="utter_booking_hall_lacks_service_rechoose",
+                hall=hall.name,
+                service=service_label(service),
+            )
             # The date and time stay: they are checked again against the hall chosen next.
             result.update({"booking_hall": None})
         return result
@@ -512,12 +526,16 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             return {"booking_hall": None}
         hall_id = parse_hall(value, tracker)
         if hall_id is None:
-            dispatcher.utter_message(text="目前可以预约的是下面这些大厅，请选择一个。")
+            dispatcher.utter_message(response="utter_booking_hall_unknown")
             return {"booking_hall": None}
         hall = _halls()[hall_id]
         service = tracker.get_slot("booking_service")
         if service and service not in hall.services:
-            dispatcher.utter_message(text=f"{hall.name}暂不办理{service_label(service)}，请选择其他大厅。")
+            dispatcher.utter_message(
+                response="utter_booking_hall_lacks_service_other",
+                hall=hall.name,
+                service=service_label(service),
+            )
             return {"booking_hall": None}
         if not hall.bookable:  # halls.yml gives it no appointment sessions (yet)
             refusal_reply("hall_not_bookable", RefusalHints(hall_id=hall_id), english=is_english(tracker)).utter(dispatcher)
@@ -543,13 +561,11 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             dispatcher.utter_message(response="utter_booking_name_not_a_name")
             return {"booking_name": None}
         if _QUESTION.search(text):
-            dispatcher.utter_message(
-                text="请先告诉我办理人的姓名（与证件一致）。想先问别的，可以说“不约了”，问完再预约。"
-            )
+            dispatcher.utter_message(response="utter_booking_name_first")
             return {"booking_name": None}
         check = check_name(text)
         if not check.ok:
-            dispatcher.utter_message(text=check.reason or "请输入证件上的姓名。")
+            utter_invalid(dispatcher, check)
             return {"booking_name": None}
         return {"booking_name": check.value}
 
@@ -563,7 +579,7 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             return {"booking_id_number": None}
         check = check_id_number(_id_candidate(value), common.now().date())
         if not check.ok:
-            dispatcher.utter_message(text=check.reason or "身份证号码不正确，请核对后重新输入。")
+            utter_invalid(dispatcher, check)
             return {"booking_id_number": None}
         if check.is_minor and tracker.get_slot(REQUESTED_SLOT) == "booking_id_number":
             documents = guardian_documents(tracker.get_slot("booking_service"))
@@ -582,7 +598,7 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             return {"booking_phone": None}
         check = check_phone(_phone_candidate(value))
         if not check.ok:
-            dispatcher.utter_message(text=check.reason or "请输入11位手机号码。")
+            utter_invalid(dispatcher, check)
             return {"booking_phone": None}
         common._pending().put(tracker.sender_id, "phone", check.value or "")
         return {"booking_phone": mask_phone(check.value or "")}
@@ -605,7 +621,7 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
         result = self.confirm_answer(tracker, value, BOOKING_SLOTS)
         if result.get("booking_confirm") is None and FAILURES_SLOT not in result:
             if tracker.get_slot(REQUESTED_SLOT) == "booking_confirm":
-                dispatcher.utter_message(text="请点“确认”提交预约，或者点“修改/取消”。")
+                dispatcher.utter_message(response="utter_booking_confirm_please")
         return result
 
 
@@ -615,22 +631,29 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
 class ManageFormValidation(BookingFormValidationAction):
     """The code, then the last four phone digits unless the booking was made in this chat."""
 
-    verb: str = "查询"
+    #: Only an active booking of a day to come can be cancelled or moved; the responses say
+    #: why not (the lookup form shows any booking, so it has none).
     needs_active: bool = False
+    not_active_response: str = ""
+    day_passed_response: str = ""
 
     @abstractmethod
     def name(self) -> Text:
         """validate_<form name>"""
 
-    def error_reply(self, exc: Exception) -> str:
+    def error_reply(self, exc: Exception) -> Optional[str]:
         if isinstance(exc, BookingUnavailable):
-            return "抱歉，预约系统暂时不可用，请稍后再试或拨打大厅电话。请稍后再试。"
+            return "utter_booking_unavailable"
         return super().error_reply(exc)
 
-    def handoff_text(self, slot: Text) -> str:
+    #: The hand-over offers after three failed tries: at the last-four step, and elsewhere.
+    handoff_last4_response: str = "utter_booking_lookup_handoff_last4"
+    handoff_code_response: str = "utter_booking_lookup_handoff_code"
+
+    def handoff_response(self, slot: Text) -> str:
         if slot == "booking_phone_last4":
-            return "已经试了三次都没有对上。为保护预约人的信息，先不再试了；可以转人工，或者请预约人本人来查。"
-        return "已经试了三次还没找到这个预约。要不要转人工帮您查？"
+            return self.handoff_last4_response
+        return self.handoff_code_response
 
     async def extract_booking_code(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -676,10 +699,10 @@ class ManageFormValidation(BookingFormValidationAction):
     def status_problem(self, dispatcher: CollectingDispatcher, view: BookingView) -> bool:
         """Say why a booking the caller may see cannot be cancelled/moved; True if so."""
         if self.needs_active and view.status != STATUS_ACTIVE:
-            dispatcher.utter_message(response="utter_booking_not_active", code=view.code, verb=self.verb)
+            dispatcher.utter_message(response=self.not_active_response, code=view.code)
             return True
         if self.needs_active and view.day < common.now().date():
-            dispatcher.utter_message(response="utter_booking_day_passed", code=view.code, verb=self.verb)
+            dispatcher.utter_message(response=self.day_passed_response, code=view.code)
             return True
         return False
 
@@ -707,7 +730,7 @@ class ManageFormValidation(BookingFormValidationAction):
         if len(digits) == 11:
             digits = digits[-4:]
         if len(digits) != 4:
-            dispatcher.utter_message(text="请输入预约时所留手机号的后四位数字。")
+            dispatcher.utter_message(response="utter_booking_last4_invalid")
             return {"booking_phone_last4": None}
         if not code:
             return {"booking_phone_last4": None, "booking_code": None}
@@ -725,20 +748,19 @@ class ManageFormValidation(BookingFormValidationAction):
 
 
 class ValidateBookingLookupForm(ManageFormValidation):
-    stop_message = "好的，不查了。需要时告诉我预约号就行。"
-    resume_title = "重新查询"
-    resume_payload = "/lookup_booking"
+    stop_response = "utter_booking_lookup_stopped"
 
     def name(self) -> Text:
         return "validate_booking_lookup_form"
 
 
 class ValidateBookingCancelForm(ManageFormValidation):
-    verb = "取消"
     needs_active = True
-    stop_message = "好的，不取消了，预约保持不变。"
-    resume_title = "重新取消预约"
-    resume_payload = "/cancel_booking"
+    not_active_response = "utter_booking_cancel_not_active"
+    day_passed_response = "utter_booking_cancel_day_passed"
+    stop_response = "utter_booking_cancel_stopped"
+    handoff_last4_response = "utter_booking_cancel_handoff_last4"
+    handoff_code_response = "utter_booking_cancel_handoff_code"
 
     def name(self) -> Text:
         return "validate_booking_cancel_form"
@@ -754,16 +776,17 @@ class ValidateBookingCancelForm(ManageFormValidation):
             return {"booking_cancel_confirm": False}
         if text in _CANCEL_YES or intent == "affirm":
             return {"booking_cancel_confirm": True}
-        dispatcher.utter_message(text="请点“确认取消”或“不取消”。")
+        dispatcher.utter_message(response="utter_booking_cancel_confirm_please")
         return {"booking_cancel_confirm": None}
 
 
 class ValidateBookingRescheduleForm(DateTimeValidation, ManageFormValidation):
-    verb = "改约"
     needs_active = True
-    stop_message = "好的，不改了，原预约保持不变。"
-    resume_title = "重新改约"
-    resume_payload = "/reschedule_booking"
+    not_active_response = "utter_booking_reschedule_not_active"
+    day_passed_response = "utter_booking_reschedule_day_passed"
+    stop_response = "utter_booking_reschedule_stopped"
+    handoff_last4_response = "utter_booking_reschedule_handoff_last4"
+    handoff_code_response = "utter_booking_reschedule_handoff_code"
     extra_slots_cleared_on_stop = ("booking_part_of_day",)
 
     def name(self) -> Text:
@@ -789,5 +812,5 @@ class ValidateBookingRescheduleForm(DateTimeValidation, ManageFormValidation):
         result = self.confirm_answer(tracker, value, ("booking_date", "booking_time"))
         if result.get("booking_confirm") is None and FAILURES_SLOT not in result:
             if tracker.get_slot(REQUESTED_SLOT) == "booking_confirm":
-                dispatcher.utter_message(text="请点“确认”完成改约，或者点“修改/取消”。")
+                dispatcher.utter_message(response="utter_booking_reschedule_confirm_please")
         return result
