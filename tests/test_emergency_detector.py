@@ -17,7 +17,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.emergency import Detection, Detector, normalize_with_map
+from bot.emergency import Detection, Detector
+from bot.text import normalize_with_map
 from bot.kb.emergency import CATEGORIES, KBError, load_emergency, parse_emergency
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -84,6 +84,48 @@ CONTEXT_RULES = (
     "others",
     "pet",
 )
+# The confidence of each rule's finding, by what stands beside its event cue
+# (`detector.confidence` in the file; bot.emergency's rules read these names).
+CONFIDENCE_KEYS: Mapping[str, tuple[str, ...]] = {
+    "bereavement": (
+        "death_with_person",
+        "death_with_family",
+        "death_with_context",
+        "death_alone",
+        "weak_death_with_context",
+        "weak_death",
+        "funeral_with_person",
+        "funeral",
+    ),
+    "medical_treatment": ("with_illness", "with_person_pressed", "alone"),
+    "critical_illness_visit": (
+        "critical_with_person",
+        "critical_with_family",
+        "critical_abroad_going",
+        "critical_alone",
+        "weak_with_person_abroad_going",
+        "weak",
+    ),
+    "overseas_incident": (
+        "abroad_with_person",
+        "abroad",
+        "person_travelling_pressed",
+        "named_person",
+        "alone",
+    ),
+    "purpose": (
+        "near_date_with_need",
+        "pressed_with_need",
+        "urgent_without_need",
+        "alone",
+        "weak_pressed",
+        "weak_cap",
+    ),
+    "visa_expiring": ("far_date", "near_date_or_document_pressed", "document_or_pressed", "alone"),
+    "document_lost": ("near_date", "pressed", "alone"),
+}
+# Characters single rules reach (`detector.reach`), shorter than the window.
+REACH_KEYS = ("weak_death_person", "visa_expiring", "visa_far_date", "lost_document", "purpose_destination")
 FILE = "emergency.yml"
 
 
@@ -110,6 +152,9 @@ class DetectorSettings:
     intent_boost: float
     intent_penalty: float
     context_scope: Mapping[str, Scope]
+    confidence: Mapping[str, Mapping[str, float]]  # rule group → finding → confidence
+    reach: Mapping[str, int]
+    urgency_reach_factor: float  # × window: how far urgency reaches for some rules
 
 
 @dataclass(frozen=True)
@@ -167,6 +212,55 @@ def _strings(value: Any, key: str, allow_empty: bool = True) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _positive(value: Any, key: str) -> float:
+    _require(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0, key, "must be a positive number"
+    )
+    return float(value)
+
+
+def _confidences(raw: Any) -> dict[str, dict[str, float]]:
+    """`detector.confidence`: exactly the names of CONFIDENCE_KEYS, each in (0, 1]."""
+    _require(isinstance(raw, dict), "detector.confidence", "missing or not a mapping")
+    unknown = set(raw) - set(CONFIDENCE_KEYS)
+    _require(not unknown, "detector.confidence", f"unknown rules {sorted(unknown)}")
+    out: dict[str, dict[str, float]] = {}
+    for group, names in CONFIDENCE_KEYS.items():
+        entry = raw.get(group)
+        key = f"detector.confidence.{group}"
+        _require(isinstance(entry, dict), key, "missing or not a mapping")
+        unknown = set(entry) - set(names)
+        _require(not unknown, key, f"unknown findings {sorted(unknown)}; the rules would ignore them")
+        values: dict[str, float] = {}
+        for name in names:
+            value = entry.get(name)
+            _require(
+                isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1,
+                f"{key}.{name}",
+                "missing or not in (0, 1]",
+            )
+            values[name] = float(value)
+        out[group] = values
+    return out
+
+
+def _reaches(raw: Any) -> dict[str, int]:
+    """`detector.reach`: exactly REACH_KEYS, each a positive number of characters."""
+    _require(isinstance(raw, dict), "detector.reach", "missing or not a mapping")
+    unknown = set(raw) - set(REACH_KEYS)
+    _require(not unknown, "detector.reach", f"unknown reaches {sorted(unknown)}")
+    out: dict[str, int] = {}
+    for name in REACH_KEYS:
+        value = raw.get(name)
+        _require(
+            isinstance(value, int) and not isinstance(value, bool) and value > 0,
+            f"detector.reach.{name}",
+            "missing or not a positive int",
+        )
+        out[name] = value
+    return out
+
+
 def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, CueSpec]]:
     """Validate the `detector` and `cues` sections (also used on a model's stored copy)."""
     det = doc.get("detector")
@@ -202,6 +296,9 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
         intent_boost=float(det["intent_boost"]),
         intent_penalty=float(det["intent_penalty"]),
         context_scope=scopes,
+        confidence=_confidences(det.get("confidence")),
+        reach=_reaches(det.get("reach")),
+        urgency_reach_factor=_positive(det.get("urgency_reach_factor"), "detector.urgency_reach_factor"),
     )
 
     raw_cues = doc.get("cues")
