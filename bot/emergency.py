@@ -170,7 +170,9 @@ class CueFinder:
         self._regexes: list[tuple[str, re.Pattern[str]]] = []
         token_phrases: dict[str, list[str]] = {}
         for kind, spec in cues.items():
-            phrases = sorted({_norm_phrase(p) for p in spec.phrases} - {""}, key=lambda p: (-len(p), p))
+            phrases = sorted(
+                {_norm_phrase(p) for p in spec.phrases} - {""}, key=lambda p: (-len(p), p)
+            )
             alternatives = [re.escape(p) for p in phrases] + [f"(?:{r})" for r in spec.regex]
             if alternatives:
                 self._regexes.append((kind, re.compile("|".join(alternatives))))
@@ -194,7 +196,7 @@ class CueFinder:
             for phrase in phrases:
                 if len(phrase) > 1 and phrase not in segmenter.FREQ:
                     segmenter.add_word(phrase)
-        nlp.tokenizer.jieba_seg = segmenter
+        nlp.tokenizer.jieba_seg = segmenter  # type: ignore[union-attr]  # spaCy's zh tokenizer
         matcher = PhraseMatcher(nlp.vocab, attr="ORTH")
         for kind, phrases in token_phrases.items():
             matcher.add(kind, [nlp.make_doc(p) for p in phrases])
@@ -335,7 +337,10 @@ class Detector:
         text = text if isinstance(text, str) else ""
         normalized, index = _normalize_clipped(text)
         # One sorted list: _Text.near bisects on start offsets.
-        found = sorted(self.finder.find(normalized) + self._dates(normalized), key=lambda c: (c.start, -c.end, c.kind))
+        found = sorted(
+            self.finder.find(normalized) + self._dates(normalized),
+            key=lambda c: (c.start, -c.end, c.kind),
+        )
         cues = self._clean(found)
         t = _Text(normalized, cues)
         candidates = self._candidates(t)
@@ -427,7 +432,8 @@ class Detector:
                 out.append(Candidate("bereavement", conf, d, who[:1] + ctx[:1]))
         for f in t.of("funeral"):
             who = t.near(f, PERSON_KINDS + ("self",), w)
-            out.append(Candidate("bereavement", cb["funeral_with_person"] if who else cb["funeral"], f, who[:1]))
+            conf = cb["funeral_with_person"] if who else cb["funeral"]
+            out.append(Candidate("bereavement", conf, f, who[:1]))
 
         # medical treatment: the patient travels abroad (去/赴/出国…) for care.
         cm = conf_of["medical_treatment"]
@@ -452,11 +458,14 @@ class Detector:
             specific = t.near(c, SPECIFIC_PERSON_KINDS, w)
             generic = t.near(c, ("relative_generic",), w)
             if specific:
-                out.append(Candidate("critical_illness_visit", cc["critical_with_person"], c, specific[:2]))
+                conf = cc["critical_with_person"]
+                out.append(Candidate("critical_illness_visit", conf, c, specific[:2]))
             elif generic:
-                out.append(Candidate("critical_illness_visit", cc["critical_with_family"], c, generic[:2]))
+                conf = cc["critical_with_family"]
+                out.append(Candidate("critical_illness_visit", conf, c, generic[:2]))
             else:
-                ctx = t.near(c, ("abroad",), w) and t.near(c, ("travel", "visit", "urgency", "urgency_request"), w)
+                going = ("travel", "visit", "urgency", "urgency_request")
+                ctx = t.near(c, ("abroad",), w) and t.near(c, going, w)
                 conf = cc["critical_abroad_going"] if ctx else cc["critical_alone"]
                 out.append(Candidate("critical_illness_visit", conf, c, []))
         for s in t.of("illness_weak"):
@@ -464,7 +473,8 @@ class Detector:
             where = t.near(s, ("abroad",), w)
             go = t.near(s, ("visit", "travel", "urgency", "urgency_request"), w)
             conf = cc["weak_with_person_abroad_going"] if who and where and go else cc["weak"]
-            out.append(Candidate("critical_illness_visit_weak", conf, s, who[:1] + where[:1] + go[:1]))
+            support = who[:1] + where[:1] + go[:1]
+            out.append(Candidate("critical_illness_visit_weak", conf, s, support))
 
         # overseas incident: something happened abroad to someone (or a company's people/goods).
         co = conf_of["overseas_incident"]
@@ -509,7 +519,8 @@ class Detector:
                 conf = cv["document_or_pressed"]
             else:
                 conf = cv["alone"]
-            out.append(Candidate("visa_expiring", conf, v, ending[:1] + docs[:1] + self._urgency_cues(t, v)[:1]))
+            support = ending[:1] + docs[:1] + self._urgency_cues(t, v)[:1]
+            out.append(Candidate("visa_expiring", conf, v, support))
 
         # document lost or damaged before a trip.
         cd = conf_of["document_lost"]
@@ -519,7 +530,8 @@ class Detector:
                 continue
             when = self._urgency_level(t, loss, reach=self._urgency_reach())
             conf = {2: cd["near_date"], 1: cd["pressed"]}.get(when, cd["alone"])
-            out.append(Candidate("document_lost", conf, loss, docs[:1] + self._urgency_cues(t, loss)[:1]))
+            support = docs[:1] + self._urgency_cues(t, loss)[:1]
+            out.append(Candidate("document_lost", conf, loss, support))
         return out
 
     def _purpose(self, t: _Text, p: Cue, rule: str) -> Candidate:
@@ -588,7 +600,9 @@ class Detector:
         if near:
             return 2
         pressure = [
-            c for c in t.near(anchor, ("urgency_request",), reach) if not self._negated_urgency(t, c)
+            c
+            for c in t.near(anchor, ("urgency_request",), reach)
+            if not self._negated_urgency(t, c)
         ]
         if pressure and not t.near(anchor, ("far",), reach):
             return 1
@@ -705,19 +719,25 @@ class Detector:
         start, end = _span(index, best.anchor.start, best.anchor.end)
         blocked = [
             {"category": best.category, "anchor": best.anchor.text, **b,
-             "start": _span(index, b["start"], b["end"])[0], "end": _span(index, b["start"], b["end"])[1]}
+             "start": _span(index, b["start"], b["end"])[0],
+             "end": _span(index, b["start"], b["end"])[1]}
             for b in best.blocked[:1]
         ]
         return Detection(
             category=best.category,
             confidence=round(best.confidence, 3),
-            cues=[_cue_dict(c, index, text) for c in sorted([best.anchor, *best.support], key=lambda c: c.start)],
+            cues=[
+                _cue_dict(c, index, text)
+                for c in sorted([best.anchor, *best.support], key=lambda c: c.start)
+            ],
             blocked_by=blocked,
             start=start,
             end=end,
         )
 
-    def _with_intent(self, confidence: float, intent: str | None, intent_confidence: float) -> float:
+    def _with_intent(
+        self, confidence: float, intent: str | None, intent_confidence: float
+    ) -> float:
         ic = max(0.0, min(1.0, float(intent_confidence or 0.0)))
         if intent == REPORT_INTENT:
             confidence += self.settings.intent_boost * ic
@@ -811,7 +831,9 @@ def default_detector() -> Detector:
     return Detector.from_kb(get_emergency_kb())
 
 
-def detect(text: str, intent: str | None = None, intent_confidence: float = 0.0) -> Detection | None:
+def detect(
+    text: str, intent: str | None = None, intent_confidence: float = 0.0
+) -> Detection | None:
     """Detect an emergency in `text` (any length; traditional script is fine).
 
     Returns None when there is none. `intent`/`intent_confidence` are DIET's guess, if any.

@@ -43,4 +43,11 @@ PHONE_IN_TEXT = re.compile(
 MASKED_ID = re.compile(r"[0-9]{6}\*{8}[0-9]{3}[0-9X]")
 MASKED_PHONE = re.compile(r"1[3-9][0-9]\*{4}[0-9]{4}")
 
-__all__ = ["ID_SEPARATORS", "PHONE_SEPARATORS", "ID_IN_TEXT", "PHONE_IN_TEXT", "MASKED_ID", "MASKED_PHONE"]
+__all__ = [
+    "ID_SEPARATORS",
+    "PHONE_SEPARATORS",
+    "ID_IN_TEXT",
+    "PHONE_IN_TEXT",
+    "MASKED_ID",
+    "MASKED_PHONE",
+]

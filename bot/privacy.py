@@ -132,7 +132,7 @@ class MaskingFilter(logging.Filter):
             record.exc_text = mask_text(record.exc_text)
         if record.stack_info:
             record.stack_info = mask_text(record.stack_info)
-        record._crj_masked = True  # type: ignore[attr-defined]
+        record._crj_masked = True
         return True
 
 

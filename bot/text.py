@@ -34,7 +34,9 @@ _LATIN_THEN_CJK = re.compile(rf"(?<=[A-Za-z0-9])(?=[{CJK_RANGES}])")
 _MANY_SPACES = re.compile(r"\s+")
 _OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a decimal digit of another script (١, १, ６)
 # Keep letters, digits, CJK, common punctuation; drop control and format characters.
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+_CONTROL = re.compile(
+    r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)
 # What a short answer may be wrapped in without changing what it says (好的！, “算了”).
 _PUNCTUATION = re.compile(r"[\s,.!?;:，。！？；：、~～…\"'“”‘’()（）]+")
 
@@ -93,7 +95,9 @@ def fold_aligned(text: str) -> str:
     so it sees what validation sees, while its offsets still fit the original text. A
     character whose NFKC form is longer than one (⑴) is kept as it is.
     """
-    if text.isascii() or (unicodedata.is_normalized("NFKC", text) and not _OTHER_DIGIT.search(text)):
+    if text.isascii():
+        return text
+    if unicodedata.is_normalized("NFKC", text) and not _OTHER_DIGIT.search(text):
         return text
     out = []
     for ch in text:

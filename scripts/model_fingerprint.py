@@ -101,7 +101,8 @@ def code_files(root: Path = ROOT, config_path: Path | None = None) -> list[Path]
 def data_files(root: Path = ROOT) -> list[Path]:
     """config.yml, domain/*.yml and every yml/txt file under data/."""
     files = [root / "config.yml", *sorted((root / "domain").glob("*.yml"))]
-    files += sorted(p for p in (root / "data").rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES)
+    data = (root / "data").rglob("*")
+    files += sorted(p for p in data if p.is_file() and p.suffix in DATA_SUFFIXES)
     return files
 
 

@@ -1,6 +1,6 @@
 """The emergency detection core (bot.emergency) on its own, without DIET.
 
-Figures asserted here are the issue-3 targets: recall ≥ 0.98, category accuracy ≥ 0.90,
+Figures asserted here are the detector's targets: recall ≥ 0.98, category accuracy ≥ 0.90,
 near-miss false alarms ≤ 0.05 on tests/data/emergency_labelled.yml, and at most 11 false
 alarms over the 3,784 CrossWOZ user turns (never read line by line, only counted).
 """

@@ -46,7 +46,9 @@ def _spelled(number: str, seps: list[str], script: str) -> str:
     script=st.sampled_from(_DIGIT_SCRIPTS),
     around=st.sampled_from([("", ""), ("电话", "谢谢"), ("我的手机是 ", "。"), ("tel:", " ok")]),
 )
-def test_every_phone_the_validator_accepts_is_masked(national, prefix, seps, script, around) -> None:
+def test_every_phone_the_validator_accepts_is_masked(
+    national, prefix, seps, script, around
+) -> None:
     typed = prefix + _spelled(national, seps, script)
     check = check_phone(typed)
     if not check.ok:

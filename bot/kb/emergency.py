@@ -125,7 +125,13 @@ CONFIDENCE_KEYS: Mapping[str, tuple[str, ...]] = {
     "document_lost": ("near_date", "pressed", "alone"),
 }
 # Characters single rules reach (`detector.reach`), shorter than the window.
-REACH_KEYS = ("weak_death_person", "visa_expiring", "visa_far_date", "lost_document", "purpose_destination")
+REACH_KEYS = (
+    "weak_death_person",
+    "visa_expiring",
+    "visa_far_date",
+    "lost_document",
+    "purpose_destination",
+)
 FILE = "emergency.yml"
 
 
@@ -214,7 +220,9 @@ def _strings(value: Any, key: str, allow_empty: bool = True) -> tuple[str, ...]:
 
 def _positive(value: Any, key: str) -> float:
     _require(
-        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0, key, "must be a positive number"
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
+        key,
+        "must be a positive number",
     )
     return float(value)
 
@@ -230,7 +238,8 @@ def _confidences(raw: Any) -> dict[str, dict[str, float]]:
         key = f"detector.confidence.{group}"
         _require(isinstance(entry, dict), key, "missing or not a mapping")
         unknown = set(entry) - set(names)
-        _require(not unknown, key, f"unknown findings {sorted(unknown)}; the rules would ignore them")
+        why = f"unknown findings {sorted(unknown)}; the rules would ignore them"
+        _require(not unknown, key, why)
         values: dict[str, float] = {}
         for name in names:
             value = entry.get(name)
@@ -263,9 +272,11 @@ def _reaches(raw: Any) -> dict[str, int]:
 
 def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, CueSpec]]:
     """Validate the `detector` and `cues` sections (also used on a model's stored copy)."""
-    det = doc.get("detector")
+    det: Any = doc.get("detector")
     _require(isinstance(det, dict), "detector", "missing or not a mapping")
-    for name in ("min_confidence", "ask_confidence", "window", "intent_boost", "intent_penalty", "context_scope"):
+    required = ("min_confidence", "ask_confidence", "window", "intent_boost", "intent_penalty",
+                "context_scope")
+    for name in required:
         _require(name in det, f"detector.{name}", "missing")
     _require(0 < float(det["min_confidence"]) <= 1, "detector.min_confidence", "must be in (0, 1]")
     _require(
@@ -277,7 +288,11 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
     _require(isinstance(learned, dict), "detector.learned", "missing or not a mapping")
     for name in ("lift", "detect", "ask", "veto"):
         value = learned.get(name)
-        _require(isinstance(value, (int, float)) and 0 < value <= 1, f"detector.learned.{name}", "must be in (0, 1]")
+        _require(
+            isinstance(value, (int, float)) and 0 < value <= 1,
+            f"detector.learned.{name}",
+            "must be in (0, 1]",
+        )
     _require(int(det["window"]) > 0, "detector.window", "must be positive")
     scopes: dict[str, Scope] = {}
     raw_scopes = det["context_scope"]
@@ -286,8 +301,10 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
         entry = raw_scopes.get(rule)
         key = f"detector.context_scope.{rule}"
         _require(isinstance(entry, dict), key, "missing or not a mapping")
-        _require(isinstance(entry.get("chars"), int) and entry["chars"] > 0, key, "chars must be a positive int")
-        _require(entry.get("side") in ("before", "after", "both"), key, "side must be before|after|both")
+        chars_ok = isinstance(entry.get("chars"), int) and entry["chars"] > 0
+        _require(chars_ok, key, "chars must be a positive int")
+        side_ok = entry.get("side") in ("before", "after", "both")
+        _require(side_ok, key, "side must be before|after|both")
         scopes[rule] = Scope(chars=entry["chars"], side=entry["side"])
     settings = DetectorSettings(
         min_confidence=float(det["min_confidence"]),
@@ -298,10 +315,12 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
         context_scope=scopes,
         confidence=_confidences(det.get("confidence")),
         reach=_reaches(det.get("reach")),
-        urgency_reach_factor=_positive(det.get("urgency_reach_factor"), "detector.urgency_reach_factor"),
+        urgency_reach_factor=_positive(
+            det.get("urgency_reach_factor"), "detector.urgency_reach_factor"
+        ),
     )
 
-    raw_cues = doc.get("cues")
+    raw_cues: Any = doc.get("cues")
     _require(isinstance(raw_cues, dict), "cues", "missing or not a mapping")
     cues: dict[str, CueSpec] = {}
     for kind in CUE_KINDS:
@@ -312,7 +331,8 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
             token_phrases=_strings(entry.get("token_phrases"), f"cues.{kind}.token_phrases"),
             regex=_strings(entry.get("regex"), f"cues.{kind}.regex"),
         )
-        _require(bool(spec.phrases or spec.token_phrases or spec.regex), f"cues.{kind}", "has no patterns")
+        has_patterns = bool(spec.phrases or spec.token_phrases or spec.regex)
+        _require(has_patterns, f"cues.{kind}", "has no patterns")
         for i, pattern in enumerate(spec.regex):
             try:
                 re.compile(pattern)
@@ -320,7 +340,9 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
                 raise KBError(f"{FILE}: cues.{kind}.regex[{i}]: invalid regular expression: {exc}")
         cues[kind] = spec
     unknown = set(raw_cues) - set(CUE_KINDS)
-    _require(not unknown, "cues", f"unknown kinds {sorted(unknown)}; the detector would ignore them")
+    _require(
+        not unknown, "cues", f"unknown kinds {sorted(unknown)}; the detector would ignore them"
+    )
     return settings, cues
 
 
@@ -393,6 +415,7 @@ def load_emergency(path: Path | str) -> EmergencyKB:
 
 
 def default_path() -> Path:
+    """data/kb/emergency.yml in the configured KB directory (KB_DIR)."""
     from bot.settings import get_settings
 
     return get_settings().kb_dir / FILE
