@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from abc import abstractmethod
 from typing import Any, Dict, List, Optional, Text
 
@@ -39,6 +38,7 @@ from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.kb import INTENT_ASPECT, answer_context, answer_text
+from bot.text import compact
 
 logger = logging.getLogger(__name__)
 
@@ -51,20 +51,17 @@ PASS_INTENTS = ("report_emergency", "request_human")
 #: then the form asks its question again; below it, the text is taken as the slot's answer.
 SIDE_QUESTION_CONFIDENCE = 0.85
 
-_TRAD = str.maketrans({"約": "约", "預": "预", "辦": "办", "塡": "填", "結": "结", "東": "东", "這": "这"})
 _STOP_TEXT = re.compile(
     r"^(?:哎|唉|嗯|那|那就|好吧|还是|我)?"
     r"(?:算了(?:算了)?|(?:先|还是|就)?不(?:想|用|要|再)?(?:预约|约|办|填|弄)(?:了|啦)?"
     r"|退出(?:预约)?|停止(?:预约)?|结束预约|stop|quit|exit|nevermind|forgetit|cancel(?:this)?)"
     r"(?:吧|啦|了|呗|谢谢|吧谢谢)*$"
 )
-_PUNCT = re.compile(r"[\s,.!?;:，。！？；：、~～…\"'“”‘’()（）]+")
 
 
 def normalize_text(text: Optional[str]) -> str:
-    """Half-width, simplified for the few characters we match on, no spaces or punctuation."""
-    value = unicodedata.normalize("NFKC", text or "").translate(_TRAD).lower()
-    return _PUNCT.sub("", value)
+    """Simplified, half-width, lower case, no spaces or punctuation (bot.text.compact)."""
+    return compact(text)
 
 
 def latest_intent(tracker: Tracker) -> Optional[str]:

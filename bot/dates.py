@@ -29,30 +29,15 @@ from datetime import date, time, timedelta
 from typing import Literal, Optional
 
 from bot.calendar import next_working_days
+from bot.text import simplified
 
 __all__ = ["DateParse", "parse_date", "cn_to_int"]
 
 PartOfDay = Literal["morning", "afternoon"]
 _MAX_TEXT = 200
 
-_TRAD = str.maketrans(
-    {
-        "號": "号",
-        "週": "周",
-        "禮": "礼",
-        "後": "后",
-        "點": "点",
-        "兩": "两",
-        "這": "这",
-        "個": "个",
-        "時": "时",
-        "－": "-",
-        "／": "/",
-        "．": ".",
-        "。": ".",
-        "：": ":",
-    }
-)
+# NFKC folds full-width －／．： already; the ideographic full stop ends a date like a dot.
+_FULL_STOP = str.maketrans({"。": "."})
 
 _CN_DIGITS = {
     "零": 0,
@@ -222,7 +207,7 @@ def cn_to_int(text: str) -> Optional[int]:
 
 
 def _normalize(text: str) -> str:
-    t = unicodedata.normalize("NFKC", text or "")[:_MAX_TEXT].translate(_TRAD)
+    t = simplified(unicodedata.normalize("NFKC", text or "")[:_MAX_TEXT]).translate(_FULL_STOP)
     t = re.sub(r"\s+", " ", t).strip().lower()
     # Drop spaces next to Chinese characters (下 周 三), keep those between numbers
     # (12/3 14:30), or the date and the time would run together.

@@ -13,7 +13,7 @@ holiday question is as real as a miss. Cues come from data/kb/emergency.yml:
 2. Cues are found two ways: `phrases` as substrings (an odd jieba segmentation inside
    garbage cannot hide 去世), and ambiguous short `token_phrases` with a spaCy
    PhraseMatcher over a blank "zh" pipeline whose jieba segmenter is a private
-   `jieba.Tokenizer` (so 要是 inside 主要是 is not a hypothetical, and the lead's user
+   `jieba.Tokenizer` (so 要是 inside 主要是 is not a hypothetical, and the NLU's user
    dictionary loaded into the global jieba cannot shift these boundaries).
 3. Each category rule looks for its cue combination within `window` characters and gives a
    confidence. Context rules then block a finding: negation (没事, 脱离危险), urgency
@@ -36,12 +36,12 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from bot.kb.emergency import CATEGORIES, CueSpec, DetectorSettings, EmergencyKB, parse_patterns
+from bot.text import normalize_with_map
 
 REPORT_INTENT = "report_emergency"
 TRAVEL_INTENT = "travel_plan"
@@ -70,7 +70,6 @@ PERSON_KINDS = ("relative", "relative_generic", "person")
 SPECIFIC_PERSON_KINDS = ("relative", "person")
 _SENTENCE_END = set("。！？!?；;\n…")
 _CLAUSE_END = _SENTENCE_END | set("，,、：:")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Longer texts are read as their head and tail: a chat message of 20,000 characters is
 # already pasted material, and the cue that matters sits at the start or the end.
 MAX_CHARS = 20_000
@@ -148,59 +147,6 @@ class Analysis:
 # --------------------------------------------------------------------------- normalising
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> Any:
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def _half_width_lower(ch: str) -> str:
-    code = ord(ch)
-    if code == 0x3000:
-        return " "
-    if 0xFF01 <= code <= 0xFF5E:
-        ch = chr(code - 0xFEE0)
-    low = ch.lower()
-    return low if len(low) == 1 else ch
-
-
-def normalize_with_map(text: str) -> tuple[str, list[int]]:
-    """Normalise for matching and return, per output character, its index in `text`.
-
-    Length-preserving steps only (half-width, lower case, t2s per character when a phrase
-    conversion would change the length), plus dropping spaces between Chinese characters
-    ("外 婆 在 澳 門") and control/format characters, which the map accounts for.
-    """
-    chars: list[str] = []
-    index: list[int] = []
-    n = len(text)
-    for i, raw in enumerate(text):
-        ch = _half_width_lower(raw)
-        if unicodedata.category(ch) in ("Cc", "Cf") and ch != "\n":
-            continue
-        if ch.isspace() and ch != "\n":
-            prev = chars[-1] if chars else ""
-            j = i + 1
-            while j < n and text[j].isspace() and text[j] != "\n":
-                j += 1
-            nxt = _half_width_lower(text[j]) if j < n else ""
-            if not prev or not nxt or (_CJK.match(prev) and _CJK.match(nxt)) or prev == " ":
-                continue
-            ch = " "
-        chars.append(ch)
-        index.append(i)
-    compact = "".join(chars)
-    if not compact:
-        return "", []
-    converted = _t2s().convert(compact)
-    if len(converted) != len(compact):
-        converted = "".join(
-            c if len(c) == 1 else o for o, c in ((o, _t2s().convert(o)) for o in compact)
-        )
-    return converted, index
-
-
 def _normalize_clipped(text: str) -> tuple[str, list[int]]:
     if len(text) <= MAX_CHARS:
         return normalize_with_map(text)
@@ -224,7 +170,9 @@ class CueFinder:
         self._regexes: list[tuple[str, re.Pattern[str]]] = []
         token_phrases: dict[str, list[str]] = {}
         for kind, spec in cues.items():
-            phrases = sorted({_norm_phrase(p) for p in spec.phrases} - {""}, key=lambda p: (-len(p), p))
+            phrases = sorted(
+                {_norm_phrase(p) for p in spec.phrases} - {""}, key=lambda p: (-len(p), p)
+            )
             alternatives = [re.escape(p) for p in phrases] + [f"(?:{r})" for r in spec.regex]
             if alternatives:
                 self._regexes.append((kind, re.compile("|".join(alternatives))))
@@ -248,7 +196,7 @@ class CueFinder:
             for phrase in phrases:
                 if len(phrase) > 1 and phrase not in segmenter.FREQ:
                     segmenter.add_word(phrase)
-        nlp.tokenizer.jieba_seg = segmenter
+        nlp.tokenizer.jieba_seg = segmenter  # type: ignore[union-attr]  # spaCy's zh tokenizer
         matcher = PhraseMatcher(nlp.vocab, attr="ORTH")
         for kind, phrases in token_phrases.items():
             matcher.add(kind, [nlp.make_doc(p) for p in phrases])
@@ -389,7 +337,10 @@ class Detector:
         text = text if isinstance(text, str) else ""
         normalized, index = _normalize_clipped(text)
         # One sorted list: _Text.near bisects on start offsets.
-        found = sorted(self.finder.find(normalized) + self._dates(normalized), key=lambda c: (c.start, -c.end, c.kind))
+        found = sorted(
+            self.finder.find(normalized) + self._dates(normalized),
+            key=lambda c: (c.start, -c.end, c.kind),
+        )
         cues = self._clean(found)
         t = _Text(normalized, cues)
         candidates = self._candidates(t)
@@ -451,34 +402,41 @@ class Detector:
 
     def _candidates(self, t: _Text) -> list[Candidate]:
         w = self.settings.window
+        reach = self.settings.reach
+        conf_of = self.settings.confidence
         out: list[Candidate] = []
 
         # bereavement: a death near a person; a funeral word on its own.
+        cb = conf_of["bereavement"]
         for d in t.of("death"):
             specific = t.near(d, SPECIFIC_PERSON_KINDS, w)
             generic = t.near(d, ("relative_generic",), w)
             if specific:
-                out.append(Candidate("bereavement", 0.95, d, specific[:2]))
+                out.append(Candidate("bereavement", cb["death_with_person"], d, specific[:2]))
             elif generic:
-                out.append(Candidate("bereavement", 0.9, d, generic[:2]))
+                out.append(Candidate("bereavement", cb["death_with_family"], d, generic[:2]))
             else:
                 ctx = t.near(d, ("abroad", "travel", "funeral", "self"), w)
-                # a death with nobody named: asked about (0.5), never dropped
-                out.append(Candidate("bereavement", 0.55 if ctx else 0.5, d, ctx[:2]))
+                # a death with nobody named: asked about, never dropped
+                conf = cb["death_with_context"] if ctx else cb["death_alone"]
+                out.append(Candidate("bereavement", conf, d, ctx[:2]))
         for d in t.of("death_weak"):
             who = [
                 p
-                for p in t.near(d, PERSON_KINDS, 8, side="before")
+                for p in t.near(d, PERSON_KINDS, reach["weak_death_person"], side="before")
                 if not any(p.end <= x.start and x.end <= d.start for x in t.of("document"))
             ]
             if who:
                 ctx = t.near(d, ("abroad", "funeral", "travel", "visit"), w)
-                out.append(Candidate("bereavement", 0.8 if ctx else 0.7, d, who[:1] + ctx[:1]))
+                conf = cb["weak_death_with_context"] if ctx else cb["weak_death"]
+                out.append(Candidate("bereavement", conf, d, who[:1] + ctx[:1]))
         for f in t.of("funeral"):
             who = t.near(f, PERSON_KINDS + ("self",), w)
-            out.append(Candidate("bereavement", 0.9 if who else 0.8, f, who[:1]))
+            conf = cb["funeral_with_person"] if who else cb["funeral"]
+            out.append(Candidate("bereavement", conf, f, who[:1]))
 
         # medical treatment: the patient travels abroad (去/赴/出国…) for care.
+        cm = conf_of["medical_treatment"]
         for tr in t.of("treatment"):
             dest = [a for a in t.near(tr, ("abroad",), w) if not self._located(t, a)]
             if not dest:
@@ -487,45 +445,52 @@ class Detector:
             who = t.near(tr, PERSON_KINDS + ("self",), w)
             urgent = self._urgent(t, tr)
             if serious:
-                conf = 0.85
+                conf = cm["with_illness"]
             elif who and urgent:
-                conf = 0.7
+                conf = cm["with_person_pressed"]
             else:
-                conf = 0.55
+                conf = cm["alone"]
             out.append(Candidate("medical_treatment", conf, tr, dest[:1] + serious[:1] + who[:1]))
 
         # critical illness visit: a person critically ill (the user goes to them).
+        cc = conf_of["critical_illness_visit"]
         for c in t.of("critical"):
             specific = t.near(c, SPECIFIC_PERSON_KINDS, w)
             generic = t.near(c, ("relative_generic",), w)
             if specific:
-                out.append(Candidate("critical_illness_visit", 0.9, c, specific[:2]))
+                conf = cc["critical_with_person"]
+                out.append(Candidate("critical_illness_visit", conf, c, specific[:2]))
             elif generic:
-                out.append(Candidate("critical_illness_visit", 0.85, c, generic[:2]))
+                conf = cc["critical_with_family"]
+                out.append(Candidate("critical_illness_visit", conf, c, generic[:2]))
             else:
-                ctx = t.near(c, ("abroad",), w) and t.near(c, ("travel", "visit", "urgency", "urgency_request"), w)
-                out.append(Candidate("critical_illness_visit", 0.6 if ctx else 0.5, c, []))
+                going = ("travel", "visit", "urgency", "urgency_request")
+                ctx = t.near(c, ("abroad",), w) and t.near(c, going, w)
+                conf = cc["critical_abroad_going"] if ctx else cc["critical_alone"]
+                out.append(Candidate("critical_illness_visit", conf, c, []))
         for s in t.of("illness_weak"):
             who = t.near(s, PERSON_KINDS, w)
             where = t.near(s, ("abroad",), w)
             go = t.near(s, ("visit", "travel", "urgency", "urgency_request"), w)
-            conf = 0.7 if who and where and go else 0.45
-            out.append(Candidate("critical_illness_visit_weak", conf, s, who[:1] + where[:1] + go[:1]))
+            conf = cc["weak_with_person_abroad_going"] if who and where and go else cc["weak"]
+            support = who[:1] + where[:1] + go[:1]
+            out.append(Candidate("critical_illness_visit_weak", conf, s, support))
 
         # overseas incident: something happened abroad to someone (or a company's people/goods).
+        co = conf_of["overseas_incident"]
         for i in t.of("incident"):
             where = t.near(i, ("abroad",), w)
             who = t.near(i, PERSON_KINDS + ("org", "self"), w)
             if where and who:
-                conf = 0.85
+                conf = co["abroad_with_person"]
             elif where:
-                conf = 0.55
+                conf = co["abroad"]
             elif who and t.near(i, ("travel",), w) and self._urgent(t, i):
-                conf = 0.5
+                conf = co["person_travelling_pressed"]
             elif t.near(i, SPECIFIC_PERSON_KINDS, w):
-                conf = 0.5  # 我儿子联系不上了, with no place: asked about, not dropped
+                conf = co["named_person"]  # 我儿子联系不上了, with no place: asked about
             else:
-                conf = 0.4
+                conf = co["alone"]
             out.append(Candidate("overseas_incident", conf, i, where[:1] + who[:1]))
 
         # purposes that need a near date: contract, study, meeting.
@@ -539,30 +504,34 @@ class Detector:
                 out.append(self._purpose(t, p, rule))
 
         # a visa or entry permit for the destination about to run out (or a last day to enter).
+        cv = conf_of["visa_expiring"]
         for v in t.of("visa"):
-            ending = t.near(v, ("expiring",), 20)
+            ending = t.near(v, ("expiring",), reach["visa_expiring"])
             if not ending:
                 continue
             when = self._urgency_level(t, v, reach=w)
             docs = [d for d in t.near(v, ("document",), w) if not _overlaps(d, v)]
-            if t.near(v, ("far",), 12) and when < 2:
-                conf = 0.5  # 下个月到期: still asked about, a visa does not wait
+            if t.near(v, ("far",), reach["visa_far_date"]) and when < 2:
+                conf = cv["far_date"]  # 下个月到期: still asked about, a visa does not wait
             elif when == 2 or (docs and when == 1):
-                conf = 0.8
+                conf = cv["near_date_or_document_pressed"]
             elif docs or when:
-                conf = 0.7
+                conf = cv["document_or_pressed"]
             else:
-                conf = 0.55
-            out.append(Candidate("visa_expiring", conf, v, ending[:1] + docs[:1] + self._urgency_cues(t, v)[:1]))
+                conf = cv["alone"]
+            support = ending[:1] + docs[:1] + self._urgency_cues(t, v)[:1]
+            out.append(Candidate("visa_expiring", conf, v, support))
 
         # document lost or damaged before a trip.
+        cd = conf_of["document_lost"]
         for loss in t.of("doc_loss"):
-            docs = t.near(loss, ("document",), 12)
+            docs = t.near(loss, ("document",), reach["lost_document"])
             if not docs:
                 continue
-            when = self._urgency_level(t, loss, reach=int(w * 1.5))
-            conf = {2: 0.85, 1: 0.7}.get(when, 0.4)
-            out.append(Candidate("document_lost", conf, loss, docs[:1] + self._urgency_cues(t, loss)[:1]))
+            when = self._urgency_level(t, loss, reach=self._urgency_reach())
+            conf = {2: cd["near_date"], 1: cd["pressed"]}.get(when, cd["alone"])
+            support = docs[:1] + self._urgency_cues(t, loss)[:1]
+            out.append(Candidate("document_lost", conf, loss, support))
         return out
 
     def _purpose(self, t: _Text, p: Cue, rule: str) -> Candidate:
@@ -576,21 +545,23 @@ class Detector:
         # Someone must be going somewhere: a document to get, or a destination abroad that
         # is pressing (赶紧, 来不及) or right next to the purpose (到迪拜签合同, 在新加坡有个会议),
         # not a topic (明天开会讨论出国考察的事).
-        destination = [a for a in abroad if self._directed(t, a) and t.gap(a, p) <= 8]
+        near_place = self.settings.reach["purpose_destination"]
+        destination = [a for a in abroad if self._directed(t, a) and t.gap(a, p) <= near_place]
         need = bool(docs) or bool(abroad and pressure) or bool(destination)
+        cp = self.settings.confidence["purpose"]
         if level == 2 and need:
-            conf = 0.8
+            conf = cp["near_date_with_need"]
         elif level == 1 and need:
-            conf = 0.7
+            conf = cp["pressed_with_need"]
         elif level:
             # A near date but nowhere to go and no document: not an exit-entry case, and
             # kept below what DIET's boost could lift over the threshold.
-            conf = 0.44
+            conf = cp["urgent_without_need"]
         else:
-            conf = 0.4
+            conf = cp["alone"]
         if rule == "urgent_business_weak":
             # A plain 出差 is a trip, not a case: it needs said pressure (急, 来得及吗) too.
-            conf = 0.7 if conf >= 0.7 and pressure else min(conf, 0.55)
+            conf = cp["weak_pressed"] if level and need and pressure else min(conf, cp["weak_cap"])
         return Candidate(rule, conf, p, (docs or abroad)[:1] + self._urgency_cues(t, p)[:1])
 
     def _located(self, t: _Text, place: Cue) -> bool:
@@ -613,9 +584,12 @@ class Detector:
     def _urgency_cues(self, t: _Text, anchor: Cue) -> list[Cue]:
         return [
             c
-            for c in t.near(anchor, ("urgency", "urgency_request"), int(self.settings.window * 1.5))
+            for c in t.near(anchor, ("urgency", "urgency_request"), self._urgency_reach())
             if not self._negated_urgency(t, c)
         ]
+
+    def _urgency_reach(self) -> int:
+        return int(self.settings.window * self.settings.urgency_reach_factor)
 
     def _urgent(self, t: _Text, anchor: Cue) -> bool:
         return self._urgency_level(t, anchor, reach=self.settings.window) > 0
@@ -626,7 +600,9 @@ class Detector:
         if near:
             return 2
         pressure = [
-            c for c in t.near(anchor, ("urgency_request",), reach) if not self._negated_urgency(t, c)
+            c
+            for c in t.near(anchor, ("urgency_request",), reach)
+            if not self._negated_urgency(t, c)
         ]
         if pressure and not t.near(anchor, ("far",), reach):
             return 1
@@ -728,7 +704,8 @@ class Detector:
         askable = []
         for c in candidates:
             # DIET may lift a finding over min_confidence, but not into a question: a near
-            # date with nowhere to go (0.44) stays silent whatever the intent.
+            # date with nowhere to go (purpose.urgent_without_need) stays silent whatever
+            # the intent.
             if c.rule_confidence < floor:
                 continue
             if c.blocked:
@@ -742,19 +719,25 @@ class Detector:
         start, end = _span(index, best.anchor.start, best.anchor.end)
         blocked = [
             {"category": best.category, "anchor": best.anchor.text, **b,
-             "start": _span(index, b["start"], b["end"])[0], "end": _span(index, b["start"], b["end"])[1]}
+             "start": _span(index, b["start"], b["end"])[0],
+             "end": _span(index, b["start"], b["end"])[1]}
             for b in best.blocked[:1]
         ]
         return Detection(
             category=best.category,
             confidence=round(best.confidence, 3),
-            cues=[_cue_dict(c, index, text) for c in sorted([best.anchor, *best.support], key=lambda c: c.start)],
+            cues=[
+                _cue_dict(c, index, text)
+                for c in sorted([best.anchor, *best.support], key=lambda c: c.start)
+            ],
             blocked_by=blocked,
             start=start,
             end=end,
         )
 
-    def _with_intent(self, confidence: float, intent: str | None, intent_confidence: float) -> float:
+    def _with_intent(
+        self, confidence: float, intent: str | None, intent_confidence: float
+    ) -> float:
         ic = max(0.0, min(1.0, float(intent_confidence or 0.0)))
         if intent == REPORT_INTENT:
             confidence += self.settings.intent_boost * ic
@@ -848,7 +831,9 @@ def default_detector() -> Detector:
     return Detector.from_kb(get_emergency_kb())
 
 
-def detect(text: str, intent: str | None = None, intent_confidence: float = 0.0) -> Detection | None:
+def detect(
+    text: str, intent: str | None = None, intent_confidence: float = 0.0
+) -> Detection | None:
     """Detect an emergency in `text` (any length; traditional script is fine).
 
     Returns None when there is none. `intent`/`intent_confidence` are DIET's guess, if any.

@@ -26,8 +26,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from bot.emergency import Analysis, Detection, Detector, normalize_with_map
+from bot.emergency import Analysis, Detection, Detector
 from bot.kb.emergency import CATEGORIES
+from bot.text import normalize_with_map
 
 NONE = "none"
 LABELS = (*CATEGORIES, NONE)

@@ -11,6 +11,9 @@ import re
 import unicodedata
 from typing import Any, Callable, Optional
 
+from bot.patterns import ID_IN_TEXT, ID_SEPARATORS, PHONE_IN_TEXT
+from bot.text import fold_aligned
+
 __all__ = [
     "mask_id",
     "mask_phone",
@@ -19,13 +22,6 @@ __all__ = [
     "MaskingFilter",
     "install_log_masking",
 ]
-
-# Any run of 15 or more digits (an 18-character ID ends in a digit or X). Longer runs are
-# masked whole, because an ID glued to other digits ("0" + ID) must not leak either.
-# Users also type IDs in groups ("3305 2119 9003 1500 1X"), so single spaces/dashes may split it.
-_ID_RE = re.compile(r"(?<!\d)(?:\d[ \-]?){14,}[\dXx](?!\d)")
-# A mainland mobile, optionally with +86/0086/86, written 138 1234 5678 or 138-1234-5678.
-_PHONE_RE = re.compile(r"(?<!\d)(?:(?:\+|00)?86[ \-]?)?(1[3-9]\d)[ \-]?(\d{4})[ \-]?(\d{4})(?!\d)")
 
 #: Loggers that receive user text in stock Rasa / rasa_sdk / Sanic / SQLAlchemy.
 LOGGER_NAMES: tuple[str, ...] = (
@@ -44,7 +40,7 @@ LOGGER_NAMES: tuple[str, ...] = (
 
 def mask_id(s: str) -> str:
     """330521********001X: keep the region (6) and the last 4, so staff can still match it."""
-    value = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", s or "")).upper()
+    value = re.sub(rf"[{ID_SEPARATORS}]", "", unicodedata.normalize("NFKC", s or "")).upper()
     if len(value) <= 4:
         return "*" * len(value)
     if len(value) < 11:
@@ -75,11 +71,30 @@ def mask_name(s: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Mask every ID (any run of 15+ digits) and mainland mobile inside free text (idempotent)."""
+    """Mask every ID (any run of 15+ digits) and mainland mobile inside free text (idempotent).
+
+    The patterns (bot.patterns) match on the text folded as validation folds it, so a
+    full-width or oddly separated number that the form would accept is masked too; what is
+    not a number stays exactly as it was.
+    """
     if not text:
         return text
-    masked = _ID_RE.sub(lambda m: mask_id(m.group(0)), text)
-    return _PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), masked)
+    masked = _replace(ID_IN_TEXT, text, lambda m: mask_id(m.group(0)))
+    return _replace(PHONE_IN_TEXT, masked, lambda m: mask_phone(m.group("national")))
+
+
+def _replace(pattern: re.Pattern[str], text: str, mask: Callable[[re.Match[str]], str]) -> str:
+    """`pattern.sub` matched on `fold_aligned(text)`, replacing the spans in `text` itself."""
+    folded = fold_aligned(text)
+    out, last = [], 0
+    for m in pattern.finditer(folded):
+        out.append(text[last : m.start()])
+        out.append(mask(m))
+        last = m.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
 
 def _mask_obj(value: Any) -> Any:
@@ -117,7 +132,7 @@ class MaskingFilter(logging.Filter):
             record.exc_text = mask_text(record.exc_text)
         if record.stack_info:
             record.stack_info = mask_text(record.stack_info)
-        record._crj_masked = True  # type: ignore[attr-defined]
+        record._crj_masked = True
         return True
 
 

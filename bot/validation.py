@@ -17,6 +17,8 @@ import phonenumbers
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
+from bot.patterns import ID_SEPARATORS, PHONE_SEPARATORS
+
 __all__ = [
     "IdCheck",
     "PhoneCheck",
@@ -33,6 +35,9 @@ MINOR_AGE = 16
 MAX_AGE = 120
 #: Longer input is not even parsed: nothing legitimate is that long.
 _MAX_RAW = 64
+#: Separators a citizen may type inside a number; bot.privacy masks with the same sets.
+_ID_SEPARATOR = re.compile(f"[{ID_SEPARATORS}]")
+_PHONE_SEPARATOR = re.compile(f"[{PHONE_SEPARATORS}]")
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ class NameCheck:
 def normalize_id(raw: str) -> str:
     """Full-width to half-width, drop spaces and dashes, upper-case x (stdnum's compact keeps them)."""
     text = unicodedata.normalize("NFKC", raw or "")
-    return re.sub(r"[\s\-_.·]", "", text).upper()
+    return _ID_SEPARATOR.sub("", text).upper()
 
 
 def _age(birth: date, today: date) -> int:
@@ -112,7 +117,7 @@ def check_phone(raw: str) -> PhoneCheck:
     if raw is None or not str(raw).strip():
         return PhoneCheck(False, code="phone_missing")
     text = unicodedata.normalize("NFKC", str(raw)).strip()
-    compact = re.sub(r"[\s\-()（）.]", "", text)
+    compact = _PHONE_SEPARATOR.sub("", text)
     if not re.fullmatch(r"\+?\d+", compact):
         return PhoneCheck(False, code="phone_not_digits")
     if len(text) > 24:

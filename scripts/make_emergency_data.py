@@ -249,7 +249,7 @@ NEAR_KINDS = ("fiction", "others", "past", "hypothetical", "negation", "pet", "g
 
 def _key(text: str) -> str:
     """Sentences compared as the detector reads them: simplified script, no punctuation."""
-    from bot.emergency import normalize_with_map
+    from bot.text import normalize_with_map
 
     return re.sub(r"[\s，。！？,.!?、：:；;]", "", normalize_with_map(text)[0])
 

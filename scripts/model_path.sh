@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Prints models/<hash>.tar.gz, where <hash> covers every input of training, so a model is
-# retrained exactly when the data, the config or the custom NLU code changes.
+# Prints models/nlu-core-<hash>.tar.gz, where <hash> covers every input of training (config,
+# domain, data and the code of the custom components with all it imports, found by
+# scripts/model_fingerprint.py), so a model is retrained exactly when one of them changes.
 set -eu
 cd "$(dirname "$0")/.."
-hash=$( { cat config.yml domain/*.yml; find data bot/nlu bot/text.py bot/vocabulary.py bot/emergency.py bot/emergency_learned.py bot/understand.py -type f \( -name '*.yml' -o -name '*.txt' -o -name '*.py' \) 2>/dev/null | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-16)
-echo "models/nlu-core-${hash}.tar.gz"
+python=.venv/bin/python
+[ -x "$python" ] || python=python3
+echo "models/nlu-core-$("$python" scripts/model_fingerprint.py).tar.gz"

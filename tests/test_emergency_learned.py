@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.emergency import Detector, normalize_with_map
+from bot.emergency import Detector
+from bot.text import normalize_with_map
 from bot.emergency_learned import LABELS, NONE, LearnedDetector, Thresholds, decide, load_labelled
 from bot.kb.emergency import CATEGORIES, load_emergency
 

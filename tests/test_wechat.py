@@ -32,13 +32,16 @@ from sanic import Sanic
 from rasa.core.channels.channel import UserMessage, register
 
 from bot.channels.wechat import (
+    DEFAULT_REPLY_TIMEOUT,
     EMPTY_TEXT_RESPONSE,
     NON_TEXT_RESPONSE,
     WECHAT_TEXT_LIMIT,
+    HttpProblem,
     WeChatApiSender,
     WeChatInput,
     channel_text,
     map_numeric_reply,
+    parse_xml_safely,
     render_bot_messages,
     split_text,
 )
@@ -189,6 +192,8 @@ def domain_text(name: str) -> str:
 
 
 BUSY_TEXT = domain_text("utter_system_busy")
+#: WeChat drops a passive reply that takes longer than this (seconds) and retries the push.
+WECHAT_REPLY_DEADLINE = 5.0
 
 
 class FakeDomain:
@@ -204,11 +209,13 @@ class FakeAgent:
         self.received: List[UserMessage] = []
         self.script: Callable[[UserMessage], Any] = lambda m: {"text": f"收到：{m.text}"}
         self.delay = 0.0
+        self.finished: List[UserMessage] = []  # messages whose reply the bot has worked out
 
     async def handle_message(self, message: UserMessage) -> None:
         self.received.append(message)
         if self.delay:
             await asyncio.sleep(self.delay)
+        self.finished.append(message)
         replies = self.script(message)
         for reply in replies if isinstance(replies, list) else [replies]:
             await message.output_channel.send_response(message.sender_id, dict(reply))
@@ -471,9 +478,11 @@ XXE = """<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd
 
 def test_xml_bomb_and_external_entities_are_rejected(plain):
     server, agent, _ = plain
-    started = time.monotonic()
+    # Refused for its DTD, before any entity is expanded (a parser that expanded &lol9;
+    # would build a billion-character string).
+    with pytest.raises(HttpProblem, match="DTD"):
+        parse_xml_safely(XML_BOMB)
     assert_clean(post(server, XML_BOMB), 400)
-    assert time.monotonic() - started < 2
     assert_clean(post(server, XXE), 400)
     assert agent.received == []
 
@@ -556,13 +565,14 @@ def test_slow_answer_says_success_then_arrives_via_customer_service_api(fake_api
     )
     server, agent = make_server(channel)
     try:
+        # The channel answers within its reply_timeout, which is inside WeChat's 5 s deadline.
+        assert channel.reply_timeout == DEFAULT_REPLY_TIMEOUT < WECHAT_REPLY_DEADLINE
         agent.delay = 5.5
         body = text_xml("查一下我的预约", openid="oSlow", msg_id=5550001)
-        started = time.monotonic()
         resp = post(server, body)
-        elapsed = time.monotonic() - started
         assert resp.status_code == 200 and resp.text == "success"
-        assert 4.0 <= elapsed < 5.0, elapsed  # before WeChat's 5 s deadline
+        # "success" came while the bot was still working: the passive reply did not wait.
+        assert len(agent.received) == 1 and agent.finished == [] and fake_api.sent == []
         # WeChat's retry (same MsgId) must not run the bot again
         retry = post(server, body)
         assert retry.text == "success"
@@ -703,7 +713,7 @@ def test_two_replicas_sharing_redis_process_a_msgid_once(redis_url, fake_api):
         b.stop()
 
 
-# ------------------------------------------------------------------------------ replay (finding 1)
+# ------------------------------------------------------------------------------ replay
 def wechat_channel(**kwargs: Any) -> WeChatInput:
     """A plain-mode channel without customer-service API; keyword arguments override."""
     options: Dict[str, Any] = dict(token=TOKEN, appid=APPID, reply_timeout=1.0,
@@ -815,7 +825,7 @@ def test_a_replay_reaching_another_replica_is_403(redis_url):
         b.stop()
 
 
-# ------------------------------------------------------------------------------ dedup key (finding 2)
+# ------------------------------------------------------------------------------ dedup key
 def test_two_openids_with_the_same_msgid_each_get_their_own_answer(plain):
     server, agent, _ = plain
     alice = reply_content(post(server, text_xml("护照多少钱", openid="oAlice", msg_id=424242)))
@@ -847,7 +857,7 @@ def test_message_key_is_openid_plus_msgid_or_openid_createtime_and_type():
         != message_key("other", read_inbound({"ToUserName": "g", "FromUserName": "o", "MsgType": "t"}))
 
 
-# ------------------------------------------------------------------------------ bad XML (finding 3)
+# ------------------------------------------------------------------------------ bad XML
 def _refusals(caplog: pytest.LogCaptureFixture) -> List[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "bot.channels.wechat"]
 
@@ -919,7 +929,7 @@ def test_reply_escapes_cdata_end_in_the_echoed_text(plain):
     assert agent.received[0].text == "a]]>b"
 
 
-# ------------------------------------------------------------------------------ inputs (finding 4)
+# ------------------------------------------------------------------------------ inputs
 def test_openid_is_capped_and_text_cleaned_before_the_bot(plain):
     server, agent, _ = plain
     long_openid = "o" + "x" * 300
@@ -935,7 +945,7 @@ def test_openid_is_capped_and_text_cleaned_before_the_bot(plain):
     assert len(agent.received) == count  # nothing left to understand: not sent to the bot
 
 
-# ------------------------------------------------------------------------------ never silence (finding 5)
+# ------------------------------------------------------------------------------ never silence
 @pytest.fixture(scope="module")
 def agent_without_action_server():
     """The trained model in-process, its action endpoint a port nobody listens on."""
@@ -1028,9 +1038,8 @@ def test_without_customer_service_api_a_too_slow_answer_gets_the_busy_text():
     server, agent = make_server(channel)
     try:
         agent.delay = 2.0
-        started = time.monotonic()
         assert reply_content(post(server, text_xml("很慢的问题", openid="oTooSlow"))) == BUSY_TEXT
-        assert time.monotonic() - started < 1.8
+        assert len(agent.received) == 1 and agent.finished == []  # said while the bot still worked
     finally:
         server.stop()
 

@@ -84,6 +84,54 @@ CONTEXT_RULES = (
     "others",
     "pet",
 )
+# The confidence of each rule's finding, by what stands beside its event cue
+# (`detector.confidence` in the file; bot.emergency's rules read these names).
+CONFIDENCE_KEYS: Mapping[str, tuple[str, ...]] = {
+    "bereavement": (
+        "death_with_person",
+        "death_with_family",
+        "death_with_context",
+        "death_alone",
+        "weak_death_with_context",
+        "weak_death",
+        "funeral_with_person",
+        "funeral",
+    ),
+    "medical_treatment": ("with_illness", "with_person_pressed", "alone"),
+    "critical_illness_visit": (
+        "critical_with_person",
+        "critical_with_family",
+        "critical_abroad_going",
+        "critical_alone",
+        "weak_with_person_abroad_going",
+        "weak",
+    ),
+    "overseas_incident": (
+        "abroad_with_person",
+        "abroad",
+        "person_travelling_pressed",
+        "named_person",
+        "alone",
+    ),
+    "purpose": (
+        "near_date_with_need",
+        "pressed_with_need",
+        "urgent_without_need",
+        "alone",
+        "weak_pressed",
+        "weak_cap",
+    ),
+    "visa_expiring": ("far_date", "near_date_or_document_pressed", "document_or_pressed", "alone"),
+    "document_lost": ("near_date", "pressed", "alone"),
+}
+# Characters single rules reach (`detector.reach`), shorter than the window.
+REACH_KEYS = (
+    "weak_death_person",
+    "visa_expiring",
+    "visa_far_date",
+    "lost_document",
+    "purpose_destination",
+)
 FILE = "emergency.yml"
 
 
@@ -110,6 +158,9 @@ class DetectorSettings:
     intent_boost: float
     intent_penalty: float
     context_scope: Mapping[str, Scope]
+    confidence: Mapping[str, Mapping[str, float]]  # rule group → finding → confidence
+    reach: Mapping[str, int]
+    urgency_reach_factor: float  # × window: how far urgency reaches for some rules
 
 
 @dataclass(frozen=True)
@@ -167,11 +218,65 @@ def _strings(value: Any, key: str, allow_empty: bool = True) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _positive(value: Any, key: str) -> float:
+    _require(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
+        key,
+        "must be a positive number",
+    )
+    return float(value)
+
+
+def _confidences(raw: Any) -> dict[str, dict[str, float]]:
+    """`detector.confidence`: exactly the names of CONFIDENCE_KEYS, each in (0, 1]."""
+    _require(isinstance(raw, dict), "detector.confidence", "missing or not a mapping")
+    unknown = set(raw) - set(CONFIDENCE_KEYS)
+    _require(not unknown, "detector.confidence", f"unknown rules {sorted(unknown)}")
+    out: dict[str, dict[str, float]] = {}
+    for group, names in CONFIDENCE_KEYS.items():
+        entry = raw.get(group)
+        key = f"detector.confidence.{group}"
+        _require(isinstance(entry, dict), key, "missing or not a mapping")
+        unknown = set(entry) - set(names)
+        why = f"unknown findings {sorted(unknown)}; the rules would ignore them"
+        _require(not unknown, key, why)
+        values: dict[str, float] = {}
+        for name in names:
+            value = entry.get(name)
+            _require(
+                isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1,
+                f"{key}.{name}",
+                "missing or not in (0, 1]",
+            )
+            values[name] = float(value)
+        out[group] = values
+    return out
+
+
+def _reaches(raw: Any) -> dict[str, int]:
+    """`detector.reach`: exactly REACH_KEYS, each a positive number of characters."""
+    _require(isinstance(raw, dict), "detector.reach", "missing or not a mapping")
+    unknown = set(raw) - set(REACH_KEYS)
+    _require(not unknown, "detector.reach", f"unknown reaches {sorted(unknown)}")
+    out: dict[str, int] = {}
+    for name in REACH_KEYS:
+        value = raw.get(name)
+        _require(
+            isinstance(value, int) and not isinstance(value, bool) and value > 0,
+            f"detector.reach.{name}",
+            "missing or not a positive int",
+        )
+        out[name] = value
+    return out
+
+
 def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, CueSpec]]:
     """Validate the `detector` and `cues` sections (also used on a model's stored copy)."""
-    det = doc.get("detector")
+    det: Any = doc.get("detector")
     _require(isinstance(det, dict), "detector", "missing or not a mapping")
-    for name in ("min_confidence", "ask_confidence", "window", "intent_boost", "intent_penalty", "context_scope"):
+    required = ("min_confidence", "ask_confidence", "window", "intent_boost", "intent_penalty",
+                "context_scope")
+    for name in required:
         _require(name in det, f"detector.{name}", "missing")
     _require(0 < float(det["min_confidence"]) <= 1, "detector.min_confidence", "must be in (0, 1]")
     _require(
@@ -183,7 +288,11 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
     _require(isinstance(learned, dict), "detector.learned", "missing or not a mapping")
     for name in ("lift", "detect", "ask", "veto"):
         value = learned.get(name)
-        _require(isinstance(value, (int, float)) and 0 < value <= 1, f"detector.learned.{name}", "must be in (0, 1]")
+        _require(
+            isinstance(value, (int, float)) and 0 < value <= 1,
+            f"detector.learned.{name}",
+            "must be in (0, 1]",
+        )
     _require(int(det["window"]) > 0, "detector.window", "must be positive")
     scopes: dict[str, Scope] = {}
     raw_scopes = det["context_scope"]
@@ -192,8 +301,10 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
         entry = raw_scopes.get(rule)
         key = f"detector.context_scope.{rule}"
         _require(isinstance(entry, dict), key, "missing or not a mapping")
-        _require(isinstance(entry.get("chars"), int) and entry["chars"] > 0, key, "chars must be a positive int")
-        _require(entry.get("side") in ("before", "after", "both"), key, "side must be before|after|both")
+        chars_ok = isinstance(entry.get("chars"), int) and entry["chars"] > 0
+        _require(chars_ok, key, "chars must be a positive int")
+        side_ok = entry.get("side") in ("before", "after", "both")
+        _require(side_ok, key, "side must be before|after|both")
         scopes[rule] = Scope(chars=entry["chars"], side=entry["side"])
     settings = DetectorSettings(
         min_confidence=float(det["min_confidence"]),
@@ -202,9 +313,14 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
         intent_boost=float(det["intent_boost"]),
         intent_penalty=float(det["intent_penalty"]),
         context_scope=scopes,
+        confidence=_confidences(det.get("confidence")),
+        reach=_reaches(det.get("reach")),
+        urgency_reach_factor=_positive(
+            det.get("urgency_reach_factor"), "detector.urgency_reach_factor"
+        ),
     )
 
-    raw_cues = doc.get("cues")
+    raw_cues: Any = doc.get("cues")
     _require(isinstance(raw_cues, dict), "cues", "missing or not a mapping")
     cues: dict[str, CueSpec] = {}
     for kind in CUE_KINDS:
@@ -215,7 +331,8 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
             token_phrases=_strings(entry.get("token_phrases"), f"cues.{kind}.token_phrases"),
             regex=_strings(entry.get("regex"), f"cues.{kind}.regex"),
         )
-        _require(bool(spec.phrases or spec.token_phrases or spec.regex), f"cues.{kind}", "has no patterns")
+        has_patterns = bool(spec.phrases or spec.token_phrases or spec.regex)
+        _require(has_patterns, f"cues.{kind}", "has no patterns")
         for i, pattern in enumerate(spec.regex):
             try:
                 re.compile(pattern)
@@ -223,7 +340,9 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
                 raise KBError(f"{FILE}: cues.{kind}.regex[{i}]: invalid regular expression: {exc}")
         cues[kind] = spec
     unknown = set(raw_cues) - set(CUE_KINDS)
-    _require(not unknown, "cues", f"unknown kinds {sorted(unknown)}; the detector would ignore them")
+    _require(
+        not unknown, "cues", f"unknown kinds {sorted(unknown)}; the detector would ignore them"
+    )
     return settings, cues
 
 
@@ -296,6 +415,7 @@ def load_emergency(path: Path | str) -> EmergencyKB:
 
 
 def default_path() -> Path:
+    """data/kb/emergency.yml in the configured KB directory (KB_DIR)."""
     from bot.settings import get_settings
 
     return get_settings().kb_dir / FILE
