@@ -13,10 +13,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.kb import get_kb, service_label
-from bot.kb.loader import KnowledgeBase, fill
-from bot.understand import Reading, subjects
-from bot.kb.loader import FOREIGNERS
+from bot.kb.loader import FOREIGNERS, KnowledgeBase, fill
 from bot.language import ENGLISH
+from bot.understand import Reading, subjects
 from bot.vocabulary import domain_cues
 from bot.wording import labels
 

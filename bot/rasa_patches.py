@@ -146,7 +146,6 @@ def _action_server_secret(token: Optional[str]) -> None:
 def _validate_with_one_validator() -> None:
     from jsonschema import ValidationError
     from jsonschema.validators import validator_for
-
     from rasa.core.actions.action import RemoteAction
 
     schema = RemoteAction.action_response_format_spec()

@@ -32,12 +32,13 @@ from rasa.shared.core.events import (
     Event,
     Restarted,
     SessionStarted,
-    UserUttered,
     UserUtteranceReverted,
+    UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.tracker_window import IdentityMap
+
 
 def structural_copy(tracker: DialogueStateTracker) -> DialogueStateTracker:
     """The tracker `tracker.copy()` returns, built from its state instead of a replay.

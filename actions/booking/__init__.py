@@ -41,6 +41,18 @@ are deliberately not re-exported, so patching them here fails loudly instead of 
 """
 from __future__ import annotations
 
+from actions.booking.ask import (
+    ActionAskBookingCancelConfirm,
+    ActionAskBookingCode,
+    ActionAskBookingConfirm,
+    ActionAskBookingDate,
+    ActionAskBookingHall,
+    ActionAskBookingService,
+    ActionAskBookingTime,
+    AskAction,
+    booking_summary,
+    reschedule_summary,
+)
 from actions.booking.common import (
     BOOKING_SLOTS,
     DETAIL_STEPS,
@@ -57,7 +69,6 @@ from actions.booking.common import (
     utter_access_refusal,
 )
 from actions.booking.format import booking_lines, fmt_day, hhmm, short_day, what_to_bring
-from actions.booking.refusals import Reply, refusal_reply, utter_refusal
 from actions.booking.parse import (
     code_from_message,
     find_booking_code,
@@ -65,6 +76,16 @@ from actions.booking.parse import (
     parse_hall,
     parse_service,
     personal,
+)
+from actions.booking.refusals import Reply, refusal_reply, utter_refusal
+from actions.booking.submit import (
+    ActionCancelBooking,
+    ActionLookupBooking,
+    ActionMyBookings,
+    ActionRescheduleBooking,
+    ActionStartPriorityBooking,
+    ActionSubmitBooking,
+    utter_confirmation,
 )
 from actions.booking.validate import (
     DateTimeValidation,
@@ -75,27 +96,6 @@ from actions.booking.validate import (
     ValidateBookingRescheduleForm,
     form_context,
     reschedule_context,
-)
-from actions.booking.ask import (
-    ActionAskBookingCancelConfirm,
-    ActionAskBookingCode,
-    ActionAskBookingConfirm,
-    ActionAskBookingDate,
-    ActionAskBookingHall,
-    ActionAskBookingService,
-    ActionAskBookingTime,
-    AskAction,
-    booking_summary,
-    reschedule_summary,
-)
-from actions.booking.submit import (
-    ActionCancelBooking,
-    ActionLookupBooking,
-    ActionMyBookings,
-    ActionRescheduleBooking,
-    ActionStartPriorityBooking,
-    ActionSubmitBooking,
-    utter_confirmation,
 )
 
 __all__ = [

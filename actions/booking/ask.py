@@ -18,20 +18,20 @@ from actions.booking.common import (
     _NO,
     SERVICES,
     _channel,
+    _halls,
     check_access,
     hall_name,
-    _halls,
     service_label,
 )
 from actions.booking.format import (
     _as_date,
     _as_time,
+    _day_buttons,
+    _in_part,
     booking_details,
     booking_status,
-    _day_buttons,
     fmt_day,
     hhmm,
-    _in_part,
     short_day,
     words,
 )

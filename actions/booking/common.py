@@ -70,12 +70,8 @@ _CHANGE_FIELDS: Tuple[Tuple[Tuple[str, ...], Tuple[str, ...]], ...] = (
 )
 _CHANGE_DATE = re.compile(r"(改|换)(个|一)?(日期|日子|天)|换一天|改天")
 _QUESTION = re.compile(r"[?？吗呢么]|什么|怎么|多少|哪里|哪儿|为什么|能不能|可不可以|要不要")
-_ID_IN_TEXT = re.compile(r"(?<![0-9])\d{6}\s?\d{8}\s?\d{3}[0-9Xx](?![0-9A-Za-z])")
-_PHONE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86[\s\-]?)?1\d{2}[\s\-]?\d{4}[\s\-]?\d{4}(?![0-9])")
 _NAME_PREFIX = re.compile(r"^(?:我叫|我是|本人|姓名(?:是|叫)?[:：]?|名字(?:是|叫)?[:：]?|叫)\s*")
 _CLOCK = re.compile(r"^\s*(\d{1,2})[:：](\d{2})\s*$")
-_MASKED_ID = re.compile(r"^\d{6}\*{8}\d{3}[\dX]$")
-_MASKED_PHONE = re.compile(r"^1\d{2}\*{4}\d{4}$")
 #: Answers that are never a name, at the name step (确认, 好的, 取消 …).
 _NOT_NAMES = frozenset(
     _YES | _NO | _CANCEL_YES | _CANCEL_NO

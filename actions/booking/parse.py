@@ -23,8 +23,8 @@ from actions.booking.common import (
     _NOT_NAMES,
     _PHONE_IN_TEXT,
     _QUESTION,
-    SERVICES,
     _TOPIC_WORDS,
+    SERVICES,
     _halls,
     service_label,
 )

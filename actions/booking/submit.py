@@ -18,9 +18,9 @@ from actions.booking.common import (
     SERVICES,
     VERIFIED,
     _channel,
+    _halls,
     check_access,
     hall_name,
-    _halls,
     utter_access_refusal,
 )
 from actions.booking.format import (
@@ -38,8 +38,8 @@ from actions.booking.parse import personal
 from actions.booking.refusals import utter_refusal
 from actions.forms_base import FAILURES_SLOT
 from bot.booking import AccessResult, BookingResult, BookingUnavailable
-from bot.language import is_english
 from bot.booking.pending import PENDING_TTL
+from bot.language import is_english
 
 logger = logging.getLogger(__name__)
 

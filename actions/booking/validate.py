@@ -21,26 +21,26 @@ from rasa_sdk.types import DomainDict
 
 from actions.booking import common
 from actions.booking.common import (
-    BOOKING_SLOTS,
     _CANCEL_NO,
     _CANCEL_YES,
     _CHANGE_DATE,
-    DETAIL_STEPS,
     _MASKED_ID,
     _MASKED_PHONE,
     _NAME_PREFIX,
     _NO,
     _NOT_NAMES,
-    OWNER,
     _QUESTION,
+    _YES,
+    BOOKING_SLOTS,
+    DETAIL_STEPS,
+    OWNER,
     SERVICES,
     STATUS_ACTIVE,
     VERIFIED,
-    _YES,
     _channel,
+    _halls,
     check_access,
     guardian_documents,
-    _halls,
     service_label,
     utter_access_refusal,
 )
@@ -48,26 +48,26 @@ from actions.booking.format import (
     _as_date,
     _as_time,
     _day_buttons,
-    hhmm,
     _in_part,
+    hhmm,
     short_day,
     words,
 )
-from actions.booking.refusals import Reply, refusal_reply, utter_invalid
 from actions.booking.parse import (
     _PERSONAL_FIELDS,
     _change_request,
-    code_from_message,
     _entities,
     _id_candidate,
-    looks_like_name,
     _masked,
-    parse_hall,
-    parse_service,
     _phone_candidate,
     _ran_this_turn,
     _unsealed,
+    code_from_message,
+    looks_like_name,
+    parse_hall,
+    parse_service,
 )
+from actions.booking.refusals import Reply, refusal_reply, utter_invalid
 from actions.forms_base import (
     FAILURES_SLOT,
     SIDE_QUESTION_CONFIDENCE,
@@ -89,10 +89,10 @@ from bot.booking import (
     SlotView,
     normalize_code,
 )
+from bot.booking.pending import PENDING_TTL
 from bot.calendar import calendar_note
 from bot.dates import DateParse, parse_date
 from bot.language import is_english
-from bot.booking.pending import PENDING_TTL
 from bot.privacy import mask_id, mask_phone
 from bot.validation import check_id_number, check_name, check_phone
 

@@ -12,20 +12,30 @@ import datetime as dt
 import json
 import logging
 import re
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Tuple,
+)
 
+from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-
-from rasa.core.channels.channel import InputChannel, UserMessage
 
 from bot.booking import BookingRepository, SlotView
 from bot.channels.guide_auth import GuideAuth, protect
 from bot.channels.webchat import SECURITY_HEADERS, WEB_ROOT, static_page_routes
 from bot.kb import Hall, KnowledgeBase
-from bot.kb.loader import fill
 from bot.kb.emergency import EmergencyKB, get_emergency_kb
+from bot.kb.loader import fill
 from bot.vocabulary import VocabularyMatcher
 from bot.wording import wording
 

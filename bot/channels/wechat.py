@@ -41,16 +41,15 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Tuple
 
-from sanic import Blueprint, response
-from sanic.request import Request
-from sanic.response import HTTPResponse
-
 from rasa.core.channels.channel import (
     CollectingOutputChannel,
     InputChannel,
     OutputChannel,
     UserMessage,
 )
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
 
 from bot.dedup import Deduplicator, get_deduplicator
 from bot.inputs import MAX_BODY_BYTES, busy_messages, cap_sender, clean_text

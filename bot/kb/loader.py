@@ -15,8 +15,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from bot.understand import Understanding, parse_understanding
 from bot.language import ENGLISH
+from bot.understand import Understanding, parse_understanding
 
 ASPECTS = (
     "documents",

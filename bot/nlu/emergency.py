@@ -45,7 +45,14 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.emergency import REPORT_INTENT, Detector
-from bot.emergency_learned import LearnedDetector, Outcome, Thresholds, decide, load_labelled, ordinary_examples
+from bot.emergency_learned import (
+    LearnedDetector,
+    Outcome,
+    Thresholds,
+    decide,
+    load_labelled,
+    ordinary_examples,
+)
 from bot.kb.emergency import load_emergency
 from bot.nlu.stored import StoredStateComponent
 
