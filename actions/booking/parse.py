@@ -16,12 +16,8 @@ from actions.booking import common
 from actions.booking.common import (
     _CHANGE_FIELDS,
     _CHANGE_VERB,
-    _ID_IN_TEXT,
-    _MASKED_ID,
-    _MASKED_PHONE,
     _NAME_PREFIX,
     _NOT_NAMES,
-    _PHONE_IN_TEXT,
     _QUESTION,
     _TOPIC_WORDS,
     SERVICES,
@@ -32,6 +28,7 @@ from actions.forms_base import latest_text, normalize_text
 from bot.booking import normalize_code
 from bot.booking.halls import code_prefix
 from bot.kb import get_kb
+from bot.patterns import ID_IN_TEXT, MASKED_ID, MASKED_PHONE, PHONE_IN_TEXT
 from bot.privacy import SEALED_PREFIX, mask_id, mask_phone, unseal
 from bot.validation import check_name
 from bot.vocabulary import VocabularyMatcher
@@ -153,7 +150,7 @@ def _unsealed(value: Any) -> Optional[str]:
 def _shown(slot: str, value: Any) -> str:
     """The slot's masked value for the summary (masking again only what is not masked)."""
     text = str(value or "")
-    pattern = _MASKED_ID if slot == "booking_id_number" else _MASKED_PHONE
+    pattern = MASKED_ID if slot == "booking_id_number" else MASKED_PHONE
     return text if pattern.fullmatch(text) else _masked(slot, text)
 
 
@@ -170,13 +167,13 @@ def looks_like_name(text: str) -> bool:
 
 def _id_candidate(value: Any) -> str:
     text = unicodedata.normalize("NFKC", str(value or ""))
-    m = _ID_IN_TEXT.search(text)
+    m = ID_IN_TEXT.search(text)
     return m.group(0) if m else text
 
 
 def _phone_candidate(value: Any) -> str:
     text = unicodedata.normalize("NFKC", str(value or ""))
-    m = _PHONE_IN_TEXT.search(text)
+    m = PHONE_IN_TEXT.search(text)
     return m.group(0) if m else text
 
 

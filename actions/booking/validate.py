@@ -24,8 +24,6 @@ from actions.booking.common import (
     _CANCEL_NO,
     _CANCEL_YES,
     _CHANGE_DATE,
-    _MASKED_ID,
-    _MASKED_PHONE,
     _NAME_PREFIX,
     _NO,
     _NOT_NAMES,
@@ -93,6 +91,7 @@ from bot.booking.pending import PENDING_TTL
 from bot.calendar import calendar_note
 from bot.dates import DateParse, parse_date
 from bot.language import is_english
+from bot.patterns import MASKED_ID, MASKED_PHONE
 from bot.privacy import mask_id, mask_phone
 from bot.validation import check_id_number, check_name, check_phone
 
@@ -572,7 +571,7 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
     def validate_booking_id_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        if isinstance(value, str) and _MASKED_ID.fullmatch(value):
+        if isinstance(value, str) and MASKED_ID.fullmatch(value):
             return {"booking_id_number": self.kept(dispatcher, tracker, "booking_id_number", value)}
         value = _unsealed(value)
         if value is None:
@@ -591,7 +590,7 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
     def validate_booking_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        if isinstance(value, str) and _MASKED_PHONE.fullmatch(value):
+        if isinstance(value, str) and MASKED_PHONE.fullmatch(value):
             return {"booking_phone": self.kept(dispatcher, tracker, "booking_phone", value)}
         value = _unsealed(value)
         if value is None:
