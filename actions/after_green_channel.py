@@ -8,6 +8,7 @@ to the general knowledge-base answer. "帮我预约" / "约最快的" there go t
 hotline) and the booking repository (the earliest reserved seat); the wording is the domain
 responses `utter_green_channel_*`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,7 +59,9 @@ def _halls_for(tracker: Tracker) -> List[Any]:
     return [h for h in halls.values() if not service or service in h.services]
 
 
-def earliest_priority_slot(halls: Sequence[Any], repo: BookingRepository) -> Optional[Tuple[Any, date, SlotView]]:
+def earliest_priority_slot(
+    halls: Sequence[Any], repo: BookingRepository
+) -> Optional[Tuple[Any, date, SlotView]]:
     """(hall, day, slot) of the first free green-channel seat among `halls`."""
     current = booking_common.now()
     best: Optional[Tuple[Any, date, SlotView]] = None
@@ -83,20 +86,22 @@ class AfterGreenChannelAction(Action, ABC):
         return self.answer(dispatcher, tracker, kb, category)
 
     @abstractmethod
-    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, kb: EmergencyKB,
-               category: str) -> List[EventType]:
+    def answer(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, kb: EmergencyKB, category: str
+    ) -> List[EventType]:
         """The reply for `category`; the events to add."""
 
 
 class ActionGreenChannelProofs(AfterGreenChannelAction):
-    """"要带什么证明" after the green channel: that category's proofs (and, when a service is
+    """ "要带什么证明" after the green channel: that category's proofs (and, when a service is
     named in the message, its ordinary documents too)."""
 
     def name(self) -> Text:
         return "action_green_channel_proofs"
 
-    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, kb: EmergencyKB,
-               category: str) -> List[EventType]:
+    def answer(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, kb: EmergencyKB, category: str
+    ) -> List[EventType]:
         named = {e.get("entity") for e in (tracker.latest_message or {}).get("entities") or []}
         if "service" in named:
             documents = answer_text("documents", answer_context(tracker))
@@ -111,14 +116,15 @@ class ActionGreenChannelProofs(AfterGreenChannelAction):
 
 
 class ActionGreenChannelSpeed(AfterGreenChannelAction):
-    """"最快什么时候能办" / "能不能今天办" after the green channel: how fast an urgent case is
+    """ "最快什么时候能办" / "能不能今天办" after the green channel: how fast an urgent case is
     handled, and the earliest reserved seat that can be booked now."""
 
     def name(self) -> Text:
         return "action_green_channel_speed"
 
-    def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, kb: EmergencyKB,
-               category: str) -> List[EventType]:
+    def answer(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, kb: EmergencyKB, category: str
+    ) -> List[EventType]:
         dispatcher.utter_message(
             response="utter_green_channel_speed",
             category=kb.categories[category].name,
@@ -131,7 +137,9 @@ class ActionGreenChannelSpeed(AfterGreenChannelAction):
             logger.warning("booking store unavailable: no earliest green-channel seat to offer")
             return []
         if found is None:
-            dispatcher.utter_message(response="utter_green_channel_no_priority_seat", hotline=hotline_text())
+            dispatcher.utter_message(
+                response="utter_green_channel_no_priority_seat", hotline=hotline_text()
+            )
             return []
         hall, day, slot = found
         dispatcher.utter_message(

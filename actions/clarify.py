@@ -7,6 +7,7 @@ the intent with those entities (/ask_fee{"service":"passport"}); the loop replay
 one as if the citizen had typed it. "都不是" (/out_of_scope) makes the loop ask for a
 rephrasing. Only when nothing at all was recognised is the help text (utter_default) given.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -34,17 +35,32 @@ def reading_buttons(tracker: Tracker) -> tuple[List[Dict[str, str]], List[str], 
     message = tracker.latest_message
     entities = message.get("entities") or []
     service = subjects(entities).get("service") or tracker.get_slot("service")
-    found = readings(message.get("intent_ranking") or [], entities, str(message.get("text") or ""),
-                     understanding, known_service=service)
+    found = readings(
+        message.get("intent_ranking") or [],
+        entities,
+        str(message.get("text") or ""),
+        understanding,
+        known_service=service,
+    )
     if not found:
         return [], [], service
-    buttons = [{"title": understanding.label(r.intent, service), "payload": r.payload()} for r in found]
-    if all(r.intent in understanding.service_labels for r in found) and service in understanding.service_names:
+    buttons = [
+        {"title": understanding.label(r.intent, service), "payload": r.payload()} for r in found
+    ]
+    if (
+        all(r.intent in understanding.service_labels for r in found)
+        and service in understanding.service_names
+    ):
         labels = [understanding.labels[r.intent] for r in found]  # "港澳通行证的：材料 / 费用"
     else:
         labels, service = [b["title"] for b in buttons], None
     if understanding.none_of_these:
-        buttons.append({"title": understanding.none_of_these, "payload": Reading(OUT_OF_SCOPE_INTENT, {}).payload()})
+        buttons.append(
+            {
+                "title": understanding.none_of_these,
+                "payload": Reading(OUT_OF_SCOPE_INTENT, {}).payload(),
+            }
+        )
     return buttons, labels, service
 
 
@@ -65,8 +81,14 @@ class ActionAskAffirmation(Action):
         name = understanding.service_names.get(service or "") if understanding else None
         options = " / ".join(labels)
         if name:
-            dispatcher.utter_message(response="utter_ask_affirmation_service", service=name, options=options,
-                                     buttons=buttons)
+            dispatcher.utter_message(
+                response="utter_ask_affirmation_service",
+                service=name,
+                options=options,
+                buttons=buttons,
+            )
         else:
-            dispatcher.utter_message(response="utter_ask_affirmation", options=options, buttons=buttons)
+            dispatcher.utter_message(
+                response="utter_ask_affirmation", options=options, buttons=buttons
+            )
         return []

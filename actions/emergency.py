@@ -6,6 +6,7 @@ data/kb/halls.yml (bot.kb). The reply is calm and short: condolence where it fit
 bring, how fast, whom to call, then two buttons. Its wording is the domain responses
 `utter_green_channel*` and `utter_resume_*` (domain/emergency.yml); this module passes the facts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -84,7 +85,9 @@ def _hall_phone(tracker: Tracker) -> tuple[str, Optional[str]]:
     return hall.name, hall.green_channel_phone.resolved()
 
 
-def green_channel_reply(kb: EmergencyKB, category: str, hall_name: str, phone: Optional[str]) -> Dict[str, Any]:
+def green_channel_reply(
+    kb: EmergencyKB, category: str, hall_name: str, phone: Optional[str]
+) -> Dict[str, Any]:
     """The reply's response and variables: condolence, category, numbered proofs, speed and
     phones (utter_green_channel, or utter_green_channel_no_phone while the hall's green-channel
     phone is not configured)."""
@@ -109,7 +112,9 @@ def _document_answer(tracker: Tracker, category: str) -> Optional[Dict[str, Any]
     aspect = INTENT_ASPECT.get(_original_intent(tracker) or "")
     if aspect is None:
         text = str((tracker.latest_message or {}).get("text") or "")
-        aspect = next((a for a, words in ASPECT_WORDS.items() if any(w in text for w in words)), None)
+        aspect = next(
+            (a for a, words in ASPECT_WORDS.items() if any(w in text for w in words)), None
+        )
     if aspect is None or aspect == "green_channel":
         return None
     context = answer_context(tracker)
@@ -122,7 +127,11 @@ def _document_answer(tracker: Tracker, category: str) -> Optional[Dict[str, Any]
         return None
     if not answer:
         return None
-    return {"response": "utter_emergency_also_asked", "aspect": aspect_label(aspect), "answer": answer}
+    return {
+        "response": "utter_emergency_also_asked",
+        "aspect": aspect_label(aspect),
+        "answer": answer,
+    }
 
 
 class ActionGreenChannel(Action):
@@ -220,7 +229,9 @@ class ActionEmergencyAnswer(Action):
         guess = tracker.get_slot(PENDING_SLOT)
         events: List[EventType] = [SlotSet(PENDING_SLOT, None), SlotSet(QUESTION_SLOT, None)]
         if intent == "affirm":
-            events += _green_channel_reply(dispatcher, tracker, guess if guess in CATEGORIES else None)
+            events += _green_channel_reply(
+                dispatcher, tracker, guess if guess in CATEGORIES else None
+            )
         else:
             answer = _question_answer(tracker, tracker.get_slot(QUESTION_SLOT))
             if answer:
@@ -238,7 +249,9 @@ def _asked_aspect(intent: Optional[str], text: str) -> Optional[str]:
     (DIET often reads the whole message as an emergency and drops the question)."""
     aspect = INTENT_ASPECT.get(intent or "")
     if aspect is None:
-        aspect = next((a for a, words in ASPECT_WORDS.items() if any(w in text for w in words)), None)
+        aspect = next(
+            (a for a, words in ASPECT_WORDS.items() if any(w in text for w in words)), None
+        )
     return None if aspect == "green_channel" else aspect
 
 

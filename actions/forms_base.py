@@ -24,6 +24,7 @@ is what happens for 转人工 and emergencies, which the from_text mappings excl
 `requested_slot: None` together with another SlotSet ends the form; the form's submit rule
 then runs, so submit actions must do nothing unless the form was really completed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,11 +66,13 @@ def normalize_text(text: Optional[str]) -> str:
 
 
 def latest_intent(tracker: Tracker) -> Optional[str]:
+    """The intent name of the latest user message, if any."""
     intent = (tracker.latest_message or {}).get("intent") or {}
     return intent.get("name")
 
 
 def latest_text(tracker: Tracker) -> str:
+    """The text of the latest user message ('' if none)."""
     return str((tracker.latest_message or {}).get("text") or "")
 
 
@@ -120,7 +123,10 @@ class BookingFormValidationAction(FormValidationAction):
             and self.answer_side_question(dispatcher, tracker)
         ):
             # Clearing the requested slot keeps the form running; it asks the same question.
-            return [SlotSet(requested, None), SlotSet(FAILURES_SLOT, tracker.get_slot(FAILURES_SLOT))]
+            return [
+                SlotSet(requested, None),
+                SlotSet(FAILURES_SLOT, tracker.get_slot(FAILURES_SLOT)),
+            ]
         try:
             events = await super().run(dispatcher, tracker, domain)
         except Exception as exc:  # a validator must never crash the conversation
@@ -166,7 +172,9 @@ class BookingFormValidationAction(FormValidationAction):
 
     def stop(self, dispatcher: CollectingDispatcher, domain: DomainDict) -> List[EventType]:
         dispatcher.utter_message(response=self.stop_response)
-        events: List[EventType] = [SlotSet(slot, None) for slot in self.slots_cleared_on_stop(domain)]
+        events: List[EventType] = [
+            SlotSet(slot, None) for slot in self.slots_cleared_on_stop(domain)
+        ]
         # The SlotSets above also keep Rasa from rejecting the form (see module docstring).
         return events + [SlotSet(FAILURES_SLOT, None), SlotSet(REQUESTED_SLOT, None)]
 

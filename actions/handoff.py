@@ -1,4 +1,5 @@
 """Hand-over to staff: where a person can take over, said plainly."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text

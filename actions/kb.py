@@ -3,6 +3,7 @@
 The answers are data/kb text, sent as `utter_kb_answer`; the questions this action asks back
 are domain responses (domain/core.yml), with names from data/wording/labels.yml.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,7 +39,15 @@ INTENT_ASPECT = {
 }
 #: The aspects a question can be about; their names are data/wording/labels.yml `aspects`.
 ASPECTS = frozenset(INTENT_ASPECT.values())
-CONTEXT_SLOTS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place", "destination", "topic")
+CONTEXT_SLOTS = (
+    "service",
+    "applicant_type",
+    "apply_kind",
+    "endorsement_type",
+    "place",
+    "destination",
+    "topic",
+)
 TRIP_INTENT = "travel_plan"
 #: The response that carries a knowledge-base answer as it is (`{answer}`): the KB text is
 #: the data, the response only says how it is sent.
@@ -89,7 +98,9 @@ def answer_context(tracker: Tracker) -> Dict[str, Any]:
                 context[name] = None
     if "destination" in named_now and "service" not in named_now:
         # "下个月去日本玩": the destination says which document, whatever was discussed before.
-        context["service"] = get_kb().trip_destinations.get(str(context.get("destination")), context["service"])
+        context["service"] = get_kb().trip_destinations.get(
+            str(context.get("destination")), context["service"]
+        )
     elif not context.get("service") and context.get("destination"):
         context["service"] = get_kb().trip_destinations.get(str(context["destination"]))
     # A topic (口岸签证 …) carries over to "多少钱?", not to a question naming a service.
@@ -99,11 +110,16 @@ def answer_context(tracker: Tracker) -> Dict[str, Any]:
 
 
 def more_buttons(kb: KnowledgeBase, context: Dict[str, Any]) -> List[Dict[str, str]]:
-    """"还想了解：费用 / 办理时间 / 预约办理": each button asks that question about this service."""
+    """Buttons such as 还想了解：费用 / 办理时间 / 预约办理, each asking that question about
+    this service."""
     understanding = kb.understanding
     if understanding is None:
         return []
-    carried = {k: str(v) for k, v in context.items() if k in ("service", "applicant_type", "apply_kind") and v}
+    carried = {
+        k: str(v)
+        for k, v in context.items()
+        if k in ("service", "applicant_type", "apply_kind") and v
+    }
     return [
         {"title": understanding.labels[intent], "payload": Reading(intent, carried).payload()}
         for intent in understanding.overview_more
@@ -121,7 +137,9 @@ def overview_text(kb: KnowledgeBase, context: Dict[str, Any]) -> Optional[str]:
     for aspect in ("fee", "time"):
         answer = kb.answer(aspect, context)
         if answer is not None and answer.topic.id == documents.topic.id:
-            extra.append(understanding.overview_lines[aspect].replace("{brief}", answer.fact.brief()))
+            extra.append(
+                understanding.overview_lines[aspect].replace("{brief}", answer.fact.brief())
+            )
             citations.append(answer.citation)
     return documents.render(extra=tuple(extra), more_citations=tuple(citations))
 
@@ -163,8 +181,12 @@ def hints_given(tracker: Tracker) -> Set[str]:
     return {h for h in hints if h in said}
 
 
-def answer_text(aspect: str, context: Dict[str, Any], seen_hints: Optional[Set[str]] = None,
-                language: Optional[str] = None) -> Optional[str]:
+def answer_text(
+    aspect: str,
+    context: Dict[str, Any],
+    seen_hints: Optional[Set[str]] = None,
+    language: Optional[str] = None,
+) -> Optional[str]:
     """The KB answer for `aspect`, with the halls added to a question about place."""
     kb = get_kb()
     answer = kb.answer(aspect, context, language)
@@ -178,13 +200,31 @@ def answer_text(aspect: str, context: Dict[str, Any], seen_hints: Optional[Set[s
     unset = kb.notice("not_configured_en" if english else "not_configured")
     if aspect == "place" and context.get("place") in kb.directory and not context.get("topic"):
         for other in kb.directory[context["place"]]:
-            parts.append(_hall_details(template, other.name, other.address.display(unset),
-                                       other.hours.display(unset), other.phone.display(unset)))
-    elif aspect == "place" and not context.get("topic") and (answer is None or answer.aspect == "place"):
+            parts.append(
+                _hall_details(
+                    template,
+                    other.name,
+                    other.address.display(unset),
+                    other.hours.display(unset),
+                    other.phone.display(unset),
+                )
+            )
+    elif (
+        aspect == "place"
+        and not context.get("topic")
+        and (answer is None or answer.aspect == "place")
+    ):
         for hall in kb.halls.values():
             name = (hall.name_en and f"{hall.name_en} ({hall.name})") if english else hall.name
-            parts.append(_hall_details(template, name or hall.name, hall.address.display(unset),
-                                       hall.hours.display(unset), hall.phone.display(unset)))
+            parts.append(
+                _hall_details(
+                    template,
+                    name or hall.name,
+                    hall.address.display(unset),
+                    hall.hours.display(unset),
+                    hall.phone.display(unset),
+                )
+            )
     return "\n\n".join(parts) if parts else None
 
 
@@ -216,7 +256,11 @@ class ActionAnswerKb(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        aspect = INTENT_ASPECT.get(intent or "") or tracker.get_slot("last_aspect") or self._worded_aspect(tracker)
+        aspect = (
+            INTENT_ASPECT.get(intent or "")
+            or tracker.get_slot("last_aspect")
+            or self._worded_aspect(tracker)
+        )
         if not aspect:
             dispatcher.utter_message(response="utter_ask_aspect")
             return []
@@ -224,26 +268,47 @@ class ActionAnswerKb(Action):
         remembered = get_kb().topics.get(context.get("topic") or "")
         named_now = {e.get("entity") for e in tracker.latest_message.get("entities", [])}
         if remembered is not None and "topic" not in named_now and aspect not in remembered.answers:
-            context["topic"] = None  # "照片要求" after "口岸签证是什么" is about photos, not the topic
+            context["topic"] = (
+                None  # "照片要求" after "口岸签证是什么" is about photos, not the topic
+            )
         if aspect == "overview" and not context.get("topic"):
             aspect = "documents"  # "这个怎么办" with no topic named: what to bring
         language = tracker.get_slot("language")
-        # In English the check below would ask in Chinese; the topic question further on asks instead.
+        # In English the check below would ask in Chinese; the topic question further on
+        # asks instead.
         if language != ENGLISH and self._is_off_topic_opening(tracker, intent, context):
-            dispatcher.utter_message(response="utter_ask_off_topic", aspect=aspect_label(aspect),
-                                     buttons=_service_buttons(aspect))
+            dispatcher.utter_message(
+                response="utter_ask_off_topic",
+                aspect=aspect_label(aspect),
+                buttons=_service_buttons(aspect),
+            )
             return [SlotSet("last_aspect", aspect)]
 
-        needs_service = aspect in ("documents", "fee", "time", "validity", "attendance", "endorsement") \
-            and not context.get("topic")
+        needs_service = aspect in (
+            "documents",
+            "fee",
+            "time",
+            "validity",
+            "attendance",
+            "endorsement",
+        ) and not context.get("topic")
         kb = get_kb()
         general = kb.topics.get("general")
         if language == ENGLISH and needs_service and not context.get("service"):
-            dispatcher.utter_message(response="utter_ask_which_topic", buttons=english_service_buttons())
+            dispatcher.utter_message(
+                response="utter_ask_which_topic", buttons=english_service_buttons()
+            )
             return [SlotSet("last_aspect", aspect)]
-        if needs_service and not context.get("service") and not (general and aspect in general.answers):
-            dispatcher.utter_message(response="utter_ask_which_service", aspect=aspect_label(aspect),
-                                     buttons=_service_buttons(aspect))
+        if (
+            needs_service
+            and not context.get("service")
+            and not (general and aspect in general.answers)
+        ):
+            dispatcher.utter_message(
+                response="utter_ask_which_service",
+                aspect=aspect_label(aspect),
+                buttons=_service_buttons(aspect),
+            )
             return [SlotSet("last_aspect", aspect)]
         if aspect == "documents" and context.get("service") and self._is_trip(tracker, intent):
             pending = self._answer_trip(dispatcher, tracker, kb, context)
@@ -252,8 +317,9 @@ class ActionAnswerKb(Action):
         if aspect == "documents" and context.get("service") and self._is_how_to(tracker, kb):
             overview = overview_text(kb, context)
             if overview is not None:
-                dispatcher.utter_message(response="utter_overview", answer=overview,
-                                         buttons=more_buttons(kb, context))
+                dispatcher.utter_message(
+                    response="utter_overview", answer=overview, buttons=more_buttons(kb, context)
+                )
                 return [SlotSet("last_aspect", aspect)]
         text = answer_text(aspect, context, hints_given(tracker), language)
         if text is None:
@@ -271,11 +337,13 @@ class ActionAnswerKb(Action):
 
     @staticmethod
     def _worded_aspect(tracker: Tracker) -> Optional[str]:
-        """"外国人居留许可怎么办" heard as a bare detail (inform): the wording names the aspect."""
+        """ "外国人居留许可怎么办" heard as a bare detail (inform): the wording names the aspect."""
         understanding = get_kb().understanding
         if understanding is None:
             return None
-        return INTENT_ASPECT.get(understanding.wording_intent(str(tracker.latest_message.get("text") or "")) or "")
+        return INTENT_ASPECT.get(
+            understanding.wording_intent(str(tracker.latest_message.get("text") or "")) or ""
+        )
 
     @staticmethod
     def _is_trip(tracker: Tracker, intent: Optional[str]) -> bool:
@@ -285,14 +353,21 @@ class ActionAnswerKb(Action):
 
     @staticmethod
     def _is_how_to(tracker: Tracker, kb: KnowledgeBase) -> bool:
-        """"护照怎么办理 / 要准备什么 / 流程", or a reading the NLU took from such wording."""
+        """ "护照怎么办理 / 要准备什么 / 流程", or a reading the NLU took from such wording."""
         if tracker.latest_message.get(UNDERSTOOD_KEY):
             return True
-        return bool(kb.understanding and kb.understanding.is_how_to(str(tracker.latest_message.get("text") or "")))
+        return bool(
+            kb.understanding
+            and kb.understanding.is_how_to(str(tracker.latest_message.get("text") or ""))
+        )
 
     @staticmethod
-    def _answer_trip(dispatcher: CollectingDispatcher, tracker: Tracker, kb: KnowledgeBase,
-                     context: Dict[str, Any]) -> Optional[List[EventType]]:
+    def _answer_trip(
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        kb: KnowledgeBase,
+        context: Dict[str, Any],
+    ) -> Optional[List[EventType]]:
         """What to prepare for the destination: the documents, then the plan's further answers
         (the tourism endorsement by the citizen's city, Taiwan's current status), then its note.
 
@@ -320,7 +395,10 @@ class ActionAnswerKb(Action):
                 texts.append(answer.render(check=False))
                 if answer.fact.asks and not asks:
                     asks = answer.fact.asks
-                    pending = [SlotSet("last_aspect", step.aspect), *(SlotSet(k, v) for k, v in assumed.items())]
+                    pending = [
+                        SlotSet("last_aspect", step.aspect),
+                        *(SlotSet(k, v) for k, v in assumed.items()),
+                    ]
         if plan.note is not None:
             texts.append(kb.render_fact(plan.note, check=False))
         text = "\n\n".join(texts)
@@ -331,10 +409,16 @@ class ActionAnswerKb(Action):
         return pending
 
     @staticmethod
-    def _is_off_topic_opening(tracker: Tracker, intent: Optional[str], context: Dict[str, Any]) -> bool:
-        """"地址在哪？" with no exit-entry word, in a conversation not yet about any service:
+    def _is_off_topic_opening(
+        tracker: Tracker, intent: Optional[str], context: Dict[str, Any]
+    ) -> bool:
+        """ "地址在哪？" with no exit-entry word, in a conversation not yet about any service:
         likely about something else, so ask rather than answer from the knowledge base."""
-        if intent not in INTENT_ASPECT or context.get("service") or context.get("topic") \
-                or tracker.get_slot("last_aspect"):
+        if (
+            intent not in INTENT_ASPECT
+            or context.get("service")
+            or context.get("topic")
+            or tracker.get_slot("last_aspect")
+        ):
             return False
         return not domain_cues(str(tracker.latest_message.get("text") or ""))

@@ -31,6 +31,7 @@ holiday question is as real as a miss. Cues come from data/kb/emergency.yml:
    hypotheticals, other people's stories and questions about the channel when nothing in the
    message says the user is pressed now (a near date, 马上, 刚接到电话…).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -388,8 +389,12 @@ class Detector:
         index = _Text("", cues)
         out = []
         for cue in cues:
-            if cue.kind != "idiom" and index.near(cue, ("idiom",), 0) and any(
-                i.start < cue.end and cue.start < i.end for i in index.near(cue, ("idiom",), 0)
+            if (
+                cue.kind != "idiom"
+                and index.near(cue, ("idiom",), 0)
+                and any(
+                    i.start < cue.end and cue.start < i.end for i in index.near(cue, ("idiom",), 0)
+                )
             ):
                 continue
             kinds = covering.get(cue.kind, ())
@@ -718,9 +723,13 @@ class Detector:
         best = min(askable, key=lambda c: (PRIORITY.index(c.rule), -c.confidence, c.anchor.start))
         start, end = _span(index, best.anchor.start, best.anchor.end)
         blocked = [
-            {"category": best.category, "anchor": best.anchor.text, **b,
-             "start": _span(index, b["start"], b["end"])[0],
-             "end": _span(index, b["start"], b["end"])[1]}
+            {
+                "category": best.category,
+                "anchor": best.anchor.text,
+                **b,
+                "start": _span(index, b["start"], b["end"])[0],
+                "end": _span(index, b["start"], b["end"])[1],
+            }
             for b in best.blocked[:1]
         ]
         return Detection(

@@ -18,6 +18,7 @@ them), so it learns when a rule's reading holds rather than starting from nothin
   the rules saw too weakly; a detection by the rules only ever turns into an ask, never into
   silence, and a reading the rules blocked for good can at most be asked about.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,7 +66,9 @@ def rule_features(analysis: Analysis) -> dict[str, float]:
     for cue in analysis.cues:
         feats[f"kind={cue.kind}"] = 1.0
     for cand in analysis.candidates:
-        feats[f"cand={cand.category}"] = max(feats.get(f"cand={cand.category}", 0.0), cand.confidence)
+        feats[f"cand={cand.category}"] = max(
+            feats.get(f"cand={cand.category}", 0.0), cand.confidence
+        )
         for b in cand.blocked:
             feats[f"blocked={b['rule']}"] = 1.0
     if analysis.detection is not None:
@@ -90,7 +93,9 @@ class LearnedDetector:
         return normalize_with_map(text)[0]
 
     @classmethod
-    def fit(cls, detector: Detector, texts: Sequence[str], labels: Sequence[str]) -> "LearnedDetector":
+    def fit(
+        cls, detector: Detector, texts: Sequence[str], labels: Sequence[str]
+    ) -> "LearnedDetector":
         from sklearn.feature_extraction import DictVectorizer
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -116,7 +121,10 @@ class LearnedDetector:
             self._text.transform([self._norm(text)]),
             self._feats.transform([rule_features(analysis)]),
         )
-        return {str(label): float(p) for label, p in zip(self._model.classes_, self._model.predict_proba(x)[0])}
+        return {
+            str(label): float(p)
+            for label, p in zip(self._model.classes_, self._model.predict_proba(x)[0])
+        }
 
     # ------------------------------------------------------------------ persistence
 
@@ -133,7 +141,9 @@ class LearnedDetector:
         return cls(*joblib.load(path)) if path.exists() else None
 
 
-def decide(analysis: Analysis, proba: Mapping[str, float] | None, thresholds: Thresholds) -> Outcome:
+def decide(
+    analysis: Analysis, proba: Mapping[str, float] | None, thresholds: Thresholds
+) -> Outcome:
     """Rules + classifier → detect / ask / none (see the module docstring)."""
     if proba is None:  # no classifier in this model: the rules alone
         band = "detect" if analysis.detection else "ask" if analysis.ask else "none"
@@ -155,7 +165,9 @@ def decide(analysis: Analysis, proba: Mapping[str, float] | None, thresholds: Th
         # The rules saw the event and an unambiguous context around it (如果, 电视剧里, 去年
         # with nothing pressing): the classifier may ask, never detect.
         if p_em >= thresholds.lift:
-            return Outcome("ask", None, Detection(learned, round(p_em, 3), [], [], 0, 0), p_em, learned)
+            return Outcome(
+                "ask", None, Detection(learned, round(p_em, 3), [], [], 0, 0), p_em, learned
+            )
         return Outcome("none", None, None, p_em, learned)
     if p_em >= thresholds.detect and supported:
         best = max(supported, key=lambda c: c.confidence)
@@ -170,8 +182,14 @@ def decide(analysis: Analysis, proba: Mapping[str, float] | None, thresholds: Th
 
 
 def _as_detection(found: Detection, p_em: float) -> Detection:
-    return Detection(found.category, round(max(found.confidence, p_em), 3), found.cues, found.blocked_by,
-                     found.start, found.end)
+    return Detection(
+        found.category,
+        round(max(found.confidence, p_em), 3),
+        found.cues,
+        found.blocked_by,
+        found.start,
+        found.end,
+    )
 
 
 def _offsets(cue: Any, analysis: Analysis) -> tuple[int, int]:
@@ -180,7 +198,12 @@ def _offsets(cue: Any, analysis: Analysis) -> tuple[int, int]:
 
 def _cue(cue: Any, analysis: Analysis) -> dict[str, Any]:
     start, end = _offsets(cue, analysis)
-    return {"cue": analysis.text[start:end] or cue.text, "kind": cue.kind, "start": start, "end": end}
+    return {
+        "cue": analysis.text[start:end] or cue.text,
+        "kind": cue.kind,
+        "start": start,
+        "end": end,
+    }
 
 
 def load_labelled(path: Path | str) -> tuple[list[str], list[str]]:
@@ -196,7 +219,9 @@ def load_labelled(path: Path | str) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def ordinary_examples(examples: Iterable[tuple[str, str]], excluded_intents: Iterable[str]) -> list[str]:
+def ordinary_examples(
+    examples: Iterable[tuple[str, str]], excluded_intents: Iterable[str]
+) -> list[str]:
     """NLU training texts of intents that are not emergencies: more `none` for the classifier."""
     skip = set(excluded_intents)
     return [text for text, intent in examples if intent and intent not in skip and text]

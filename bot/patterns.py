@@ -12,6 +12,7 @@ Masking errs on the broad side: a run of 15 or more digits is masked as an ID ev
 is not one (an order number), because a miss leaks a person's identity and a false hit only
 hides a number in a log.
 """
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ Why a separate module: every layer (actions, channels, repository, logs) must sh
 masked form (330521********001X, 138****5678), and the log filter must catch numbers that
 users type into free text, which Rasa and Sanic log at DEBUG level verbatim.
 """
+
 from __future__ import annotations
 
 import logging
@@ -196,6 +197,6 @@ def unseal(token: str | None) -> str | None:
     from cryptography.fernet import InvalidToken
 
     try:
-        return _fernet().decrypt(token[len(SEALED_PREFIX):].encode()).decode()
+        return _fernet().decrypt(token[len(SEALED_PREFIX) :].encode()).decode()
     except (InvalidToken, ValueError):
         return None

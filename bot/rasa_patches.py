@@ -27,6 +27,7 @@ each is a wrapper around the original function, so an upgrade shows at once if i
   only from entities, intents or custom actions; an entity on every message would have to
   be annotated in every test story, and a custom action would cost a call per turn.
 """
+
 from __future__ import annotations
 
 import logging
@@ -96,7 +97,7 @@ def revert_unvalidated_slots(tracker: Any, action_name: str) -> List[Any]:
     for event in events[: last_user + 1]:
         if isinstance(event, SlotSet):
             before[event.key] = event.value
-    changed = {e.key for e in events[last_user + 1:] if isinstance(e, SlotSet)}
+    changed = {e.key for e in events[last_user + 1 :] if isinstance(e, SlotSet)}
     changed.discard("requested_slot")
     return [SlotSet(name, before.get(name)) for name in sorted(changed)]
 
@@ -108,8 +109,9 @@ def _guard_run_action() -> None:
 
     original = MessageProcessor._run_action
 
-    async def _run_action(self: Any, action: Any, tracker: Any, output_channel: Any, nlg: Any,
-                          prediction: Any) -> bool:
+    async def _run_action(
+        self: Any, action: Any, tracker: Any, output_channel: Any, nlg: Any, prediction: Any
+    ) -> bool:
         guarded = _GuardedAction(action)
         predict_more = await original(self, guarded, tracker, output_channel, nlg, prediction)
         if guarded.failed:

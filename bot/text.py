@@ -19,6 +19,7 @@ because the tokeniser and featurizers were trained on it), `normalize_with_map` 
 emergency detector: lower case, an index map back to the original offsets) and `compact`
 (forms: lower case, no spaces or punctuation, for matching short answers such as 算了).
 """
+
 from __future__ import annotations
 
 import re

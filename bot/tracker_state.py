@@ -15,9 +15,10 @@ messages and action, follow-up action, paused flag) and shares the event objects
 replay does. `cached_applied_events` keeps the fold's result per tracker and folds only
 the events appended since, which is exact because the fold reads each event once, left to
 right; the one input that looks ahead, the set of form names in the whole history, is
-checked, and a new form name starts the fold again from the first event. Both are compared with stock Rasa on
-generated conversations in tests/test_tracker_state.py.
+checked, and a new form name starts the fold again from the first event. Both are
+compared with stock Rasa on generated conversations in tests/test_tracker_state.py.
 """
+
 from __future__ import annotations
 
 import copy as copy_module
@@ -99,25 +100,36 @@ def cached_applied_events(tracker: DialogueStateTracker) -> List[Event]:
     state = _cache.get(tracker)
     if state is not None and not (
         state.count <= count
-        and (state.count == 0 or (events[0] is state.first and events[state.count - 1] is state.last))
+        and (
+            state.count == 0 or (events[0] is state.first and events[state.count - 1] is state.last)
+        )
     ):
         state = None
     if state is not None and state.count == count:
         return list(state.applied)
-    new_events = list(events)[state.count:] if state is not None else list(events)
+    new_events = list(events)[state.count :] if state is not None else list(events)
     if state is None or not _loop_names(new_events) <= state.loop_names:
         state = _Fold(0, None, None, _loop_names(list(events)))
         new_events = list(events)
     applied = state.applied
     for event in new_events:
         applied = _fold_step(tracker, applied, event, state.loop_names)
-    _cache.set(tracker, _Fold(count, events[0] if count else None, events[-1] if count else None,
-                              state.loop_names, applied))
+    _cache.set(
+        tracker,
+        _Fold(
+            count,
+            events[0] if count else None,
+            events[-1] if count else None,
+            state.loop_names,
+            applied,
+        ),
+    )
     return list(applied)
 
 
-def _fold_step(tracker: DialogueStateTracker, applied: List[Event], event: Event,
-               loop_names: FrozenSet[str]) -> List[Event]:
+def _fold_step(
+    tracker: DialogueStateTracker, applied: List[Event], event: Event, loop_names: FrozenSet[str]
+) -> List[Event]:
     """One step of stock `DialogueStateTracker.applied_events` (Rasa 3.6.21), in its order.
 
     It uses Rasa's own helpers for each case, so only the dispatch is written here; the

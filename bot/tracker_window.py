@@ -14,6 +14,7 @@ turns behind, advanced by the events that left the window since the last call, s
 cost is bounded by the window, not by the history. The real tracker, and the stored
 history, stay complete: only what the policies and the action server read is bounded.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -54,7 +55,10 @@ class IdentityMap(Generic[K, V]):
 
     def set(self, key: K, value: V) -> None:
         ident = id(key)
-        self._entries[ident] = (weakref.ref(key, lambda _ref: self._entries.pop(ident, None)), value)
+        self._entries[ident] = (
+            weakref.ref(key, lambda _ref: self._entries.pop(ident, None)),
+            value,
+        )
 
 
 @dataclass
@@ -97,7 +101,9 @@ def _state_events(shadow: DialogueStateTracker) -> List[Event]:
     return events
 
 
-def _shadow_at(tracker: DialogueStateTracker, events: List[Event], start: int) -> DialogueStateTracker:
+def _shadow_at(
+    tracker: DialogueStateTracker, events: List[Event], start: int
+) -> DialogueStateTracker:
     """The tracker's state after `events[:start]`, advanced from the last call's shadow."""
     shadow = _shadows.get(tracker)
     if shadow is None or shadow.position > start:
@@ -109,7 +115,9 @@ def _shadow_at(tracker: DialogueStateTracker, events: List[Event], start: int) -
     return shadow.tracker
 
 
-def recent_view(tracker: DialogueStateTracker, user_turns: int = WINDOW_USER_TURNS) -> DialogueStateTracker:
+def recent_view(
+    tracker: DialogueStateTracker, user_turns: int = WINDOW_USER_TURNS
+) -> DialogueStateTracker:
     """The tracker itself when it is short, else its state plus its last `user_turns` turns."""
     events = list(tracker.events)
     start = window_start(events, user_turns)

@@ -10,6 +10,7 @@ data/kb/understanding.yml into readings (an intent plus the entities that go wit
 - `is_how_to` tells the documents answer to give the overview.
 All text a citizen reads (labels, lines) is data; this module only chooses.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,7 @@ class Understanding:
         return [intent for intent, words in self.cues.items() if any(w in norm for w in words)]
 
     def is_how_to(self, text: str) -> bool:
-        """"怎么办理 / 要准备什么 / 流程": the citizen asks how to apply."""
+        """ "怎么办理 / 要准备什么 / 流程": the citizen asks how to apply."""
         norm = normalize(text).lower()
         return any(w in norm for w in self.how_to)
 
@@ -86,11 +87,16 @@ def subjects(entities: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 
 
 def has_subject(found: Mapping[str, str]) -> bool:
+    """True when a service, destination or topic was named (a question has a subject)."""
     return any(name in found for name in SUBJECT_ENTITIES)
 
 
-def resolve(intent: Optional[str], entities: Sequence[Mapping[str, Any]], text: str,
-            understanding: Understanding) -> Optional[str]:
+def resolve(
+    intent: Optional[str],
+    entities: Sequence[Mapping[str, Any]],
+    text: str,
+    understanding: Understanding,
+) -> Optional[str]:
     """The intent an unsure message means, when what it names and its wording leave one reading.
 
     Only nlu_fallback is resolved, or out_of_scope (DIET learnt "要怎么弄" from chit-chat),
@@ -114,14 +120,21 @@ class Reading:
     entities: Mapping[str, str]
 
     def payload(self) -> str:
-        """"/ask_fee{"service":"passport"}": the button replays the reading as a message."""
+        """ "/ask_fee{"service":"passport"}": the button replays the reading as a message."""
         if not self.entities:
             return f"/{self.intent}"
-        return f"/{self.intent}" + json.dumps(dict(self.entities), ensure_ascii=False, separators=(",", ":"))
+        return f"/{self.intent}" + json.dumps(
+            dict(self.entities), ensure_ascii=False, separators=(",", ":")
+        )
 
 
-def readings(ranking: Sequence[Mapping[str, Any]], entities: Sequence[Mapping[str, Any]], text: str,
-             understanding: Understanding, known_service: Optional[str] = None) -> list[Reading]:
+def readings(
+    ranking: Sequence[Mapping[str, Any]],
+    entities: Sequence[Mapping[str, Any]],
+    text: str,
+    understanding: Understanding,
+    known_service: Optional[str] = None,
+) -> list[Reading]:
     """The top readings of an unsure message, best first; empty when nothing is recognised.
 
     Order: what the wording names (in DIET's order), then DIET's own ranking above
@@ -136,7 +149,10 @@ def readings(ranking: Sequence[Mapping[str, Any]], entities: Sequence[Mapping[st
         offered.append(DOCUMENTS_INTENT)
     for entry in ranking:
         name = str(entry.get("name"))
-        if name in understanding.labels and float(entry.get("confidence") or 0.0) >= understanding.min_confidence:
+        if (
+            name in understanding.labels
+            and float(entry.get("confidence") or 0.0) >= understanding.min_confidence
+        ):
             offered.append(name)
     if "service" in found or known_service:
         offered.extend(understanding.service_defaults)
@@ -152,35 +168,60 @@ def parse_understanding(doc: Mapping[str, Any], file: str) -> Understanding:
             raise ValueError(f"{file}: {key}: {why}")
 
     def words(value: Any, key: str) -> tuple[str, ...]:
-        need(isinstance(value, list) and all(isinstance(w, str) and w for w in value), key,
-             "must be a list of non-empty strings")
+        need(
+            isinstance(value, list) and all(isinstance(w, str) and w for w in value),
+            key,
+            "must be a list of non-empty strings",
+        )
         return tuple(value)
 
     readings_raw = doc.get("readings")
-    need(isinstance(readings_raw, dict) and bool(readings_raw), "readings",
-         "must map intents to labels")
+    need(
+        isinstance(readings_raw, dict) and bool(readings_raw),
+        "readings",
+        "must map intents to labels",
+    )
     assert isinstance(readings_raw, dict)
     labels: dict[str, str] = {}
     service_labels: dict[str, str] = {}
     for intent, entry in readings_raw.items():
-        need(isinstance(entry, dict) and isinstance(entry.get("label"), str), f"readings.{intent}", "needs a label")
+        need(
+            isinstance(entry, dict) and isinstance(entry.get("label"), str),
+            f"readings.{intent}",
+            "needs a label",
+        )
         labels[str(intent)] = entry["label"]
         if entry.get("with_service"):
-            need("{service}" in entry["with_service"], f"readings.{intent}.with_service", "must contain {service}")
+            need(
+                "{service}" in entry["with_service"],
+                f"readings.{intent}.with_service",
+                "must contain {service}",
+            )
             service_labels[str(intent)] = entry["with_service"]
     cues_raw = doc.get("cues") or {}
     need(isinstance(cues_raw, dict), "cues", "must map intents to words")
     cues = {str(k): words(v, f"cues.{k}") for k, v in cues_raw.items()}
     lines = doc.get("overview_lines") or {}
-    need(isinstance(lines, dict) and {"fee", "time"} <= set(lines), "overview_lines", "needs fee and time")
+    need(
+        isinstance(lines, dict) and {"fee", "time"} <= set(lines),
+        "overview_lines",
+        "needs fee and time",
+    )
     defaults = words(doc.get("service_defaults"), "service_defaults")
     more = words(doc.get("overview_more"), "overview_more")
-    for key, names in (("service_defaults", defaults), ("overview_more", more), ("cues", tuple(cues))):
+    for key, names in (
+        ("service_defaults", defaults),
+        ("overview_more", more),
+        ("cues", tuple(cues)),
+    ):
         unknown = [n for n in names if n not in labels]
         need(not unknown, key, f"intents without a label under readings: {unknown}")
     service_names = doc.get("service_names")
-    need(isinstance(service_names, dict) and bool(service_names), "service_names",
-         "must map services to short names")
+    need(
+        isinstance(service_names, dict) and bool(service_names),
+        "service_names",
+        "must map services to short names",
+    )
     assert isinstance(service_names, dict)
     return Understanding(
         min_confidence=float(doc.get("min_confidence", 0.15)),

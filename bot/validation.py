@@ -5,6 +5,7 @@ request that skips the form still cannot store garbage. Every refusal carries a 
 parameters (`IdCheck(ok=False, code="id_wrong_length", params={"length": 17})`); the booking
 form says it with the domain response `utter_invalid_<code>` (domain/booking.yml).
 """
+
 from __future__ import annotations
 
 import re
@@ -71,7 +72,8 @@ class NameCheck:
 
 
 def normalize_id(raw: str) -> str:
-    """Full-width to half-width, drop spaces and dashes, upper-case x (stdnum's compact keeps them)."""
+    """Full-width to half-width, drop spaces and dashes, upper-case x (stdnum's compact
+    keeps them)."""
     text = unicodedata.normalize("NFKC", raw or "")
     return _ID_SEPARATOR.sub("", text).upper()
 
@@ -132,16 +134,22 @@ def check_phone(raw: str) -> PhoneCheck:
     if not phonenumbers.is_valid_number(parsed):
         return PhoneCheck(False, code="phone_invalid")
     number_type = phonenumbers.number_type(parsed)
-    if number_type not in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    ) or len(national) != 11:
+    if (
+        number_type
+        not in (
+            phonenumbers.PhoneNumberType.MOBILE,
+            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        )
+        or len(national) != 11
+    ):
         return PhoneCheck(False, code="phone_not_mobile")
     return PhoneCheck(True, value=national)
 
 
 # Chinese characters, Latin letters (with accents, for foreigners' names), · and spaces.
-_NAME_ALLOWED = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fffA-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f·\s]+")
+_NAME_ALLOWED = re.compile(
+    r"[\u3400-\u4dbf\u4e00-\u9fffA-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f·\s]+"
+)
 _SQL_LIKE = re.compile(
     r"(\b(select|insert|update|delete|drop|union|alter|truncate|exec|create)\b.*\b"
     r"(from|into|table|set|select|database|where)\b)|(\bor\b\s+\S+\s*=)|(--)|(;)|(/\*)",

@@ -3,6 +3,7 @@
 Aliases live once, in data/kb/vocabulary.yml; the NLU component and the hall-guide console
 both match with this code so they always agree.
 """
+
 from __future__ import annotations
 
 import re
@@ -54,7 +55,7 @@ class VocabularyMatcher:
         matches = []
         for m in self._regex.finditer(lowered):
             entity, value = self._lookup[m.group(0)]
-            matches.append(Match(entity, value, m.start(), m.end(), text[m.start():m.end()]))
+            matches.append(Match(entity, value, m.start(), m.end(), text[m.start() : m.end()]))
         return matches
 
     def longest(self, text: str, min_length: int = 1) -> Optional[Match]:
@@ -67,7 +68,9 @@ class VocabularyMatcher:
                 break  # entries are sorted longest first
             start = lowered.find(alias)
             if start >= 0:
-                return Match(entity, value, start, start + len(alias), text[start:start + len(alias)])
+                return Match(
+                    entity, value, start, start + len(alias), text[start : start + len(alias)]
+                )
         return None
 
     def slots(self, text: str) -> dict[str, str]:
@@ -98,4 +101,3 @@ def domain_cues(text: str) -> list[str]:
     cues = [m.text for m in matcher.find(norm) if m.entity in DOMAIN_ENTITIES]
     lowered = norm.lower()
     return cues + [w for w in words if w in lowered]
-

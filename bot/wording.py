@@ -4,6 +4,7 @@ Domain responses hold every sentence; these files hold the names put into them a
 variables (an aspect, a form, a service button's title) and the hall-guide console's
 wording, so that changing a word is a YAML edit too. Read once per process, on first use.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

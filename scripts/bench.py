@@ -11,6 +11,7 @@ It prints the figures, the ratios and the targets, writes results/bench.json and
 table into README.md. Figures are printed, never asserted: the cores are shared and noisy.
 Every loop is bounded by a count and a deadline; clients talk to 127.0.0.1 only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,14 @@ HOLDOUT = ROOT / "tests" / "nlu" / "test_holdout.yml"
 RESULTS = ROOT / "results" / "bench.json"
 RASA = ROOT / ".venv" / "bin" / "rasa"
 TIMEOUT = 60.0  # per request
-FALLBACK_MESSAGES = ["办护照要带什么材料", "港澳通行证多少钱", "你好", "要多久能拿到", "谢谢", "在哪里办"]
+FALLBACK_MESSAGES = [
+    "办护照要带什么材料",
+    "港澳通行证多少钱",
+    "你好",
+    "要多久能拿到",
+    "谢谢",
+    "在哪里办",
+]
 
 
 @dataclass(frozen=True)
@@ -55,22 +63,40 @@ class Sizes:
     late_turns: tuple[int, ...] = (200, 500)
 
 
-FULL = Sizes(parse_n=500, conversations=100, turns_per_conversation=5, clients=20,
-             saturation_s=20.0, long_turns=505)
-QUICK = Sizes(parse_n=40, conversations=8, turns_per_conversation=5, clients=20,
-              saturation_s=5.0, long_turns=60, late_turns=(30, 57))
+FULL = Sizes(
+    parse_n=500,
+    conversations=100,
+    turns_per_conversation=5,
+    clients=20,
+    saturation_s=20.0,
+    long_turns=505,
+)
+QUICK = Sizes(
+    parse_n=40,
+    conversations=8,
+    turns_per_conversation=5,
+    clients=20,
+    saturation_s=5.0,
+    long_turns=60,
+    late_turns=(30, 57),
+)
 
 
 # ----- helpers --------------------------------------------------------------------------------
 
+
 def holdout_messages() -> list[str]:
     """Citizen-like messages from the held-out NLU file (a fixed list when it is missing)."""
     if not HOLDOUT.exists():
-        print(f"[warn] {HOLDOUT.relative_to(ROOT)} missing; using {len(FALLBACK_MESSAGES)} fixed messages")
+        print(
+            f"[warn] {HOLDOUT.relative_to(ROOT)} missing; using {len(FALLBACK_MESSAGES)} fixed messages"
+        )
         return list(FALLBACK_MESSAGES)
     from rasa.shared.nlu.training_data.loading import load_data
 
-    return [m.get("text") for m in load_data(str(HOLDOUT)).intent_examples] or list(FALLBACK_MESSAGES)
+    return [m.get("text") for m in load_data(str(HOLDOUT)).intent_examples] or list(
+        FALLBACK_MESSAGES
+    )
 
 
 def free_port() -> int:
@@ -119,13 +145,23 @@ def train(cmd: list[str], name: str) -> dict[str, Any]:
         print(done.stdout[-2000:], done.stderr[-2000:])
         return {"ok": False, "seconds": seconds, "error": (done.stderr or done.stdout)[-1000:]}
     print(f"  {seconds:.0f} s, {model_mb(model)} MB")
-    return {"ok": True, "seconds": seconds, "model": str(model.relative_to(ROOT)), "model_mb": model_mb(model)}
+    return {
+        "ok": True,
+        "seconds": seconds,
+        "model": str(model.relative_to(ROOT)),
+        "model_mb": model_mb(model),
+    }
 
 
 # ----- measurements against a live server -----------------------------------------------------
 
-def _post(session: requests.Session, url: str, payload: dict[str, Any],
-          params: dict[str, str] | None = None) -> float:
+
+def _post(
+    session: requests.Session,
+    url: str,
+    payload: dict[str, Any],
+    params: dict[str, str] | None = None,
+) -> float:
     started = time.perf_counter()
     response = session.post(url, json=payload, params=params, timeout=TIMEOUT)
     response.raise_for_status()
@@ -137,12 +173,16 @@ def parse_latency(base: str, messages: Sequence[str], n: int, token: str) -> dic
     """/model/parse latency; the HTTP API needs the server's token (it is off without one)."""
     params = {"token": token}
     with requests.Session() as s:
-        samples = [_post(s, f"{base}/model/parse", {"text": messages[i % len(messages)]}, params)
-                   for i in range(n)]
+        samples = [
+            _post(s, f"{base}/model/parse", {"text": messages[i % len(messages)]}, params)
+            for i in range(n)
+        ]
     return latency_summary(samples)
 
 
-def turn_latency(base: str, messages: Sequence[str], conversations: int, turns: int) -> dict[str, float]:
+def turn_latency(
+    base: str, messages: Sequence[str], conversations: int, turns: int
+) -> dict[str, float]:
     """One user, one turn after another: latency and the turns per second that makes."""
     samples: list[float] = []
     url = f"{base}/webhooks/rest/webhook"
@@ -157,8 +197,9 @@ def turn_latency(base: str, messages: Sequence[str], conversations: int, turns: 
     return {**latency_summary(samples), "turns_per_s": round(len(samples) / elapsed, 2)}
 
 
-def saturation(base: str, messages: Sequence[str], clients: int, seconds: float,
-               turns: int) -> dict[str, Any]:
+def saturation(
+    base: str, messages: Sequence[str], clients: int, seconds: float, turns: int
+) -> dict[str, Any]:
     """Closed loop: each client sends its next turn as soon as the last reply arrives."""
     url = f"{base}/webhooks/rest/webhook"
     latencies: list[float] = []
@@ -172,7 +213,9 @@ def saturation(base: str, messages: Sequence[str], clients: int, seconds: float,
             for count in range(100_000):  # the deadline ends it long before this bound
                 if time.perf_counter() >= deadline:
                     return
-                sender = f"bench-sat-{run}-{index}-{count // turns}"  # a new conversation every `turns`
+                sender = (
+                    f"bench-sat-{run}-{index}-{count // turns}"  # a new conversation every `turns`
+                )
                 text = messages[(index * 7 + count) % len(messages)]
                 try:
                     took = _post(s, url, {"sender": sender, "message": text})
@@ -190,9 +233,14 @@ def saturation(base: str, messages: Sequence[str], clients: int, seconds: float,
     for thread in threads:
         thread.join(timeout=seconds + TIMEOUT + 5)
     elapsed = time.perf_counter() - started  # includes the replies still in flight at the deadline
-    return {"clients": clients, "seconds": round(elapsed, 1), "turns": len(latencies),
-            "errors": errors[0], "turns_per_s": round(len(latencies) / elapsed, 2),
-            **{f"latency_{k}": v for k, v in latency_summary(latencies).items() if k != "n"}}
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "turns": len(latencies),
+        "errors": errors[0],
+        "turns_per_s": round(len(latencies) / elapsed, 2),
+        **{f"latency_{k}": v for k, v in latency_summary(latencies).items() if k != "n"},
+    }
 
 
 def long_conversation(base: str, messages: Sequence[str], sizes: Sizes) -> dict[str, Any]:
@@ -207,7 +255,11 @@ def long_conversation(base: str, messages: Sequence[str], sizes: Sizes) -> dict[
             series.append(_post(s, url, {"sender": sender, "message": messages[t % len(messages)]}))
     ms = [round(x * 1000, 1) for x in series]
     early = window_median(ms, sizes.early_turn)
-    result: dict[str, Any] = {"turns": len(ms), "early_turn": sizes.early_turn, "early_ms": round(early, 1)}
+    result: dict[str, Any] = {
+        "turns": len(ms),
+        "early_turn": sizes.early_turn,
+        "early_ms": round(early, 1),
+    }
     for turn in sizes.late_turns:
         late = window_median(ms, turn) if len(ms) >= turn else float("nan")
         result[f"turn_{turn}_ms"] = round(late, 1)
@@ -234,8 +286,9 @@ def start_ours(workdir: Path, model: Path, workers: int = 1) -> Server:
     extra = {"SANIC_WORKERS": str(workers)}
     if workers > 1:
         extra["REDIS_URL"] = redis_url()
-    bot, procs = start_live_bot(workdir, port=free_port(), actions_port=free_port(), model=model,
-                                extra_env=extra)
+    bot, procs = start_live_bot(
+        workdir, port=free_port(), actions_port=free_port(), model=model, extra_env=extra
+    )
     return Server(bot.url, bot.env["RASA_AUTH_TOKEN"], procs[1].pid, lambda: stop(procs))
 
 
@@ -283,9 +336,13 @@ def rss_per_process_mb(pid: int) -> float:
     return round(max(sizes) / 2**20, 1)
 
 
-def bench_server(label: str, start: Callable[[Path], Server], messages: Sequence[str],
-                 sizes: Sizes, steps: Sequence[str] = ("parse", "turn", "saturation", "long_conversation")
-                 ) -> dict[str, Any]:
+def bench_server(
+    label: str,
+    start: Callable[[Path], Server],
+    messages: Sequence[str],
+    sizes: Sizes,
+    steps: Sequence[str] = ("parse", "turn", "saturation", "long_conversation"),
+) -> dict[str, Any]:
     workdir = BENCH_DIR / f"live-{label}"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -295,14 +352,27 @@ def bench_server(label: str, start: Callable[[Path], Server], messages: Sequence
     result: dict[str, Any] = {"startup_s": round(time.perf_counter() - started, 1)}
     try:
         result["rss_after_load_mb"] = rss_mb(server.rasa_pid)
-        with requests.Session() as s:  # warm-up: first requests build graph caches and open DB connections
+        with (
+            requests.Session() as s
+        ):  # warm-up: first requests build graph caches and open DB connections
             for i in range(10):
-                _post(s, f"{server.url}/webhooks/rest/webhook", {"sender": "bench-warmup", "message": messages[i % len(messages)]})
+                _post(
+                    s,
+                    f"{server.url}/webhooks/rest/webhook",
+                    {"sender": "bench-warmup", "message": messages[i % len(messages)]},
+                )
         available: dict[str, Callable[[], Any]] = {
             "parse": lambda: parse_latency(server.url, messages, sizes.parse_n, server.token),
-            "turn": lambda: turn_latency(server.url, messages, sizes.conversations, sizes.turns_per_conversation),
-            "saturation": lambda: saturation(server.url, messages, sizes.clients, sizes.saturation_s,
-                                             sizes.turns_per_conversation),
+            "turn": lambda: turn_latency(
+                server.url, messages, sizes.conversations, sizes.turns_per_conversation
+            ),
+            "saturation": lambda: saturation(
+                server.url,
+                messages,
+                sizes.clients,
+                sizes.saturation_s,
+                sizes.turns_per_conversation,
+            ),
             "long_conversation": lambda: long_conversation(server.url, messages, sizes),
         }
         for name in steps:
@@ -327,8 +397,13 @@ def booking_bench(quick: bool) -> dict[str, Any] | None:
         out = Path(tmp) / "booking.json"
         try:
             cmd = [sys.executable, "-m", "scripts.bench_booking", "--out", str(out)]
-            done = subprocess.run(cmd + (["--attempts", "100"] if quick else []),
-                                  cwd=ROOT, capture_output=True, text=True, timeout=1200)
+            done = subprocess.run(
+                cmd + (["--attempts", "100"] if quick else []),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=1200,
+            )
         except subprocess.TimeoutExpired:
             return {"error": "timed out after 1200 s"}
         print(done.stdout[-3000:])
@@ -339,14 +414,22 @@ def booking_bench(quick: bool) -> dict[str, Any] | None:
 
 # ----- report ---------------------------------------------------------------------------------
 
+
 def rows_for(late_turns: Sequence[int] = FULL.late_turns) -> list[tuple[str, tuple[str, ...]]]:
     """The table's rows: a label and where its figure sits in one bot's results."""
-    long_rows = [row for turn in late_turns for row in (
-        (f"long: turn {turn} ms", ("long_conversation", f"turn_{turn}_ms")),
-        (f"long: turn {turn} / turn 5", ("long_conversation", f"turn_{turn}_over_early")))]
+    long_rows = [
+        row
+        for turn in late_turns
+        for row in (
+            (f"long: turn {turn} ms", ("long_conversation", f"turn_{turn}_ms")),
+            (f"long: turn {turn} / turn 5", ("long_conversation", f"turn_{turn}_over_early")),
+        )
+    ]
     return [
-        ("parse p50 ms", ("parse", "p50_ms")), ("parse p95 ms", ("parse", "p95_ms")),
-        ("one user: turn p50 ms", ("turn", "p50_ms")), ("one user: turn p95 ms", ("turn", "p95_ms")),
+        ("parse p50 ms", ("parse", "p50_ms")),
+        ("parse p95 ms", ("parse", "p95_ms")),
+        ("one user: turn p50 ms", ("turn", "p50_ms")),
+        ("one user: turn p95 ms", ("turn", "p95_ms")),
         ("one user: turns/s", ("turn", "turns_per_s")),
         ("20 users: turns/s", ("saturation", "turns_per_s")),
         ("20 users: p50 ms", ("saturation", "latency_p50_ms")),
@@ -355,8 +438,10 @@ def rows_for(late_turns: Sequence[int] = FULL.late_turns) -> list[tuple[str, tup
         ("20 users: errors", ("saturation", "errors")),
         ("long: turn 5 ms", ("long_conversation", "early_ms")),
         *long_rows,
-        ("training s", ("training", "seconds")), ("model MB", ("model_mb",)),
-        ("RSS after load MB", ("rss_after_load_mb",)), ("RSS after bench MB", ("rss_after_bench_mb",)),
+        ("training s", ("training", "seconds")),
+        ("model MB", ("model_mb",)),
+        ("RSS after load MB", ("rss_after_load_mb",)),
+        ("RSS after bench MB", ("rss_after_bench_mb",)),
         ("RSS per process MB", ("rss_per_process_mb",)),
     ]
 
@@ -369,14 +454,22 @@ def dig(data: dict[str, Any] | None, path: tuple[str, ...]) -> Any:
     return data
 
 
-def comparison(ours: dict[str, Any] | None, stock: dict[str, Any] | None,
-               late_turns: Sequence[int] = FULL.late_turns) -> dict[str, Any]:
+def comparison(
+    ours: dict[str, Any] | None,
+    stock: dict[str, Any] | None,
+    late_turns: Sequence[int] = FULL.late_turns,
+) -> dict[str, Any]:
     """Every table row as {ours, stock, ratio}, ratio = ours / stock."""
     rows = {}
     for label, path in rows_for(late_turns):
         a, b = dig(ours, path), dig(stock, path)
-        rows[label] = {"ours": a, "stock": b,
-                       "ratio": ratio(a, b) if isinstance(a, (int, float)) and isinstance(b, (int, float)) else None}
+        rows[label] = {
+            "ours": a,
+            "stock": b,
+            "ratio": ratio(a, b)
+            if isinstance(a, (int, float)) and isinstance(b, (int, float))
+            else None,
+        }
     return rows
 
 
@@ -387,27 +480,40 @@ def _cell(value: Any) -> str:
 def print_table(rows: dict[str, Any]) -> None:
     print(f"\n{'':<28}{'ours':>10}{'stock':>10}{'ours/stock':>12}")
     for label, row in rows.items():
-        print(f"{label:<28}{_cell(row['ours']):>10}{_cell(row['stock']):>10}{_cell(row['ratio']):>12}")
+        print(
+            f"{label:<28}{_cell(row['ours']):>10}{_cell(row['stock']):>10}{_cell(row['ratio']):>12}"
+        )
 
 
 def markdown_table(report: dict[str, Any]) -> str:
     """The README's table: both bots, the ratios, the second worker and the bookings."""
-    lines = [f"Measured by `make bench` on {report['generated_at'][:10]}, {report['cpu_count']} cores, "
-             "both bots in the same run (figures in `results/bench.json`).", "",
-             "| | this assistant | stock Rasa bot | ratio |", "|---|---|---|---|"]
+    lines = [
+        f"Measured by `make bench` on {report['generated_at'][:10]}, {report['cpu_count']} cores, "
+        "both bots in the same run (figures in `results/bench.json`).",
+        "",
+        "| | this assistant | stock Rasa bot | ratio |",
+        "|---|---|---|---|",
+    ]
     for label, row in report["table"].items():
-        lines.append(f"| {label} | {_cell(row['ours'])} | {_cell(row['stock'])} | {_cell(row['ratio'])} |")
+        lines.append(
+            f"| {label} | {_cell(row['ours'])} | {_cell(row['stock'])} | {_cell(row['ratio'])} |"
+        )
     two = report.get("ours_2_workers") or {}
     if two.get("saturation"):
-        lines += ["", f"With 2 Sanic workers (Redis lock store): {_cell(dig(two, ('saturation', 'turns_per_s')))} "
-                      f"turns/s at 20 users, p95 {_cell(dig(two, ('saturation', 'latency_p95_ms')))} ms."]
+        lines += [
+            "",
+            f"With 2 Sanic workers (Redis lock store): {_cell(dig(two, ('saturation', 'turns_per_s')))} "
+            f"turns/s at 20 users, p95 {_cell(dig(two, ('saturation', 'latency_p95_ms')))} ms.",
+        ]
     booking = report.get("booking") or {}
     for backend in ("sqlite", "postgresql"):
         figures = booking.get(backend) if isinstance(booking, dict) else None
         rate = dig(figures, ("spread", "bookings_per_second"))
         if rate is not None:
-            lines.append(f"Bookings ({backend}, {figures.get('clients', 20)} clients): "
-                         f"{_cell(rate)}/s, oversold seats {figures.get('oversold_seats', '—')}.")
+            lines.append(
+                f"Bookings ({backend}, {figures.get('clients', 20)} clients): "
+                f"{_cell(rate)}/s, oversold seats {figures.get('oversold_seats', '—')}."
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -425,9 +531,14 @@ def update_readme(readme: Path, table: str) -> bool:
     return True
 
 
-def check_targets(rows: dict[str, Any], two_workers: dict[str, Any] | None, booking: Any,
-                  late_turns: Sequence[int] = FULL.late_turns) -> dict[str, Any]:
+def check_targets(
+    rows: dict[str, Any],
+    two_workers: dict[str, Any] | None,
+    booking: Any,
+    late_turns: Sequence[int] = FULL.late_turns,
+) -> dict[str, Any]:
     """The performance targets, each as value and pass (None when it was not measured)."""
+
     def at_most(value: Any, bound: float) -> bool | None:
         return None if value is None else value <= bound
 
@@ -439,34 +550,62 @@ def check_targets(rows: dict[str, Any], two_workers: dict[str, Any] | None, book
     stock = rows["20 users: turns/s"]["stock"]
     if two is not None and stock:
         best_saturation = max(best_saturation or 0.0, round(two / stock, 3))
-    pg = dig(booking, ("postgresql", "spread", "bookings_per_second")) if isinstance(booking, dict) else None
+    pg = (
+        dig(booking, ("postgresql", "spread", "bookings_per_second"))
+        if isinstance(booking, dict)
+        else None
+    )
     checks: dict[str, tuple[Any, bool | None]] = {
         "saturation ≥ 0.6× stock": (best_saturation, at_least(best_saturation, 0.6)),
-        "one-user p50 ≤ 2× stock": (rows["one user: turn p50 ms"]["ratio"],
-                                    at_most(rows["one user: turn p50 ms"]["ratio"], 2.0)),
-        "20-user p95 ≤ 2× stock": (rows["20 users: p95 ms"]["ratio"], at_most(rows["20 users: p95 ms"]["ratio"], 2.0)),
-        **{f"turn {turn} ≤ 1.3× turn 5": (rows[f"long: turn {turn} / turn 5"]["ours"],
-                                          at_most(rows[f"long: turn {turn} / turn 5"]["ours"], 1.3))
-           for turn in late_turns},
-        "RSS ≤ 1,200 MB per Rasa process": (rows["RSS per process MB"]["ours"],
-                                            at_most(rows["RSS per process MB"]["ours"], 1200.0)),
+        "one-user p50 ≤ 2× stock": (
+            rows["one user: turn p50 ms"]["ratio"],
+            at_most(rows["one user: turn p50 ms"]["ratio"], 2.0),
+        ),
+        "20-user p95 ≤ 2× stock": (
+            rows["20 users: p95 ms"]["ratio"],
+            at_most(rows["20 users: p95 ms"]["ratio"], 2.0),
+        ),
+        **{
+            f"turn {turn} ≤ 1.3× turn 5": (
+                rows[f"long: turn {turn} / turn 5"]["ours"],
+                at_most(rows[f"long: turn {turn} / turn 5"]["ours"], 1.3),
+            )
+            for turn in late_turns
+        },
+        "RSS ≤ 1,200 MB per Rasa process": (
+            rows["RSS per process MB"]["ours"],
+            at_most(rows["RSS per process MB"]["ours"], 1200.0),
+        ),
         "bookings/s on PostgreSQL ≥ 300": (pg, at_least(pg, 300.0)),
     }
     print("\nTargets")
     for name, (value, ok) in checks.items():
-        print(f"  {name:<34}{_cell(value):>10}  {'not measured' if ok is None else 'PASS' if ok else 'FAIL'}")
+        print(
+            f"  {name:<34}{_cell(value):>10}  {'not measured' if ok is None else 'PASS' if ok else 'FAIL'}"
+        )
     return {name: {"value": value, "pass": ok} for name, (value, ok) in checks.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small counts, for developing this script")
-    parser.add_argument("--no-train", action="store_true",
-                        help="skip timing the trainings; reuse var/bench/stock.tar.gz if present")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small counts, for developing this script"
+    )
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="skip timing the trainings; reuse var/bench/stock.tar.gz if present",
+    )
     parser.add_argument("--no-stock", action="store_true", help="bench only this bot")
-    parser.add_argument("--no-workers", action="store_true", help="skip the run with 2 Sanic workers")
+    parser.add_argument(
+        "--no-workers", action="store_true", help="skip the run with 2 Sanic workers"
+    )
     parser.add_argument("--no-booking", action="store_true", help="skip scripts.bench_booking")
-    parser.add_argument("--no-readme", action="store_true", help="do not write the table into README.md")
+    parser.add_argument(
+        "--no-readme", action="store_true", help="do not write the table into README.md"
+    )
     parser.add_argument("--model", type=Path, default=OURS_MODEL, help="this bot's served model")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -478,12 +617,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     messages = holdout_messages()
-    report: dict[str, Any] = {"generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quick": args.quick,
-                              "sizes": asdict(sizes), "cpu_count": os.cpu_count(), "messages": len(messages)}
+    report: dict[str, Any] = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": args.quick,
+        "sizes": asdict(sizes),
+        "cpu_count": os.cpu_count(),
+        "messages": len(messages),
+    }
 
-    ours_training = None if args.no_train else train(
-        [str(RASA), "train", "--config", "config.yml", "--domain", "domain", "--fixed-model-name", "ours", "--out", str(BENCH_DIR),
-         "--quiet"], "ours")
+    ours_training = (
+        None
+        if args.no_train
+        else train(
+            [
+                str(RASA),
+                "train",
+                "--config",
+                "config.yml",
+                "--domain",
+                "domain",
+                "--fixed-model-name",
+                "ours",
+                "--out",
+                str(BENCH_DIR),
+                "--quiet",
+            ],
+            "ours",
+        )
+    )
     stock_model = BENCH_DIR / "stock.tar.gz"
     stock_training = None
     if not args.no_stock:
@@ -494,15 +655,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ours = bench_server("ours", lambda d: start_ours(d, args.model), messages, sizes)
     ours["training"], ours["model_mb"] = ours_training, model_mb(args.model)
     stock: dict[str, Any] | None = None
-    if not args.no_stock and stock_model.exists() and (stock_training is None or stock_training["ok"]):
+    if (
+        not args.no_stock
+        and stock_model.exists()
+        and (stock_training is None or stock_training["ok"])
+    ):
         stock = bench_server("stock", lambda d: start_stock(d, stock_model), messages, sizes)
         stock["training"], stock["model_mb"] = stock_training, model_mb(stock_model)
     elif not args.no_stock:
-        print("\n[skip] no stock model (training failed or --no-train without var/bench/stock.tar.gz)")
+        print(
+            "\n[skip] no stock model (training failed or --no-train without var/bench/stock.tar.gz)"
+        )
     two_workers: dict[str, Any] | None = None
     if not args.no_workers and redis_available():
-        two_workers = bench_server("ours-2-workers", lambda d: start_ours(d, args.model, workers=2), messages,
-                                   sizes, steps=("turn", "saturation"))
+        two_workers = bench_server(
+            "ours-2-workers",
+            lambda d: start_ours(d, args.model, workers=2),
+            messages,
+            sizes,
+            steps=("turn", "saturation"),
+        )
     elif not args.no_workers:
         print(f"\n[skip] 2 Sanic workers need the Redis lock store; none answers at {redis_url()}")
     report.update({"ours": ours, "stock": stock, "ours_2_workers": two_workers})
@@ -515,7 +687,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"\nWrote {args.out}")
-    if not args.no_readme and not args.quick and update_readme(ROOT / "README.md", markdown_table(report)):
+    if (
+        not args.no_readme
+        and not args.quick
+        and update_readme(ROOT / "README.md", markdown_table(report))
+    ):
         print("Wrote the table into README.md")
     return 0
 

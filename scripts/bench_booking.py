@@ -14,6 +14,7 @@ Usage: python -m scripts.bench_booking [--out results/bench_booking.json] [--att
 PostgreSQL comes from TEST_PG_ADMIN_URL (default the local trust login); a throw-away
 database is created and dropped. Only localhost is accepted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,14 @@ if str(ROOT) not in sys.path:  # allow `python scripts/bench_booking.py` as well
 import sqlalchemy as sa  # noqa: E402
 from stdnum.cn import ric  # noqa: E402
 
-from bot.booking import BookingRepository, dispose_engines, get_engine, migrate, slot_starts, sync_halls  # noqa: E402
+from bot.booking import (  # noqa: E402
+    BookingRepository,
+    dispose_engines,
+    get_engine,
+    migrate,
+    slot_starts,
+    sync_halls,
+)
 from bot.booking.models import Booking, SlotCounter  # noqa: E402
 from bot.calendar import next_working_days  # noqa: E402
 
@@ -71,7 +79,12 @@ def person(n: int) -> tuple[str, str]:
 
 
 def run_scenario(
-    repo: BookingRepository, targets: list[tuple[date, time]], attempts: int, today: date, seed: int, priority_every: int
+    repo: BookingRepository,
+    targets: list[tuple[date, time]],
+    attempts: int,
+    today: date,
+    seed: int,
+    priority_every: int,
 ) -> dict[str, Any]:
     """`attempts` bookings by CLIENTS threads; returns counts, rate and latency."""
     rng = random.Random(seed)
@@ -124,7 +137,11 @@ def run_scenario(
     ordered = sorted(latencies)
 
     def pct(q: float) -> float:
-        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2) if ordered else 0.0
+        return (
+            round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+            if ordered
+            else 0.0
+        )
 
     return {
         "attempts": done,
@@ -132,8 +149,12 @@ def run_scenario(
         "seconds": round(elapsed, 3),
         "bookings_per_second": round(outcome.get("booked", 0) / elapsed, 1) if elapsed else 0.0,
         "attempts_per_second": round(done / elapsed, 1) if elapsed else 0.0,
-        "latency_ms": {"p50": pct(0.50), "p95": pct(0.95), "max": pct(1.0),
-                       "mean": round(1000 * statistics.fmean(ordered), 2) if ordered else 0.0},
+        "latency_ms": {
+            "p50": pct(0.50),
+            "p95": pct(0.95),
+            "max": pct(1.0),
+            "mean": round(1000 * statistics.fmean(ordered), 2) if ordered else 0.0,
+        },
         "hit_deadline": done < attempts,
     }
 
@@ -147,18 +168,26 @@ def oversold(engine: sa.engine.Engine) -> dict[str, int]:
             .where(b.c.status == "active")
             .group_by(b.c.day, b.c.start_time, b.c.green_seat)
         ).all()
-        counters = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in conn.execute(
-            sa.select(c.c.day, c.c.start_time, c.c.booked, c.c.priority_booked)
-        ).all()}
+        counters = {
+            (r[0], r[1]): (int(r[2]), int(r[3]))
+            for r in conn.execute(
+                sa.select(c.c.day, c.c.start_time, c.c.booked, c.c.priority_booked)
+            ).all()
+        }
     per_slot: dict[tuple[date, time], list[int]] = {}
     for day, start, green, count in rows:
         per_slot.setdefault((day, start), [0, 0])[1 if green else 0] += int(count)
     over = sum(max(0, n - SLOT_CAPACITY) + max(0, g - GREEN_CAPACITY) for n, g in per_slot.values())
     mismatch = sum(
-        1 for key in set(per_slot) | set(counters) if tuple(per_slot.get(key, [0, 0])) != counters.get(key, (0, 0))
+        1
+        for key in set(per_slot) | set(counters)
+        if tuple(per_slot.get(key, [0, 0])) != counters.get(key, (0, 0))
     )
-    return {"oversold_seats": over, "counter_mismatches": mismatch,
-            "active_bookings": sum(n + g for n, g in per_slot.values())}
+    return {
+        "oversold_seats": over,
+        "counter_mismatches": mismatch,
+        "active_bookings": sum(n + g for n, g in per_slot.values()),
+    }
 
 
 def bench_database(url: str, label: str, attempts: int, halls_file: Path) -> dict[str, Any]:
@@ -171,14 +200,20 @@ def bench_database(url: str, label: str, attempts: int, halls_file: Path) -> dic
     starts = [s for s, _ in slot_starts(SESSIONS)]
     spread_targets = [(d, s) for d in days for s in starts]
     seats = len(spread_targets) * SLOT_CAPACITY
-    print(f"[{label}] spread: {attempts} attempts by {CLIENTS} clients on {len(spread_targets)} slots "
-          f"({seats} normal seats) …", flush=True)
+    print(
+        f"[{label}] spread: {attempts} attempts by {CLIENTS} clients on {len(spread_targets)} slots "
+        f"({seats} normal seats) …",
+        flush=True,
+    )
     spread = run_scenario(repo, spread_targets, attempts, today, seed=1, priority_every=0)
     hot_day = days[0]
     hot_slot = time(16, 30)
     hot_attempts = max(CLIENTS * 5, 100)
-    print(f"[{label}] hot: {hot_attempts} attempts on one slot "
-          f"({SLOT_CAPACITY} + {GREEN_CAPACITY} green seats, every 3rd attempt priority) …", flush=True)
+    print(
+        f"[{label}] hot: {hot_attempts} attempts on one slot "
+        f"({SLOT_CAPACITY} + {GREEN_CAPACITY} green seats, every 3rd attempt priority) …",
+        flush=True,
+    )
     hot = run_scenario(repo, [(hot_day, hot_slot)], hot_attempts, today, seed=2, priority_every=3)
     check = oversold(engine)
     hot_booked = repo.count_active("bench", hot_day, hot_slot)
@@ -201,8 +236,9 @@ def local_only(url: str) -> None:
 
 def with_postgres(admin_url: str, attempts: int, halls_file: Path) -> dict[str, Any]:
     local_only(admin_url)
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", future=True,
-                             connect_args={"connect_timeout": 3})
+    admin = sa.create_engine(
+        admin_url, isolation_level="AUTOCOMMIT", future=True, connect_args={"connect_timeout": 3}
+    )
     name = f"crj_bench_{uuid.uuid4().hex[:8]}"
     try:
         with admin.connect() as conn:
@@ -216,8 +252,13 @@ def with_postgres(admin_url: str, attempts: int, halls_file: Path) -> dict[str, 
     finally:
         dispose_engines()
         with admin.connect() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
 
@@ -225,9 +266,15 @@ def with_postgres(admin_url: str, attempts: int, halls_file: Path) -> dict[str, 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "results" / "bench_booking.json"))
-    parser.add_argument("--attempts", type=int, default=600, help="spread-scenario attempts (max 5000)")
-    parser.add_argument("--pg-admin-url", default=os.environ.get(
-        "TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--attempts", type=int, default=600, help="spread-scenario attempts (max 5000)"
+    )
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get(
+            "TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args(argv)
     attempts = max(CLIENTS, min(args.attempts, 5000))
@@ -242,9 +289,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     with tempfile.TemporaryDirectory(prefix="crj-bench-") as tmp:
         halls_file = Path(tmp) / "halls.yml"
         halls_file.write_text(HALLS_YML, encoding="utf-8")
-        report["sqlite"] = bench_database(f"sqlite:///{Path(tmp) / 'bench.db'}", "sqlite", attempts, halls_file)
+        report["sqlite"] = bench_database(
+            f"sqlite:///{Path(tmp) / 'bench.db'}", "sqlite", attempts, halls_file
+        )
         report["postgresql"] = (
-            {"skipped": "--skip-postgres"} if args.skip_postgres else with_postgres(args.pg_admin_url, attempts, halls_file)
+            {"skipped": "--skip-postgres"}
+            if args.skip_postgres
+            else with_postgres(args.pg_admin_url, attempts, halls_file)
         )
     report["oversold_seats_total"] = sum(
         int(report[db].get("oversold_seats", 0)) for db in ("sqlite", "postgresql")
@@ -258,10 +309,14 @@ def main(argv: Optional[list[str]] = None) -> int:
             continue
         for scenario in ("spread", "hot"):
             s = part[scenario]
-            print(f"{db:<11} {scenario:<9} {s['bookings_per_second']:>10} {s['attempts_per_second']:>11} "
-                  f"{s['latency_ms']['p50']:>7} {s['latency_ms']['p95']:>7} {part['oversold_seats']:>9} "
-                  f"{part['counter_mismatches']:>11}")
-        print(f"{'':<11} hot slot: {part['hot']['booked_in_slot']} booked of {part['hot']['capacity']} seats")
+            print(
+                f"{db:<11} {scenario:<9} {s['bookings_per_second']:>10} {s['attempts_per_second']:>11} "
+                f"{s['latency_ms']['p50']:>7} {s['latency_ms']['p95']:>7} {part['oversold_seats']:>9} "
+                f"{part['counter_mismatches']:>11}"
+            )
+        print(
+            f"{'':<11} hot slot: {part['hot']['booked_in_slot']} booked of {part['hot']['capacity']} seats"
+        )
     print(f"oversold seats in total: {report['oversold_seats_total']} (must be 0)")
 
     out = Path(args.out)

@@ -10,6 +10,7 @@ own action server as a subprocess on a free loopback port and sends the agent's 
 there; the model itself stays in-process, as in scripts/eval.py. `python -m scripts.eval_real`
 scores the held-out file alone; `make eval` includes it as the "real_questions" section.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import yaml
+
 from bot.domain_files import load_domain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +43,7 @@ MAX_MISSES = 200
 
 # ----- pure helpers (tested in tests/test_eval_scripts.py) -----------------------------------
 
+
 def load_real_questions(data: Any) -> list[dict[str, Any]]:
     """The scored items of a real-questions file: text, must_contain (and must_contain_en where
     the entry has one) and the labels kept."""
@@ -50,19 +53,26 @@ def load_real_questions(data: Any) -> list[dict[str, Any]]:
     for entry in data:
         if not isinstance(entry, Mapping) or not str(entry.get("text") or "").strip():
             continue
-        items.append({
-            "text": str(entry["text"]),
-            "must_contain": [str(w) for w in entry.get("must_contain") or []],
-            "must_contain_en": ([str(w) for w in entry["must_contain_en"] or []]
-                                if entry.get("must_contain_en") is not None else None),
-            "service": entry.get("service"),
-            "aspect": entry.get("aspect"),
-            "source": entry.get("source"),
-        })
+        items.append(
+            {
+                "text": str(entry["text"]),
+                "must_contain": [str(w) for w in entry.get("must_contain") or []],
+                "must_contain_en": (
+                    [str(w) for w in entry["must_contain_en"] or []]
+                    if entry.get("must_contain_en") is not None
+                    else None
+                ),
+                "service": entry.get("service"),
+                "aspect": entry.get("aspect"),
+                "source": entry.get("source"),
+            }
+        )
     return items
 
 
-def fallback_texts(domain: Mapping[str, Any], names: Iterable[str] = FALLBACK_RESPONSES) -> list[str]:
+def fallback_texts(
+    domain: Mapping[str, Any], names: Iterable[str] = FALLBACK_RESPONSES
+) -> list[str]:
     """Every text variant of the fallback responses in a domain, so the check follows the domain files:
     the conditional ones too (the English variant has `condition:` on the language slot)."""
     responses = domain.get("responses") or {}
@@ -104,8 +114,12 @@ def is_fallback(reply: str, fallbacks: Sequence[str]) -> bool:
     return any(_fold(text) in folded for text in fallbacks if text.strip())
 
 
-def score_real(items: Sequence[Mapping[str, Any]], replies: Sequence[str],
-               fallbacks: Sequence[str], target: float = TARGET) -> dict[str, Any]:
+def score_real(
+    items: Sequence[Mapping[str, Any]],
+    replies: Sequence[str],
+    fallbacks: Sequence[str],
+    target: float = TARGET,
+) -> dict[str, Any]:
     """Answered / total and the misses (why each one failed), from replies aligned with items."""
     if len(items) != len(replies):
         raise ValueError("real questions: one reply per item is needed")
@@ -114,14 +128,27 @@ def score_real(items: Sequence[Mapping[str, Any]], replies: Sequence[str],
         fallback = is_fallback(reply, fallbacks)
         lacking = label_missing(reply, item)
         if fallback or lacking or not reply.strip():
-            misses.append({"text": item["text"], "service": item.get("service"),
-                           "aspect": item.get("aspect"), "fallback": fallback,
-                           "missing": lacking, "reply": reply[:300]})
+            misses.append(
+                {
+                    "text": item["text"],
+                    "service": item.get("service"),
+                    "aspect": item.get("aspect"),
+                    "fallback": fallback,
+                    "missing": lacking,
+                    "reply": reply[:300],
+                }
+            )
     total = len(items)
     answered = total - len(misses)
     rate = answered / total if total else None
-    return {"answered": answered, "total": total, "rate": rate, "target": target,
-            "pass": rate is not None and rate >= target, "misses": misses[:MAX_MISSES]}
+    return {
+        "answered": answered,
+        "total": total,
+        "rate": rate,
+        "target": target,
+        "pass": rate is not None and rate >= target,
+        "misses": misses[:MAX_MISSES],
+    }
 
 
 def reply_text(messages: Iterable[Mapping[str, Any]] | None) -> str:
@@ -130,6 +157,7 @@ def reply_text(messages: Iterable[Mapping[str, Any]] | None) -> str:
 
 
 # ----- the action server and the turns --------------------------------------------------------
+
 
 def _free_port() -> int:
     import socket
@@ -143,7 +171,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 
     deadline = time.time() + seconds
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"action server exited early:\n{log.read_text(errors='replace')[-2000:]}")
+            raise RuntimeError(
+                f"action server exited early:\n{log.read_text(errors='replace')[-2000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status < 500:
@@ -159,16 +189,31 @@ def action_server() -> Iterator[str]:
     yields its webhook URL and stops it afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="eval-real-"))
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{workdir / 'booking.db'}",
-               TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{workdir / 'booking.db'}",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONWARNINGS="ignore",
+    )
     env.pop("REDIS_URL", None)
     py = sys.executable
-    subprocess.run([py, "-m", "bot.serve", "migrate"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [py, "-m", "bot.serve", "migrate"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     log = workdir / "actions.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([py, "-m", "bot.serve", "actions", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [py, "-m", "bot.serve", "actions", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/health", proc, log)
         yield f"http://127.0.0.1:{port}/webhook"
@@ -190,8 +235,9 @@ async def load_turn_agent(model: Path, action_url: str) -> Any:
     from bot.rasa_patches import install
 
     install()
-    return await load_agent(model_path=str(model),
-                            endpoints=AvailableEndpoints(action=EndpointConfig(url=action_url)))
+    return await load_agent(
+        model_path=str(model), endpoints=AvailableEndpoints(action=EndpointConfig(url=action_url))
+    )
 
 
 async def answer_all(agent: Any, texts: Sequence[str]) -> list[str]:
@@ -217,7 +263,9 @@ async def eval_real(agent: Any, path: Path = REAL_HELDOUT) -> dict[str, Any] | N
     report["seconds"] = round(time.perf_counter() - started, 1)
     rate = "n/a" if report["rate"] is None else f"{report['rate']:.3f}"
     mark = "PASS" if report["pass"] else "FAIL"
-    print(f"\nReal questions ({report['file']}, {report['total']} questions, {report['seconds']:.0f} s)")
+    print(
+        f"\nReal questions ({report['file']}, {report['total']} questions, {report['seconds']:.0f} s)"
+    )
     print(f"  answered {report['answered']}/{report['total']} = {rate}   target ≥ {TARGET}  {mark}")
     fallback_count = sum(m["fallback"] for m in report["misses"])
     print(f"  misses: {len(report['misses'])} ({fallback_count} fallback)")

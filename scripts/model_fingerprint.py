@@ -13,6 +13,7 @@ the pinned third-party packages are covered by requirements.txt, not by this has
     python -m scripts.model_fingerprint            # 16 hex digits
     python -m scripts.model_fingerprint --files    # the files it covers
 """
+
 from __future__ import annotations
 
 import argparse

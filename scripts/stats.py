@@ -2,6 +2,7 @@
 
 Kept free of Rasa imports so tests/test_eval_scripts.py can check them on hand-made data fast.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,12 @@ def per_label_scores(gold: Sequence[str], predicted: Sequence[str]) -> dict[str,
         precision = _ratio(tp[label], tp[label] + fp[label])
         recall = _ratio(tp[label], tp[label] + fn[label])
         f1 = _ratio(2 * precision * recall, precision + recall)
-        scores[label] = {"precision": precision, "recall": recall, "f1": f1,
-                         "support": tp[label] + fn[label]}
+        scores[label] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": tp[label] + fn[label],
+        }
     return scores
 
 

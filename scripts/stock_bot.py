@@ -6,6 +6,7 @@ static response per intent, chosen by a rule; no forms, no custom actions, no ac
 server; the in-memory tracker store; started with plain `rasa run`. The project is written
 under var/bench/stock/ from data/nlu/ at bench time, so it can never drift from the data.
 """
+
 from __future__ import annotations
 
 import os
@@ -73,15 +74,44 @@ def write_project(target: Path, nlu_dir: Path = ROOT / "data" / "nlu") -> Path:
 
 
 def train_command(project: Path, out: Path, name: str) -> list[str]:
-    return [str(RASA), "train", "--config", str(project / "config.yml"), "--domain",
-            str(project / "domain.yml"), "--data", str(project / "data"), "--out", str(out),
-            "--fixed-model-name", name, "--quiet"]
+    return [
+        str(RASA),
+        "train",
+        "--config",
+        str(project / "config.yml"),
+        "--domain",
+        str(project / "domain.yml"),
+        "--data",
+        str(project / "data"),
+        "--out",
+        str(out),
+        "--fixed-model-name",
+        name,
+        "--quiet",
+    ]
 
 
 def start(project: Path, model: Path, port: int, token: str, log: Path) -> subprocess.Popen:
     """Plain `rasa run` on loopback: the API behind a token, no endpoints, no patches."""
-    env = dict(os.environ, RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONWARNINGS="ignore")
-    cmd = [str(RASA), "run", "--model", str(model), "--port", str(port), "--interface",
-           "127.0.0.1", "--enable-api", "--auth-token", token]
-    return subprocess.Popen(cmd, cwd=project, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    env = dict(
+        os.environ,
+        RASA_TELEMETRY_ENABLED="false",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONWARNINGS="ignore",
+    )
+    cmd = [
+        str(RASA),
+        "run",
+        "--model",
+        str(model),
+        "--port",
+        str(port),
+        "--interface",
+        "127.0.0.1",
+        "--enable-api",
+        "--auth-token",
+        token,
+    ]
+    return subprocess.Popen(
+        cmd, cwd=project, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )

@@ -4,6 +4,7 @@
 would; `action_fixture_fast` answers at once. The test proves the fast one is served while
 the blocked one still waits.
 """
+
 from __future__ import annotations
 
 import threading
@@ -20,8 +21,9 @@ class ActionFixtureFast(Action):
     def name(self) -> Text:
         return "action_fixture_fast"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
         dispatcher.utter_message(text="fast")
         return []
 
@@ -30,8 +32,9 @@ class ActionFixtureBlocked(Action):
     def name(self) -> Text:
         return "action_fixture_blocked"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
         ENTERED.set()
         RELEASE.wait(60)  # blocking on purpose, like a synchronous database call
         dispatcher.utter_message(text="blocked")

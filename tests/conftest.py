@@ -3,6 +3,7 @@
 On a user's machine without them the tests skip with a reason; under REQUIRE_SERVICES=1
 (CI) a missing service is a failure, never a silent skip.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Both run as subprocesses exactly as `make run` starts them (bot.serve), on test ports, with
 temporary SQLite databases, so the tests see what a citizen would.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,9 @@ class LiveBot:
     log_dir: Path
     env: dict[str, str]
 
-    def say(self, text: str, sender: str | None = None, timeout: float = 60) -> list[dict[str, Any]]:
+    def say(
+        self, text: str, sender: str | None = None, timeout: float = 60
+    ) -> list[dict[str, Any]]:
         """Send one message over REST and return the bot's replies."""
         response = requests.post(
             f"{self.url}/webhooks/rest/webhook",
@@ -47,8 +50,10 @@ class LiveBot:
 
     def parse(self, text: str) -> dict[str, Any]:
         response = requests.post(
-            f"{self.url}/model/parse", params={"token": self.env.get("RASA_AUTH_TOKEN", "")},
-            json={"text": text}, timeout=60,
+            f"{self.url}/model/parse",
+            params={"token": self.env.get("RASA_AUTH_TOKEN", "")},
+            json={"text": text},
+            timeout=60,
         )
         response.raise_for_status()
         return response.json()
@@ -61,14 +66,18 @@ def _wait(url: str, proc: subprocess.Popen, log: Path, seconds: float) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited early; log:\n{log.read_text(errors='replace')[-3000:]}")
+            raise RuntimeError(
+                f"server exited early; log:\n{log.read_text(errors='replace')[-3000:]}"
+            )
         try:
             if requests.get(url, timeout=2).status_code < 500:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"server not ready after {seconds}s; log:\n{log.read_text(errors='replace')[-3000:]}")
+    raise RuntimeError(
+        f"server not ready after {seconds}s; log:\n{log.read_text(errors='replace')[-3000:]}"
+    )
 
 
 def free_port() -> int:
@@ -80,9 +89,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_live_bot(workdir: Path, port: int | None = None, actions_port: int | None = None,
-                   extra_env: dict[str, str] | None = None,
-                   model: Path = MODEL) -> tuple[LiveBot, list[subprocess.Popen]]:
+def start_live_bot(
+    workdir: Path,
+    port: int | None = None,
+    actions_port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    model: Path = MODEL,
+) -> tuple[LiveBot, list[subprocess.Popen]]:
     if not model.exists():
         raise RuntimeError("no trained model: run `make train` first (make test does)")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -113,13 +126,19 @@ def start_live_bot(workdir: Path, port: int | None = None, actions_port: int | N
     procs.append(
         subprocess.Popen(
             [py, "-m", "bot.serve", "actions", "--port", str(actions_port)],
-            cwd=ROOT, env=env, stdout=actions_log.open("w"), stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=actions_log.open("w"),
+            stderr=subprocess.STDOUT,
         )
     )
     procs.append(
         subprocess.Popen(
             [py, "-m", "bot.serve", "run", "--model", str(model), "--port", str(port)],
-            cwd=ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=rasa_log.open("w"),
+            stderr=subprocess.STDOUT,
         )
     )
     try:

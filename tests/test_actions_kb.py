@@ -1,26 +1,32 @@
 """The knowledge-base action, driven with rasa_sdk trackers (no network)."""
+
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.kb import ActionAnswerKb
-from bot.kb import get_kb
 from bot.domain_files import load_domain
+from bot.kb import get_kb
 
 
-def _tracker(intent: str, slots: dict[str, Any], entities: list[dict] | None = None,
-             events: list[dict] | None = None) -> Tracker:
+def _tracker(
+    intent: str,
+    slots: dict[str, Any],
+    entities: list[dict] | None = None,
+    events: list[dict] | None = None,
+) -> Tracker:
     return Tracker(
         sender_id="t",
         slots=slots,
-        latest_message={"intent": {"name": intent, "confidence": 0.99}, "entities": entities or [], "text": "x"},
+        latest_message={
+            "intent": {"name": intent, "confidence": 0.99},
+            "entities": entities or [],
+            "text": "x",
+        },
         events=events or [],
         paused=False,
         followup_action=None,
@@ -56,17 +62,29 @@ def test_adult_first_passport_answered_at_once_with_a_hint():
     assert "身份证" in text and "来源" in text
     assert "小孩" in text or "未满16" in text
     assert not buttons
-    assert {"event": "slot", "timestamp": None, "name": "last_aspect", "value": "documents"} in events
+    assert {
+        "event": "slot",
+        "timestamp": None,
+        "name": "last_aspect",
+        "value": "documents",
+    } in events
 
 
 def test_follow_up_about_a_child_uses_the_last_aspect():
-    text, _, _ = _run(_tracker("inform", {"service": "passport", "applicant_type": "minor", "last_aspect": "documents"},
-                               entities=[{"entity": "applicant_type", "value": "minor"}]))
+    text, _, _ = _run(
+        _tracker(
+            "inform",
+            {"service": "passport", "applicant_type": "minor", "last_aspect": "documents"},
+            entities=[{"entity": "applicant_type", "value": "minor"}],
+        )
+    )
     assert "监护" in text
 
 
 def test_fee_follow_up_keeps_the_service():
-    text, _, _ = _run(_tracker("ask_fee", {"service": "hk_macau_permit", "last_aspect": "documents"}))
+    text, _, _ = _run(
+        _tracker("ask_fee", {"service": "hk_macau_permit", "last_aspect": "documents"})
+    )
     assert "60" in text
 
 
@@ -75,7 +93,10 @@ def test_service_missing_asks_which_document_only_when_needed():
     tracker.latest_message["text"] = "签注怎么办"
     text, buttons, _ = _run(tracker)
     assert "哪种证件" in text
-    assert {b["payload"] for b in buttons} == {'/inform{"service":"hk_macau_permit"}', '/inform{"service":"taiwan_permit"}'}
+    assert {b["payload"] for b in buttons} == {
+        '/inform{"service":"hk_macau_permit"}',
+        '/inform{"service":"taiwan_permit"}',
+    }
 
 
 def test_place_lists_halls_without_inventing_values():
@@ -90,13 +111,21 @@ def test_new_service_drops_details_of_the_old_one():
         {"event": "user", "text": "那台湾通行证呢"},
         {"event": "slot", "name": "service", "value": "taiwan_permit"},
     ]
-    text, _, _ = _run(_tracker("ask_documents", {"service": "taiwan_permit", "applicant_type": "minor"},
-                               entities=[{"entity": "service", "value": "taiwan_permit"}], events=events))
+    text, _, _ = _run(
+        _tracker(
+            "ask_documents",
+            {"service": "taiwan_permit", "applicant_type": "minor"},
+            entities=[{"entity": "service", "value": "taiwan_permit"}],
+            events=events,
+        )
+    )
     assert "台湾" in text
 
 
 def test_a_trip_plan_gets_the_documents_for_that_service():
-    text, _, _ = _run(_tracker("travel_plan", {"service": "hk_macau_permit", "applicant_type": "minor"}))
+    text, _, _ = _run(
+        _tracker("travel_plan", {"service": "hk_macau_permit", "applicant_type": "minor"})
+    )
     assert "监护" in text or "16" in text
 
 
@@ -116,24 +145,38 @@ def test_the_same_question_inside_a_conversation_is_answered():
 
 
 def test_g_endorsement_for_a_huzhou_resident_is_group_tour_only():
-    text, _, _ = _run(_tracker("ask_endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "huzhou"}))
+    text, _, _ = _run(
+        _tracker(
+            "ask_endorsement",
+            {"service": "hk_macau_permit", "endorsement_type": "G", "place": "huzhou"},
+        )
+    )
     assert "不能办个人旅游签注" in text and "团队旅游签注（L）" in text and "12367" in text
 
 
 def test_g_endorsement_for_a_hangzhou_resident_is_available():
-    text, buttons, _ = _run(_tracker("ask_endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "hangzhou"}))
+    text, buttons, _ = _run(
+        _tracker(
+            "ask_endorsement",
+            {"service": "hk_macau_permit", "endorsement_type": "G", "place": "hangzhou"},
+        )
+    )
     assert "可以办个人旅游签注（G）" in text and not buttons
 
 
 def test_g_endorsement_with_unknown_city_asks_for_it():
-    text, buttons, _ = _run(_tracker("ask_endorsement", {"service": "hk_macau_permit", "endorsement_type": "G"}))
+    text, buttons, _ = _run(
+        _tracker("ask_endorsement", {"service": "hk_macau_permit", "endorsement_type": "G"})
+    )
     assert "请告诉我您的户籍所在城市" in text
     payloads = {b["payload"] for b in buttons}
     assert '/inform{"place":"huzhou"}' in payloads and '/inform{"place":"taizhou"}' in payloads
 
 
 def test_taiwan_individual_tour_status():
-    text, _, _ = _run(_tracker("ask_endorsement", {"service": "taiwan_permit", "endorsement_type": "G"}))
+    text, _, _ = _run(
+        _tracker("ask_endorsement", {"service": "taiwan_permit", "endorsement_type": "G"})
+    )
     assert "暂停" in text and "福建、上海" in text and "来源：" in text and "http" not in text
 
 
@@ -153,7 +196,9 @@ def _said(intent: str, text: str, slots: dict[str, Any], **extra: Any) -> Tracke
     from bot.vocabulary import VocabularyMatcher
 
     matches = VocabularyMatcher(get_kb().vocabulary).find(text)
-    entities = [{"entity": m.entity, "value": m.value, "start": m.start, "end": m.end} for m in matches]
+    entities = [
+        {"entity": m.entity, "value": m.value, "start": m.start, "end": m.end} for m in matches
+    ]
     tracker = _tracker(intent, {**{m.entity: m.value for m in matches}, **slots}, entities=entities)
     tracker.latest_message.update({"text": text, **extra})
     return tracker
@@ -164,14 +209,26 @@ def test_how_to_apply_gets_the_documents_with_fee_time_and_more_buttons():
     assert "身份证" in text and "120元" in text and "7个工作日" in text
     assert text.count("来源：") == 1 and "还想了解" in text
     payloads = [b["payload"] for b in buttons]
-    assert payloads == ['/ask_fee{"service":"passport"}', '/ask_processing_time{"service":"passport"}',
-                        '/book_appointment{"service":"passport"}']
-    assert {"event": "slot", "timestamp": None, "name": "last_aspect", "value": "documents"} in events
+    assert payloads == [
+        '/ask_fee{"service":"passport"}',
+        '/ask_processing_time{"service":"passport"}',
+        '/book_appointment{"service":"passport"}',
+    ]
+    assert {
+        "event": "slot",
+        "timestamp": None,
+        "name": "last_aspect",
+        "value": "documents",
+    } in events
 
 
 def test_a_reading_resolved_by_the_nlu_gets_the_overview_for_that_applicant():
-    tracker = _said("ask_documents", "小孩子台湾通行证搞一下", {},
-                    understood={"intent": "ask_documents", "from_intent": "nlu_fallback"})
+    tracker = _said(
+        "ask_documents",
+        "小孩子台湾通行证搞一下",
+        {},
+        understood={"intent": "ask_documents", "from_intent": "nlu_fallback"},
+    )
     text, buttons, _ = _run(tracker)
     assert "监护" in text and "60元" in text
     assert all('"applicant_type":"minor"' in b["payload"] for b in buttons)
@@ -222,14 +279,25 @@ def test_the_city_given_after_a_hong_kong_trip_answers_the_tourism_endorsement()
     _, _, events = _run(_said("travel_plan", "暑假带孩子去香港要办什么", {}))
     slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
     assert slots["last_aspect"] == "endorsement"
-    follow_up = {"service": "hk_macau_permit", "applicant_type": "minor", **slots, "place": "huzhou"}
-    text, _, _ = _run(_tracker("inform", follow_up, entities=[{"entity": "place", "value": "huzhou"}]))
+    follow_up = {
+        "service": "hk_macau_permit",
+        "applicant_type": "minor",
+        **slots,
+        "place": "huzhou",
+    }
+    text, _, _ = _run(
+        _tracker("inform", follow_up, entities=[{"entity": "place", "value": "huzhou"}])
+    )
     assert "不能办个人旅游签注" in text and "团队旅游签注（L）" in text
+
+
 def test_the_hint_on_other_cases_is_given_once_per_conversation():
     first, _, _ = _run(_tracker("ask_documents", {"service": "passport"}))
     hint_line = next(line for line in first.splitlines() if "小孩呢" in line)
     said = [{"event": "user", "text": "办护照要带什么"}, {"event": "bot", "text": first}]
-    again, _, _ = _run(_tracker("ask_fee", {"service": "passport", "last_aspect": "documents"}, events=said))
+    again, _, _ = _run(
+        _tracker("ask_fee", {"service": "passport", "last_aspect": "documents"}, events=said)
+    )
     assert "120" in again and hint_line not in again
     other, _, _ = _run(_tracker("ask_documents", {"service": "hk_macau_permit"}, events=said))
     hk_hint = get_kb().topics["hk_macau_permit"].hint
@@ -237,23 +305,40 @@ def test_the_hint_on_other_cases_is_given_once_per_conversation():
 
 
 def test_a_topic_question_is_answered_from_its_topic():
-    text, buttons, events = _run(_tracker("ask_topic", {"topic": "port_visa"},
-                                          entities=[{"entity": "topic", "value": "port_visa"}]))
+    text, buttons, events = _run(
+        _tracker(
+            "ask_topic",
+            {"topic": "port_visa"},
+            entities=[{"entity": "topic", "value": "port_visa"}],
+        )
+    )
     assert "口岸签证" in text and "第二十条" in text and not buttons
-    assert {"event": "slot", "timestamp": None, "name": "last_aspect", "value": "overview"} in events
+    assert {
+        "event": "slot",
+        "timestamp": None,
+        "name": "last_aspect",
+        "value": "overview",
+    } in events
 
 
 def test_a_follow_up_stays_on_the_topic_until_a_service_is_named():
     fee, _, _ = _run(_tracker("ask_fee", {"topic": "one_way_permit", "last_aspect": "overview"}))
     assert "40元" in fee and "哪种证件" not in fee
-    passport, _, events = _run(_tracker("ask_documents", {"topic": "one_way_permit", "service": "passport"},
-                                        entities=[{"entity": "service", "value": "passport"}]))
+    passport, _, events = _run(
+        _tracker(
+            "ask_documents",
+            {"topic": "one_way_permit", "service": "passport"},
+            entities=[{"entity": "service", "value": "passport"}],
+        )
+    )
     assert "身份证" in passport and "单程证" not in passport
     assert {"event": "slot", "timestamp": None, "name": "topic", "value": None} in events
 
 
 def test_where_is_the_hall_in_another_city_shows_that_citys_hall():
-    tracker = _tracker("ask_location", {"place": "hangzhou"}, entities=[{"entity": "place", "value": "hangzhou"}])
+    tracker = _tracker(
+        "ask_location", {"place": "hangzhou"}, entities=[{"entity": "place", "value": "hangzhou"}]
+    )
     tracker.latest_message["text"] = "杭州的出入境大厅在哪里"
     text, _, _ = _run(tracker)
     assert "杭州市公安局出入境接待大厅" in text and "婺江路" in text and "待配置" in text

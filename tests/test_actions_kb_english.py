@@ -1,4 +1,5 @@
 """The knowledge-base action in English (language slot `en`), driven with rasa_sdk trackers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,16 +13,29 @@ from actions.kb import KB_ANSWER, ActionAnswerKb
 
 def _run(intent: str, slots: dict[str, Any], text: str = "x") -> tuple[str, list[str], list[dict]]:
     tracker = Tracker(
-        sender_id="t", slots={"language": "en", **slots},
-        latest_message={"intent": {"name": intent, "confidence": 0.99}, "entities": [], "text": text},
-        events=[], paused=False, followup_action=None, active_loop={}, latest_action_name="action_listen",
+        sender_id="t",
+        slots={"language": "en", **slots},
+        latest_message={
+            "intent": {"name": intent, "confidence": 0.99},
+            "entities": [],
+            "text": text,
+        },
+        events=[],
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
     )
     dispatcher = CollectingDispatcher()
     asyncio.run(ActionAnswerKb().run(dispatcher, tracker, {}))
     # A knowledge-base answer is sent as utter_kb_answer ("{answer}"): its text is `answer`.
-    text = "\n".join(m.get("text") or (m.get("answer") if m.get("response") == KB_ANSWER else "") or ""
-                     for m in dispatcher.messages)
-    responses = [m["response"] for m in dispatcher.messages if m.get("response") not in (None, KB_ANSWER)]
+    text = "\n".join(
+        m.get("text") or (m.get("answer") if m.get("response") == KB_ANSWER else "") or ""
+        for m in dispatcher.messages
+    )
+    responses = [
+        m["response"] for m in dispatcher.messages if m.get("response") not in (None, KB_ANSWER)
+    ]
     buttons = [b for m in dispatcher.messages for b in m.get("buttons") or []]
     return text, responses, buttons
 
@@ -50,4 +64,6 @@ def test_no_topic_named_asks_which_one_with_the_english_topics():
     payloads = {b["payload"] for b in buttons}
     assert '/inform{"service":"visa_free_transit"}' in payloads
     assert '/inform{"service":"residence_permit"}' in payloads
-    assert all(b["title"] and not any("\u4e00" <= ch <= "\u9fff" for ch in b["title"]) for b in buttons)
+    assert all(
+        b["title"] and not any("\u4e00" <= ch <= "\u9fff" for ch in b["title"]) for b in buttons
+    )

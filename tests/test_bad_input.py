@@ -3,6 +3,7 @@
 The reply is Chinese unless the input is written in Latin script (the SQL-like text), which
 is answered in English like any such message (bot.language).
 """
+
 from __future__ import annotations
 
 import re

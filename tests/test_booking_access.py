@@ -8,6 +8,7 @@ too long to guess and a miss must not tell "exists" from "not found"; (4) sealed
 phones must never enter the tracker's events; (5) the booking form's name and date edges;
 (6) a locked SQLite write must not stall a reply past WeChat's 5 s.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,9 +41,11 @@ from tests.test_booking_actions import (  # noqa: F401 - `store` is the autouse 
     PHONE,
     Chat,
     render,
-    repo as chat_repo,
     slot_event,
     store,
+)
+from tests.test_booking_actions import (
+    repo as chat_repo,
 )
 from tests.test_booking_repo import book, db_url, repo  # noqa: F401 - fixtures
 
@@ -66,7 +69,14 @@ def test_access_is_the_owner_or_a_recorded_grant(repo: BookingRepository) -> Non
 
     # Without access the repository itself refuses to change the booking (defence in depth).
     assert repo.cancel(code, actor="stranger", channel="rest").error == "not_found"
-    moved = repo.reschedule(code, day=date(2026, 12, 1), start=time(9, 0), actor="stranger", channel="rest", today=date(2026, 11, 27))
+    moved = repo.reschedule(
+        code,
+        day=date(2026, 12, 1),
+        start=time(9, 0),
+        actor="stranger",
+        channel="rest",
+        today=date(2026, 11, 27),
+    )
     assert moved.error == "not_found"
     assert repo.get(code).status == "active" and repo.get(code).day == date(2026, 11, 30)  # type: ignore[union-attr]
 
@@ -85,7 +95,10 @@ def test_five_failures_lock_the_code_for_everyone_but_the_owner(repo: BookingRep
     code = book(repo).code  # type: ignore[attr-defined]
     early = repo.verify_last4(code, "5678", sender_id="helper", channel="web")
     assert early.ok
-    errors = [repo.verify_last4(code, f"{i:04d}", sender_id=f"guess-{i}", channel="rest").error for i in range(CODE_FAILURE_LIMIT)]
+    errors = [
+        repo.verify_last4(code, f"{i:04d}", sender_id=f"guess-{i}", channel="rest").error
+        for i in range(CODE_FAILURE_LIMIT)
+    ]
     assert errors == ["mismatch"] * (CODE_FAILURE_LIMIT - 1) + ["locked"]
     # The right digits from a new sender (or a restarted form) no longer help today.
     assert repo.verify_last4(code, "5678", sender_id="fresh", channel="rest").error == "locked"
@@ -95,24 +108,35 @@ def test_five_failures_lock_the_code_for_everyone_but_the_owner(repo: BookingRep
     tomorrow = _now() + timedelta(days=1, minutes=1)
     assert repo.verify_last4(code, "5678", sender_id="fresh", channel="rest", at=tomorrow).ok
     # A code nobody has is locked the same way (so the lock tells nothing either).
-    ghost = [repo.verify_last4("HZ-ZZZZZZZZ", f"{i:04d}", sender_id=f"g-{i}", channel="rest").error for i in range(CODE_FAILURE_LIMIT)]
+    ghost = [
+        repo.verify_last4("HZ-ZZZZZZZZ", f"{i:04d}", sender_id=f"g-{i}", channel="rest").error
+        for i in range(CODE_FAILURE_LIMIT)
+    ]
     assert ghost == errors
 
 
 def test_failures_are_rate_limited_per_sender(repo: BookingRepository) -> None:
     code = book(repo).code  # type: ignore[attr-defined]
     results = [
-        repo.verify_last4(f"HZ-{'23456789AB'[i]}{'Z' * 7}", "0000", sender_id="scanner", channel="rest")
+        repo.verify_last4(
+            f"HZ-{'23456789AB'[i]}{'Z' * 7}", "0000", sender_id="scanner", channel="rest"
+        )
         for i in range(SENDER_FAILURE_LIMIT)
     ]
-    assert [r.error for r in results] == ["mismatch"] * (SENDER_FAILURE_LIMIT - 1) + ["rate_limited"]
-    assert repo.verify_last4(code, "5678", sender_id="scanner", channel="rest").error == "rate_limited"
+    assert [r.error for r in results] == ["mismatch"] * (SENDER_FAILURE_LIMIT - 1) + [
+        "rate_limited"
+    ]
+    assert (
+        repo.verify_last4(code, "5678", sender_id="scanner", channel="rest").error == "rate_limited"
+    )
     assert repo.check_access(code, sender_id="scanner", channel="rest").error == "rate_limited"
     assert repo.verify_last4(code, "5678", sender_id="someone", channel="rest").ok
     in_an_hour = _now() + timedelta(hours=1, minutes=1)
     assert repo.verify_last4(code, "5678", sender_id="scanner", channel="rest", at=in_an_hour).ok
     with repo._engine.connect() as conn:
-        rows = conn.execute(select(func.count()).select_from(VerificationFailure.__table__)).scalar()
+        rows = conn.execute(
+            select(func.count()).select_from(VerificationFailure.__table__)
+        ).scalar()
     assert rows == SENDER_FAILURE_LIMIT  # at the limit nothing more is compared or counted
 
 
@@ -121,10 +145,20 @@ def test_unknown_code_and_wrong_digits_give_the_same_answer(repo: BookingReposit
     ghost = "HZ-" + ("Z" if code[3] != "Z" else "Y") + code[4:]
     wrong = repo.verify_last4(code, "0000", sender_id="a", channel="rest")
     unknown = repo.verify_last4(ghost, "5678", sender_id="b", channel="rest")
-    assert (wrong.ok, wrong.error, wrong.hall_id, wrong.booking) == (unknown.ok, unknown.error, unknown.hall_id, unknown.booking)
+    assert (wrong.ok, wrong.error, wrong.hall_id, wrong.booking) == (
+        unknown.ok,
+        unknown.error,
+        unknown.hall_id,
+        unknown.booking,
+    )
     assert wrong.error == "mismatch" and wrong.hall_id == "huzhou"
     seen, not_seen = (repo.check_access(c, sender_id="c", channel="rest") for c in (code, ghost))
-    assert (seen.ok, seen.error, seen.hall_id, seen.booking) == (not_seen.ok, not_seen.error, not_seen.hall_id, not_seen.booking)
+    assert (seen.ok, seen.error, seen.hall_id, seen.booking) == (
+        not_seen.ok,
+        not_seen.error,
+        not_seen.hall_id,
+        not_seen.booking,
+    )
 
 
 def test_new_codes_have_eight_characters_and_old_codes_still_work(repo: BookingRepository) -> None:
@@ -134,7 +168,9 @@ def test_new_codes_have_eight_characters_and_old_codes_still_work(repo: BookingR
     assert normalize_code(code.lower().replace("-", " ")) == code
     old = book(repo, 7, day=date(2026, 12, 1)).code  # type: ignore[attr-defined]
     with repo._engine.begin() as conn:  # a booking made before the change
-        conn.execute(update(Booking.__table__).where(Booking.__table__.c.code == old).values(code="HZ-7K3Q9"))
+        conn.execute(
+            update(Booking.__table__).where(Booking.__table__.c.code == old).values(code="HZ-7K3Q9")
+        )
     assert repo.get("hz 7k3q9").code == "HZ-7K3Q9"  # type: ignore[union-attr]
     assert repo.may_access("ＨＺ７Ｋ３Ｑ９", "sender-7", "rest")
     assert repo.verify_last4("hz7k3q9", "0007", sender_id="x", channel="rest").ok
@@ -144,11 +180,22 @@ def test_new_codes_have_eight_characters_and_old_codes_still_work(repo: BookingR
 
 def test_parallel_guesses_cannot_pass_the_limit(repo: BookingRepository) -> None:
     code = book(repo).code  # type: ignore[attr-defined]
-    with ThreadPoolExecutor(max_workers=12) as pool:  # worker threads, as the action server runs them
-        errors = list(pool.map(lambda i: repo.verify_last4(code, f"{i:04d}", sender_id=f"t-{i}", channel="rest").error, range(24)))
+    with ThreadPoolExecutor(
+        max_workers=12
+    ) as pool:  # worker threads, as the action server runs them
+        errors = list(
+            pool.map(
+                lambda i: (
+                    repo.verify_last4(code, f"{i:04d}", sender_id=f"t-{i}", channel="rest").error
+                ),
+                range(24),
+            )
+        )
     assert set(errors) <= {"mismatch", "locked"}
     with repo._engine.connect() as conn:
-        failures = conn.execute(select(func.count()).select_from(VerificationFailure.__table__)).scalar()
+        failures = conn.execute(
+            select(func.count()).select_from(VerificationFailure.__table__)
+        ).scalar()
     assert failures == CODE_FAILURE_LIMIT
     assert repo.verify_last4(code, "5678", sender_id="late", channel="rest").error == "locked"
 
@@ -168,7 +215,9 @@ def test_locked_sqlite_gives_unavailable_quickly_from_any_thread(tmp_path: Path)
         started = clock.monotonic()
         with ThreadPoolExecutor(max_workers=2) as pool:
             booked = pool.submit(book, repository, 3).result()
-            tried = pool.submit(repository.verify_last4, code, "0000", sender_id="s", channel="rest").result()
+            tried = pool.submit(
+                repository.verify_last4, code, "0000", sender_id="s", channel="rest"
+            ).result()
         elapsed = clock.monotonic() - started
         assert booked.error == "unavailable" and tried.error == "unavailable"  # type: ignore[attr-defined]
         assert elapsed < 2 * LOCK_TIMEOUT_S + 2, elapsed  # two waits of 3 s, never 30 s
@@ -226,8 +275,14 @@ def test_forged_slots_do_not_cancel_someone_elses_booking() -> None:
         assert "已取消" not in text and "139****4321" not in text and "2026年12月2日" not in text
     # The same through a chat where the attacker set the slots over the HTTP API.
     chat = Chat(sender="attacker-2")
-    forged = {"booking_code": code, "booking_phone_last4": "verified", "booking_cancel_confirm": True}
-    chat._apply([slot_event(k, v) for k, v in forged.items()])  # POST /conversations/…/tracker/events
+    forged = {
+        "booking_code": code,
+        "booking_phone_last4": "verified",
+        "booking_cancel_confirm": True,
+    }
+    chat._apply(
+        [slot_event(k, v) for k, v in forged.items()]
+    )  # POST /conversations/…/tracker/events
     chat.run_action("action_cancel_booking")
     assert chat_repo().get(code).status == "active" and "重新核验" in chat.text
     chat._apply([slot_event(k, v) for k, v in forged.items()])
@@ -238,16 +293,40 @@ def test_forged_slots_do_not_cancel_someone_elses_booking() -> None:
 
 def test_forged_verified_lookup_reveals_nothing_and_reads_like_no_booking() -> None:
     code = Chat().book()
-    real, _ = _run("action_lookup_booking", "attacker", {"booking_code": code, "booking_phone_last4": "verified"})
-    ghost, _ = _run("action_lookup_booking", "attacker", {"booking_code": "HZ-ZZZZZZZZ", "booking_phone_last4": "verified"})
+    real, _ = _run(
+        "action_lookup_booking",
+        "attacker",
+        {"booking_code": code, "booking_phone_last4": "verified"},
+    )
+    ghost, _ = _run(
+        "action_lookup_booking",
+        "attacker",
+        {"booking_code": "HZ-ZZZZZZZZ", "booking_phone_last4": "verified"},
+    )
     assert [m["text"] for m in real] == [m["text"] for m in ghost]
     blob = json.dumps(real, ensure_ascii=False)
-    assert code not in blob and "139****4321" not in blob and "330521" not in blob and "2026年12月2日" not in blob
-    forged_move = {"booking_code": code, "booking_phone_last4": "owner", "booking_date": "2026-12-03", "booking_time": "14:00", "booking_confirm": True}
+    assert (
+        code not in blob
+        and "139****4321" not in blob
+        and "330521" not in blob
+        and "2026年12月2日" not in blob
+    )
+    forged_move = {
+        "booking_code": code,
+        "booking_phone_last4": "owner",
+        "booking_date": "2026-12-03",
+        "booking_time": "14:00",
+        "booking_confirm": True,
+    }
     _run("action_reschedule_booking", "attacker", forged_move)
     assert chat_repo().get(code).day == date(2026, 12, 2)
     # The owner on another channel is not the owner either.
-    other_channel, _ = _run("action_lookup_booking", "wx-openid-A", {"booking_code": code, "booking_phone_last4": "owner"}, channel="wechat")
+    other_channel, _ = _run(
+        "action_lookup_booking",
+        "wx-openid-A",
+        {"booking_code": code, "booking_phone_last4": "owner"},
+        channel="wechat",
+    )
     assert "139****4321" not in json.dumps(other_channel, ensure_ascii=False)
 
 
@@ -271,13 +350,17 @@ def test_restarting_the_form_or_changing_sender_does_not_reset_the_tries() -> No
     assert "核验失败的次数太多" in third.text and "后四位" not in third.text
     third.say("/lookup_booking")
     third.say("4321")  # right digits, too late
-    assert "2026年12月2日" not in json.dumps([first.transcript, second.transcript, third.transcript], ensure_ascii=False)
+    assert "2026年12月2日" not in json.dumps(
+        [first.transcript, second.transcript, third.transcript], ensure_ascii=False
+    )
     owner = Chat()
     owner.say(f"查一下{code}", "lookup_booking")
     assert "2026年12月2日" in owner.text  # the owner is never locked out
 
 
-def test_locked_reply_names_the_halls_phone_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_locked_reply_names_the_halls_phone_when_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("HALL_HUZHOU_PHONE", "0572-1234567")
     code = Chat().book()
     for i in range(CODE_FAILURE_LIMIT):
@@ -311,12 +394,23 @@ def _pending_rows() -> List[Dict[str, Any]]:
 def test_no_sealed_or_clear_id_or_phone_in_the_events() -> None:
     chat = Chat()
     chat.say("预约", "book_appointment")
-    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9:00", "张三", ADULT_ID, "139 5712 4321"):
+    for answer in (
+        '/inform{"service":"passport"}',
+        '/inform{"booking_hall":"huzhou"}',
+        "明天",
+        "9:00",
+        "张三",
+        ADULT_ID,
+        "139 5712 4321",
+    ):
         chat.say(answer)
     rows = _pending_rows()
     assert {r["field"] for r in rows} == {"id_number", "phone"}
     assert all(r["sealed"].startswith("sealed:") and ADULT_ID not in r["sealed"] for r in rows)
-    assert chat.slots["booking_id_number"] == "330521********001X" and chat.slots["booking_phone"] == "139****4321"
+    assert (
+        chat.slots["booking_id_number"] == "330521********001X"
+        and chat.slots["booking_phone"] == "139****4321"
+    )
     chat.say("/affirm")
     assert "预约成功" in chat.text
     assert _pending_rows() == []  # deleted once the booking is written
@@ -325,14 +419,23 @@ def test_no_sealed_or_clear_id_or_phone_in_the_events() -> None:
     for value in FORGED_SECRET_VALUES + ("13957124321",):
         assert value not in returned and value not in history, value
     with get_engine().connect() as conn:
-        dump = json.dumps([dict(r) for r in conn.execute(select(Booking.__table__)).mappings()], default=str)
+        dump = json.dumps(
+            [dict(r) for r in conn.execute(select(Booking.__table__)).mappings()], default=str
+        )
     assert "sealed:" not in dump and ADULT_ID not in dump
 
 
 def test_stopping_the_form_or_the_expiry_drops_the_pending_values() -> None:
     chat = Chat()
     chat.say("预约", "book_appointment")
-    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9:00", "张三", ADULT_ID):
+    for answer in (
+        '/inform{"service":"passport"}',
+        '/inform{"booking_hall":"huzhou"}',
+        "明天",
+        "9:00",
+        "张三",
+        ADULT_ID,
+    ):
         chat.say(answer)
     assert len(_pending_rows()) == 1
     chat.say("算了", "deny")
@@ -342,14 +445,24 @@ def test_stopping_the_form_or_the_expiry_drops_the_pending_values() -> None:
     store_.put("conv-x", "phone", PHONE)
     assert store_.get("conv-x", "phone") == PHONE
     assert store_.get("conv-x", "phone", at=_now() + PENDING_TTL + timedelta(seconds=1)) is None
-    store_.put("conv-y", "phone", PHONE, at=_now() + PENDING_TTL + timedelta(seconds=1))  # purges expired rows
+    store_.put(
+        "conv-y", "phone", PHONE, at=_now() + PENDING_TTL + timedelta(seconds=1)
+    )  # purges expired rows
     assert [r["conversation_id"] for r in _pending_rows()] == ["conv-y"]
 
 
 def test_expired_personal_values_are_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
     chat = Chat()
     chat.say("预约", "book_appointment")
-    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9:00", "张三", ADULT_ID, PHONE):
+    for answer in (
+        '/inform{"service":"passport"}',
+        '/inform{"booking_hall":"huzhou"}',
+        "明天",
+        "9:00",
+        "张三",
+        ADULT_ID,
+        PHONE,
+    ):
         chat.say(answer)
     PendingPersonalStore().drop(chat.sender)  # as if 30 minutes had passed
     chat.say("/affirm")
@@ -367,24 +480,37 @@ def test_expired_personal_values_are_asked_again(monkeypatch: pytest.MonkeyPatch
 def _at_name_step() -> Chat:
     chat = Chat()
     chat.say("预约", "book_appointment")
-    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9:00"):
+    for answer in (
+        '/inform{"service":"passport"}',
+        '/inform{"booking_hall":"huzhou"}',
+        "明天",
+        "9:00",
+    ):
         chat.say(answer)
     assert chat.slots["requested_slot"] == "booking_name"
     return chat
 
 
-@pytest.mark.parametrize("text, name", [("钱七", "钱七"), ("我叫钱七", "钱七"), ("欧阳娜娜", "欧阳娜娜")])
+@pytest.mark.parametrize(
+    "text, name", [("钱七", "钱七"), ("我叫钱七", "钱七"), ("欧阳娜娜", "欧阳娜娜")]
+)
 def test_a_name_is_taken_before_a_side_question(text: str, name: str) -> None:
     chat = _at_name_step()
     chat.say(text, "ask_fee")  # the NLU hears 钱 (money) as a fee question
-    assert chat.slots["booking_name"] == name and chat.slots["requested_slot"] == "booking_id_number"
+    assert (
+        chat.slots["booking_name"] == name and chat.slots["requested_slot"] == "booking_id_number"
+    )
 
 
 @pytest.mark.parametrize("word", ["确认", "好的", "是的", "取消"])
 def test_yes_no_words_are_not_names(word: str) -> None:
     chat = _at_name_step()
     chat.say(word, "affirm" if word != "取消" else "deny")
-    assert chat.slots["booking_name"] is None and "姓名" in chat.text and chat.active_loop == "booking_form"
+    assert (
+        chat.slots["booking_name"] is None
+        and "姓名" in chat.text
+        and chat.active_loop == "booking_form"
+    )
 
 
 @pytest.mark.parametrize("text, intent", [("上午10点", "ask_location"), ("下午两点", "greet")])
@@ -415,8 +541,13 @@ def test_a_real_side_question_at_the_name_step_is_still_answered() -> None:
     assert chat.slots["booking_name"] is None and "接着预约" in chat.text
 
 
-@pytest.mark.parametrize("today", [datetime(2026, 12, 4, 10, 0), datetime(2026, 12, 7, 10, 0), datetime(2026, 12, 28, 10, 0)])
-def test_days_suggested_for_a_closed_day_are_inside_the_window_and_bookable(monkeypatch: pytest.MonkeyPatch, today: datetime) -> None:
+@pytest.mark.parametrize(
+    "today",
+    [datetime(2026, 12, 4, 10, 0), datetime(2026, 12, 7, 10, 0), datetime(2026, 12, 28, 10, 0)],
+)
+def test_days_suggested_for_a_closed_day_are_inside_the_window_and_bookable(
+    monkeypatch: pytest.MonkeyPatch, today: datetime
+) -> None:
     monkeypatch.setattr(booking_common, "now", lambda: today)
     last = today.date() + timedelta(days=30)
     chat = Chat()
@@ -428,7 +559,7 @@ def test_days_suggested_for_a_closed_day_are_inside_the_window_and_bookable(monk
     payloads = [b["payload"] for b in chat.buttons]
     assert payloads
     for payload in payloads:
-        day = date.fromisoformat(json.loads(payload[len("/inform"):])["booking_date"])
+        day = date.fromisoformat(json.loads(payload[len("/inform") :])["booking_date"])
         assert today.date() <= day <= last, (day, last)
         probe = Chat(sender=f"probe-{day}")
         probe.say("预约", "book_appointment")
@@ -447,6 +578,8 @@ def test_pending_store_on_both_databases(repo: BookingRepository) -> None:
     assert pending.get("conv-2", "phone") is None
     with repo._engine.connect() as conn:
         rows = conn.execute(select(PendingPersonal.__table__)).mappings().all()
-    assert len(rows) == 2 and all(ADULT_ID not in r["sealed"] and PHONE not in r["sealed"] for r in rows)
+    assert len(rows) == 2 and all(
+        ADULT_ID not in r["sealed"] and PHONE not in r["sealed"] for r in rows
+    )
     pending.drop("conv-1")
     assert pending.get("conv-1", "phone") is None

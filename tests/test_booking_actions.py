@@ -12,6 +12,7 @@ No model and no network are involved.
 
 The clock is fixed at Tuesday 2026-12-01 10:05 (Asia/Shanghai).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
-import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -34,8 +34,8 @@ import actions.emergency as emergency
 from actions.booking import find_booking_code
 from actions.forms_base import is_stop_request
 from actions.handoff import ActionHandoff
-from bot.privacy import mask_text
 from bot.domain_files import load_domain
+from bot.privacy import mask_text
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN: Dict[str, Any] = load_domain()
@@ -62,10 +62,18 @@ FORM_SUBMIT = {
 
 def _registry() -> Dict[str, Action]:
     found: Dict[str, Action] = {"action_handoff": ActionHandoff()}
-    booking_modules = (booking.validate, booking.ask, booking.submit)  # the modules that define actions
+    booking_modules = (
+        booking.validate,
+        booking.ask,
+        booking.submit,
+    )  # the modules that define actions
     for module in (*booking_modules, after_green_channel, emergency):
         for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, Action) and obj.__module__ == module.__name__:
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, Action)
+                and obj.__module__ == module.__name__
+            ):
                 try:
                     instance = obj()
                 except TypeError:  # abstract bases
@@ -137,7 +145,9 @@ class Chat:
         ALL_CHATS.append(self)
 
     # --- plumbing -----------------------------------------------------------------------
-    def _tracker(self, extra: Optional[List[Dict[str, Any]]] = None, slots: Optional[Dict[str, Any]] = None) -> Tracker:
+    def _tracker(
+        self, extra: Optional[List[Dict[str, Any]]] = None, slots: Optional[Dict[str, Any]] = None
+    ) -> Tracker:
         return Tracker(
             self.sender,
             dict(slots if slots is not None else self.slots),
@@ -170,7 +180,13 @@ class Chat:
         self.returned.extend(events)
         for m in messages:  # Rasa records each reply as a BotUttered event (with its variables)
             data = {k: v for k, v in m.items() if k != "text" and v}
-            self.events.append({"event": "bot", "text": m.get("text"), "data": {"buttons": m.get("buttons"), **data}})
+            self.events.append(
+                {
+                    "event": "bot",
+                    "text": m.get("text"),
+                    "data": {"buttons": m.get("buttons"), **data},
+                }
+            )
         return events
 
     def _dispatch_response(self, name: str) -> List[Dict[str, Any]]:
@@ -210,7 +226,11 @@ class Chat:
         entities = {e["entity"]: e["value"] for e in self.latest.get("entities", [])}
         for slot, spec in DOMAIN["slots"].items():
             for mapping in spec.get("mappings") or []:
-                if mapping["type"] == "from_entity" and not mapping.get("conditions") and mapping["entity"] in entities:
+                if (
+                    mapping["type"] == "from_entity"
+                    and not mapping.get("conditions")
+                    and mapping["entity"] in entities
+                ):
                     self._apply([slot_event(slot, entities[mapping["entity"]])])
                     break
 
@@ -242,14 +262,19 @@ class Chat:
         return DOMAIN["forms"][form]["required_slots"]
 
     def _validate(self, form: str, candidates: Dict[str, Any]) -> List[Dict[str, Any]]:
-        extra = [slot_event("requested_slot", self.slots["requested_slot"]), {"event": "action", "name": form}]
+        extra = [
+            slot_event("requested_slot", self.slots["requested_slot"]),
+            {"event": "action", "name": form},
+        ]
         extra += [slot_event(k, v) for k, v in candidates.items()]
         slots = dict(self.slots)
         slots.update(candidates)
         return self._dispatch(f"validate_{form}", self._tracker(extra, slots))
 
     def _continue(self, form: str, events: List[Dict[str, Any]]) -> None:
-        requested_events = [e for e in events if e.get("event") == "slot" and e["name"] == "requested_slot"]
+        requested_events = [
+            e for e in events if e.get("event") == "slot" and e["name"] == "requested_slot"
+        ]
         if requested_events and requested_events[-1]["value"] is None:
             return self._deactivate(form)
         if requested_events:
@@ -274,7 +299,9 @@ class Chat:
     def _activate(self, form: str) -> None:
         self.active_loop = form
         self._apply([slot_event(k, v) for k, v in self._extract().items()])
-        prefilled = {s: self.slots[s] for s in self._required(form) if self.slots.get(s) is not None}
+        prefilled = {
+            s: self.slots[s] for s in self._required(form) if self.slots.get(s) is not None
+        }
         events = self._validate(form, prefilled)
         self._apply(events)
         self._continue(form, events)
@@ -293,7 +320,9 @@ class Chat:
         return True
 
     # --- a user turn (rules in data/dialogue/booking.yml) ---------------------------------
-    def say(self, text: str, intent: str = "inform", entities: Optional[Dict[str, Any]] = None) -> str:
+    def say(
+        self, text: str, intent: str = "inform", entities: Optional[Dict[str, Any]] = None
+    ) -> str:
         m = re.fullmatch(r"/(\w+)(\{.*\})?", text)
         if m:  # a button payload, like RegexMessageHandler
             intent = m.group(1)
@@ -305,7 +334,14 @@ class Chat:
             "intent_ranking": [{"name": intent, "confidence": 1.0}],
             "entities": [{"entity": k, "value": v} for k, v in (entities or {}).items()],
         }
-        self.events.append({"event": "user", "text": text, "parse_data": self.latest, "input_channel": self.channel})
+        self.events.append(
+            {
+                "event": "user",
+                "text": text,
+                "parse_data": self.latest,
+                "input_channel": self.channel,
+            }
+        )
         self.out = []
         self.rejected = False
         self._extract_global()
@@ -350,8 +386,17 @@ class Chat:
     def buttons(self) -> List[Dict[str, str]]:
         return [b for m in self.out for b in m.get("buttons") or []]
 
-    def book(self, *, service: str = "passport", hall: str = "huzhou", day: str = "明天", at: str = "09:00",
-             name: str = "张三", id_number: str = ADULT_ID, phone: str = PHONE) -> str:
+    def book(
+        self,
+        *,
+        service: str = "passport",
+        hall: str = "huzhou",
+        day: str = "明天",
+        at: str = "09:00",
+        name: str = "张三",
+        id_number: str = ADULT_ID,
+        phone: str = PHONE,
+    ) -> str:
         self.say("我想预约", "book_appointment")
         self.say(f'/inform{{"service":"{service}"}}')
         self.say(f'/inform{{"booking_hall":"{hall}"}}')
@@ -416,7 +461,9 @@ def test_full_booking_confirms_with_code_and_masked_values_and_forgets_id_and_ph
     chat.say('/inform{"service":"passport"}')
     assert {b["title"] for b in chat.buttons} >= {"湖州市市民服务中心出入境接待大厅"}
     chat.say('/inform{"booking_hall":"huzhou"}')
-    assert "哪天" in chat.text and '/inform{"booking_date":"2026-12-01"}' in {b["payload"] for b in chat.buttons}
+    assert "哪天" in chat.text and '/inform{"booking_date":"2026-12-01"}' in {
+        b["payload"] for b in chat.buttons
+    }
     chat.say("明天")
     assert "2026年12月2日" in chat.text
     assert "09:00" in {b["title"] for b in chat.buttons}
@@ -427,14 +474,26 @@ def test_full_booking_confirms_with_code_and_masked_values_and_forgets_id_and_ph
     chat.say(ADULT_ID)
     assert "手机" in chat.text
     chat.say("139 5712 4321")
-    assert "330521********001X" in chat.text and "139****4321" in chat.text and "确认预约吗" in chat.text
+    assert (
+        "330521********001X" in chat.text
+        and "139****4321" in chat.text
+        and "确认预约吗" in chat.text
+    )
     assert [b["payload"] for b in chat.buttons] == ["/affirm", "/deny"]
     chat.say("/affirm")
     text = chat.text
     assert "预约成功" in text
     code = CODE_RE.search(text).group(1)
     assert code.startswith("HZ-")
-    for part in ("湖州市市民服务中心出入境接待大厅", "2026年12月2日", "09:00", "请携带", "居民身份证", "330521********001X", "139****4321"):
+    for part in (
+        "湖州市市民服务中心出入境接待大厅",
+        "2026年12月2日",
+        "09:00",
+        "请携带",
+        "居民身份证",
+        "330521********001X",
+        "139****4321",
+    ):
         assert part in text, part
     assert chat.active_loop is None
     assert chat.slots["booking_id_number"] is None and chat.slots["booking_phone"] is None
@@ -445,7 +504,9 @@ def test_full_booking_confirms_with_code_and_masked_values_and_forgets_id_and_ph
 
 def test_one_message_can_carry_service_hall_and_date():
     chat = Chat()
-    chat.say("想预约明天去德清办护照", "book_appointment", {"service": "passport", "place": "deqing"})
+    chat.say(
+        "想预约明天去德清办护照", "book_appointment", {"service": "passport", "place": "deqing"}
+    )
     assert chat.slots["booking_service"] == "passport"
     assert chat.slots["booking_hall"] == "deqing"
     assert chat.slots["booking_date"] == "2026-12-02"
@@ -482,11 +543,21 @@ def test_first_message_with_service_and_date_asks_only_what_is_missing():
 
 def test_unknown_hall_in_the_first_message_gets_the_hall_steps_reply_and_keeps_the_rest():
     chat = Chat()
-    chat.say("帮我约下周三上午杭州市民中心办护照", "book_appointment", {"service": "passport", "place": "hangzhou"})
+    chat.say(
+        "帮我约下周三上午杭州市民中心办护照",
+        "book_appointment",
+        {"service": "passport", "place": "hangzhou"},
+    )
     assert "目前可以预约的是下面这些大厅" in chat.text
-    assert {b["payload"] for b in chat.buttons} == {'/inform{"booking_hall":"huzhou"}', '/inform{"booking_hall":"deqing"}'}
+    assert {b["payload"] for b in chat.buttons} == {
+        '/inform{"booking_hall":"huzhou"}',
+        '/inform{"booking_hall":"deqing"}',
+    }
     assert chat.slots["booking_service"] == "passport" and chat.slots["booking_hall"] is None
-    assert chat.slots["booking_date"] == "2026-12-09" and chat.slots["booking_part_of_day"] == "morning"
+    assert (
+        chat.slots["booking_date"] == "2026-12-09"
+        and chat.slots["booking_part_of_day"] == "morning"
+    )
     chat.say("德清")
     titles = [b["title"] for b in chat.buttons]
     assert chat.slots["requested_slot"] == "booking_time" and "上午" in chat.text
@@ -499,13 +570,18 @@ def test_unknown_hall_in_the_first_message_gets_the_hall_steps_reply_and_keeps_t
 def test_a_time_in_the_first_message_waits_for_the_hall_and_is_then_checked():
     chat = Chat()
     chat.say("我想约明天上午10点办护照", "book_appointment", {"service": "passport"})
-    assert chat.slots["booking_date"] == "2026-12-02" and chat.slots["requested_slot"] == "booking_hall"
+    assert (
+        chat.slots["booking_date"] == "2026-12-02"
+        and chat.slots["requested_slot"] == "booking_hall"
+    )
     chat.say('/inform{"booking_hall":"huzhou"}')
     assert chat.slots["booking_time"] == "10:00"
     assert chat.slots["requested_slot"] == "booking_name", chat.text
 
 
-def test_a_day_full_at_the_hall_chosen_later_gets_the_date_steps_reply(monkeypatch: pytest.MonkeyPatch):
+def test_a_day_full_at_the_hall_chosen_later_gets_the_date_steps_reply(
+    monkeypatch: pytest.MonkeyPatch,
+):
     real = booking_validate.free_slots
 
     def full_on_wednesday(hall_id: str, day: date, priority: bool, current: datetime) -> list:
@@ -529,7 +605,9 @@ def test_a_day_full_at_the_hall_chosen_later_gets_the_date_steps_reply(monkeypat
         ("预约2027年3月1日办护照", "30天以内"),
     ],
 )
-def test_an_invalid_date_in_the_first_message_gets_the_polite_reason_then_the_date_step(text: str, reason: str):
+def test_an_invalid_date_in_the_first_message_gets_the_polite_reason_then_the_date_step(
+    text: str, reason: str
+):
     chat = Chat()
     chat.say(text, "book_appointment", {"service": "passport"})
     assert reason in chat.text, chat.text
@@ -540,8 +618,14 @@ def test_an_invalid_date_in_the_first_message_gets_the_polite_reason_then_the_da
 
 def test_an_invalid_date_with_a_known_hall_is_answered_with_free_days():
     chat = Chat()
-    chat.say("预约这周六去德清办护照", "book_appointment", {"service": "passport", "place": "deqing"})
-    assert "周六" in chat.text and chat.slots["booking_hall"] == "deqing" and chat.slots["booking_date"] is None
+    chat.say(
+        "预约这周六去德清办护照", "book_appointment", {"service": "passport", "place": "deqing"}
+    )
+    assert (
+        "周六" in chat.text
+        and chat.slots["booking_hall"] == "deqing"
+        and chat.slots["booking_date"] is None
+    )
     payloads = [b["payload"] for b in chat.buttons]
     assert payloads and all(p.startswith('/inform{"booking_date":"2026-12') for p in payloads)
 
@@ -558,7 +642,11 @@ def test_an_answer_at_the_service_step_can_also_name_the_hall_and_the_date():
 
 def test_id_and_phone_in_the_first_message_are_not_taken_outside_their_steps():
     chat = Chat()
-    chat.say(f"我想预约明天办护照 {ADULT_ID} {PHONE}", "book_appointment", {"service": "passport", "place": "huzhou"})
+    chat.say(
+        f"我想预约明天办护照 {ADULT_ID} {PHONE}",
+        "book_appointment",
+        {"service": "passport", "place": "huzhou"},
+    )
     assert chat.slots["booking_id_number"] is None and chat.slots["booking_phone"] is None
     assert pending(chat, "id_number") is None and pending(chat, "phone") is None
     assert chat.slots["booking_date"] == "2026-12-02"
@@ -615,7 +703,9 @@ def test_full_day_offers_the_next_free_days():
 
     real = booking_validate.free_slots
 
-    def full_on_wednesday(hall_id: str, day: date, priority: bool, current: datetime) -> list[SlotView]:
+    def full_on_wednesday(
+        hall_id: str, day: date, priority: bool, current: datetime
+    ) -> list[SlotView]:
         return [] if day == date(2026, 12, 2) else real(hall_id, day, priority, current)
 
     chat = Chat()
@@ -658,7 +748,13 @@ def test_a_2027_spring_festival_date_is_refused_with_the_reason(monkeypatch: pyt
 def test_invalid_id_and_phone_get_polite_reasons_and_are_never_echoed():
     chat = Chat()
     chat.say("预约", "book_appointment")
-    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9点", "李四"):
+    for answer in (
+        '/inform{"service":"passport"}',
+        '/inform{"booking_hall":"huzhou"}',
+        "明天",
+        "9点",
+        "李四",
+    ):
         chat.say(answer)
     chat.say("123456")
     assert "18位" in chat.text and chat.slots["booking_id_number"] is None
@@ -666,7 +762,10 @@ def test_invalid_id_and_phone_get_polite_reasons_and_are_never_echoed():
     assert "校验位" in chat.text
     chat.say("身份证号是 " + ADULT_ID)
     # The slot shows the masked form; the value itself waits server-side (no tracker history).
-    assert chat.slots["booking_id_number"] == "330521********001X" and pending(chat, "id_number") == ADULT_ID
+    assert (
+        chat.slots["booking_id_number"] == "330521********001X"
+        and pending(chat, "id_number") == ADULT_ID
+    )
     chat.say("12345")
     assert chat.slots["booking_phone"] is None and "手机" in chat.text
     chat.say("1" * 100)
@@ -678,7 +777,12 @@ def test_invalid_id_and_phone_get_polite_reasons_and_are_never_echoed():
 def test_sql_looking_and_question_like_names_are_refused():
     chat = Chat()
     chat.say("预约", "book_appointment")
-    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9点"):
+    for answer in (
+        '/inform{"service":"passport"}',
+        '/inform{"booking_hall":"huzhou"}',
+        "明天",
+        "9点",
+    ):
         chat.say(answer)
     chat.say("Robert'); DROP TABLE bookings;--")
     assert chat.slots["booking_name"] is None and "姓名" in chat.text
@@ -691,7 +795,13 @@ def test_sql_looking_and_question_like_names_are_refused():
 def test_minor_gets_the_guardian_reminder_in_the_form_and_the_confirmation():
     chat = Chat()
     chat.say("预约", "book_appointment")
-    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "10:00", "张小宝"):
+    for answer in (
+        '/inform{"service":"passport"}',
+        '/inform{"booking_hall":"huzhou"}',
+        "明天",
+        "10:00",
+        "张小宝",
+    ):
         chat.say(answer)
     chat.say(MINOR_ID)
     assert "监护人" in chat.text and "户口簿" in chat.text and "出生证明" in chat.text
@@ -719,11 +829,23 @@ def test_stop_phrases_end_the_form_politely_and_forget_the_answers():
 
 @pytest.mark.parametrize(
     "text, stop",
-    [("算了", True), ("算了吧", True), ("不约了", True), ("先不预约了", True), ("不約了", True), ("Never mind", True),
-     ("不取消", False), ("算了算了我还是约明天吧", False), ("不对", False), ("张三", False)],
+    [
+        ("算了", True),
+        ("算了吧", True),
+        ("不约了", True),
+        ("先不预约了", True),
+        ("不約了", True),
+        ("Never mind", True),
+        ("不取消", False),
+        ("算了算了我还是约明天吧", False),
+        ("不对", False),
+        ("张三", False),
+    ],
 )
 def test_stop_phrases(text: str, stop: bool):
-    tracker = Tracker("s", {}, {"text": text, "intent": {"name": "inform"}}, [], False, None, {}, None)
+    tracker = Tracker(
+        "s", {}, {"text": text, "intent": {"name": "inform"}}, [], False, None, {}, None
+    )
     assert is_stop_request(tracker) is stop
 
 
@@ -757,7 +879,15 @@ def test_request_human_during_the_form_is_handed_over_and_keeps_the_answers():
 def test_modify_at_confirmation_reasks_only_that_field():
     chat = Chat()
     chat.say("预约", "book_appointment")
-    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9:00", "张三", ADULT_ID, PHONE):
+    for answer in (
+        '/inform{"service":"passport"}',
+        '/inform{"booking_hall":"huzhou"}',
+        "明天",
+        "9:00",
+        "张三",
+        ADULT_ID,
+        PHONE,
+    ):
         chat.say(answer)
     chat.say("/deny")
     assert "修改哪一项" in chat.text and "改手机号" in {b["title"] for b in chat.buttons}
@@ -767,13 +897,23 @@ def test_modify_at_confirmation_reasks_only_that_field():
     assert "139****5670" in chat.text and "确认预约吗" in chat.text
 
 
-def test_dead_database_keeps_the_form_and_writes_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def test_dead_database_keeps_the_form_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
     from bot.booking import BookingRepository
     from bot.booking.db import make_engine
 
     chat = Chat()
     chat.say("预约", "book_appointment")
-    for answer in ('/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9:00", "张三", ADULT_ID, PHONE):
+    for answer in (
+        '/inform{"service":"passport"}',
+        '/inform{"booking_hall":"huzhou"}',
+        "明天",
+        "9:00",
+        "张三",
+        ADULT_ID,
+        PHONE,
+    ):
         chat.say(answer)
     (tmp_path / "file").write_text("x")
     dead = BookingRepository(make_engine(f"sqlite:///{tmp_path / 'file' / 'no.db'}"))
@@ -781,7 +921,10 @@ def test_dead_database_keeps_the_form_and_writes_nothing(monkeypatch: pytest.Mon
     chat.say("/affirm")
     assert "暂时不可用" in chat.text and "保留" in chat.text
     assert chat.slots["booking_confirm"] is None
-    assert chat.slots["booking_id_number"] == "330521********001X" and chat.slots["booking_time"] == "09:00"
+    assert (
+        chat.slots["booking_id_number"] == "330521********001X"
+        and chat.slots["booking_time"] == "09:00"
+    )
     assert pending(chat, "id_number") == ADULT_ID  # kept server-side for the retry
     monkeypatch.undo()
     monkeypatch.setattr(booking_common, "now", lambda: NOW)
@@ -822,7 +965,9 @@ def test_emergency_mid_booking_then_book_the_fastest_continues_as_the_priority_b
     chat = Chat()
     chat.say("我想预约", "book_appointment")
     chat.say('/inform{"service":"passport"}')
-    chat.say("我爸在美国去世了，要马上赶过去", "report_emergency", {"emergency_type": "bereavement"})
+    chat.say(
+        "我爸在美国去世了，要马上赶过去", "report_emergency", {"emergency_type": "bereavement"}
+    )
     assert "绿色通道" in chat.text and chat.active_loop is None
     assert chat.slots["interrupted_form"] == "booking_form"
     assert chat.slots["green_channel_context"] == "bereavement"
@@ -863,7 +1008,11 @@ def test_proofs_asked_inside_the_priority_booking_are_the_categorys_and_the_form
 
 def test_after_the_green_channel_a_plain_booking_request_is_the_priority_booking():
     chat = Chat()
-    chat.say("我儿子在泰国失联了，我得去找他", "report_emergency", {"emergency_type": "overseas_incident"})
+    chat.say(
+        "我儿子在泰国失联了，我得去找他",
+        "report_emergency",
+        {"emergency_type": "overseas_incident"},
+    )
     chat.say("帮我预约", "book_appointment")
     assert chat.active_loop == "booking_form" and chat.slots["booking_priority"] is True
     assert "哪项业务" in chat.text
@@ -899,11 +1048,17 @@ def test_speed_after_the_green_channel_gives_the_speed_and_the_earliest_seat(que
 
     kb = get_emergency_kb()
     chat = Chat()
-    chat.say("我妈在日本病危，我要马上过去", "report_emergency", {"emergency_type": "critical_illness_visit"})
+    chat.say(
+        "我妈在日本病危，我要马上过去",
+        "report_emergency",
+        {"emergency_type": "critical_illness_visit"},
+    )
     chat.say(question, "ask_processing_time")
     assert kb.categories["critical_illness_visit"].name in chat.text and kb.speed.text in chat.text
     first = repo().priority_slots("huzhou", NOW)[0]
-    assert first[0] == NOW.date() and "今天" in chat.text and booking.hhmm(first[1].start) in chat.text, chat.text
+    assert (
+        first[0] == NOW.date() and "今天" in chat.text and booking.hhmm(first[1].start) in chat.text
+    ), chat.text
 
 
 def test_speed_when_every_reserved_seat_is_taken_says_so(monkeypatch: pytest.MonkeyPatch):
@@ -911,7 +1066,11 @@ def test_speed_when_every_reserved_seat_is_taken_says_so(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(BookingRepository, "priority_slots", lambda self, hall_id, now: [])
     chat = Chat()
-    chat.say("我妈在日本病危，我要马上过去", "report_emergency", {"emergency_type": "critical_illness_visit"})
+    chat.say(
+        "我妈在日本病危，我要马上过去",
+        "report_emergency",
+        {"emergency_type": "critical_illness_visit"},
+    )
     chat.say("最快什么时候能办", "ask_processing_time")
     assert "都已约满" in chat.text and "12367" in chat.text
 
@@ -942,7 +1101,11 @@ def test_lookup_from_another_chat_asks_for_the_last_four_digits():
     stranger.say("0000")
     assert "不一致" in stranger.text and stranger.active_loop == "booking_lookup_form"
     stranger.say("后四位是4321")
-    assert code in stranger.text and "2026年12月2日" in stranger.text and "139****4321" in stranger.text
+    assert (
+        code in stranger.text
+        and "2026年12月2日" in stranger.text
+        and "139****4321" in stranger.text
+    )
     assert stranger.active_loop is None and stranger.slots["booking_code"] is None
 
 
@@ -964,7 +1127,10 @@ def test_reschedule_keeps_the_code():
     chat = Chat()
     code = chat.book()
     chat.say(f"把{code}改到后天", "reschedule_booking")
-    assert chat.slots["booking_date"] == "2026-12-03" and chat.slots["requested_slot"] == "booking_time"
+    assert (
+        chat.slots["booking_date"] == "2026-12-03"
+        and chat.slots["requested_slot"] == "booking_time"
+    )
     chat.say("下午两点")
     assert "请确认改约" in chat.text and code in chat.text and "2026年12月3日" in chat.text
     chat.say("/affirm")
@@ -1049,14 +1215,25 @@ def test_three_wrong_last_digits_end_the_lookup_with_a_hand_over():
     stranger.say(f"查一下{code}", "lookup_booking")
     for guess in ("1111", "2222", "3333"):
         stranger.say(guess)
-    assert "转人工" in stranger.text and {"title": "转人工", "payload": "/request_human"} in stranger.buttons
+    assert (
+        "转人工" in stranger.text
+        and {"title": "转人工", "payload": "/request_human"} in stranger.buttons
+    )
     assert stranger.active_loop is None and stranger.slots["booking_code"] is None
     assert "2026年12月2日" not in json.dumps(stranger.transcript, ensure_ascii=False)
 
 
 @pytest.mark.parametrize("step", range(8))
 def test_huge_or_garbled_input_at_any_step_gets_a_polite_reply(step: int):
-    answers = ['/inform{"service":"passport"}', '/inform{"booking_hall":"huzhou"}', "明天", "9:00", "张三", ADULT_ID, PHONE]
+    answers = [
+        '/inform{"service":"passport"}',
+        '/inform{"booking_hall":"huzhou"}',
+        "明天",
+        "9:00",
+        "张三",
+        ADULT_ID,
+        PHONE,
+    ]
     chat = Chat()
     chat.say("预约", "book_appointment")
     for answer in answers[:step]:
@@ -1067,7 +1244,9 @@ def test_huge_or_garbled_input_at_any_step_gets_a_polite_reply(step: int):
     assert chat.slots[asked] is None or asked == "booking_confirm"
 
 
-def test_a_validator_exception_becomes_a_polite_reply_and_a_failed_try(monkeypatch: pytest.MonkeyPatch):
+def test_a_validator_exception_becomes_a_polite_reply_and_a_failed_try(
+    monkeypatch: pytest.MonkeyPatch,
+):
     chat = Chat()
     chat.say("预约", "book_appointment")
     chat.say('/inform{"service":"passport"}')
@@ -1099,7 +1278,9 @@ def test_a_document_question_mid_form_is_answered_and_the_form_goes_on():
 # --- halls and facts from the knowledge base ------------------------------------------------------
 
 
-def test_a_hall_without_booking_sessions_is_not_offered_and_says_so_with_the_hotline(monkeypatch: pytest.MonkeyPatch):
+def test_a_hall_without_booking_sessions_is_not_offered_and_says_so_with_the_hotline(
+    monkeypatch: pytest.MonkeyPatch,
+):
     from dataclasses import replace
 
     from bot.kb import get_kb
@@ -1127,13 +1308,19 @@ def test_the_hall_question_names_the_halls_from_the_knowledge_base():
     assert "{halls}" in DOMAIN["responses"]["utter_ask_booking_hall"][0]["text"]
 
 
-def test_the_hotline_comes_from_the_knowledge_base_and_never_a_typed_number(monkeypatch: pytest.MonkeyPatch):
+def test_the_hotline_comes_from_the_knowledge_base_and_never_a_typed_number(
+    monkeypatch: pytest.MonkeyPatch,
+):
     from types import SimpleNamespace
 
     from bot.kb.emergency import get_emergency_kb
 
     assert booking_common._hotline() == get_emergency_kb().hotline.text
-    monkeypatch.setattr(booking_common, "get_emergency_kb", lambda: SimpleNamespace(hotline=SimpleNamespace(text="")))
+    monkeypatch.setattr(
+        booking_common,
+        "get_emergency_kb",
+        lambda: SimpleNamespace(hotline=SimpleNamespace(text="")),
+    )
     with pytest.raises(LookupError):
         booking_common._hotline()
 
@@ -1142,7 +1329,10 @@ def test_what_to_bring_takes_the_guardian_and_green_channel_facts_from_the_knowl
     from bot.kb import get_kb
 
     minor = get_kb().answer("documents", {"service": "passport", "applicant_type": "minor"})
-    assert minor is not None and booking_common.guardian_documents("passport") == minor.fact.text.strip()
+    assert (
+        minor is not None
+        and booking_common.guardian_documents("passport") == minor.fact.text.strip()
+    )
     proofs = get_kb().answer("green_channel", {"topic": "green_channel"})
     assert proofs is not None and proofs.fact.summary
     assert proofs.fact.summary in booking.what_to_bring("passport", False, True)

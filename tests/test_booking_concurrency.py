@@ -1,4 +1,5 @@
 """Never oversold: many concurrent attempts on few seats, on SQLite and on PostgreSQL."""
+
 from __future__ import annotations
 
 import threading
@@ -27,7 +28,9 @@ def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BookingRepo
     dispose_engines()
 
 
-def run_concurrently(n: int, attempt: Callable[[int], BookingResult], workers: int = 50) -> list[BookingResult]:
+def run_concurrently(
+    n: int, attempt: Callable[[int], BookingResult], workers: int = 50
+) -> list[BookingResult]:
     """Start n attempts as close together as possible: the first batch (one per worker)
     waits at a barrier, the rest follow as workers free up."""
     parties = min(n, workers)
@@ -48,7 +51,9 @@ def run_concurrently(n: int, attempt: Callable[[int], BookingResult], workers: i
 def counts(repo: BookingRepository) -> tuple[int, int, int]:
     with repo._engine.connect() as conn:
         bookings = conn.execute(
-            select(func.count()).select_from(Booking.__table__).where(Booking.__table__.c.status == "active")
+            select(func.count())
+            .select_from(Booking.__table__)
+            .where(Booking.__table__.c.status == "active")
         ).scalar()
         counter = conn.execute(
             select(SlotCounter.__table__.c.booked, SlotCounter.__table__.c.priority_booked).where(
@@ -148,8 +153,16 @@ def test_one_person_from_many_senders_gets_one_booking(repo: BookingRepository) 
 def test_concurrent_cancel_and_book_never_oversell(repo: BookingRepository) -> None:
     first = [
         repo.book(
-            hall_id="bulk", service="passport", day=MONDAY, start=SLOT, name="先约",
-            id_number=make_id(5000 + i), phone=make_phone(5000 + i), channel="t", sender_id=f"f-{i}", today=TODAY,
+            hall_id="bulk",
+            service="passport",
+            day=MONDAY,
+            start=SLOT,
+            name="先约",
+            id_number=make_id(5000 + i),
+            phone=make_phone(5000 + i),
+            channel="t",
+            sender_id=f"f-{i}",
+            today=TODAY,
         )
         for i in range(10)
     ]
@@ -160,8 +173,16 @@ def test_concurrent_cancel_and_book_never_oversell(repo: BookingRepository) -> N
         if i < 5:
             return repo.cancel(codes[i], actor=f"f-{i}", channel="t")  # the owner  # type: ignore[arg-type]
         return repo.book(
-            hall_id="bulk", service="passport", day=MONDAY, start=SLOT, name="后约",
-            id_number=make_id(6000 + i), phone=make_phone(6000 + i), channel="t", sender_id=f"s-{i}", today=TODAY,
+            hall_id="bulk",
+            service="passport",
+            day=MONDAY,
+            start=SLOT,
+            name="后约",
+            id_number=make_id(6000 + i),
+            phone=make_phone(6000 + i),
+            channel="t",
+            sender_id=f"s-{i}",
+            today=TODAY,
         )
 
     results = run_concurrently(60, attempt, workers=30)

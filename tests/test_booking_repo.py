@@ -1,4 +1,5 @@
 """The booking repository on SQLite (a temp file) and on the real PostgreSQL (`pg_url`)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -189,12 +190,19 @@ def test_book_stores_no_clear_id(repo: BookingRepository) -> None:
     assert view.id_masked == "330521********001X"
     assert view.phone_masked == "138****5678"
     assert view.name_masked == "张*"
-    assert (view.day, view.start, view.end, view.status) == (MONDAY, time(9, 0), time(9, 30), "active")
+    assert (view.day, view.start, view.end, view.status) == (
+        MONDAY,
+        time(9, 0),
+        time(9, 30),
+        "active",
+    )
     assert view.hall_name == "湖州测试大厅"
     with repo._engine.connect() as conn:
         row = conn.execute(select(Booking.__table__)).mappings().one()
         dump = str(dict(row)) + str(conn.execute(select(AuditLog.__table__)).all())
-    expected = hmac.new(get_settings().id_hash_secret.encode(), VALID_ID.encode(), hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        get_settings().id_hash_secret.encode(), VALID_ID.encode(), hashlib.sha256
+    ).hexdigest()
     assert row["id_hash"] == expected
     assert VALID_ID not in dump and "19900315" not in dump
     assert row["phone"] == "13812345678" and row["phone_last4"] == "5678"
@@ -229,10 +237,18 @@ def test_one_active_booking_per_person_service_day(repo: BookingRepository) -> N
         ({"day": TODAY + timedelta(days=31)}, "too_far", "30天以内"),
         ({"day": date(2026, 11, 28)}, "not_working_day", "周六"),
         ({"day": date(2026, 12, 31), "today": date(2026, 12, 28)}, None, None),
-        ({"day": date(2027, 1, 1), "today": date(2026, 12, 28)}, "not_working_day", "2027年节假日安排尚未公布"),
+        (
+            {"day": date(2027, 1, 1), "today": date(2026, 12, 28)},
+            "not_working_day",
+            "2027年节假日安排尚未公布",
+        ),
         ({"start": time(12, 0)}, "invalid_slot", "09:00–12:00、13:30–17:00"),
         ({"start": time(8, 30)}, "invalid_slot", "不是可预约的时段"),
-        ({"day": TODAY, "start": time(9, 0), "now": datetime(2026, 11, 27, 10, 0)}, "slot_passed", "已经开始"),
+        (
+            {"day": TODAY, "start": time(9, 0), "now": datetime(2026, 11, 27, 10, 0)},
+            "slot_passed",
+            "已经开始",
+        ),
         ({"id_number": "330521199003150011"}, "invalid_id", "校验位"),
         ({"phone": "1" * 100}, "invalid_phone", "太长"),
         ({"name": "'; DROP TABLE bookings; --"}, "invalid_name", "姓名"),
@@ -240,7 +256,9 @@ def test_one_active_booking_per_person_service_day(repo: BookingRepository) -> N
         ({"service": ""}, "invalid_service", "业务"),
     ],
 )
-def test_refusals_have_reasons(repo: BookingRepository, overrides: dict, error: str, needle: str) -> None:
+def test_refusals_have_reasons(
+    repo: BookingRepository, overrides: dict, error: str, needle: str
+) -> None:
     result = book(repo, **overrides)
     if error is None:
         assert result.ok, result.error  # type: ignore[attr-defined]
@@ -296,9 +314,10 @@ def test_slot_full_and_green_capacity(repo: BookingRepository) -> None:
     assert "约满" in said(full) and "09:30" in said(full)
     assert full.free_days  # type: ignore[attr-defined]
     assert [s.start for s in repo.available_slots("huzhou", MONDAY)][0] == time(9, 30)
-    assert repo.available_slots("huzhou", MONDAY, priority=True)[0] == repo.available_slots(
-        "huzhou", MONDAY, priority=True
-    )[0]
+    assert (
+        repo.available_slots("huzhou", MONDAY, priority=True)[0]
+        == repo.available_slots("huzhou", MONDAY, priority=True)[0]
+    )
     assert repo.available_slots("huzhou", MONDAY, priority=True)[0].start == time(9, 0)
     green = book(repo, 4, priority=True)
     assert green.ok and green.booking.priority  # type: ignore[attr-defined]
@@ -312,7 +331,11 @@ def test_slot_full_and_green_capacity(repo: BookingRepository) -> None:
 def test_free_days_skip_full_days(repo: BookingRepository) -> None:
     assert repo.free_days("tiny", TODAY, 3) == [TODAY, MONDAY, MONDAY + timedelta(days=1)]
     assert book(repo, 1, hall_id="tiny", day=MONDAY).ok  # type: ignore[attr-defined]
-    assert repo.free_days("tiny", TODAY, 3) == [TODAY, MONDAY + timedelta(days=1), MONDAY + timedelta(days=2)]
+    assert repo.free_days("tiny", TODAY, 3) == [
+        TODAY,
+        MONDAY + timedelta(days=1),
+        MONDAY + timedelta(days=2),
+    ]
     assert repo.free_days("tiny", TODAY, 2, now=datetime(2026, 11, 27, 12, 0)) == [
         MONDAY + timedelta(days=1),
         MONDAY + timedelta(days=2),
@@ -342,33 +365,85 @@ def test_priority_slots(repo: BookingRepository) -> None:
 def test_reschedule_keeps_code_and_frees_old_seat(repo: BookingRepository) -> None:
     first = book(repo)
     code = first.code  # type: ignore[attr-defined]
-    moved = repo.reschedule(code.lower(), day=MONDAY + timedelta(days=1), start=time(14, 0), actor="sender-0", channel="rest", today=TODAY)
+    moved = repo.reschedule(
+        code.lower(),
+        day=MONDAY + timedelta(days=1),
+        start=time(14, 0),
+        actor="sender-0",
+        channel="rest",
+        today=TODAY,
+    )
     assert moved.ok, moved.error
     assert moved.code == code and moved.booking and moved.booking.start == time(14, 0)
     assert repo.get(code).day == MONDAY + timedelta(days=1)  # type: ignore[union-attr]
     assert repo.available_slots("huzhou", MONDAY)[0].free == 2  # old seat freed
-    same = repo.reschedule(code, day=MONDAY + timedelta(days=1), start=time(14, 0), actor="sender-0", channel="rest", today=TODAY)
+    same = repo.reschedule(
+        code,
+        day=MONDAY + timedelta(days=1),
+        start=time(14, 0),
+        actor="sender-0",
+        channel="rest",
+        today=TODAY,
+    )
     assert same.ok
     trail = repo.audit_trail(code)
     assert [t["action"] for t in trail] == ["book", "reschedule"]
-    assert trail[1]["details"] == {"from": {"day": "2026-11-30", "start": "09:00"}, "to": {"day": "2026-12-01", "start": "14:00"}}
+    assert trail[1]["details"] == {
+        "from": {"day": "2026-11-30", "start": "09:00"},
+        "to": {"day": "2026-12-01", "start": "14:00"},
+    }
     assert trail[1]["actor"] == "sender-0"
 
 
 def test_reschedule_refusals_keep_the_booking(repo: BookingRepository) -> None:
     code = book(repo).code  # type: ignore[attr-defined]
     assert book(repo, 1, start=time(10, 0)).ok and book(repo, 2, start=time(10, 0)).ok  # type: ignore[attr-defined]
-    full = repo.reschedule(code, day=MONDAY, start=time(10, 0), actor="sender-0", channel="rest", today=TODAY)
+    full = repo.reschedule(
+        code, day=MONDAY, start=time(10, 0), actor="sender-0", channel="rest", today=TODAY
+    )
     assert full.error == "slot_full" and "原预约保持不变" in said(full, "reschedule")
     assert repo.get(code).start == time(9, 0)  # type: ignore[union-attr]
     assert repo.available_slots("huzhou", MONDAY)[0].free == 1  # still holding its seat
-    assert repo.reschedule(code, day=date(2026, 11, 28), start=time(9, 0), actor="sender-0", channel="rest", today=TODAY).error == "not_working_day"
-    other = book(repo, service="passport", day=MONDAY + timedelta(days=2), sender_id="sender-0b", start=time(9, 0))
+    assert (
+        repo.reschedule(
+            code,
+            day=date(2026, 11, 28),
+            start=time(9, 0),
+            actor="sender-0",
+            channel="rest",
+            today=TODAY,
+        ).error
+        == "not_working_day"
+    )
+    other = book(
+        repo,
+        service="passport",
+        day=MONDAY + timedelta(days=2),
+        sender_id="sender-0b",
+        start=time(9, 0),
+    )
     assert other.ok  # type: ignore[attr-defined]
-    clash = repo.reschedule(code, day=MONDAY + timedelta(days=2), start=time(10, 0), actor="sender-0", channel="rest", today=TODAY)
+    clash = repo.reschedule(
+        code,
+        day=MONDAY + timedelta(days=2),
+        start=time(10, 0),
+        actor="sender-0",
+        channel="rest",
+        today=TODAY,
+    )
     assert clash.error == "duplicate"
-    assert repo.reschedule("HZ-ZZZZZ", day=MONDAY, start=time(9, 0), actor="sender-0", channel="rest", today=TODAY).error == "not_found"
-    assert repo.reschedule("garbage!!", day=MONDAY, start=time(9, 0), actor="sender-0", channel="rest", today=TODAY).error == "not_found"
+    assert (
+        repo.reschedule(
+            "HZ-ZZZZZ", day=MONDAY, start=time(9, 0), actor="sender-0", channel="rest", today=TODAY
+        ).error
+        == "not_found"
+    )
+    assert (
+        repo.reschedule(
+            "garbage!!", day=MONDAY, start=time(9, 0), actor="sender-0", channel="rest", today=TODAY
+        ).error
+        == "not_found"
+    )
     assert [t["action"] for t in repo.audit_trail(code)] == ["book"]
 
 
@@ -379,7 +454,12 @@ def test_cancel_frees_seat_and_is_audited(repo: BookingRepository) -> None:
     assert repo.available_slots("huzhou", MONDAY)[0].free == 2
     again = repo.cancel(code, actor="sender-0", channel="rest")
     assert not again.ok and again.error == "not_active"
-    assert repo.reschedule(code, day=MONDAY, start=time(10, 0), actor="sender-0", channel="rest", today=TODAY).error == "not_active"
+    assert (
+        repo.reschedule(
+            code, day=MONDAY, start=time(10, 0), actor="sender-0", channel="rest", today=TODAY
+        ).error
+        == "not_active"
+    )
     assert repo.cancel("HZ-ZZZZZ", actor="sender-0", channel="rest").error == "not_found"
     assert [t["action"] for t in repo.audit_trail(code)] == ["book", "cancel"]
     assert repo.list_for_sender("sender-0") == []
@@ -447,7 +527,17 @@ def test_dead_database_gives_clear_reason(url: str) -> None:
         assert not result.ok and result.error == "unavailable"  # type: ignore[attr-defined]
         assert "预约系统暂时不可用，请稍后再试或拨打大厅电话" in said(result)
         assert repo.cancel("HZ-7K3Q9", actor="a", channel="rest").error == "unavailable"
-        assert repo.reschedule("HZ-7K3Q9", day=MONDAY, start=time(9, 0), actor="sender-0", channel="rest", today=TODAY).error == "unavailable"
+        assert (
+            repo.reschedule(
+                "HZ-7K3Q9",
+                day=MONDAY,
+                start=time(9, 0),
+                actor="sender-0",
+                channel="rest",
+                today=TODAY,
+            ).error
+            == "unavailable"
+        )
         with pytest.raises(BookingUnavailable):
             repo.available_slots("huzhou", MONDAY)
         with pytest.raises(BookingUnavailable):
@@ -467,7 +557,9 @@ def test_engine_is_lazy_and_sqlite_uses_wal(tmp_path: Path) -> None:
     assert not (tmp_path / "sub" / "lazy.db").exists()  # nothing opened yet
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3000  # a locked write gives up within WeChat's 5 s
+        assert (
+            conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3000
+        )  # a locked write gives up within WeChat's 5 s
     assert get_engine(url) is engine
     dispose_engines()
 
@@ -515,7 +607,9 @@ def test_the_day_rule_returns_codes_and_hints(repo: BookingRepository) -> None:
     slot = repo.day_refusal("huzhou", MONDAY, today=TODAY, start=time(12, 0))
     assert slot is not None and slot.code == "invalid_slot"
     assert slot.hints.sessions == ((time(9, 0), time(12, 0)), (time(13, 30), time(17, 0)))
-    started = repo.day_refusal("huzhou", TODAY, today=TODAY, start=time(9, 0), now=datetime(2026, 11, 27, 10, 0))
+    started = repo.day_refusal(
+        "huzhou", TODAY, today=TODAY, start=time(9, 0), now=datetime(2026, 11, 27, 10, 0)
+    )
     assert started is not None and started.code == "slot_passed"
     unknown = repo.day_refusal("nowhere", MONDAY, today=TODAY)
     assert unknown is not None and unknown.code == "unknown_hall"
@@ -533,7 +627,14 @@ def test_refusals_are_codes_and_data_never_sentences(repo: BookingRepository) ->
         book(repo, sender_id="someone-else", start=time(10, 0)),
         book(repo, hall_id="nowhere"),
         repo.cancel("HZ-ZZZZZZZZ", actor="sender-0", channel="rest"),
-        repo.reschedule(first.code, day=date(2026, 11, 28), start=time(9, 0), actor="sender-0", channel="rest", today=TODAY),  # type: ignore[attr-defined]
+        repo.reschedule(
+            first.code,
+            day=date(2026, 11, 28),
+            start=time(9, 0),
+            actor="sender-0",
+            channel="rest",
+            today=TODAY,
+        ),  # type: ignore[attr-defined]
     ]
     cjk = re.compile(r"[\u4e00-\u9fff]")
     for result in refused:

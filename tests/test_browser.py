@@ -8,6 +8,7 @@ Two sets:
 Screenshots go to results/. Without chromium the tests skip with a reason; under
 REQUIRE_SERVICES=1 that is a failure (tests.conftest.need_service).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,11 +25,22 @@ from bot.settings import PROJECT_ROOT
 from tests.conftest import need_service
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 RESULTS = PROJECT_ROOT / "results"
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
-         "is_mobile": True, "has_touch": True, "locale": "zh-CN"}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+}
 DESK = {"viewport": {"width": 1366, "height": 900}, "locale": "zh-CN"}
 MOTHER = "我妈妈是四川户口，想在湖州办护照"
 BEREAVEMENT = "我爸爸在澳大利亚去世了，我要马上赶过去奔丧，可是护照过期了"
@@ -96,7 +108,8 @@ def ask(page: Any, text: str) -> str:
     page.press("#input", "Enter")
     page.wait_for_function(
         "n => document.querySelectorAll('.msg.bot:not(.intro):not(.typing) .bubble').length > n",
-        arg=before, timeout=TIMEOUT_MS,
+        arg=before,
+        timeout=TIMEOUT_MS,
     )
     page.wait_for_selector(".msg.typing", state="detached")
     return bot_bubbles(page)[-1]
@@ -132,10 +145,14 @@ class ScriptedAgent:
             await out.send_text_message(message.sender_id, answer.render())
         elif "护照" in message.text:
             answer = kb.answer("documents", {"service": "passport"})
-            await out.send_text_with_buttons(message.sender_id, answer.render(), [
-                {"title": "小孩办护照呢", "payload": '/inform{"applicant_type":"minor"}'},
-                {"title": "多少钱", "payload": "护照多少钱"},
-            ])
+            await out.send_text_with_buttons(
+                message.sender_id,
+                answer.render(),
+                [
+                    {"title": "小孩办护照呢", "payload": '/inform{"applicant_type":"minor"}'},
+                    {"title": "多少钱", "payload": "护照多少钱"},
+                ],
+            )
         else:
             await out.send_text_message(message.sender_id, f"收到：{message.text}")
 
@@ -143,10 +160,10 @@ class ScriptedAgent:
 @pytest.fixture(scope="module")
 def standin() -> Iterator[tuple]:
     from rasa.core.channels.channel import register
-    from bot.channels.rest import RestChannel
 
     from bot.channels.guide import GuideInput
     from bot.channels.guide_auth import GuideAuth, Mode
+    from bot.channels.rest import RestChannel
     from bot.channels.webchat import WebChatInput
     from tests.test_wechat import ServerThread
 
@@ -182,11 +199,15 @@ def test_webchat_bubbles_buttons_and_reload_on_a_phone(browser, standin):
 
         # Click a button: the title shows as the user's bubble, the payload goes to the bot.
         page.get_by_role("button", name="小孩办护照呢").click()
-        page.wait_for_function("() => document.querySelectorAll('.msg.bot:not(.intro):not(.typing) .bubble').length >= 2")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.msg.bot:not(.intro):not(.typing) .bubble').length >= 2"
+        )
         assert page.locator(".msg.user .bubble").last.inner_text() == "小孩办护照呢"
         assert agent.texts[-1] == '/inform{"applicant_type":"minor"}'
         assert "监护" in bot_bubbles(page)[-1]
-        assert page.get_by_role("button", name="多少钱", exact=True).is_disabled()  # old buttons are spent
+        assert page.get_by_role(
+            "button", name="多少钱", exact=True
+        ).is_disabled()  # old buttons are spent
 
         # Layout: nothing wider than the phone, the composer stays on screen.
         width = page.evaluate("document.documentElement.scrollWidth")
@@ -221,7 +242,9 @@ def test_webchat_suggestion_chip_and_network_error(browser, standin):
         page.goto(f"{base}/webchat/")
         page.get_by_role("button", name="港澳签注多少钱").click()
         page.wait_for_selector(".msg.typing", state="detached")
-        page.wait_for_function("() => document.querySelectorAll('.msg.bot:not(.intro):not(.typing) .bubble').length >= 1")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.msg.bot:not(.intro):not(.typing) .bubble').length >= 1"
+        )
         assert bot_bubbles(page)[-1] == "收到：港澳签注多少钱"
         # the server goes away: a polite message, not a broken page
         page.route("**/webhooks/rest/webhook", lambda route: route.abort())
@@ -238,7 +261,10 @@ def analyze_in_console(page: Any, text: str) -> None:
     page.fill("#situation", text)
     page.click("#analyze")
     page.wait_for_selector(".card.summary")
-    page.wait_for_function("t => document.querySelector('.quote') && document.querySelector('.quote').textContent.includes(t)", arg=text)
+    page.wait_for_function(
+        "t => document.querySelector('.quote') && document.querySelector('.quote').textContent.includes(t)",
+        arg=text,
+    )
 
 
 def test_guide_console_checklist_green_channel_copy_and_print(browser, standin):
@@ -258,7 +284,9 @@ def test_guide_console_checklist_green_channel_copy_and_print(browser, standin):
         shot(page, "guide_mother", full_page=True)
 
         page.click("#copy")
-        page.wait_for_function("() => document.querySelector('#status').textContent.includes('已复制')")
+        page.wait_for_function(
+            "() => document.querySelector('#status').textContent.includes('已复制')"
+        )
         copied = page.evaluate("navigator.clipboard.readText()")
         assert "居民身份证" in copied and MOTHER in copied
 
@@ -311,10 +339,12 @@ def staff_standin() -> Iterator[str]:
     from bot.channels.guide_auth import GuideAuth
     from tests.test_wechat import ServerThread
 
-    auth = GuideAuth.from_env({
-        guide_auth.PASSWORD_ENV: guide_auth.hash_password(STAFF_PASSWORD, iterations=1000),
-        guide_auth.SECRET_ENV: "browser-test-secret-" + "x" * 32,
-    })
+    auth = GuideAuth.from_env(
+        {
+            guide_auth.PASSWORD_ENV: guide_auth.hash_password(STAFF_PASSWORD, iterations=1000),
+            guide_auth.SECRET_ENV: "browser-test-secret-" + "x" * 32,
+        }
+    )
     app = Sanic(f"browser_staff_{uuid.uuid4().hex[:8]}")
     app.ctx.agent = ScriptedAgent()
     register([GuideInput(auth=auth)], app, route="/webhooks/")
@@ -352,8 +382,10 @@ def test_guide_console_staff_login_form_then_console_then_logout(browser, staff_
         page.wait_for_function("() => document.querySelectorAll('#service option').length > 1")
         page.wait_for_selector("#logout", state="visible")
         analyze_in_console(page, MOTHER)
-        assert any("居民身份证" in item for item in
-                   page.locator(".section-documents .checklist li").all_inner_texts())
+        assert any(
+            "居民身份证" in item
+            for item in page.locator(".section-documents .checklist li").all_inner_texts()
+        )
         shot(page, "guide_after_login")
 
         page.click("#logout button")
@@ -389,7 +421,9 @@ def test_live_webchat_question_button_and_reload(browser, live):
         before = len(bot_bubbles(page))
         page.get_by_role("button", name="港澳签注多少钱").click()
         page.wait_for_function(
-            "n => document.querySelectorAll('.msg.bot:not(.intro):not(.typing) .bubble').length > n", arg=before)
+            "n => document.querySelectorAll('.msg.bot:not(.intro):not(.typing) .bubble').length > n",
+            arg=before,
+        )
         page.wait_for_selector(".msg.typing", state="detached")
         assert page.locator(".msg.user .bubble").last.inner_text() == "港澳签注多少钱"
         assert "元" in bot_bubbles(page)[-1]
@@ -434,10 +468,13 @@ def test_live_guide_console_behind_the_staff_password(browser, tmp_path):
 
     if not MODEL.exists():
         need_service("no trained model (models/current.tar.gz)")
-    bot, procs = start_live_bot(tmp_path, extra_env={
-        guide_auth.PASSWORD_ENV: guide_auth.hash_password(STAFF_PASSWORD),
-        guide_auth.SECRET_ENV: secrets.token_urlsafe(32),
-    })
+    bot, procs = start_live_bot(
+        tmp_path,
+        extra_env={
+            guide_auth.PASSWORD_ENV: guide_auth.hash_password(STAFF_PASSWORD),
+            guide_auth.SECRET_ENV: secrets.token_urlsafe(32),
+        },
+    )
     try:
         c = Context(browser, bot.url, **DESK)
         page = c.page

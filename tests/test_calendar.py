@@ -1,14 +1,14 @@
 """Working days: chinesecalendar for 2004–2026; from 2027 the statutory festivals computed
 from the lunar calendar, plus the configured notice."""
+
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
 
+import chinese_calendar
 import pytest
 import yaml
-
-import chinese_calendar
 
 from bot.calendar import (
     calendar_note,
@@ -54,7 +54,10 @@ def test_2027_lunar_festivals_are_computed_holidays() -> None:
     spring = [d for d, name in days.items() if name == "春节"]
     assert sorted(spring) == [date(2027, 2, d) for d in (5, 6, 7, 8)]
     assert {name: d for d, name in days.items() if name in ("清明节", "端午节", "中秋节")} == {
-        "清明节": date(2027, 4, 5), "端午节": date(2027, 6, 9), "中秋节": date(2027, 9, 15)}
+        "清明节": date(2027, 4, 5),
+        "端午节": date(2027, 6, 9),
+        "中秋节": date(2027, 9, 15),
+    }
     for d in [*spring, date(2027, 4, 5), date(2027, 6, 9), date(2027, 9, 15)]:
         assert not is_working_day(d), d
     assert is_working_day(date(2027, 2, 4)) and is_working_day(date(2027, 2, 9))
@@ -82,11 +85,17 @@ def test_refusals_name_the_festival_before_the_weekend() -> None:
 
 def test_a_published_notice_adds_tiaoxiu_days(tmp_path: Path) -> None:
     text = (KB_DIR / "holidays.yml").read_text(encoding="utf-8")
-    text = text.replace("    holidays: []\n    workdays: []", "    holidays: [2027-02-09]\n    workdays: [2027-02-20]")
+    text = text.replace(
+        "    holidays: []\n    workdays: []",
+        "    holidays: [2027-02-09]\n    workdays: [2027-02-20]",
+    )
     text = text.replace("status: 未公布", "status: 已公布")
     (tmp_path / "holidays.yml").write_text(text, encoding="utf-8")
     rules = load_rules(tmp_path / "holidays.yml")
-    assert date(2027, 2, 9) in rules.years[2027].holidays and date(2027, 2, 20) in rules.years[2027].workdays
+    assert (
+        date(2027, 2, 9) in rules.years[2027].holidays
+        and date(2027, 2, 20) in rules.years[2027].workdays
+    )
 
 
 def test_calendar_note_only_for_uncovered_years() -> None:

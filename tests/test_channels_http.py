@@ -3,18 +3,17 @@
 The channels are mounted with Rasa's own `register()`; the agent is a fake whose
 `parse_message` returns what the NLU would, so these tests need no trained model.
 """
+
 from __future__ import annotations
 
 import re
 import uuid
-from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
 import requests
-from sanic import Sanic
-
 from rasa.core.channels.channel import register
+from sanic import Sanic
 
 from bot.channels.guide import GuideInput
 from bot.channels.guide_auth import GuideAuth, Mode
@@ -29,8 +28,13 @@ BEREAVEMENT = "我爸爸在澳大利亚去世了，我要马上过去奔丧，�
 
 def _ent(entity: str, value: str, text: str, phrase: str) -> Dict[str, Any]:
     start = max(text.find(phrase), 0)
-    return {"entity": entity, "value": value, "start": start, "end": start + len(phrase),
-            "extractor": "fake"}
+    return {
+        "entity": entity,
+        "value": value,
+        "start": start,
+        "end": start + len(phrase),
+        "extractor": "fake",
+    }
 
 
 class FakeNluAgent:
@@ -45,8 +49,11 @@ class FakeNluAgent:
 
     async def parse_message(self, text: str) -> Dict[str, Any]:
         self.parsed.append(text)
-        result: Dict[str, Any] = {"text": text, "intent": {"name": "ask_documents", "confidence": 0.91},
-                                  "entities": []}
+        result: Dict[str, Any] = {
+            "text": text,
+            "intent": {"name": "ask_documents", "confidence": 0.91},
+            "entities": [],
+        }
         if "护照" in text:
             result["entities"].append(_ent("service", "passport", text, "护照"))
         if "四川" in text:
@@ -56,11 +63,17 @@ class FakeNluAgent:
         if "奔丧" in text:
             result["intent"] = {"name": "report_emergency", "confidence": 0.97}
             result["entities"].append(_ent("emergency_type", "bereavement", text, "奔丧"))
-            result["emergency"] = {"category": "bereavement", "confidence": 0.95, "blocked_by": [],
-                                   "cues": [{"cue": "我爸爸", "kind": "relative", "start": 0, "end": 3},
-                                            {"cue": "爸爸", "kind": "relative", "start": 1, "end": 3},
-                                            {"cue": "去世", "kind": "event", "start": 9, "end": 11},
-                                            {"cue": "奔丧", "kind": "event", "start": 20, "end": 22}]}
+            result["emergency"] = {
+                "category": "bereavement",
+                "confidence": 0.95,
+                "blocked_by": [],
+                "cues": [
+                    {"cue": "我爸爸", "kind": "relative", "start": 0, "end": 3},
+                    {"cue": "爸爸", "kind": "relative", "start": 1, "end": 3},
+                    {"cue": "去世", "kind": "event", "start": 9, "end": 11},
+                    {"cue": "奔丧", "kind": "event", "start": 20, "end": 22},
+                ],
+            }
         elif "护照" in text:
             result["emergency"] = None  # the component ran and found nothing
         return result
@@ -81,21 +94,29 @@ def server(repository):
     app = Sanic(f"channels_test_{uuid.uuid4().hex[:8]}")
     app.ctx.agent = FakeNluAgent()
     # loopback mode whatever this machine's environment says; tests/test_guide_auth.py covers logins
-    guide = GuideInput(repository_factory=lambda: repository["factory"](), auth=GuideAuth(Mode.LOOPBACK))
+    guide = GuideInput(
+        repository_factory=lambda: repository["factory"](), auth=GuideAuth(Mode.LOOPBACK)
+    )
     register([WebChatInput(), guide], app, route="/webhooks/")
     srv = ServerThread(app).start()
     yield srv, app.ctx.agent
     srv.stop()
 
 
-def analyze(srv: ServerThread, body: Any, content_type: str = "application/json") -> requests.Response:
+def analyze(
+    srv: ServerThread, body: Any, content_type: str = "application/json"
+) -> requests.Response:
     import json
 
     data = body if isinstance(body, (bytes, str)) else json.dumps(body, ensure_ascii=False)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    return requests.post(f"{srv.base}/guide/api/analyze", data=data,
-                         headers={"Content-Type": content_type}, timeout=90)
+    return requests.post(
+        f"{srv.base}/guide/api/analyze",
+        data=data,
+        headers={"Content-Type": content_type},
+        timeout=90,
+    )
 
 
 # ------------------------------------------------------------------------------ pages
@@ -117,8 +138,13 @@ def test_pages_are_served_outside_webhooks_with_a_strict_csp(server, page):
 
 def test_static_files_cannot_escape_their_directory(server):
     srv, _ = server
-    for path in ["/webchat/static/..%2F..%2Fcredentials.yml", "/webchat/static/%2e%2e%2fguide.js",
-                 "/webchat/static/missing.js", "/webchat/static/chat.py", "/guide/static/..%2Fwebchat%2Fchat.js"]:
+    for path in [
+        "/webchat/static/..%2F..%2Fcredentials.yml",
+        "/webchat/static/%2e%2e%2fguide.js",
+        "/webchat/static/missing.js",
+        "/webchat/static/chat.py",
+        "/guide/static/..%2Fwebchat%2Fchat.js",
+    ]:
         assert requests.get(srv.base + path, timeout=5).status_code == 404, path
 
 
@@ -133,7 +159,10 @@ def test_web_files_make_no_external_requests_and_hold_no_facts():
         facts.append(hall.name)
     for path in files:
         text = path.read_text(encoding="utf-8")
-        assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I) or path.suffix == ".svg", path
+        assert (
+            not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I)
+            or path.suffix == ".svg"
+        ), path
         assert "@import" not in text and "url(http" not in text, path
         for fact in facts:
             assert fact not in text, (path, fact)
@@ -175,7 +204,11 @@ def test_guide_green_channel_for_a_bereavement(server):
     green = data["green_channel"]
     assert green["eligible"] is True and green["category"] == "bereavement"
     assert green["name"] == "奔丧"
-    assert green["cues"] == ["我爸爸（亲人）", "去世（事件）", "奔丧（事件）"]  # 爸爸 is inside 我爸爸
+    assert green["cues"] == [
+        "我爸爸（亲人）",
+        "去世（事件）",
+        "奔丧（事件）",
+    ]  # 爸爸 is inside 我爸爸
     assert any("死亡证明" in p for p in green["proofs"])
     assert green["speed"] and green["sources"]
     assert "绿色通道" in data["summary"] and "死亡证明" in data["summary"]
@@ -186,7 +219,11 @@ def test_guide_green_channel_follows_the_nlu_contract(server):
     srv, agent = server
 
     async def plain_parse(text: str) -> Dict[str, Any]:
-        return {"text": text, "intent": {"name": "report_emergency", "confidence": 0.9}, "entities": []}
+        return {
+            "text": text,
+            "intent": {"name": "report_emergency", "confidence": 0.9},
+            "entities": [],
+        }
 
     agent.parse_message = plain_parse
     green = analyze(srv, {"text": BEREAVEMENT}).json()["green_channel"]
@@ -199,15 +236,27 @@ def test_guide_shows_the_ask_band_as_a_question_for_staff(server):
     srv, agent = server
 
     async def lowered(text: str) -> Dict[str, Any]:
-        return {"text": text, "intent": {"name": "emergency_unsure", "confidence": 0.6}, "entities": [],
-                "emergency_ask": {"category": "bereavement", "confidence": 0.6, "blocked_by": [
-                    {"rule": "hypothetical", "cue": "假如", "start": 0, "end": 2}],
-                    "cues": [{"cue": "去世", "kind": "event", "start": 5, "end": 7}]}}
+        return {
+            "text": text,
+            "intent": {"name": "emergency_unsure", "confidence": 0.6},
+            "entities": [],
+            "emergency_ask": {
+                "category": "bereavement",
+                "confidence": 0.6,
+                "blocked_by": [{"rule": "hypothetical", "cue": "假如", "start": 0, "end": 2}],
+                "cues": [{"cue": "去世", "kind": "event", "start": 5, "end": 7}],
+            },
+        }
 
     agent.parse_message = lowered
     green = analyze(srv, {"text": "假如我爸去世了，我明天就得走"}).json()["green_channel"]
     assert green["eligible"] is False and green["category"] is None
-    assert green["ask"] == {"category": "bereavement", "name": "奔丧", "cues": ["去世（事件）"], "context": ["假如"]}
+    assert green["ask"] == {
+        "category": "bereavement",
+        "name": "奔丧",
+        "cues": ["去世（事件）"],
+        "context": ["假如"],
+    }
 
 
 def test_guide_picked_service_without_text(server):
@@ -244,15 +293,20 @@ def test_guide_shows_todays_free_slots_when_booking_exists(server, repository):
     class Repo:
         def available_slots(self, hall_id: str, day: dt.date, now: Any = None) -> List[SlotView]:
             assert hall_id == "huzhou" and isinstance(day, dt.date) and now.date() == day
-            return [SlotView(dt.time(9), dt.time(9, 30), 3), SlotView(dt.time(9, 30), dt.time(10), 0),
-                    SlotView(dt.time(14), dt.time(14, 30), 1)]
+            return [
+                SlotView(dt.time(9), dt.time(9, 30), 3),
+                SlotView(dt.time(9, 30), dt.time(10), 0),
+                SlotView(dt.time(14), dt.time(14, 30), 1),
+            ]
 
     srv, _ = server
     assert analyze(srv, {"text": MOTHER}).json()["slots_today"] is None  # no booking: nothing
     repository["factory"] = Repo
     today = analyze(srv, {"text": MOTHER}).json()["slots_today"]
-    assert today["halls"][0]["slots"] == [{"start": "09:00", "end": "09:30", "free": 3},
-                                          {"start": "14:00", "end": "14:30", "free": 1}]
+    assert today["halls"][0]["slots"] == [
+        {"start": "09:00", "end": "09:30", "free": 3},
+        {"start": "14:00", "end": "14:30", "free": 1},
+    ]
 
 
 def test_guide_reads_slots_from_the_real_booking_store(server, repository, tmp_path):
@@ -302,13 +356,19 @@ def test_guide_bad_input_gets_clean_json_errors(server):
 def test_guide_lists_and_opens_the_topics(server):
     """Every KB topic (口岸签证, 出入境记录 …) can be picked; its sections show the source URL."""
     srv, _ = server
-    names = {s["id"]: s["name"] for s in requests.get(f"{srv.base}/guide/api/options", timeout=5).json()["services"]}
+    names = {
+        s["id"]: s["name"]
+        for s in requests.get(f"{srv.base}/guide/api/options", timeout=5).json()["services"]
+    }
     assert {"port_visa", "entry_exit_record", "one_way_permit", "hmt_resident_permit"} <= set(names)
     data = analyze(srv, {"service": "entry_exit_record"}).json()
     assert data["topic"]["id"] == "entry_exit_record" and not data["warnings"]
     sections = {s["id"]: s for s in data["sections"]}
     assert {"overview", "documents"} <= set(sections)
-    assert sections["documents"]["sources"][0].startswith("https://") and sections["documents"]["items"]
+    assert (
+        sections["documents"]["sources"][0].startswith("https://")
+        and sections["documents"]["items"]
+    )
     assert "出入境记录" in sections["overview"]["title"]
 
 

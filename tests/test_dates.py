@@ -1,4 +1,5 @@
 """Natural Chinese date expressions against a fixed "today" (no clock dependence)."""
+
 from __future__ import annotations
 
 from datetime import date, time
@@ -152,7 +153,8 @@ def test_tiaoxiu_days_are_working_days() -> None:
 
 
 @pytest.mark.parametrize(
-    "text,value", [("十", 10), ("十二", 12), ("二十一", 21), ("三十", 30), ("两", 2), ("二〇二七", 2027)]
+    "text,value",
+    [("十", 10), ("十二", 12), ("二十一", 21), ("三十", 30), ("两", 2), ("二〇二七", 2027)],
 )
 def test_cn_to_int(text: str, value: int) -> None:
     assert cn_to_int(text) == value
@@ -162,7 +164,31 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 _CHUNKS = st.sampled_from(
-    ["下", "周", "三", "月", "号", "日", "点", "半", "上午", "下午", "明天", "后天", "十", "两", "12", "3", ".", "/", ":", "-", " ", "年", "2027"]
+    [
+        "下",
+        "周",
+        "三",
+        "月",
+        "号",
+        "日",
+        "点",
+        "半",
+        "上午",
+        "下午",
+        "明天",
+        "后天",
+        "十",
+        "两",
+        "12",
+        "3",
+        ".",
+        "/",
+        ":",
+        "-",
+        " ",
+        "年",
+        "2027",
+    ]
 )
 
 
@@ -170,7 +196,12 @@ _CHUNKS = st.sampled_from(
 @given(st.one_of(st.text(max_size=60), st.lists(_CHUNKS, max_size=12).map("".join)))
 def test_never_crashes(text: str) -> None:
     parsed = parse_date(text, FRI)
-    assert parsed.day is not None or parsed.reason is not None or parsed.time is not None or parsed.part_of_day
+    assert (
+        parsed.day is not None
+        or parsed.reason is not None
+        or parsed.time is not None
+        or parsed.part_of_day
+    )
 
 
 # English forms, for foreigners booking in English: rewritten into the Chinese rules above.

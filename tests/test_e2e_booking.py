@@ -1,4 +1,5 @@
 """Booking end to end over REST against the real servers: book → look up → reschedule → cancel."""
+
 from __future__ import annotations
 
 import re
@@ -65,7 +66,9 @@ def test_book_look_up_reschedule_and_cancel(live_bot: LiveBot):
     assert "确认" in asked or "确定" in asked, asked
     cancelled = live_bot.text("确认", sender)
     assert "取消" in cancelled and code in cancelled, cancelled
-    assert code not in live_bot.text("我的预约", sender) or "已取消" in live_bot.text("我的预约", sender)
+    assert code not in live_bot.text("我的预约", sender) or "已取消" in live_bot.text(
+        "我的预约", sender
+    )
 
     logs = live_bot.logs()
     assert ID not in logs and PHONE not in logs, "no clear ID or phone in any server log"

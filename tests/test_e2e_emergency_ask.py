@@ -1,4 +1,5 @@
 """The ask band end to end over REST (real Rasa + action servers): ask → 是 → green channel."""
+
 from __future__ import annotations
 
 import uuid

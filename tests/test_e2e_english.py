@@ -4,6 +4,7 @@ Each question is checked for the fact a correct answer must hold, for being in E
 for naming its source. The expired-passport question (Chinese citizens ask in English too)
 must get the renewal documents, not the validity period.
 """
+
 from __future__ import annotations
 
 import re
@@ -45,8 +46,8 @@ def test_a_foreigner_asking_in_english_is_answered_in_english(live_bot: LiveBot,
 
 def test_an_expired_passport_in_english_gets_the_renewal_documents(live_bot: LiveBot):
     reply = live_bot.text("my passport expired, how to renew")
-    assert "原护照" in reply, reply             # the renewal list (the old passport), from the KB
-    assert "10年" not in reply, reply            # not the validity period
+    assert "原护照" in reply, reply  # the renewal list (the old passport), from the KB
+    assert "10年" not in reply, reply  # not the validity period
     assert "only available in Chinese" in reply  # one English line says what English covers
 
 
@@ -72,7 +73,7 @@ ANSWERS = (  # the first cue found in the reply wins: the summary also names "ID
     ("Please check the booking:", "yes"),
     ("Which service", "residence permit"),
     ("Which hall", "Huzhou"),
-    ("Which day", None),          # the next working day, typed in English
+    ("Which day", None),  # the next working day, typed in English
     ("What time", "10am"),
     ("name", "John Smith"),
     ("ID number", ID),

@@ -1,4 +1,5 @@
 """End to end over REST against the real Rasa and action servers, as a citizen would."""
+
 from __future__ import annotations
 
 import uuid
@@ -64,6 +65,7 @@ def test_conversation_survives_a_server_restart(tmp_path):
 
 # ------------------------------------------------------------------ answering from what is understood
 
+
 def _buttons(replies: list[dict]) -> list[dict]:
     return [b for r in replies for b in r.get("buttons") or []]
 
@@ -73,13 +75,19 @@ def test_how_to_apply_gets_documents_fee_time_and_more_buttons(live_bot):
     text = "\n".join(r.get("text", "") for r in replies)
     assert "身份证" in text and "120元" in text and "7个工作日" in text, text
     payloads = {b["payload"] for b in _buttons(replies)}
-    assert '/ask_fee{"service":"passport"}' in payloads and '/book_appointment{"service":"passport"}' in payloads
+    assert (
+        '/ask_fee{"service":"passport"}' in payloads
+        and '/book_appointment{"service":"passport"}' in payloads
+    )
 
 
-@pytest.mark.parametrize("question, expected", [
-    ("下个月去日本玩护照要怎么准备", ["日本", "身份证", "使领馆"]),
-    ("暑假带孩子去香港要办什么", ["香港", "监护", "个人旅游签注"]),
-])
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("下个月去日本玩护照要怎么准备", ["日本", "身份证", "使领馆"]),
+        ("暑假带孩子去香港要办什么", ["香港", "监护", "个人旅游签注"]),
+    ],
+)
 def test_a_trip_plan_gets_what_to_prepare_for_the_destination(live_bot, question, expected):
     reply = live_bot.text(question)
     for fact in expected:
@@ -112,6 +120,8 @@ def test_two_misses_in_a_row_end_with_the_help_text(live_bot):
     # The help text names the way to a person, in the language of the message (Latin
     # gibberish reads as English).
     assert "转人工" in second or "12367" in second, second
+
+
 # One question per knowledge-base topic (data/kb/topic_*.yml) and the other cities' halls.
 TOPIC_QUESTIONS = [
     ("移民局APP怎么预约办护照", ["浙里办"]),

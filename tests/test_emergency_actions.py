@@ -1,4 +1,5 @@
 """actions/emergency.py with rasa_sdk Trackers: the green-channel reply and resuming a form."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,14 +7,13 @@ import re
 from typing import Any, Dict, List, Optional
 
 import pytest
-import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.emergency import ActionGreenChannel, ActionResumeTask
-from bot.kb.emergency import CATEGORIES, load_emergency
-from tests.test_emergency_detector import KB_FILE, ROOT
 from bot.domain_files import load_domain
+from bot.kb.emergency import CATEGORIES, load_emergency
+from tests.test_emergency_detector import KB_FILE
 
 DOMAIN: Dict[str, Any] = load_domain()
 KB = load_emergency(KB_FILE)
@@ -27,9 +27,15 @@ def _tracker(
     slots: Optional[Dict[str, Any]] = None,
     intent: str = "report_emergency",
 ) -> Tracker:
-    latest: Dict[str, Any] = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
+    latest: Dict[str, Any] = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": [],
+    }
     if category:
-        latest["entities"].append({"entity": "emergency_type", "value": category, "start": 0, "end": 2})
+        latest["entities"].append(
+            {"entity": "emergency_type", "value": category, "start": 0, "end": 2}
+        )
         latest["emergency"] = {
             "category": category,
             "confidence": 0.9,
@@ -106,24 +112,36 @@ def test_condolence_only_for_a_bereavement() -> None:
 
 def test_configured_hall_phone_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HALL_HUZHOU_GREEN_PHONE", "0572-1234567")
-    text = _run(ActionGreenChannel(), _tracker("bereavement", slots={"place": "huzhou"}))[0][0]["text"]
+    text = _run(ActionGreenChannel(), _tracker("bereavement", slots={"place": "huzhou"}))[0][0][
+        "text"
+    ]
     assert "0572-1234567" in text and "待配置" not in text and "12367" in text
 
 
 def test_an_active_form_is_interrupted_and_remembered() -> None:
-    messages, events = _run(ActionGreenChannel(), _tracker("critical_illness_visit", active_loop="booking_form"))
+    messages, events = _run(
+        ActionGreenChannel(), _tracker("critical_illness_visit", active_loop="booking_form")
+    )
     assert {"event": "active_loop", "name": None} in [
         {k: e.get(k) for k in ("event", "name")} for e in events if e["event"] == "active_loop"
     ]
-    assert any(e["event"] == "slot" and e["name"] == "interrupted_form" and e["value"] == "booking_form" for e in events)
+    assert any(
+        e["event"] == "slot" and e["name"] == "interrupted_form" and e["value"] == "booking_form"
+        for e in events
+    )
     question = messages[-1]
     assert question["text"] == "要继续刚才的预约吗？"
-    assert [(b["title"], b["payload"]) for b in question["buttons"]] == [("继续预约", "/affirm"), ("不用了", "/deny")]
+    assert [(b["title"], b["payload"]) for b in question["buttons"]] == [
+        ("继续预约", "/affirm"),
+        ("不用了", "/deny"),
+    ]
 
 
 def test_a_document_question_in_the_same_message_is_answered_too() -> None:
     tracker = _tracker(
-        "bereavement", text="我爸在美国去世了，护照要带什么材料", original_intent="ask_documents",
+        "bereavement",
+        text="我爸在美国去世了，护照要带什么材料",
+        original_intent="ask_documents",
         slots={"service": "passport"},
     )
     messages, _ = _run(ActionGreenChannel(), tracker)
@@ -134,7 +152,9 @@ def test_a_document_question_in_the_same_message_is_answered_too() -> None:
 
 def test_lost_document_question_gets_the_replacement_answer() -> None:
     tracker = _tracker(
-        "document_lost", text="护照丢了后天出国，补办要带什么", original_intent="report_emergency",
+        "document_lost",
+        text="护照丢了后天出国，补办要带什么",
+        original_intent="report_emergency",
         slots={"service": "passport"},
     )
     messages, _ = _run(ActionGreenChannel(), tracker)
@@ -163,7 +183,10 @@ def test_deny_drops_the_form() -> None:
     messages, events = _run(ActionResumeTask(), tracker)
     assert "先不继续" in messages[0]["text"]
     assert not any(e["event"] == "followup" for e in events)
-    assert any(e["event"] == "slot" and e["name"] == "interrupted_form" and e["value"] is None for e in events)
+    assert any(
+        e["event"] == "slot" and e["name"] == "interrupted_form" and e["value"] is None
+        for e in events
+    )
 
 
 def test_resume_with_nothing_interrupted_is_polite() -> None:
@@ -177,7 +200,9 @@ def test_domain_declares_the_emergency_pieces() -> None:
     assert DOMAIN["slots"]["emergency_type"]["influence_conversation"] is False
     assert DOMAIN["slots"]["interrupted_form"]["type"] == "text"
     assert DOMAIN["slots"]["interrupted_form"]["influence_conversation"] is True
-    declared = {a if isinstance(a, str) else next(iter(a)) for a in DOMAIN["actions"]}  # or {name: {send_domain}}
+    declared = {
+        a if isinstance(a, str) else next(iter(a)) for a in DOMAIN["actions"]
+    }  # or {name: {send_domain}}
     assert {"action_green_channel", "action_resume_task"} <= declared
     assert set(DOMAIN["slots"]["emergency_type"]["values"]) == set(CATEGORIES)
     # A custom mapping that names an action makes Rasa run it on EVERY turn to fill the slot:
@@ -189,10 +214,15 @@ def test_domain_declares_the_emergency_pieces() -> None:
 # --------------------------------------------------------------------------- the ask band
 
 
-def _ask_tracker(guess: Optional[str], original: Optional[str], active_loop: Optional[str] = None) -> Tracker:
+def _ask_tracker(
+    guess: Optional[str], original: Optional[str], active_loop: Optional[str] = None
+) -> Tracker:
     tracker = _tracker(None, text="假如…", active_loop=active_loop, intent="emergency_unsure")
     tracker.latest_message["emergency_ask"] = {
-        "category": guess, "confidence": 0.6, "cues": [], "blocked_by": [],
+        "category": guess,
+        "confidence": 0.6,
+        "cues": [],
+        "blocked_by": [],
         "original_intent": {"name": original, "confidence": 0.8} if original else None,
     }
     return tracker
@@ -201,7 +231,9 @@ def _ask_tracker(guess: Optional[str], original: Optional[str], active_loop: Opt
 def test_ask_stops_the_form_and_keeps_the_guess_and_the_question() -> None:
     from actions.emergency import ActionAskEmergency
 
-    messages, events = _run(ActionAskEmergency(), _ask_tracker("bereavement", "ask_fee", "booking_form"))
+    messages, events = _run(
+        ActionAskEmergency(), _ask_tracker("bereavement", "ask_fee", "booking_form")
+    )
     assert [m["response"] for m in messages] == ["utter_ask_emergency"]
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     assert slots["emergency_pending"] == "bereavement"
@@ -216,7 +248,9 @@ def test_ask_without_a_guess_waits_for_an_unknown_category() -> None:
     from actions.emergency import ActionAskEmergency
 
     _, events = _run(ActionAskEmergency(), _ask_tracker(None, None))
-    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["emergency_pending"] == "unknown"
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}[
+        "emergency_pending"
+    ] == "unknown"
 
 
 def test_ask_reads_the_question_from_the_words_when_diet_kept_none() -> None:
@@ -225,13 +259,17 @@ def test_ask_reads_the_question_from_the_words_when_diet_kept_none() -> None:
     tracker = _ask_tracker("contract_signing", "report_emergency")
     tracker.latest_message["text"] = "假设下周要去香港签合同，港澳签注多少钱，我明天就出发"
     _, events = _run(ActionAskEmergency(), tracker)
-    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["emergency_question"] == "fee"
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}[
+        "emergency_question"
+    ] == "fee"
 
 
 def test_yes_gives_the_guessed_category_green_channel() -> None:
     from actions.emergency import ActionEmergencyAnswer
 
-    tracker = _tracker(None, text="是", intent="affirm", slots={"emergency_pending": "visa_expiring"})
+    tracker = _tracker(
+        None, text="是", intent="affirm", slots={"emergency_pending": "visa_expiring"}
+    )
     messages, events = _run(ActionEmergencyAnswer(), tracker)
     text = "\n".join(m.get("text") or "" for m in messages)
     assert "绿色通道" in text and KB.categories["visa_expiring"].proofs[0] in text
@@ -251,14 +289,27 @@ def test_yes_without_a_category_offers_the_list_of_all_nine() -> None:
 def test_no_answers_the_original_question_and_offers_the_waiting_form() -> None:
     from actions.emergency import ActionEmergencyAnswer
 
-    tracker = _tracker(None, text="不是", intent="deny", slots={
-        "emergency_pending": "contract_signing", "emergency_question": "fee",
-        "service": "passport", "interrupted_form": "booking_form"})
+    tracker = _tracker(
+        None,
+        text="不是",
+        intent="deny",
+        slots={
+            "emergency_pending": "contract_signing",
+            "emergency_question": "fee",
+            "service": "passport",
+            "interrupted_form": "booking_form",
+        },
+    )
     messages, events = _run(ActionEmergencyAnswer(), tracker)
     text = "\n".join(m.get("text") or "" for m in messages)
     assert "绿色通道" not in text and "120" in text  # the passport fee
-    assert "预约" in messages[-1]["text"] and [b["payload"] for b in messages[-1]["buttons"]] == ["/affirm", "/deny"]
-    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["emergency_pending"] is None
+    assert "预约" in messages[-1]["text"] and [b["payload"] for b in messages[-1]["buttons"]] == [
+        "/affirm",
+        "/deny",
+    ]
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}[
+        "emergency_pending"
+    ] is None
 
 
 def test_no_without_a_question_says_so_from_the_domain() -> None:

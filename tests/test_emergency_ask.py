@@ -4,6 +4,7 @@ A strong cue never vanishes: context (如果, 去年, 电视剧, 听说, a quest
 either blocks it for good, when nothing says the user is pressed now, or lowers it into an
 ask ("请问是否有急事…"). A pet or a negated event blocks for good.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -67,7 +68,10 @@ def test_an_explicit_date_counts_as_near_only_when_it_is(detector: Detector) -> 
     assert _band(soon) == ("detect", "study_deadline")
     assert _band(later)[0] != "detect"
     # a date found after other cues still sits in order among them
-    assert _band(detector.analyse("录取通知上写着12月10号报到，护照过期了")) == ("detect", "study_deadline")
+    assert _band(detector.analyse("录取通知上写着12月10号报到，护照过期了")) == (
+        "detect",
+        "study_deadline",
+    )
 
 
 @pytest.mark.parametrize(
@@ -99,7 +103,9 @@ def test_unambiguous_context_blocks_for_good(detector: Detector, text: str, kind
         ("听说我哥在泰国被扣了，我得马上过去", "others"),
     ],
 )
-def test_context_with_a_pressing_date_is_asked_or_detected(detector: Detector, text: str, kind: str | None) -> None:
+def test_context_with_a_pressing_date_is_asked_or_detected(
+    detector: Detector, text: str, kind: str | None
+) -> None:
     band, category = _band(detector.analyse(text))
     assert band in ("ask", "detect")
     assert category in CATEGORIES
@@ -119,7 +125,10 @@ def test_a_weak_finding_is_asked_not_dropped(detector: Detector) -> None:
 
 
 def test_pets_and_negated_events_are_never_asked(detector: Detector) -> None:
-    for text in ("狗狗在宠物医院抢救，我明天要去看它", "我妈在日本病危的消息是假消息，明天照常上班"):
+    for text in (
+        "狗狗在宠物医院抢救，我明天要去看它",
+        "我妈在日本病危的消息是假消息，明天照常上班",
+    ):
         assert _band(detector.analyse(text)) == ("none", None), text
 
 
@@ -129,6 +138,11 @@ def test_english_relatives_are_whole_words(detector: Detector) -> None:
 
 
 def test_ordinary_questions_are_neither_detected_nor_asked(detector: Detector) -> None:
-    for text in ("护照过期了怎么换", "签证快到期了要怎么续签", "我的护照明年到期，现在可以换吗",
-                 "下个月想去日本玩，护照怎么办", "急！护照照片可以自己拍吗"):
+    for text in (
+        "护照过期了怎么换",
+        "签证快到期了要怎么续签",
+        "我的护照明年到期，现在可以换吗",
+        "下个月想去日本玩，护照怎么办",
+        "急！护照照片可以自己拍吗",
+    ):
         assert _band(detector.analyse(text)) == ("none", None), text

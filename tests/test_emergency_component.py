@@ -3,6 +3,7 @@
 No DIET here: messages carry a hand-written intent and ranking, as DIET would leave them.
 (Model-level figures come from the trained model; see scripts/eval.py.)
 """
+
 from __future__ import annotations
 
 import shutil
@@ -57,7 +58,8 @@ def _message(
     message.set(INTENT, {"name": intent, "confidence": confidence}, add_to_output=True)
     message.set(
         INTENT_RANKING_KEY,
-        ranking or [{"name": intent, "confidence": confidence}, {"name": "ask_fee", "confidence": 0.3}],
+        ranking
+        or [{"name": intent, "confidence": confidence}, {"name": "ask_fee", "confidence": 0.3}],
         add_to_output=True,
     )
     message.set(ENTITIES, [], add_to_output=True)
@@ -93,7 +95,10 @@ def test_fallback_classifier_after_it_keeps_the_emergency(trained: Dict[str, Any
         "护照丢了，后天就要出国",
         intent="ask_documents",
         confidence=0.41,
-        ranking=[{"name": "ask_documents", "confidence": 0.41}, {"name": "ask_fee", "confidence": 0.40}],
+        ranking=[
+            {"name": "ask_documents", "confidence": 0.41},
+            {"name": "ask_fee", "confidence": 0.40},
+        ],
     )
     trained["component"].process([message])
     fallback = FallbackClassifier.create(
@@ -132,14 +137,17 @@ def test_diet_emergency_without_a_finding_is_demoted(trained: Dict[str, Any]) ->
         "下个月去香港签个合同",
         intent="report_emergency",
         confidence=0.55,
-        ranking=[{"name": "report_emergency", "confidence": 0.55}, {"name": "travel_plan", "confidence": 0.4}],
+        ranking=[
+            {"name": "report_emergency", "confidence": 0.55},
+            {"name": "travel_plan", "confidence": 0.4},
+        ],
     )
     trained["component"].process([message])
     assert _emergency_entities(message) == []
     assert message.get(INTENT)["name"] == "travel_plan"
-    assert message.as_dict(only_output_properties=True)["emergency_rejected"]["demoted_intent"]["name"] == (
-        "report_emergency"
-    )
+    assert message.as_dict(only_output_properties=True)["emergency_rejected"]["demoted_intent"][
+        "name"
+    ] == ("report_emergency")
 
 
 def test_diet_emergency_lifts_a_borderline_finding(trained: Dict[str, Any]) -> None:
@@ -154,7 +162,9 @@ def test_diet_emergency_lifts_a_borderline_finding(trained: Dict[str, Any]) -> N
 
 
 @pytest.mark.parametrize(
-    "text", ["", " ", "\x00", "🙂" * 300, "急" * 20_000], ids=["empty", "space", "nul", "emoji", "huge"]
+    "text",
+    ["", " ", "\x00", "🙂" * 300, "急" * 20_000],
+    ids=["empty", "space", "nul", "emoji", "huge"],
 )
 def test_bad_input_is_processed_without_error(trained: Dict[str, Any], text: str) -> None:
     message = _message(text)
@@ -169,7 +179,10 @@ def test_fingerprint_follows_the_patterns_file(tmp_path: Path) -> None:
     first = EmergencyDetector.fingerprint_addon(config)
     copy.write_text(copy.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
     assert first and EmergencyDetector.fingerprint_addon(config) != first
-    assert EmergencyDetector.fingerprint_addon({"patterns_path": str(tmp_path / "missing.yml")}) is None
+    assert (
+        EmergencyDetector.fingerprint_addon({"patterns_path": str(tmp_path / "missing.yml")})
+        is None
+    )
 
 
 def test_training_with_a_broken_kb_fails_loudly(tmp_path: Path) -> None:
@@ -189,7 +202,9 @@ def test_training_with_a_broken_kb_fails_loudly(tmp_path: Path) -> None:
 def test_ask_band_routes_to_the_question_without_an_entity(trained: Dict[str, Any]) -> None:
     """A lowered finding: intent emergency_unsure, no emergency_type (the contract), and the
     original question kept for 不是."""
-    message = _message("假如下周要去香港签合同，签注还没办，明天就要出发", intent="ask_endorsement", confidence=0.8)
+    message = _message(
+        "假如下周要去香港签合同，签注还没办，明天就要出发", intent="ask_endorsement", confidence=0.8
+    )
     trained["component"].process([message])
     assert _emergency_entities(message) == []
     output = message.as_dict(only_output_properties=True)
@@ -217,7 +232,10 @@ def test_diet_unsure_without_a_finding_is_demoted(trained: Dict[str, Any]) -> No
         "护照照片有什么要求",
         intent="emergency_unsure",
         confidence=0.6,
-        ranking=[{"name": "emergency_unsure", "confidence": 0.6}, {"name": "ask_photo", "confidence": 0.3}],
+        ranking=[
+            {"name": "emergency_unsure", "confidence": 0.6},
+            {"name": "ask_photo", "confidence": 0.3},
+        ],
     )
     trained["component"].process([message])
     assert message.get(INTENT)["name"] == "ask_photo"
@@ -239,5 +257,7 @@ def test_fingerprint_follows_the_labelled_sentences(tmp_path: Path) -> None:
     labelled.write_text("version: 1\nexamples: []\n", encoding="utf-8")
     config = {"patterns_path": str(KB_FILE), "training_path": str(labelled)}
     first = EmergencyDetector.fingerprint_addon(config)
-    labelled.write_text("version: 1\nexamples: [{text: 护照丢了后天走, label: document_lost}]\n", encoding="utf-8")
+    labelled.write_text(
+        "version: 1\nexamples: [{text: 护照丢了后天走, label: document_lost}]\n", encoding="utf-8"
+    )
     assert EmergencyDetector.fingerprint_addon(config) != first

@@ -4,6 +4,7 @@ Figures asserted here are the detector's targets: recall ≥ 0.98, category accu
 near-miss false alarms ≤ 0.05 on tests/data/emergency_labelled.yml, and at most 11 false
 alarms over the 3,784 CrossWOZ user turns (never read line by line, only counted).
 """
+
 from __future__ import annotations
 
 import copy
@@ -24,8 +25,13 @@ from bot.text import normalize_with_map
 ROOT = Path(__file__).resolve().parents[1]
 KB_FILE = ROOT / "data" / "kb" / "emergency.yml"
 LABELLED = ROOT / "tests" / "data" / "emergency_labelled.yml"
-HELDOUT = [ROOT / "tests" / "data" / "emergency_heldout.yml", ROOT / "tests" / "data" / "emergency_heldout2.yml"]
-CROSSWOZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "ood" / "crosswoz_test_user.txt"
+HELDOUT = [
+    ROOT / "tests" / "data" / "emergency_heldout.yml",
+    ROOT / "tests" / "data" / "emergency_heldout2.yml",
+]
+CROSSWOZ = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "ood" / "crosswoz_test_user.txt"
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +86,9 @@ def test_labelled_set_is_not_training_data() -> None:
             for line in str(block.get("examples", "")).splitlines():
                 training.add(line.strip().lstrip("- ").strip())
     data = _load(LABELLED)
-    texts = [t for ts in data["emergencies"].values() for t in ts] + [n["text"] for n in data["near_misses"]]
+    texts = [t for ts in data["emergencies"].values() for t in ts] + [
+        n["text"] for n in data["near_misses"]
+    ]
     overlap = [t for t in texts if t in training]
     assert overlap == []
 
@@ -100,7 +108,9 @@ def test_recall_category_accuracy_and_near_misses(detector: Detector) -> None:
 def test_held_out_sets_stay_close(detector: Detector, path: Path) -> None:
     """Sets written after tuning; looser bounds, they exist to catch over-fitting."""
     score = _score(detector, _load(path))
-    print(f"\n{path.stem}: recall={score['recall']:.3f} accuracy={score['accuracy']:.3f} fa={score['false_alarm_rate']:.3f}")
+    print(
+        f"\n{path.stem}: recall={score['recall']:.3f} accuracy={score['accuracy']:.3f} fa={score['false_alarm_rate']:.3f}"
+    )
     assert score["recall"] >= 0.90, score["misses"]
     assert score["accuracy"] >= 0.85, score["misses"]
     assert score["false_alarm_rate"] <= 0.10, score["alarms"]
@@ -109,7 +119,9 @@ def test_held_out_sets_stay_close(detector: Detector, path: Path) -> None:
 def test_crosswoz_false_alarms(detector: Detector) -> None:
     if not CROSSWOZ.exists():
         pytest.skip(f"{CROSSWOZ} is absent")
-    lines = [line.strip() for line in CROSSWOZ.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [
+        line.strip() for line in CROSSWOZ.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     alarms = sum(detector.detect(line) is not None for line in lines)
     print(f"\ncrosswoz: {alarms} false alarms over {len(lines)} turns")
     assert len(lines) >= 3700
@@ -171,7 +183,9 @@ def test_none_is_no_emergency(detector: Detector) -> None:
     assert detector.detect(None) is None  # type: ignore[arg-type]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(prefix=st.text(max_size=200), suffix=st.text(max_size=200))
 def test_property_offsets_point_into_the_text(detector: Detector, prefix: str, suffix: str) -> None:
     text = prefix + "。我外公在澳洲去世了。" + suffix
@@ -184,7 +198,9 @@ def test_property_offsets_point_into_the_text(detector: Detector, prefix: str, s
         assert normalize_with_map(text[cue["start"] : cue["end"]])[0] != ""
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=st.text(max_size=400))
 def test_property_random_text_never_raises(detector: Detector, text: str) -> None:
     found = detector.detect(text)
@@ -256,13 +272,18 @@ def test_short_cues_respect_word_boundaries(detector: Detector) -> None:
     "text,category",
     [
         ("出国之前护照丢了，后天就走", "document_lost"),  # 之前 is not the past here
-        ("年前要去香港签合同，签注过期了，下周就得去", "contract_signing"),  # 年前 = before New Year
+        (
+            "年前要去香港签合同，签注过期了，下周就得去",
+            "contract_signing",
+        ),  # 年前 = before New Year
         ("出发之前我妈在日本病危了，我要马上过去", "critical_illness_visit"),
         ("平安夜那天我爸在美国出了车祸，我要赶过去", "overseas_incident"),
         ("我以为没事，结果我爸在日本病危了", "critical_illness_visit"),
     ],
 )
-def test_context_words_inside_other_phrases_do_not_block(detector: Detector, text: str, category: str) -> None:
+def test_context_words_inside_other_phrases_do_not_block(
+    detector: Detector, text: str, category: str
+) -> None:
     found = detector.detect(text)
     assert found is not None and found.category == category
 
@@ -287,7 +308,9 @@ def test_diet_intent_moves_a_borderline_finding(detector: Detector) -> None:
     boosted = detector.detect(text, "report_emergency", 0.95)
     assert boosted is not None and boosted.category == "overseas_incident"
     assert detector.detect("我爸在美国病危", "travel_plan", 1.0) is not None  # strong stays
-    assert detector.detect("女儿在美国出了车祸，受伤住院，我要赶过去", "travel_plan", 1.0) is not None
+    assert (
+        detector.detect("女儿在美国出了车祸，受伤住院，我要赶过去", "travel_plan", 1.0) is not None
+    )
 
 
 def test_travel_plan_intent_lowers_confidence(detector: Detector) -> None:

@@ -1,4 +1,5 @@
 """The learned emergency detector (bot.emergency_learned): its data, and how it joins the rules."""
+
 from __future__ import annotations
 
 import re
@@ -8,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.emergency import Detector
-from bot.text import normalize_with_map
 from bot.emergency_learned import LABELS, NONE, LearnedDetector, Thresholds, decide, load_labelled
 from bot.kb.emergency import CATEGORIES, load_emergency
+from bot.text import normalize_with_map
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELLED = ROOT / "data" / "emergency" / "labelled.yml"
@@ -44,11 +45,23 @@ def test_training_set_is_large_and_covers_every_category_and_near_miss_kind() ->
     assert set(labels) == set(LABELS)
     assert all(labels[c] >= 100 for c in CATEGORIES)
     kinds = Counter(r.get("why") for r in rows if r["label"] == NONE)
-    for kind in ("fiction", "others", "past", "hypothetical", "negation", "pet", "gc_question", "trip", "ordinary"):
+    for kind in (
+        "fiction",
+        "others",
+        "past",
+        "hypothetical",
+        "negation",
+        "pet",
+        "gc_question",
+        "trip",
+        "ordinary",
+    ):
         assert kinds[kind] >= 30, kind
     styles = [r["text"] for r in rows if r["label"] != NONE]
     assert sum(bool(re.search(r"[a-zA-Z]{3,}", t)) for t in styles) >= 100  # English mixed in
-    assert sum(normalize_with_map(t)[0] != t for t in styles) >= 100  # traditional script, full width
+    assert (
+        sum(normalize_with_map(t)[0] != t for t in styles) >= 100
+    )  # traditional script, full width
 
 
 def test_training_set_never_overlaps_a_held_out_set() -> None:
@@ -73,9 +86,13 @@ def test_generator_reproduces_the_committed_file() -> None:
     assert [r["label"] for r in rebuilt] == labels
 
 
-def test_classifier_reads_wordings_the_rules_do_not_list(detector: Detector, learned: LearnedDetector) -> None:
-    for text, category in [("my mom is in ICU in Tokyo 我要马上过去", "critical_illness_visit"),
-                           ("签证下周就失效了 新护照还没拿到", "visa_expiring")]:
+def test_classifier_reads_wordings_the_rules_do_not_list(
+    detector: Detector, learned: LearnedDetector
+) -> None:
+    for text, category in [
+        ("my mom is in ICU in Tokyo 我要马上过去", "critical_illness_visit"),
+        ("签证下周就失效了 新护照还没拿到", "visa_expiring"),
+    ]:
         proba = learned.proba(text, detector.analyse(text))
         assert max(proba, key=proba.get) == category, (text, proba)
 
@@ -84,7 +101,9 @@ def test_rules_detection_is_never_silenced(detector: Detector) -> None:
     analysis = detector.analyse("我爸在美国去世了，要马上过去")
     sure_not = {NONE: 0.99, **{c: 0.01 / len(CATEGORIES) for c in CATEGORIES}}
     outcome = decide(analysis, sure_not, THRESHOLDS)
-    assert outcome.band == "ask" and outcome.ask is not None and outcome.ask.category == "bereavement"
+    assert (
+        outcome.band == "ask" and outcome.ask is not None and outcome.ask.category == "bereavement"
+    )
 
 
 def test_a_lowered_reading_stays_a_question_however_sure_the_classifier(detector: Detector) -> None:
@@ -111,7 +130,6 @@ def test_without_a_classifier_the_rules_decide(detector: Detector) -> None:
 def test_third_held_out_set_is_not_nlu_training_data() -> None:
     """(emergency_heldout.yml shares 绿色通道怎么申请 with the NLU data; it predates this check.)"""
     import yaml
-
     from rasa.shared.nlu.training_data.loading import load_data
 
     from scripts.eval import parse_emergency_set

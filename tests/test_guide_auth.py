@@ -1,11 +1,10 @@
 """Staff credentials for the hall-guide console: hashes, session cookies, the failure limit,
 the modes from the environment, and all of it over HTTP on a real Sanic server.
 """
+
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -15,9 +14,8 @@ from typing import Any, Dict, Iterator, Optional
 
 import pytest
 import requests
-from sanic import Sanic
-
 from rasa.core.channels.channel import register
+from sanic import Sanic
 
 from bot.channels import guide_auth
 from bot.channels.guide import GuideInput
@@ -41,8 +39,11 @@ SECRET = "s" * 40
 FAST = 1000  # PBKDF2 iterations for tests; production hashes use guide_auth.PBKDF2_ITERATIONS
 
 
-def env(password: Optional[str] = PASSWORD, secret: Optional[str] = SECRET,
-        app_env: Optional[str] = None) -> Dict[str, str]:
+def env(
+    password: Optional[str] = PASSWORD,
+    secret: Optional[str] = SECRET,
+    app_env: Optional[str] = None,
+) -> Dict[str, str]:
     out: Dict[str, str] = {}
     if password is not None:
         out[guide_auth.PASSWORD_ENV] = hash_password(password, iterations=FAST)
@@ -61,7 +62,9 @@ def test_password_hash_round_trip_and_format():
     parsed = PasswordHash.parse(encoded)
     assert parsed.encode() == encoded
     assert parsed.verify(PASSWORD)
-    assert not parsed.verify(PASSWORD + " ") and not parsed.verify("") and not parsed.verify("导办台")
+    assert (
+        not parsed.verify(PASSWORD + " ") and not parsed.verify("") and not parsed.verify("导办台")
+    )
     assert hash_password(PASSWORD, iterations=FAST) != encoded  # a fresh salt every time
 
 
@@ -69,15 +72,20 @@ def test_default_hash_uses_the_documented_iterations():
     assert PasswordHash.parse(hash_password("x" * 12)).iterations == guide_auth.PBKDF2_ITERATIONS
 
 
-@pytest.mark.parametrize("bad", [
-    "", "plain-password", "md5$1000$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5",
-    "pbkdf2_sha256$many$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5",
-    "pbkdf2_sha256$0$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5",
-    "pbkdf2_sha256$1000$c2FsdA$a2V5a2V5a2V5a2V5a2V5a2V5",  # salt too short
-    "pbkdf2_sha256$1000$c2FsdHNhbHQ$a2V5",  # key too short
-    "pbkdf2_sha256$1000$!!!$a2V5a2V5a2V5a2V5a2V5a2V5",
-    "pbkdf2_sha256$1000$c2FsdHNhbHQ",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "plain-password",
+        "md5$1000$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5",
+        "pbkdf2_sha256$many$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5",
+        "pbkdf2_sha256$0$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5",
+        "pbkdf2_sha256$1000$c2FsdA$a2V5a2V5a2V5a2V5a2V5a2V5",  # salt too short
+        "pbkdf2_sha256$1000$c2FsdHNhbHQ$a2V5",  # key too short
+        "pbkdf2_sha256$1000$!!!$a2V5a2V5a2V5a2V5a2V5a2V5",
+        "pbkdf2_sha256$1000$c2FsdHNhbHQ",
+    ],
+)
 def test_malformed_hashes_are_refused(bad):
     with pytest.raises(ValueError):
         PasswordHash.parse(bad)
@@ -102,8 +110,18 @@ def test_session_token_signing_expiry_and_tampering():
     version, expires, nonce, mac = token.split(".")
     flipped = mac[:-1] + ("A" if mac[-1] != "A" else "B")
     longer = f"{version}.{int(expires) + 86400}.{nonce}.{mac}"
-    for bad in [f"{version}.{expires}.{nonce}.{flipped}", longer, token + "x", token[:-1],
-                "", "v1", "...", "v1.abc.def.ghi", "令牌" + token, "v1." + "9" * 300 + ".n.m"]:
+    for bad in [
+        f"{version}.{expires}.{nonce}.{flipped}",
+        longer,
+        token + "x",
+        token[:-1],
+        "",
+        "v1",
+        "...",
+        "v1.abc.def.ghi",
+        "令牌" + token,
+        "v1." + "9" * 300 + ".n.m",
+    ]:
         assert signer.expires_at(bad) is None, bad
     assert signer.expires_at(None) is None
     # another secret, or another password hash (password changed): not ours
@@ -159,8 +177,14 @@ def test_modes_from_the_environment(caplog):
 
 # ------------------------------------------------------------------------------ CLI
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot.channels.guide_auth", *args], input=stdin,
-                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.channels.guide_auth", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=60,
+    )
 
 
 def test_cli_hash_reads_stdin_and_prints_only_the_hash():
@@ -208,9 +232,12 @@ def analyze(http: requests.Session, base: str) -> requests.Response:
     return http.post(f"{base}/guide/api/analyze", json={"text": MOTHER}, timeout=30)
 
 
-def login(http: requests.Session, base: str, password: str = PASSWORD, **kw: Any) -> requests.Response:
-    return http.post(f"{base}/guide/login", data={"password": password}, allow_redirects=False,
-                     timeout=30, **kw)
+def login(
+    http: requests.Session, base: str, password: str = PASSWORD, **kw: Any
+) -> requests.Response:
+    return http.post(
+        f"{base}/guide/login", data={"password": password}, allow_redirects=False, timeout=30, **kw
+    )
 
 
 PROXIED = {"X-Forwarded-For": "203.0.113.9"}
@@ -221,19 +248,31 @@ def test_without_credentials_loopback_works_and_a_proxied_client_is_refused(serv
     http = client()
     assert http.get(f"{srv.base}/guide/", timeout=5).status_code == 200
     assert analyze(http, srv.base).json()["service"]["id"] == "passport"
-    assert http.get(f"{srv.base}/guide/login", allow_redirects=False, timeout=5).headers["Location"] == "/guide/"
+    assert (
+        http.get(f"{srv.base}/guide/login", allow_redirects=False, timeout=5).headers["Location"]
+        == "/guide/"
+    )
     assert http.get(f"{srv.base}/guide/api/session", timeout=5).json()["mode"] == "loopback"
     # a local proxy forwarding a local client is still loopback
     assert http.get(f"{srv.base}/guide/", headers={"X-Forwarded-For": "127.0.0.1"}, timeout=5).ok
 
-    for headers in [PROXIED, {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"},
-                    {"X-Real-IP": "192.0.2.77"}, {"Forwarded": "for=127.0.0.1"}]:
+    for headers in [
+        PROXIED,
+        {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"},
+        {"X-Real-IP": "192.0.2.77"},
+        {"Forwarded": "for=127.0.0.1"},
+    ]:
         page = http.get(f"{srv.base}/guide/", headers=headers, timeout=5)
         assert page.status_code == 403 and "工作人员凭据" in page.text, headers
         assert "default-src 'self'" in page.headers["Content-Security-Policy"]
-        api = http.post(f"{srv.base}/guide/api/analyze", json={"text": MOTHER}, headers=headers, timeout=5)
+        api = http.post(
+            f"{srv.base}/guide/api/analyze", json={"text": MOTHER}, headers=headers, timeout=5
+        )
         assert api.status_code == 403 and "error" in api.json()
-        assert http.get(f"{srv.base}/guide/static/guide.js", headers=headers, timeout=5).status_code == 403
+        assert (
+            http.get(f"{srv.base}/guide/static/guide.js", headers=headers, timeout=5).status_code
+            == 403
+        )
 
 
 def test_without_credentials_a_remote_client_is_refused():
@@ -273,7 +312,10 @@ def test_with_credentials_a_session_is_needed_and_the_password_gives_one(serve):
     assert analyze(http, base).status_code == 401
     # the login form and its stylesheet are open, under the same CSP as the other pages
     form = http.get(f"{base}/guide/login", timeout=5)
-    assert form.status_code == 200 and '<form class="panel login" method="post" action="login">' in form.text
+    assert (
+        form.status_code == 200
+        and '<form class="panel login" method="post" action="login">' in form.text
+    )
     assert 'name="password"' in form.text and "<!--message-->" not in form.text
     assert "Location" not in form.headers  # no header left over from the redirect before
     assert "default-src 'self'" in form.headers["Content-Security-Policy"]
@@ -314,14 +356,20 @@ def test_tampered_and_expired_cookies_are_rejected(serve):
     assert analyze(client_with(srv, token), srv.base).status_code == 200
 
     version, expires, nonce, mac = token.split(".")
-    forged = [f"{version}.{int(expires) + 3600}.{nonce}.{mac}", token[:-2] + "xx", "v1.1.a.b", "x" * 300]
+    forged = [
+        f"{version}.{int(expires) + 3600}.{nonce}.{mac}",
+        token[:-2] + "xx",
+        "v1.1.a.b",
+        "x" * 300,
+    ]
     for bad in forged:
         assert analyze(client_with(srv, bad), srv.base).status_code == 401, bad
         page = client_with(srv, bad).get(f"{srv.base}/guide/", allow_redirects=False, timeout=5)
         assert page.status_code == 303
 
-    past = SessionSigner(SECRET.encode(), env_hash(auth),
-                         clock=lambda: time.time() - guide_auth.SESSION_SECONDS - 5).issue()
+    past = SessionSigner(
+        SECRET.encode(), env_hash(auth), clock=lambda: time.time() - guide_auth.SESSION_SECONDS - 5
+    ).issue()
     assert auth.signer.expires_at(past) is None
     assert analyze(client_with(srv, past), srv.base).status_code == 401
     other_secret = SessionSigner(b"o" * 40, env_hash(auth)).issue()
@@ -355,9 +403,16 @@ def test_parallel_guesses_cannot_outrun_the_limit(serve):
     """Ten guesses at once, each slow to verify: only five are checked, the rest get 429."""
     from concurrent.futures import ThreadPoolExecutor
 
-    srv = serve(GuideAuth.from_env({guide_auth.PASSWORD_ENV: hash_password(PASSWORD, iterations=200_000),
-                                    guide_auth.SECRET_ENV: SECRET}))
+    srv = serve(
+        GuideAuth.from_env(
+            {
+                guide_auth.PASSWORD_ENV: hash_password(PASSWORD, iterations=200_000),
+                guide_auth.SECRET_ENV: SECRET,
+            }
+        )
+    )
     with ThreadPoolExecutor(10) as pool:
-        statuses = sorted(pool.map(lambda i: login(client(), srv.base, f"wrong-{i}").status_code,
-                                   range(10)))
+        statuses = sorted(
+            pool.map(lambda i: login(client(), srv.base, f"wrong-{i}").status_code, range(10))
+        )
     assert statuses == [401] * guide_auth.MAX_FAILURES + [429] * (10 - guide_auth.MAX_FAILURES)

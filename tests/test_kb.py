@@ -1,4 +1,5 @@
 """The knowledge base loads, every fact is sourced, and schema errors name file and key."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,7 +23,9 @@ def test_every_fact_has_source_and_date(kb):
         for aspect, facts in topic.answers.items():
             assert aspect in ASPECTS
             for fact in facts:
-                assert fact.sources and all(s.startswith(("http", "article")) for s in fact.sources), topic.file
+                assert fact.sources and all(
+                    s.startswith(("http", "article")) for s in fact.sources
+                ), topic.file
                 # as_of is the source's own date (or the day it was checked), never in the future;
                 # some sources are genuinely from 2014–2017.
                 assert dt.date(2010, 1, 1) <= fact.as_of <= dt.date.today(), topic.file
@@ -68,7 +71,9 @@ def test_halls_never_invent_unknown_values(kb):
         for value in (hall.address, hall.hours, hall.phone, hall.green_channel_phone):
             if value.resolved() is None:
                 assert "待配置" in value.display()
-                assert value.config, f"{hall.id}: an unknown value must name its configuration variable"
+                assert value.config, (
+                    f"{hall.id}: an unknown value must name its configuration variable"
+                )
 
 
 def test_hall_values_come_from_environment(kb, monkeypatch):
@@ -126,8 +131,11 @@ def test_servers_refuse_to_start_on_a_broken_kb(tmp_path):
     (kb_dir / "passport.yml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "bot.serve", "actions", "--port", "1"],
-        cwd=KB_DIR.parent.parent, env={**os.environ, "KB_DIR": str(kb_dir)},
-        capture_output=True, text=True, timeout=120,
+        cwd=KB_DIR.parent.parent,
+        env={**os.environ, "KB_DIR": str(kb_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "passport.yml: answers.fee[0].as_of" in result.stderr
@@ -150,19 +158,30 @@ def test_article_facts_stay_marked_as_about_2018(kb):
 
 def test_hotline_lives_in_one_place(kb):
     import re
+
     for path in KB_DIR.glob("*.yml"):
         if path.name in ("notices.yml", "emergency.yml", "vocabulary.yml"):
             continue
         assert "12367" not in path.read_text(encoding="utf-8"), path.name
     assert "12367" in kb.answer("fee", {"service": "passport"}).render()
-    assert re.search(r"12367.*大厅", kb.answer("fee", {"service": "passport"}).render().splitlines()[-1])
+    assert re.search(
+        r"12367.*大厅", kb.answer("fee", {"service": "passport"}).render().splitlines()[-1]
+    )
 
 
 def test_g_endorsement_depends_on_the_city(kb):
-    huzhou = kb.answer("endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "huzhou"})
-    deqing = kb.answer("endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "deqing"})
-    hangzhou = kb.answer("endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "hangzhou"})
-    taizhou = kb.answer("endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "taizhou"})
+    huzhou = kb.answer(
+        "endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "huzhou"}
+    )
+    deqing = kb.answer(
+        "endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "deqing"}
+    )
+    hangzhou = kb.answer(
+        "endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "hangzhou"}
+    )
+    taizhou = kb.answer(
+        "endorsement", {"service": "hk_macau_permit", "endorsement_type": "G", "place": "taizhou"}
+    )
     unknown = kb.answer("endorsement", {"service": "hk_macau_permit", "endorsement_type": "G"})
     assert "不能办个人旅游签注" in huzhou.fact.text and "团队旅游签注（L）" in huzhou.fact.text
     assert deqing.fact is huzhou.fact
@@ -173,11 +192,15 @@ def test_g_endorsement_depends_on_the_city(kb):
 
 def test_taiwan_tourism_is_not_open_for_zhejiang(kb):
     for etype in ("G", "L"):
-        text = kb.answer("endorsement", {"service": "taiwan_permit", "endorsement_type": etype}).render()
+        text = kb.answer(
+            "endorsement", {"service": "taiwan_permit", "endorsement_type": etype}
+        ).render()
         assert "暂停" in text or "没有恢复" in text
         assert "福建、上海" in text and "2019年8月1日" in text or etype == "L"
         assert "不受这条影响" not in text
-    city = kb.answer("endorsement", {"service": "taiwan_permit", "endorsement_type": "G", "place": "hangzhou"})
+    city = kb.answer(
+        "endorsement", {"service": "taiwan_permit", "endorsement_type": "G", "place": "hangzhou"}
+    )
     assert "团队游也没有恢复" in city.fact.text
 
 
@@ -197,8 +220,15 @@ def _write(kb_dir: Path, name: str, doc: dict) -> None:
     (kb_dir / name).write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
 
 
-@pytest.mark.parametrize("as_of, why", [(None, "missing"), ("2018-13-45", "as_of must be a date"),
-                                        ("约2018年", "as_of must be a date"), ("2999-01-01", "in the future")])
+@pytest.mark.parametrize(
+    "as_of, why",
+    [
+        (None, "missing"),
+        ("2018-13-45", "as_of must be a date"),
+        ("约2018年", "as_of must be a date"),
+        ("2999-01-01", "in the future"),
+    ],
+)
 def test_missing_invalid_or_future_as_of_fails_with_file_and_key(tmp_path, as_of, why):
     kb_dir = _copy_kb(tmp_path)
     doc = yaml.safe_load((kb_dir / "hk_macau.yml").read_text(encoding="utf-8"))
@@ -220,7 +250,9 @@ def test_empty_or_unregistered_source_fails_with_file_and_key(tmp_path):
         load_kb(kb_dir)
     doc["answers"]["fee"][0]["sources"] = ["https://example.org/unknown"]
     _write(kb_dir, "taiwan.yml", doc)
-    with pytest.raises(KBError, match=r"taiwan\.yml: answers\.fee\[0\]\.sources\[0\]: .*sources\.yml"):
+    with pytest.raises(
+        KBError, match=r"taiwan\.yml: answers\.fee\[0\]\.sources\[0\]: .*sources\.yml"
+    ):
         load_kb(kb_dir)
 
 
@@ -233,8 +265,10 @@ def test_as_of_is_a_sources_date_unless_marked(kb):
             for fact in facts:
                 bases[fact.as_of_basis] += 1
                 if fact.as_of_basis == "source":
-                    assert any(kb.sources[s].date and fact.as_of.isoformat().startswith(kb.sources[s].date)
-                               for s in fact.sources), (topic.file, fact.text[:20])
+                    assert any(
+                        kb.sources[s].date and fact.as_of.isoformat().startswith(kb.sources[s].date)
+                        for s in fact.sources
+                    ), (topic.file, fact.text[:20])
     assert bases["source"] > bases["estimated"] > 0
 
 
@@ -243,7 +277,9 @@ def test_an_estimated_date_reads_as_an_estimate(kb):
     assert answer.fact.as_of_basis == "estimated"
     assert "约2019年（估计）" in answer.render() and "日期不详" not in answer.render()
     dated = kb.answer("documents", {"service": "passport"})
-    assert dated.fact.as_of_basis == "source" and f"，{dated.fact.as_of.isoformat()}" in dated.render()
+    assert (
+        dated.fact.as_of_basis == "source" and f"，{dated.fact.as_of.isoformat()}" in dated.render()
+    )
 
 
 @pytest.mark.parametrize("as_of", ["2026-11-27", "2019-07-01"])
@@ -252,7 +288,9 @@ def test_an_as_of_no_source_shows_fails_with_file_and_key(tmp_path, as_of):
     doc = yaml.safe_load((kb_dir / "passport.yml").read_text(encoding="utf-8"))
     doc["answers"]["fee"][0]["as_of"] = as_of
     _write(kb_dir, "passport.yml", doc)
-    with pytest.raises(KBError, match=r"passport\.yml: answers\.fee\[0\]\.as_of: .*no cited source's date"):
+    with pytest.raises(
+        KBError, match=r"passport\.yml: answers\.fee\[0\]\.as_of: .*no cited source's date"
+    ):
         load_kb(kb_dir)
     doc["answers"]["fee"][0]["as_of_basis"] = "guessed"
     _write(kb_dir, "passport.yml", doc)
@@ -270,25 +308,28 @@ def test_every_topic_word_leads_to_a_sourced_topic_with_an_overview(kb):
         assert kb.answer("overview", {"topic": topic_id}).topic is topic
 
 
-@pytest.mark.parametrize("topic, aspect, words", [
-    ("exit_ban", "overview", ["第十二条", "未了结的民事案件", "犯罪嫌疑人"]),
-    ("overstay", "overview", ["第七十八条", "500元", "1万元"]),
-    ("visa_free_transit", "overview", ["240小时", "温州", "宁波", "联程客票"]),
-    ("accommodation_registration", "overview", ["24小时内", "第三十九条"]),
-    ("visa_extension", "overview", ["7日前", "累计延长不超过"]),
-    ("port_visa", "fee", ["第二十条", "30日"]),  # no fee in the sources: the overview answers
-    ("one_way_permit", "fee", ["40元"]),
-    ("passport_annotation", "fee", ["20元"]),
-    ("passport_annotation", "documents", ["有效普通护照"]),
-    ("entry_exit_record", "documents", ["委托授权书", "监护"]),
-    ("entry_exit_record", "overview", ["电子签名", "地（市）级以上"]),
-    ("hmt_resident_permit", "fee", ["40元", "200元", "没有查到"]),
-    ("foreign_visa", "place", ["驻华使领馆", "不办外国签证"]),
-    ("official_booking", "overview", ["移民局", "浙里办", "说“预约”"]),
-    ("progress_lookup", "overview", ["证件进度查询"]),
-    ("self_service_clearance", "overview", ["7周岁", "团队旅游签注"]),
-    ("self_service_endorsement", "overview", ["立等可取", "没有查到"]),
-])
+@pytest.mark.parametrize(
+    "topic, aspect, words",
+    [
+        ("exit_ban", "overview", ["第十二条", "未了结的民事案件", "犯罪嫌疑人"]),
+        ("overstay", "overview", ["第七十八条", "500元", "1万元"]),
+        ("visa_free_transit", "overview", ["240小时", "温州", "宁波", "联程客票"]),
+        ("accommodation_registration", "overview", ["24小时内", "第三十九条"]),
+        ("visa_extension", "overview", ["7日前", "累计延长不超过"]),
+        ("port_visa", "fee", ["第二十条", "30日"]),  # no fee in the sources: the overview answers
+        ("one_way_permit", "fee", ["40元"]),
+        ("passport_annotation", "fee", ["20元"]),
+        ("passport_annotation", "documents", ["有效普通护照"]),
+        ("entry_exit_record", "documents", ["委托授权书", "监护"]),
+        ("entry_exit_record", "overview", ["电子签名", "地（市）级以上"]),
+        ("hmt_resident_permit", "fee", ["40元", "200元", "没有查到"]),
+        ("foreign_visa", "place", ["驻华使领馆", "不办外国签证"]),
+        ("official_booking", "overview", ["移民局", "浙里办", "说“预约”"]),
+        ("progress_lookup", "overview", ["证件进度查询"]),
+        ("self_service_clearance", "overview", ["7周岁", "团队旅游签注"]),
+        ("self_service_endorsement", "overview", ["立等可取", "没有查到"]),
+    ],
+)
 def test_topic_answers_carry_the_key_facts(kb, topic, aspect, words):
     text = kb.answer(aspect, {"topic": topic}).render()
     for word in words:
@@ -298,7 +339,7 @@ def test_topic_answers_carry_the_key_facts(kb, topic, aspect, words):
 
 
 def test_a_topic_answers_before_the_service(kb):
-    """"护照加注多少钱" names the passport too: the annotation fee, not the passport's 120元."""
+    """ "护照加注多少钱" names the passport too: the annotation fee, not the passport's 120元."""
     text = kb.answer("fee", {"service": "passport", "topic": "passport_annotation"}).fact.text
     assert "20元" in text and "120" not in text
 

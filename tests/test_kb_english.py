@@ -3,6 +3,7 @@
 The loader refuses a topic for foreigners (`audience: foreigners`) whose facts lack `text_en`,
 and an English answer names its source and ends with the check line in English.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,12 @@ from bot.kb import KBError, load_kb
 from bot.language import ENGLISH
 from bot.settings import KB_DIR
 
-FOREIGNER_TOPICS = ("residence_permit", "visa_free_transit", "visa_extension", "accommodation_registration")
+FOREIGNER_TOPICS = (
+    "residence_permit",
+    "visa_free_transit",
+    "visa_extension",
+    "accommodation_registration",
+)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -73,7 +79,9 @@ def test_english_facts_keep_the_figures_of_the_chinese_ones(kb):
     assert "240 hours" in transit and "30 days" in transit
     stay = kb.answer("time", {"service": "visa_extension"}, ENGLISH).render()
     assert "7 days" in stay and "500 yuan" in stay and "10,000" in stay
-    registration = kb.answer("documents", {"service": "accommodation_registration"}, ENGLISH).render()
+    registration = kb.answer(
+        "documents", {"service": "accommodation_registration"}, ENGLISH
+    ).render()
     assert "24 hours" in registration and "police" in registration
 
 
@@ -96,14 +104,15 @@ def _edit(path: Path, edit) -> None:
 def test_a_foreigner_fact_without_english_fails_with_file_and_key(tmp_path):
     kb_dir = _copy_kb(tmp_path)
     _edit(kb_dir / "residence_permit.yml", lambda d: d["answers"]["fee"][0].pop("text_en"))
-    with pytest.raises(KBError, match=r"residence_permit\.yml: answers\.fee\[0\]\.text_en: missing"):
+    with pytest.raises(
+        KBError, match=r"residence_permit\.yml: answers\.fee\[0\]\.text_en: missing"
+    ):
         load_kb(kb_dir)
 
 
 def test_a_new_foreigner_topic_without_english_fails(tmp_path):
     kb_dir = _copy_kb(tmp_path)
-    _edit(kb_dir / "foreigners.yml",
-          lambda d: d["topics"][2]["answers"]["time"][0].pop("text_en"))
+    _edit(kb_dir / "foreigners.yml", lambda d: d["topics"][2]["answers"]["time"][0].pop("text_en"))
     with pytest.raises(KBError, match=r"foreigners\.yml: topics\[2\]: answers\.time\[0\]\.text_en"):
         load_kb(kb_dir)
 

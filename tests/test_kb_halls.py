@@ -1,5 +1,6 @@
 """halls.yml as bot.kb reads it, the one reader: appointment sessions (the booking system's own
 configuration, inherited from `booking_defaults`), code prefixes and the strict schema."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,11 @@ HALL = {
     "booking": {"slot_capacity": 2, "green_capacity": 1},
     "sources": ["test"],
 }
-DEFAULTS = {"basis": "booking_configuration", "as_of": "2026-11-27",
-            "sessions": [["09:00", "12:00"], ["13:30", "17:00"]]}
+DEFAULTS = {
+    "basis": "booking_configuration",
+    "as_of": "2026-11-27",
+    "sessions": [["09:00", "12:00"], ["13:30", "17:00"]],
+}
 
 
 def _halls_file(tmp_path: Path, halls: list, defaults: dict | None = DEFAULTS) -> Path:
@@ -40,7 +44,9 @@ def test_the_real_halls_take_the_booking_sessions_from_the_file_defaults():
         assert hall.bookable
         assert hall.sessions == (("09:00", "12:00"), ("13:30", "17:00")) and hall.slot_minutes == 30
     raw = yaml.safe_load((KB_DIR / "halls.yml").read_text(encoding="utf-8"))
-    assert raw["booking_defaults"]["basis"] == "booking_configuration"  # a setting, not a sourced fact
+    assert (
+        raw["booking_defaults"]["basis"] == "booking_configuration"
+    )  # a setting, not a sourced fact
 
 
 def test_load_halls_reads_the_same_halls_as_load_kb():
@@ -48,8 +54,16 @@ def test_load_halls_reads_the_same_halls_as_load_kb():
 
 
 def test_a_hall_may_override_or_drop_the_sessions(tmp_path: Path):
-    own = {**HALL, "id": "own", "booking": {**HALL["booking"], "sessions": [["08:30", "11:30"]],
-                                            "slot_minutes": 15, "code_prefix": "OW"}}
+    own = {
+        **HALL,
+        "id": "own",
+        "booking": {
+            **HALL["booking"],
+            "sessions": [["08:30", "11:30"]],
+            "slot_minutes": 15,
+            "code_prefix": "OW",
+        },
+    }
     closed = {**HALL, "id": "closed", "booking": {**HALL["booking"], "sessions": []}}
     halls = load_halls(_halls_file(tmp_path, [HALL, own, closed]))
     assert halls["anji"].sessions == (("09:00", "12:00"), ("13:30", "17:00"))
@@ -84,4 +98,8 @@ def test_booking_defaults_say_they_are_configuration(tmp_path: Path):
     with pytest.raises(KBError, match=r"booking_defaults\.basis"):
         load_halls(_halls_file(tmp_path, [HALL], defaults={**DEFAULTS, "basis": "source"}))
     with pytest.raises(KBError, match=r"booking_defaults\.as_of"):
-        load_halls(_halls_file(tmp_path, [HALL], defaults={k: v for k, v in DEFAULTS.items() if k != "as_of"}))
+        load_halls(
+            _halls_file(
+                tmp_path, [HALL], defaults={k: v for k, v in DEFAULTS.items() if k != "as_of"}
+            )
+        )

@@ -1,10 +1,11 @@
 """The reply language reaches the replies: the Rasa server sets the `language` slot from each
 user message (bot.rasa_patches), and the domain's conditional variations follow it."""
+
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, List
+from typing import Any
 
 import pytest
 from rasa.core.channels.channel import CollectingOutputChannel
@@ -65,8 +66,14 @@ def test_an_english_message_switches_the_replies_to_english_and_back() -> None:
 
 def test_the_english_booking_confirmation_keeps_the_contract_words() -> None:
     tracker = _say(DialogueStateTracker("s", DOMAIN.slots), "book an appointment please")
-    text = _reply(tracker, "utter_booking_booked", code="HZ-7K3Q9M2X", hall="Huzhou", day="2026-12-15",
-                  time="10:00")
+    text = _reply(
+        tracker,
+        "utter_booking_booked",
+        code="HZ-7K3Q9M2X",
+        hall="Huzhou",
+        day="2026-12-15",
+        time="10:00",
+    )
     assert "预约成功" in text and "预约号：HZ-7K3Q9M2X" in text and "Booked" in text
 
 
@@ -77,5 +84,7 @@ def test_every_english_variation_has_a_chinese_default() -> None:
         plain = [v for v in variations if not v.get("condition")]
         if conditional:
             assert plain, name
-            assert all(c == [{"type": "slot", "name": "language", "value": "en"}]
-                       for c in (v["condition"] for v in conditional)), name
+            assert all(
+                c == [{"type": "slot", "name": "language", "value": "en"}]
+                for c in (v["condition"] for v in conditional)
+            ), name

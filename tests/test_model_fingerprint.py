@@ -1,5 +1,6 @@
 """The model's fingerprint follows the code: a change to any module a custom component
 imports, however indirectly, asks for a new model; an unrelated module does not."""
+
 from __future__ import annotations
 
 import shutil

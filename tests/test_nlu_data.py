@@ -1,4 +1,5 @@
 """The training data stays honest: the held-out set is not in it, and no text has two intents."""
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,10 @@ def _key(text: str) -> str:
 
 def test_holdout_examples_are_not_in_training():
     training = {_key(e.get("text")) for e in load_data(str(ROOT / "data" / "nlu")).intent_examples}
-    holdout = [e.get("text") for e in load_data(str(ROOT / "tests" / "nlu" / "test_holdout.yml")).intent_examples]
+    holdout = [
+        e.get("text")
+        for e in load_data(str(ROOT / "tests" / "nlu" / "test_holdout.yml")).intent_examples
+    ]
     leaked = [t for t in holdout if _key(t) in training]
     assert not leaked, leaked
 

@@ -4,6 +4,7 @@ Same measurements as `make eval` (scripts/eval.py), asserted: held-out macro-F1,
 recall / category accuracy / near-miss false alarms, and false alarms on 3,784 unrelated real
 user turns (CrossWOZ; ../shared/data/ood, a test set never trained on).
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -3,6 +3,7 @@
 These are the NLU halves of tests/stories/test_understanding.yml: `rasa test core` takes the
 stories' intents as given, so what the pipeline makes of the words is checked here.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,26 +20,36 @@ def _entities(parse: dict[str, Any]) -> dict[str, str]:
     return {e["entity"]: e["value"] for e in parse["entities"]}
 
 
-@pytest.mark.parametrize("text, service", [
-    ("台湾通行证要怎么弄", "taiwan_permit"),  # 台胞证 itself is the topic of the Taiwan residents' permit
-    ("港澳通行证怎么办", "hk_macau_permit"),
-    ("居留许可过了期怎么处理", "residence_permit"),
-])
+@pytest.mark.parametrize(
+    "text, service",
+    [
+        (
+            "台湾通行证要怎么弄",
+            "taiwan_permit",
+        ),  # 台胞证 itself is the topic of the Taiwan residents' permit
+        ("港澳通行证怎么办", "hk_macau_permit"),
+        ("居留许可过了期怎么处理", "residence_permit"),
+    ],
+)
 def test_a_named_service_asked_how_to_is_the_documents_question(agent, text, service):
     """ask_documents, or ask_topic with no topic named, which action_answer_kb answers with
     the documents (its overview of a service)."""
     parse = _parse(agent, text)
     entities = _entities(parse)
     assert parse["intent"]["name"] == "ask_documents" or (
-        parse["intent"]["name"] == "ask_topic" and "topic" not in entities), parse["intent_ranking"][:3]
+        parse["intent"]["name"] == "ask_topic" and "topic" not in entities
+    ), parse["intent_ranking"][:3]
     assert entities["service"] == service
 
 
-@pytest.mark.parametrize("text, entities", [
-    ("下个月去日本玩", {"destination": "abroad"}),
-    ("暑假带孩子去香港要办什么", {"service": "hk_macau_permit", "applicant_type": "minor"}),
-    ("明年想去台湾旅游要办什么证", {"service": "taiwan_permit"}),
-])
+@pytest.mark.parametrize(
+    "text, entities",
+    [
+        ("下个月去日本玩", {"destination": "abroad"}),
+        ("暑假带孩子去香港要办什么", {"service": "hk_macau_permit", "applicant_type": "minor"}),
+        ("明年想去台湾旅游要办什么证", {"service": "taiwan_permit"}),
+    ],
+)
 def test_trip_plans_name_their_destination(agent, text, entities):
     parse = _parse(agent, text)
     assert parse["intent"]["name"] == "travel_plan"

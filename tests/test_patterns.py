@@ -4,6 +4,7 @@ bot.patterns holds the one set of ID and phone patterns; these tests type accept
 the ways citizens do (groups, dots, dashes, brackets, +86 / 0086 / a national 0, full width,
 another script's digits) inside free text and check bot.privacy masks every one.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Rasa's own checks: data validation without warnings and test stories without errors."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,9 @@ RASA = str(Path(sys.executable).parent / "rasa")
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([RASA, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [RASA, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 _UNUSED = re.compile(r"UserWarning: The utterance '(utter_\w+)' is not used in any story or rule\.")
@@ -59,8 +62,17 @@ def test_data_validates_without_warnings(tmp_path):
 
 def test_story_tests_pass(tmp_path):
     result = _run(
-        ["test", "core", "--model", "models/current.tar.gz", "--stories", "tests/stories",
-         "--fail-on-prediction-errors", "--out", str(tmp_path / "results")],
+        [
+            "test",
+            "core",
+            "--model",
+            "models/current.tar.gz",
+            "--stories",
+            "tests/stories",
+            "--fail-on-prediction-errors",
+            "--out",
+            str(tmp_path / "results"),
+        ],
         tmp_path,
     )
     failed = tmp_path / "results" / "failed_test_stories.yml"

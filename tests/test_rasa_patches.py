@@ -1,4 +1,5 @@
 """The patches of bot.rasa_patches, on Rasa's own classes (no servers needed)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,7 +7,6 @@ from typing import Any, List
 
 import pytest
 from jsonschema import ValidationError
-
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActiveLoop, BotUttered, SlotSet, UserUttered
@@ -43,8 +43,10 @@ def installed() -> None:
     rasa_patches.install()
 
 
-def test_action_results_are_validated_without_rechecking_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
-    from jsonschema.validators import Draft202012Validator, Draft7Validator
+def test_action_results_are_validated_without_rechecking_the_schema(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from jsonschema.validators import Draft7Validator, Draft202012Validator
 
     def no_schema_check(*_: Any, **__: Any) -> None:
         raise AssertionError("the schema was checked again")
@@ -58,13 +60,15 @@ def test_action_results_are_validated_without_rechecking_the_schema(monkeypatch:
 
 
 def test_a_failed_form_takes_back_the_slots_set_since_the_user_spoke() -> None:
-    tracker = _tracker([
-        ActiveLoop("booking_form"),
-        SlotSet("booking_service", "passport"),
-        UserUttered("随便一段话"),
-        SlotSet("booking_hall", "随便一段话"),
-        SlotSet("requested_slot", "booking_hall"),
-    ])
+    tracker = _tracker(
+        [
+            ActiveLoop("booking_form"),
+            SlotSet("booking_service", "passport"),
+            UserUttered("随便一段话"),
+            SlotSet("booking_hall", "随便一段话"),
+            SlotSet("requested_slot", "booking_hall"),
+        ]
+    )
     undo = rasa_patches.revert_unvalidated_slots(tracker, "booking_form")
     assert undo == [SlotSet("booking_hall", None)]
 

@@ -6,6 +6,7 @@ and source page), and keep every held-out text out of the NLU training data. Tex
 compared the way the NLU sees them (bot.text.normalize folds traditional script and
 full-width forms), so a held-out question in traditional script is still the same question.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,17 +27,46 @@ MIN_HELDOUT = 150
 # The stored corpus yielded 174 real questions (2026-12), not the 400 asked for; see the
 # held-out file's header.
 
-SERVICES = {"passport", "hk_macau_permit", "taiwan_permit", "residence_permit",
-            "visa_foreign", "none", "other"}
-ASPECTS = {"documents", "fee", "time", "validity", "place", "photo", "delivery",
-           "endorsement", "yidi", "green_channel", "booking", "progress", "lost",
-           "renewal", "other"}
-EMERGENCIES = {None, "bereavement", "medical_treatment", "critical_illness_visit",
-               "overseas_incident", "urgent_business", "contract_signing",
-               "study_deadline", "document_lost", "visa_expiring"}
+SERVICES = {
+    "passport",
+    "hk_macau_permit",
+    "taiwan_permit",
+    "residence_permit",
+    "visa_foreign",
+    "none",
+    "other",
+}
+ASPECTS = {
+    "documents",
+    "fee",
+    "time",
+    "validity",
+    "place",
+    "photo",
+    "delivery",
+    "endorsement",
+    "yidi",
+    "green_channel",
+    "booking",
+    "progress",
+    "lost",
+    "renewal",
+    "other",
+}
+EMERGENCIES = {
+    None,
+    "bereavement",
+    "medical_treatment",
+    "critical_illness_visit",
+    "overseas_incident",
+    "urgent_business",
+    "contract_signing",
+    "study_deadline",
+    "document_lost",
+    "visa_expiring",
+}
 LANGS = {"zh", "en"}
-REQUIRED = {"text", "source", "publisher", "service", "aspect", "emergency",
-            "must_contain", "lang"}
+REQUIRED = {"text", "source", "publisher", "service", "aspect", "emergency", "must_contain", "lang"}
 OPTIONAL = {"near_miss", "must_contain_en"}  # must_contain_en: English questions only
 
 # 18-character resident ID (17 digits + digit/X) and 11-digit mainland mobile, not part
@@ -84,7 +114,7 @@ def _near(a: str, b: str, whole: float = 0.0) -> bool:
 @functools.lru_cache(maxsize=None)
 def _bigrams(text: str) -> frozenset:
     t = _norm(text)
-    return frozenset({t[i:i + 2] for i in range(len(t) - 1)} or {t})
+    return frozenset({t[i : i + 2] for i in range(len(t) - 1)} or {t})
 
 
 def _entries(name: str, heldout, pool):
@@ -134,8 +164,11 @@ def test_lang_matches_text(name, heldout, pool):
 def test_no_id_or_phone_numbers_in_clear(path):
     # Page addresses carry long numeric page ids (e.g. /info/309166814533105804.html), which are
     # not personal numbers; every other line of the file is checked.
-    raw = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines()
-                    if not line.lstrip().startswith("source:"))
+    raw = "\n".join(
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if not line.lstrip().startswith("source:")
+    )
     assert not ID_RE.search(raw), f"{path.name}: an 18-digit ID number is in clear"
     assert not MOBILE_RE.search(raw), f"{path.name}: an 11-digit mobile number is in clear"
 
@@ -155,7 +188,9 @@ def test_files_share_no_text(heldout, pool):
 def test_files_share_no_near_duplicate_text(heldout, pool):
     for a in heldout:
         for b in pool:
-            assert not _near(a["text"], b["text"]), f"near-duplicate across files: {a['text']!r} ~ {b['text']!r}"
+            assert not _near(a["text"], b["text"]), (
+                f"near-duplicate across files: {a['text']!r} ~ {b['text']!r}"
+            )
 
 
 def test_heldout_is_big_enough_to_measure(heldout):

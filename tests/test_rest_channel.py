@@ -6,6 +6,7 @@ Two layers:
 - live tests: the real Rasa and action servers (tests/live.py), checked only through the REST
   webhook and the SQLite files in the live workdir (the HTTP API may be off).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,19 @@ import pytest
 import requests
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage, register
 from sanic import Sanic
 
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage, register
-
 from bot.channels.rest import RestChannel, parse_message
-from bot.inputs import MAX_BODY_BYTES, MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, BUSY_RESPONSE, cap_sender
-from tests.test_wechat import ServerThread
 from bot.domain_files import load_domain
+from bot.inputs import (
+    BUSY_RESPONSE,
+    MAX_BODY_BYTES,
+    MAX_MESSAGE_CHARS,
+    MAX_SENDER_CHARS,
+    cap_sender,
+)
+from tests.test_wechat import ServerThread
 
 Sanic.test_mode = True
 
@@ -81,13 +87,20 @@ def stub(app_server):
     return srv, bot
 
 
-def post(base: str, body: Any, headers: Optional[Dict[str, str]] = None, **kw: Any) -> requests.Response:
+def post(
+    base: str, body: Any, headers: Optional[Dict[str, str]] = None, **kw: Any
+) -> requests.Response:
     """POST a dict/list as JSON, a str as UTF-8, bytes or a generator (chunked) as they are."""
     data = json.dumps(body) if isinstance(body, (dict, list)) else body
     if isinstance(data, str):
         data = data.encode("utf-8")
-    return requests.post(base + WEBHOOK, data=data,
-                         headers=headers or {"Content-Type": "application/json"}, timeout=30, **kw)
+    return requests.post(
+        base + WEBHOOK,
+        data=data,
+        headers=headers or {"Content-Type": "application/json"},
+        timeout=30,
+        **kw,
+    )
 
 
 def test_name_and_url_stay_the_stock_ones():
@@ -110,31 +123,36 @@ def test_health_route_is_kept(stub):
     assert requests.get(f"{srv.base}/webhooks/rest/", timeout=5).json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("body, code", [
-    ([{"sender": "a", "message": "hi"}], "invalid_body"),
-    ("[]", "invalid_body"),
-    ('"just a string"', "invalid_body"),
-    ("42", "invalid_body"),
-    ("null", "invalid_body"),
-    ("", "invalid_json"),
-    ("{not json", "invalid_json"),
-    (b"\xff\xfe\x00garbage", "invalid_json"),
-    ("[" * 5000 + "]" * 5000, "invalid_json"),  # nesting past the parser's recursion limit
-    ({"sender": "a", "message": 42}, "invalid_message"),
-    ({"sender": "a", "message": None}, "invalid_message"),
-    ({"sender": "a", "message": {"text": "hi"}}, "invalid_message"),
-    ({"sender": "a", "message": ["hi"]}, "invalid_message"),
-    ({"sender": "a"}, "invalid_message"),
-    ({"sender": 7, "message": "hi"}, "invalid_sender"),
-    ({"sender": ["a"], "message": "hi"}, "invalid_sender"),
-    ({"sender": None, "message": "hi"}, "invalid_sender"),
-    ({"message": "hi"}, "invalid_sender"),
-    ({"sender": " \x00\ud800 ", "message": "hi"}, "invalid_sender"),
-    ({"sender": "a", "message": "hi", "metadata": [1]}, "invalid_metadata"),
-    ({"sender": "a", "message": "hi", "metadata": json.loads('{"a":' * 21 + "1" + "}" * 21)},
-     "invalid_metadata"),
-    ({"sender": "a", "message": "hi", "input_channel": 5}, "invalid_input_channel"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ([{"sender": "a", "message": "hi"}], "invalid_body"),
+        ("[]", "invalid_body"),
+        ('"just a string"', "invalid_body"),
+        ("42", "invalid_body"),
+        ("null", "invalid_body"),
+        ("", "invalid_json"),
+        ("{not json", "invalid_json"),
+        (b"\xff\xfe\x00garbage", "invalid_json"),
+        ("[" * 5000 + "]" * 5000, "invalid_json"),  # nesting past the parser's recursion limit
+        ({"sender": "a", "message": 42}, "invalid_message"),
+        ({"sender": "a", "message": None}, "invalid_message"),
+        ({"sender": "a", "message": {"text": "hi"}}, "invalid_message"),
+        ({"sender": "a", "message": ["hi"]}, "invalid_message"),
+        ({"sender": "a"}, "invalid_message"),
+        ({"sender": 7, "message": "hi"}, "invalid_sender"),
+        ({"sender": ["a"], "message": "hi"}, "invalid_sender"),
+        ({"sender": None, "message": "hi"}, "invalid_sender"),
+        ({"message": "hi"}, "invalid_sender"),
+        ({"sender": " \x00\ud800 ", "message": "hi"}, "invalid_sender"),
+        ({"sender": "a", "message": "hi", "metadata": [1]}, "invalid_metadata"),
+        (
+            {"sender": "a", "message": "hi", "metadata": json.loads('{"a":' * 21 + "1" + "}" * 21)},
+            "invalid_metadata",
+        ),
+        ({"sender": "a", "message": "hi", "input_channel": 5}, "invalid_input_channel"),
+    ],
+)
 def test_bad_bodies_get_a_400_json_error_and_never_reach_the_bot(stub, body, code):
     srv, bot = stub
     resp = post(srv.base, body)
@@ -151,8 +169,11 @@ def test_a_body_over_the_limit_is_413_and_never_reaches_the_bot(stub, size):
     body = head + b"a" * (size - len(head) - 2) + b'"}'
     resp = post(srv.base, body)
     assert resp.status_code == 413
-    assert resp.json() == {"error": "payload_too_large", "detail": resp.json()["detail"],
-                           "max_bytes": MAX_BODY_BYTES}
+    assert resp.json() == {
+        "error": "payload_too_large",
+        "detail": resp.json()["detail"],
+        "max_bytes": MAX_BODY_BYTES,
+    }
     assert bot.seen == []
     assert post(srv.base, {"sender": "after", "message": "hi"}).status_code == 200  # server fine
 
@@ -195,7 +216,10 @@ def test_surrogates_and_control_characters_are_stripped_before_the_bot(stub):
 
 def test_long_text_is_cut_to_the_shared_limit(stub):
     srv, bot = stub
-    assert post(srv.base, {"sender": "t", "message": "a" * (MAX_MESSAGE_CHARS + 500)}).status_code == 200
+    assert (
+        post(srv.base, {"sender": "t", "message": "a" * (MAX_MESSAGE_CHARS + 500)}).status_code
+        == 200
+    )
     assert bot.seen[0].text == "a" * MAX_MESSAGE_CHARS
 
 
@@ -208,7 +232,12 @@ def test_metadata_nesting_is_measured_without_recursion():
         deep = [deep]
     assert nesting_depth(deep) == 100_000
     ok = {"k": [[[{"v": 1}]]]}
-    assert parse_message(json.dumps({"sender": "a", "message": "", "metadata": ok}).encode(), "rest").metadata == ok
+    assert (
+        parse_message(
+            json.dumps({"sender": "a", "message": "", "metadata": ok}).encode(), "rest"
+        ).metadata
+        == ok
+    )
     assert MAX_METADATA_DEPTH >= 8
 
 
@@ -257,9 +286,14 @@ def test_busy_reply_without_an_agent_domain_is_still_not_empty():
 def test_stock_fields_pass_through(stub):
     srv, bot = stub
     bot.reply = ["one", "two"]
-    resp = post(srv.base, {"sender": "m", "message": "hi", "metadata": {"k": [1, "v"]},
-                           "input_channel": "kiosk"})
-    assert resp.json() == [{"recipient_id": "m", "text": "one"}, {"recipient_id": "m", "text": "two"}]
+    resp = post(
+        srv.base,
+        {"sender": "m", "message": "hi", "metadata": {"k": [1, "v"]}, "input_channel": "kiosk"},
+    )
+    assert resp.json() == [
+        {"recipient_id": "m", "text": "one"},
+        {"recipient_id": "m", "text": "two"},
+    ]
     assert bot.seen[0].metadata == {"k": [1, "v"]} and bot.seen[0].input_channel == "kiosk"
     bot.seen.clear()
     post(srv.base, {"sender": "m", "message": "hi"})
@@ -271,8 +305,9 @@ def test_what_the_web_chat_sends_is_accepted_whatever_the_content_type(stub):
     srv, bot = stub
     js = (ROOT / "web" / "webchat" / "chat.js").read_text()
     assert "JSON.stringify({ sender: senderId(), message: message })" in js
-    body = json.dumps({"sender": "web-" + str(uuid.uuid4()), "message": "港澳签注多少钱"},
-                      ensure_ascii=False)
+    body = json.dumps(
+        {"sender": "web-" + str(uuid.uuid4()), "message": "港澳签注多少钱"}, ensure_ascii=False
+    )
     for ctype in ["application/json", "text/plain;charset=UTF-8", ""]:
         resp = post(srv.base, body, headers={"Content-Type": ctype} if ctype else {})
         assert resp.status_code == 200 and resp.json()[0]["text"] == "ok"
@@ -292,8 +327,9 @@ def test_web_chat_shows_a_polite_message_for_http_errors_and_network_failures():
 def test_streaming_keeps_working_and_ends_with_busy_when_nothing_came(stub, fail):
     srv, bot = stub
     bot.reply, bot.fail = (["a", "b"], False) if not fail else ([], True)
-    resp = requests.post(f"{srv.base}{WEBHOOK}?stream=true", json={"sender": "st", "message": "hi"},
-                         timeout=10)
+    resp = requests.post(
+        f"{srv.base}{WEBHOOK}?stream=true", json={"sender": "st", "message": "hi"}, timeout=10
+    )
     lines = [json.loads(line) for line in resp.text.splitlines() if line.strip()]
     if fail:
         assert lines == [{"recipient_id": "st", "text": BUSY}]
@@ -323,24 +359,33 @@ def _db_bytes(live_bot) -> int:
 
 def _raw(live_bot, body: Any, headers: Optional[Dict[str, str]] = None) -> requests.Response:
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return requests.post(live_bot.url + WEBHOOK, data=data.encode() if isinstance(data, str) else data,
-                         headers=headers or {"Content-Type": "application/json"}, timeout=60)
+    return requests.post(
+        live_bot.url + WEBHOOK,
+        data=data.encode() if isinstance(data, str) else data,
+        headers=headers or {"Content-Type": "application/json"},
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize("body", [
-    [{"sender": "arr", "message": "你好"}],
-    {"sender": "n1", "message": 123},
-    {"sender": "n2", "message": None},
-    {"sender": "n3", "message": {"text": "你好"}},
-    {"sender": 5, "message": "你好"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [{"sender": "arr", "message": "你好"}],
+        {"sender": "n1", "message": 123},
+        {"sender": "n2", "message": None},
+        {"sender": "n3", "message": {"text": "你好"}},
+        {"sender": 5, "message": "你好"},
+    ],
+)
 def test_live_bad_bodies_are_400_not_500(live_bot, body):
     resp = _raw(live_bot, body)
     assert resp.status_code == 400, resp.text
     assert "error" in resp.json()
 
 
-@pytest.mark.parametrize("text", ["办护照\ud800要带什么材料", "\x00\x07办护照要带\x1b什么材料\udfff"])
+@pytest.mark.parametrize(
+    "text", ["办护照\ud800要带什么材料", "\x00\x07办护照要带\x1b什么材料\udfff"]
+)
 def test_live_surrogates_and_control_characters_get_a_normal_reply(live_bot, text):
     sender = f"clean-{uuid.uuid4().hex[:8]}"
     resp = _raw(live_bot, {"sender": sender, "message": text})
@@ -375,8 +420,14 @@ def test_live_a_long_sender_is_one_conversation_under_its_128_char_prefix(live_b
 
 def test_live_logs_have_no_traceback_after_the_attacks(live_bot):
     deep = '{"a":' * 900 + "1" + "}" * 900  # Rasa's deepcopy of it raised RecursionError
-    for body in [b"[1,2]", b"", b"\xff\xfe", b'{"sender":"z","message":null}', b'{"message":"hi"}',
-                 ('{"sender":"deep","message":"hi","metadata":%s}' % deep).encode()]:
+    for body in [
+        b"[1,2]",
+        b"",
+        b"\xff\xfe",
+        b'{"sender":"z","message":null}',
+        b'{"message":"hi"}',
+        ('{"sender":"deep","message":"hi","metadata":%s}' % deep).encode(),
+    ]:
         assert _raw(live_bot, body).status_code == 400
     resp = _raw(live_bot, {"sender": "meta", "message": "你好", "metadata": {"a": {"b": [1, 2]}}})
     assert resp.status_code == 200 and resp.json()[0]["text"]
@@ -390,7 +441,9 @@ def bot_without_actions(tmp_path_factory):
     from tests.live import free_port, start_live_bot, stop
 
     dead = f"http://127.0.0.1:{free_port()}/webhook"
-    bot, procs = start_live_bot(tmp_path_factory.mktemp("no-actions"), extra_env={"ACTION_ENDPOINT": dead})
+    bot, procs = start_live_bot(
+        tmp_path_factory.mktemp("no-actions"), extra_env={"ACTION_ENDPOINT": dead}
+    )
     try:
         yield bot
     finally:
@@ -398,7 +451,6 @@ def bot_without_actions(tmp_path_factory):
 
 
 def test_live_action_server_down_answers_the_busy_response_not_silence(bot_without_actions):
-    import yaml
 
     busy = load_domain()["responses"][BUSY_RESPONSE][0]["text"]
     sender = f"down-{uuid.uuid4().hex[:8]}"
@@ -414,33 +466,55 @@ def test_live_action_server_down_answers_the_busy_response_not_silence(bot_witho
 
 # ------------------------------------------------------------------------------ fuzz (live)
 _ANY_CHAR = st.one_of(
-    st.characters(),                                         # any unicode but surrogates
-    st.characters(categories=["Cs"]),                        # lone surrogates
-    st.characters(max_codepoint=0x9F),                       # ASCII and C0/C1 controls
+    st.characters(),  # any unicode but surrogates
+    st.characters(categories=["Cs"]),  # lone surrogates
+    st.characters(max_codepoint=0x9F),  # ASCII and C0/C1 controls
     st.characters(min_codepoint=0x1F300, max_codepoint=0x1FAFF),  # emoji
 )
 _SHORT = st.text(_ANY_CHAR, max_size=30)
 _TEXTS = st.one_of(  # mostly short; two branches in seven are huge (one over the body limit)
     _SHORT,
     st.text(st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), max_size=20),
-    st.sampled_from(["", " ", "😀🙏🇨🇳", "办护照要带什么材料", "港澳签注多少钱", "/affirm",
-                     '/inform{"service":"passport"}', "/nlu_fallback", "\ud800", "\x00\x1b",
-                     "我想预约", "<script>alert(1)</script>", "'; DROP TABLE events; --"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "😀🙏🇨🇳",
+            "办护照要带什么材料",
+            "港澳签注多少钱",
+            "/affirm",
+            '/inform{"service":"passport"}',
+            "/nlu_fallback",
+            "\ud800",
+            "\x00\x1b",
+            "我想预约",
+            "<script>alert(1)</script>",
+            "'; DROP TABLE events; --",
+        ]
+    ),
     st.sampled_from(["我的预约", "取消预约", "家里有急事，能走绿色通道吗", "谢谢", "再见"]),
-    st.just("护照" * 900),   # huge but under the body limit (ASCII-escaped: ~11 KB)
+    st.just("护照" * 900),  # huge but under the body limit (ASCII-escaped: ~11 KB)
     st.just("护照" * 3000),  # over the body limit: 413
 )
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(_ANY_CHAR, max_size=10),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(_ANY_CHAR, max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 _VALID_SENDER = st.sampled_from([f"fuzz-{i}" for i in range(4)])
 _SENDERS = st.one_of(_VALID_SENDER, st.text(_ANY_CHAR, max_size=20), st.just("s" * 3000), _JSON)
 _MESSAGE_BODY = st.fixed_dictionaries(
     {"sender": _SENDERS, "message": st.one_of(_TEXTS, _JSON)},
-    optional={"metadata": st.one_of(st.dictionaries(st.text(max_size=8), _JSON, max_size=3), _JSON),
-              "input_channel": st.one_of(st.text(max_size=40), _JSON)},
+    optional={
+        "metadata": st.one_of(st.dictionaries(st.text(max_size=8), _JSON, max_size=3), _JSON),
+        "input_channel": st.one_of(st.text(max_size=40), _JSON),
+    },
 )
 _GOOD_BODY = st.fixed_dictionaries(  # well-formed: the texts reach the real bot
     {"sender": st.one_of(_VALID_SENDER, st.just("s" * 3000)), "message": _TEXTS},
@@ -449,24 +523,56 @@ _GOOD_BODY = st.fixed_dictionaries(  # well-formed: the texts reach the real bot
 _BODY_KINDS = [  # (weight, strategy): one_of would weigh them equally
     (5, _GOOD_BODY.map(json.dumps)),
     (2, _MESSAGE_BODY.map(json.dumps)),
-    (1, _MESSAGE_BODY.map(lambda b: json.dumps(b, ensure_ascii=False).encode("utf-8", "surrogatepass"))),
+    (
+        1,
+        _MESSAGE_BODY.map(
+            lambda b: json.dumps(b, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        ),
+    ),
     (1, _JSON.map(json.dumps)),
     (1, st.binary(max_size=64)),
 ]
-_BODIES = st.sampled_from([kind for weight, kind in _BODY_KINDS for _ in range(weight)]).flatmap(lambda kind: kind)
-_HEADER_TEXT = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=30)
+_BODIES = st.sampled_from([kind for weight, kind in _BODY_KINDS for _ in range(weight)]).flatmap(
+    lambda kind: kind
+)
+_HEADER_TEXT = st.text(
+    st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=30
+)
 _HEADERS = st.fixed_dictionaries(
-    {"Content-Type": st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded",
-                                      "multipart/form-data", "application/json; charset=utf-16",
-                                      "", "*/*"]) | _HEADER_TEXT},
-    optional={"Accept": _HEADER_TEXT, "X-Forwarded-For": _HEADER_TEXT, "Content-Encoding": _HEADER_TEXT,
-              "Expect": st.just("100-continue")},
+    {
+        "Content-Type": st.sampled_from(
+            [
+                "application/json",
+                "text/plain",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data",
+                "application/json; charset=utf-16",
+                "",
+                "*/*",
+            ]
+        )
+        | _HEADER_TEXT
+    },
+    optional={
+        "Accept": _HEADER_TEXT,
+        "X-Forwarded-For": _HEADER_TEXT,
+        "Content-Encoding": _HEADER_TEXT,
+        "Expect": st.just("100-continue"),
+    },
 ).map(lambda h: {k: v for k, v in h.items() if v})
 
 
-@settings(max_examples=300, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 @given(body=_BODIES, headers=_HEADERS)
 def test_live_fuzz_never_5xx_and_never_silent(live_bot, body, headers):
     data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body

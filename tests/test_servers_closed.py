@@ -5,6 +5,7 @@ silence, never raw text in a slot) when the action server fails.
 Server behaviour is tested on the real servers (tests/live.py); the argument and settings
 rules also directly, because they decide what the servers are started with.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,16 @@ FEE_QUESTION = "办护照要多少钱"
 @pytest.fixture()
 def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """Settings read afresh from a test's environment, and forgotten afterwards."""
-    for name in ("APP_ENV", "ID_HASH_SECRET", "SEAL_SECRET", "WECHAT_TOKEN", "ACTION_SERVER_TOKEN",
-                 "RASA_AUTH_TOKEN", "BIND_HOST", "CORS_ORIGINS"):
+    for name in (
+        "APP_ENV",
+        "ID_HASH_SECRET",
+        "SEAL_SECRET",
+        "WECHAT_TOKEN",
+        "ACTION_SERVER_TOKEN",
+        "RASA_AUTH_TOKEN",
+        "BIND_HOST",
+        "CORS_ORIGINS",
+    ):
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     yield monkeypatch
@@ -66,16 +75,27 @@ def test_production_accepts_real_secrets_and_refuses_a_short_api_token(
 
 @pytest.mark.parametrize("command", ["run", "actions"])
 def test_a_production_start_with_development_secrets_stops_with_the_reason(command: str) -> None:
-    env = {k: v for k, v in __import__("os").environ.items()
-           if k not in ("ID_HASH_SECRET", "SEAL_SECRET", "WECHAT_TOKEN", "ACTION_SERVER_TOKEN")}
+    env = {
+        k: v
+        for k, v in __import__("os").environ.items()
+        if k not in ("ID_HASH_SECRET", "SEAL_SECRET", "WECHAT_TOKEN", "ACTION_SERVER_TOKEN")
+    }
     env["APP_ENV"] = "production"
-    done = subprocess.run([sys.executable, "-m", "bot.serve", command, "--port", str(free_port())],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.serve", command, "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0
     assert "ID_HASH_SECRET" in done.stderr and "ACTION_SERVER_TOKEN" in done.stderr
 
 
-def test_rasa_is_started_on_loopback_without_api_or_cors(clean_settings: pytest.MonkeyPatch) -> None:
+def test_rasa_is_started_on_loopback_without_api_or_cors(
+    clean_settings: pytest.MonkeyPatch,
+) -> None:
     from bot.serve import rasa_run_args
 
     args = rasa_run_args(["--port", "5005"])
@@ -98,10 +118,23 @@ def test_the_api_comes_only_with_a_token(clean_settings: pytest.MonkeyPatch) -> 
 
 # ------------------------------------------------------------------ the action server guard
 def _action_call(action: str = "action_fixture_fast", sender: str = "citizen") -> Dict[str, Any]:
-    return {"next_action": action, "sender_id": sender, "version": "3.6.21", "domain": {},
-            "tracker": {"sender_id": sender, "slots": {}, "latest_message": {"text": "hi"},
-                        "events": [], "paused": False, "latest_event_time": 0,
-                        "followup_action": None, "active_loop": {}, "latest_action_name": None}}
+    return {
+        "next_action": action,
+        "sender_id": sender,
+        "version": "3.6.21",
+        "domain": {},
+        "tracker": {
+            "sender_id": sender,
+            "slots": {},
+            "latest_message": {"text": "hi"},
+            "events": [],
+            "paused": False,
+            "latest_event_time": 0,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": None,
+        },
+    }
 
 
 @pytest.fixture()
@@ -117,7 +150,9 @@ def action_server(clean_settings: pytest.MonkeyPatch) -> Iterator[Any]:
     srv.stop()
 
 
-def _post(srv: Any, body: Any, token: str | None = "the-shared-action-secret", **headers: str) -> requests.Response:
+def _post(
+    srv: Any, body: Any, token: str | None = "the-shared-action-secret", **headers: str
+) -> requests.Response:
     if token is not None:
         headers["X-Action-Token"] = token
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -133,7 +168,9 @@ def test_action_server_runs_actions_only_for_the_shared_secret(action_server: An
     assert requests.get(f"{action_server.base}/actions", timeout=10).status_code == 403
 
 
-@pytest.mark.parametrize("body", [b"[1, 2]", b"not json", b"{}", json.dumps({"next_action": "x"}).encode()])
+@pytest.mark.parametrize(
+    "body", [b"[1, 2]", b"not json", b"{}", json.dumps({"next_action": "x"}).encode()]
+)
 def test_action_server_rejects_malformed_calls(action_server: Any, body: bytes) -> None:
     assert _post(action_server, body).status_code == 400
 
@@ -144,7 +181,9 @@ def test_a_blocked_action_does_not_stall_other_conversations(action_server: Any)
     action_fixtures.RELEASE.clear()
     slow: Dict[str, Any] = {}
     thread = threading.Thread(
-        target=lambda: slow.update(r=_post(action_server, _action_call("action_fixture_blocked", "a")))
+        target=lambda: slow.update(
+            r=_post(action_server, _action_call("action_fixture_blocked", "a"))
+        )
     )
     thread.start()
     assert action_fixtures.ENTERED.wait(20), "the blocking action never started"
@@ -222,17 +261,24 @@ def test_every_api_call_needs_the_token(live_bot: LiveBot, method: str, path: st
 
 def test_the_api_works_with_the_token(live_bot: LiveBot) -> None:
     parsed = live_bot.parse("我爸爸在美国去世了，要马上过去奔丧")
-    assert [e["value"] for e in parsed["entities"] if e["entity"] == "emergency_type"] == ["bereavement"]
+    assert [e["value"] for e in parsed["entities"] if e["entity"] == "emergency_type"] == [
+        "bereavement"
+    ]
 
 
 def test_cors_echoes_no_foreign_origin(live_bot: LiveBot) -> None:
     origin = "https://attacker.example"
     preflight = requests.options(
         f"{live_bot.url}/webhooks/rest/webhook",
-        headers={"Origin": origin, "Access-Control-Request-Method": "POST"}, timeout=30,
+        headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+        timeout=30,
     )
-    simple = requests.post(f"{live_bot.url}/webhooks/rest/webhook", headers={"Origin": origin},
-                           json={"sender": uuid.uuid4().hex, "message": "你好"}, timeout=60)
+    simple = requests.post(
+        f"{live_bot.url}/webhooks/rest/webhook",
+        headers={"Origin": origin},
+        json={"sender": uuid.uuid4().hex, "message": "你好"},
+        timeout=60,
+    )
     for answer in (preflight, simple):
         assert answer.headers.get("Access-Control-Allow-Origin") not in (origin, "*")
         assert answer.headers.get("Access-Control-Allow-Credentials") != "true"
@@ -249,7 +295,9 @@ def test_the_action_server_refuses_a_forged_tracker(live_bot: LiveBot) -> None:
 @pytest.fixture(scope="module")
 def own_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveBot, list]]:
     """A bot of this module's own (without API token), whose action server the tests stop."""
-    bot, procs = start_live_bot(tmp_path_factory.mktemp("closed"), extra_env={"RASA_AUTH_TOKEN": ""})
+    bot, procs = start_live_bot(
+        tmp_path_factory.mktemp("closed"), extra_env={"RASA_AUTH_TOKEN": ""}
+    )
     try:
         yield bot, procs
     finally:
@@ -260,7 +308,10 @@ def test_without_a_token_the_api_does_not_exist(own_bot: tuple[LiveBot, list]) -
     bot, _ = own_bot
     sender = uuid.uuid4().hex
     assert bot.text(FEE_QUESTION, sender)
-    assert requests.post(f"{bot.url}/model/parse", json={"text": "你好"}, timeout=30).status_code == 404
+    assert (
+        requests.post(f"{bot.url}/model/parse", json={"text": "你好"}, timeout=30).status_code
+        == 404
+    )
     tracker = requests.get(f"{bot.url}/conversations/{sender}/tracker", timeout=30)
     assert tracker.status_code == 404 and "events" not in tracker.text
     assert requests.delete(f"{bot.url}/model", timeout=30).status_code in (404, 405)
@@ -270,22 +321,31 @@ def test_without_a_token_the_api_does_not_exist(own_bot: tuple[LiveBot, list]) -
 def _slot_values(bot: LiveBot, sender: str, slot: str) -> List[Any]:
     """Every value the stored conversation ever gave `slot`, read from the tracker DB."""
     with sqlite3.connect(bot.log_dir / "tracker.db") as db:
-        rows = db.execute("SELECT data FROM events WHERE sender_id = ? ORDER BY id", (sender,)).fetchall()
+        rows = db.execute(
+            "SELECT data FROM events WHERE sender_id = ? ORDER BY id", (sender,)
+        ).fetchall()
     events = [json.loads(r[0]) for r in rows]
     return [e.get("value") for e in events if e.get("event") == "slot" and e.get("name") == slot]
 
 
 def _start_actions(bot: LiveBot, port: int) -> subprocess.Popen:
     log = (bot.log_dir / "actions-restarted.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "bot.serve", "actions", "--port", str(port)],
-                            cwd=ROOT, env=bot.env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.serve", "actions", "--port", str(port)],
+        cwd=ROOT,
+        env=bot.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     from tests.live import _wait
 
     _wait(f"{bot.actions_url}/health", proc, bot.log_dir / "actions-restarted.log", 120)
     return proc
 
 
-def test_action_server_down_gives_busy_keeps_no_raw_text_and_resumes(own_bot: tuple[LiveBot, list]) -> None:
+def test_action_server_down_gives_busy_keeps_no_raw_text_and_resumes(
+    own_bot: tuple[LiveBot, list],
+) -> None:
     bot, procs = own_bot
     busy = "系统繁忙"
     sender = uuid.uuid4().hex

@@ -1,4 +1,5 @@
 """Tracker and lock stores: conversations survive restarts and keep no clear IDs or phones."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,7 +33,9 @@ def settings_env(monkeypatch):
 def _save_and_reload(url: str) -> tuple[DialogueStateTracker, str]:
     store = EnvTrackerStore(domain=Domain.empty())
     tracker = DialogueStateTracker("citizen-1", slots=[])
-    tracker.update(UserUttered(f"我的身份证{ID}，电话 {PHONE}", intent={"name": "inform", "confidence": 1.0}))
+    tracker.update(
+        UserUttered(f"我的身份证{ID}，电话 {PHONE}", intent={"name": "inform", "confidence": 1.0})
+    )
     tracker.update(SlotSet("note", f"{ID} {PHONE}"))
     asyncio.run(store.save(tracker))
     engine = sa.create_engine(url)

@@ -1,7 +1,9 @@
 """Normalisation and vocabulary matching, the first steps of every message."""
+
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.kb import load_kb
 from bot.settings import KB_DIR

@@ -3,6 +3,7 @@
 No DIET here: messages carry the intent the classifiers would leave; the model-level effect
 is in scripts/eval.py and the end-to-end questions of tests/test_e2e_rest.py.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List
@@ -20,15 +21,22 @@ from bot.nlu.topic_router import TopicRouter
 def _message(intent: str, entities: List[Dict[str, Any]]) -> Message:
     message = Message({TEXT: "x"})
     message.set(INTENT, {"name": intent, "confidence": 0.5})
-    message.set(INTENT_RANKING_KEY, [{"name": intent, "confidence": 0.5}, {"name": "ask_topic", "confidence": 0.4}])
+    message.set(
+        INTENT_RANKING_KEY,
+        [{"name": intent, "confidence": 0.5}, {"name": "ask_topic", "confidence": 0.4}],
+    )
     message.set(ENTITIES, entities)
     return message
 
 
 @pytest.fixture()
 def router(tmp_path) -> TopicRouter:
-    return TopicRouter.create({}, LocalModelStorage(tmp_path), Resource("topic_router"),
-                              ExecutionContext(GraphSchema({}), "test"))
+    return TopicRouter.create(
+        {},
+        LocalModelStorage(tmp_path),
+        Resource("topic_router"),
+        ExecutionContext(GraphSchema({}), "test"),
+    )
 
 
 @pytest.mark.parametrize("intent", ["nlu_fallback", "out_of_scope"])
@@ -42,5 +50,7 @@ def test_a_topic_word_that_was_not_understood_asks_the_topic(router, intent):
 def test_other_intents_and_messages_without_a_topic_stay_as_they_are(router):
     fee = router.process([_message("ask_fee", [{"entity": "topic", "value": "port_visa"}])])[0]
     assert fee.get(INTENT)["name"] == "ask_fee"
-    weather = router.process([_message("out_of_scope", [{"entity": "place", "value": "hangzhou"}])])[0]
+    weather = router.process(
+        [_message("out_of_scope", [{"entity": "place", "value": "hangzhou"}])]
+    )[0]
     assert weather.get(INTENT)["name"] == "out_of_scope"

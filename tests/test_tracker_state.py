@@ -4,6 +4,7 @@ The patched `copy()` and `applied_events()` must give exactly what stock Rasa gi
 any sequence of events a conversation can hold: forms that start, get rejected and end,
 fallbacks that revert a user turn, undone actions, restarts and new sessions.
 """
+
 from __future__ import annotations
 
 from typing import Any, List
@@ -24,8 +25,8 @@ from rasa.shared.core.events import (
     Restarted,
     SessionStarted,
     SlotSet,
-    UserUttered,
     UserUtteranceReverted,
+    UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 
@@ -39,8 +40,10 @@ DOMAIN = Domain.from_dict(
             "count": {"type": "float", "mappings": [{"type": "custom"}]},
             "items": {"type": "list", "mappings": [{"type": "custom"}]},
         },
-        "forms": {"booking_form": {"required_slots": ["city"]},
-                  "other_form": {"required_slots": ["count"]}},
+        "forms": {
+            "booking_form": {"required_slots": ["city"]},
+            "other_form": {"required_slots": ["count"]},
+        },
         "actions": ["action_x"],
         "responses": {"utter_hi": [{"text": "hi"}]},
     }
@@ -59,8 +62,10 @@ def _event(kind: int, pick: int) -> Event:
         lambda: ActionExecuted(ACTIONS[pick % len(ACTIONS)]),
         lambda: ActionExecuted(ACTIONS[pick % len(ACTIONS)]),
         lambda: ActiveLoop([None, "booking_form", "other_form"][pick % 3]),
-        lambda: SlotSet(["city", "count", "items", "requested_slot"][pick % 4],
-                        [None, "杭州", 2.0, ["a"]][pick % 4]),
+        lambda: SlotSet(
+            ["city", "count", "items", "requested_slot"][pick % 4],
+            [None, "杭州", 2.0, ["a"]][pick % 4],
+        ),
         lambda: ActionExecutionRejected(["booking_form", "other_form"][pick % 2]),
         lambda: UserUtteranceReverted(),
         lambda: ActionReverted(),
@@ -77,9 +82,15 @@ conversations = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 11)), max_
 
 def _state(tracker: DialogueStateTracker) -> Any:
     slots = {name: (slot.value, slot.has_been_set) for name, slot in tracker.slots.items()}
-    return (tracker.current_state(EventVerbosity.ALL), slots, tracker.followup_action,
-            tracker.is_paused(), tracker.latest_message, tracker.latest_bot_utterance,
-            tracker.active_loop)
+    return (
+        tracker.current_state(EventVerbosity.ALL),
+        slots,
+        tracker.followup_action,
+        tracker.is_paused(),
+        tracker.latest_message,
+        tracker.latest_bot_utterance,
+        tracker.active_loop,
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -106,22 +117,34 @@ def test_copy_matches_stock_and_is_independent(steps, check_at):
     assert _state(copied) == _state(stock) == before
     assert [id(e) for e in cached_applied_events(copied)] == [id(e) for e in STOCK_APPLIED(stock)]
 
-    for event in (SlotSet("city", "宁波"), ActionExecutionRejected("booking_form"),
-                  ActionExecuted("utter_hi"), ActiveLoop("other_form"), ActionExecuted("other_form"),
-                  UserUttered("x", {"name": "inform", "confidence": 1.0}), UserUtteranceReverted()):
+    for event in (
+        SlotSet("city", "宁波"),
+        ActionExecutionRejected("booking_form"),
+        ActionExecuted("utter_hi"),
+        ActiveLoop("other_form"),
+        ActionExecuted("other_form"),
+        UserUttered("x", {"name": "inform", "confidence": 1.0}),
+        UserUtteranceReverted(),
+    ):
         copied.update(event, DOMAIN)
         stock.update(event, DOMAIN)
         assert _state(copied) == _state(stock)
-        assert [id(e) for e in cached_applied_events(copied)] == [id(e) for e in STOCK_APPLIED(stock)]
+        assert [id(e) for e in cached_applied_events(copied)] == [
+            id(e) for e in STOCK_APPLIED(stock)
+        ]
     assert _state(tracker) == before
-    assert [id(e) for e in cached_applied_events(tracker)] == [id(e) for e in STOCK_APPLIED(tracker)]
+    assert [id(e) for e in cached_applied_events(tracker)] == [
+        id(e) for e in STOCK_APPLIED(tracker)
+    ]
 
 
 def test_a_history_capped_at_the_front_starts_the_fold_again():
     tracker = DialogueStateTracker.from_events("t", [], slots=DOMAIN.slots, max_event_history=5)
     for index in range(12):
         tracker.update(ActionExecuted(ACTIONS[index % 3]), DOMAIN)
-        assert [id(e) for e in cached_applied_events(tracker)] == [id(e) for e in STOCK_APPLIED(tracker)]
+        assert [id(e) for e in cached_applied_events(tracker)] == [
+            id(e) for e in STOCK_APPLIED(tracker)
+        ]
 
 
 def test_the_server_uses_both(monkeypatch):

@@ -1,6 +1,7 @@
 """What keeps a turn cheap, and that it changes no decision: the bounded history that the
 policies and the action server see, the tracker cache, the domain sent only to the actions
 that read it, and Sanic workers only with the Redis lock store."""
+
 from __future__ import annotations
 
 import asyncio
@@ -82,14 +83,28 @@ def test_the_view_keeps_state_from_before_the_window_and_bounds_the_events():
 def test_the_view_predicts_what_the_whole_history_predicts(live_bot: LiveBot, agent: Any):
     """Every decision of a real 40-turn conversation, replayed with and without the window."""
     sender = f"window-{uuid.uuid4().hex[:8]}"
-    messages = ["办护照要带什么材料", "多少钱", "要多久", "谢谢", "你好", "港澳通行证呢", "在哪里办"]
+    messages = [
+        "办护照要带什么材料",
+        "多少钱",
+        "要多久",
+        "谢谢",
+        "你好",
+        "港澳通行证呢",
+        "在哪里办",
+    ]
     for n in range(40):
         live_bot.say(messages[n % len(messages)], sender)
-    events = requests.get(f"{live_bot.url}/conversations/{sender}/tracker",
-                          params={"token": live_bot.env["RASA_AUTH_TOKEN"]}, timeout=30).json()["events"]
+    events = requests.get(
+        f"{live_bot.url}/conversations/{sender}/tracker",
+        params={"token": live_bot.env["RASA_AUTH_TOKEN"]},
+        timeout=30,
+    ).json()["events"]
     processor = agent.processor
-    predict = getattr(MessageProcessor._predict_next_with_tracker, "__wrapped__",
-                      MessageProcessor._predict_next_with_tracker)
+    predict = getattr(
+        MessageProcessor._predict_next_with_tracker,
+        "__wrapped__",
+        MessageProcessor._predict_next_with_tracker,
+    )
     compared = 0
     for cut in range(len(events)):
         if events[cut]["event"] != "action":
@@ -115,7 +130,9 @@ def test_a_form_started_long_ago_completes_and_old_slots_still_answer(live_bot: 
     assert "港澳" in live_bot.text("多少钱", sender)
 
     def payloads(replies: list[dict[str, Any]], marker: str) -> list[str]:
-        return [b["payload"] for r in replies for b in r.get("buttons") or [] if marker in b["payload"]]
+        return [
+            b["payload"] for r in replies for b in r.get("buttons") or [] if marker in b["payload"]
+        ]
 
     replies = live_bot.say("我想预约办护照", sender)
     halls = payloads(replies, "booking_hall")
@@ -159,7 +176,9 @@ def test_the_tracker_store_reads_only_new_rows_and_keeps_no_clear_id(tmp_path):
 
         again = await mine.retrieve("c1")
         assert again.get_slot("service") == "passport"
-        assert [e.as_dict() for e in again.events] == [e.as_dict() for e in (await other.retrieve("c1")).events]
+        assert [e.as_dict() for e in again.events] == [
+            e.as_dict() for e in (await other.retrieve("c1")).events
+        ]
 
         again.update(UserUttered("没保存的一轮"))  # a failed turn changed it without saving
         reread = await mine.retrieve("c1")
@@ -175,11 +194,11 @@ def test_the_domain_goes_only_to_the_actions_that_read_it(monkeypatch):
     import inspect
     import pkgutil
 
-    import actions
     from rasa.core.actions.action import RemoteAction
     from rasa.core.utils import AvailableEndpoints
     from rasa_sdk.forms import FormValidationAction
 
+    import actions
     from tests.live import ROOT
 
     for module in pkgutil.iter_modules(actions.__path__):
@@ -195,7 +214,9 @@ def test_the_domain_goes_only_to_the_actions_that_read_it(monkeypatch):
     def all_subclasses(cls: type) -> list[type]:
         return [c for sub in cls.__subclasses__() for c in (sub, *all_subclasses(sub))]
 
-    validators = {c().name() for c in all_subclasses(FormValidationAction) if not inspect.isabstract(c)}
+    validators = {
+        c().name() for c in all_subclasses(FormValidationAction) if not inspect.isabstract(c)
+    }
     validators &= set(domain.user_actions)  # the shared base class names no form
     assert len(validators) >= 4 and all(sent_domain(name) for name in validators), validators
     assert sent_domain("action_resume_task")
@@ -211,6 +232,12 @@ def test_several_sanic_workers_need_the_redis_lock_store():
 
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env["SANIC_WORKERS"] = "2"
-    done = subprocess.run([sys.executable, "-m", "bot.serve", "run", "--port", "1"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.serve", "run", "--port", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0 and "REDIS_URL" in done.stderr

@@ -1,4 +1,5 @@
 """Readings of an unsure message (bot.understand) with the real data/kb/understanding.yml."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.domain_files import load_domain
 from bot.kb import load_kb
 from bot.understand import Reading, parse_understanding, readings, resolve
-from bot.domain_files import load_domain
 
 ROOT = Path(__file__).resolve().parent.parent
 KB = load_kb(ROOT / "data" / "kb")
@@ -21,20 +22,37 @@ def _ranking(*pairs: tuple[str, float]) -> list[dict]:
     return [{"name": name, "confidence": conf} for name, conf in pairs]
 
 
-@pytest.mark.parametrize("text, entities, expected", [
-    ("台胞证要怎么弄", [{"entity": "service", "value": "taiwan_permit"}], "ask_documents"),
-    ("居留许可过了期怎么处理", [{"entity": "service", "value": "residence_permit"}], "ask_documents"),
-    ("港澳通行证办理流程", [{"entity": "service", "value": "hk_macau_permit"}], "ask_documents"),
-    ("那个护照大概得花多少钱", SERVICE_PASSPORT, "ask_fee"),
-    ("港澳通行证预约怎么弄", [{"entity": "service", "value": "hk_macau_permit"}], "book_appointment"),
-])
+@pytest.mark.parametrize(
+    "text, entities, expected",
+    [
+        ("台胞证要怎么弄", [{"entity": "service", "value": "taiwan_permit"}], "ask_documents"),
+        (
+            "居留许可过了期怎么处理",
+            [{"entity": "service", "value": "residence_permit"}],
+            "ask_documents",
+        ),
+        (
+            "港澳通行证办理流程",
+            [{"entity": "service", "value": "hk_macau_permit"}],
+            "ask_documents",
+        ),
+        ("那个护照大概得花多少钱", SERVICE_PASSPORT, "ask_fee"),
+        (
+            "港澳通行证预约怎么弄",
+            [{"entity": "service", "value": "hk_macau_permit"}],
+            "book_appointment",
+        ),
+    ],
+)
 def test_an_unsure_message_with_a_subject_is_read_from_its_wording(text, entities, expected):
     assert resolve("nlu_fallback", entities, text, U) == expected
 
 
 def test_without_a_subject_or_with_two_cues_nothing_is_resolved():
     assert resolve("nlu_fallback", [], "这个怎么弄", U) is None
-    assert resolve("nlu_fallback", SERVICE_PASSPORT, "护照多少钱要多久", U) is None  # two readings: ask
+    assert (
+        resolve("nlu_fallback", SERVICE_PASSPORT, "护照多少钱要多久", U) is None
+    )  # two readings: ask
     assert resolve("nlu_fallback", SERVICE_PASSPORT, "护照呢", U) is None  # no wording cue
 
 
@@ -45,31 +63,66 @@ def test_confident_intents_and_emergencies_are_left_alone():
 
 
 def test_only_a_named_service_or_destination_makes_an_answer():
-    assert resolve("out_of_scope", [{"entity": "service", "value": "taiwan_permit"}], "台胞证要怎么弄", U) == "ask_documents"
-    assert resolve("nlu_fallback", [{"entity": "destination", "value": "abroad"}], "去日本旅游", U) == "travel_plan"
-    assert resolve("out_of_scope", [{"entity": "applicant_type", "value": "minor"}], "孩子怎么弄", U) is None
-    assert resolve("nlu_fallback", [{"entity": "applicant_type", "value": "minor"}], "带孩子出去玩", U) is None
-    assert resolve("nlu_fallback", [{"entity": "apply_kind", "value": "replacement"}], "钱包丢了怎么办", U) is None
+    assert (
+        resolve(
+            "out_of_scope", [{"entity": "service", "value": "taiwan_permit"}], "台胞证要怎么弄", U
+        )
+        == "ask_documents"
+    )
+    assert (
+        resolve("nlu_fallback", [{"entity": "destination", "value": "abroad"}], "去日本旅游", U)
+        == "travel_plan"
+    )
+    assert (
+        resolve("out_of_scope", [{"entity": "applicant_type", "value": "minor"}], "孩子怎么弄", U)
+        is None
+    )
+    assert (
+        resolve("nlu_fallback", [{"entity": "applicant_type", "value": "minor"}], "带孩子出去玩", U)
+        is None
+    )
+    assert (
+        resolve(
+            "nlu_fallback", [{"entity": "apply_kind", "value": "replacement"}], "钱包丢了怎么办", U
+        )
+        is None
+    )
 
 
 def test_an_applicant_alone_is_still_offered_the_documents_reading():
-    found = readings(_ranking(("nlu_fallback", 0.5), ("greet", 0.3)),
-                     [{"entity": "applicant_type", "value": "minor"}], "小孩怎么办理", U)
+    found = readings(
+        _ranking(("nlu_fallback", 0.5), ("greet", 0.3)),
+        [{"entity": "applicant_type", "value": "minor"}],
+        "小孩怎么办理",
+        U,
+    )
     assert [r.intent for r in found] == ["ask_documents"]
 
 
 def test_readings_follow_the_wording_then_diet_then_the_service_defaults():
-    found = readings(_ranking(("nlu_fallback", 0.5), ("ask_processing_time", 0.41), ("out_of_scope", 0.3),
-                              ("greet", 0.2)),
-                     SERVICE_PASSPORT, "护照多少钱要多久", U)
+    found = readings(
+        _ranking(
+            ("nlu_fallback", 0.5),
+            ("ask_processing_time", 0.41),
+            ("out_of_scope", 0.3),
+            ("greet", 0.2),
+        ),
+        SERVICE_PASSPORT,
+        "护照多少钱要多久",
+        U,
+    )
     assert [r.intent for r in found] == ["ask_processing_time", "ask_fee", "ask_documents"]
     assert len(found) == U.max_readings
     assert all(r.entities == {"service": "passport"} for r in found)
 
 
 def test_a_bare_service_is_offered_documents_fee_and_booking():
-    found = readings(_ranking(("nlu_fallback", 0.5), ("inform", 0.45), ("out_of_scope", 0.4)),
-                     [{"entity": "service", "value": "hk_macau_permit"}], "港澳通行证那个", U)
+    found = readings(
+        _ranking(("nlu_fallback", 0.5), ("inform", 0.45), ("out_of_scope", 0.4)),
+        [{"entity": "service", "value": "hk_macau_permit"}],
+        "港澳通行证那个",
+        U,
+    )
     assert [r.intent for r in found] == list(U.service_defaults)
     titles = [U.label(r.intent, "hk_macau_permit") for r in found]
     assert all(U.service_names["hk_macau_permit"] in t for t in titles)
@@ -85,7 +138,10 @@ def test_a_reading_replays_as_an_intent_with_its_entities():
     reading = Reading("ask_fee", {"service": "passport", "applicant_type": "minor"})
     payload = reading.payload()
     assert payload.startswith("/ask_fee{")
-    assert json.loads(payload[len("/ask_fee"):]) == {"service": "passport", "applicant_type": "minor"}
+    assert json.loads(payload[len("/ask_fee") :]) == {
+        "service": "passport",
+        "applicant_type": "minor",
+    }
     assert Reading("out_of_scope", {}).payload() == "/out_of_scope"
 
 
@@ -119,15 +175,32 @@ def test_the_pipeline_component_replaces_only_an_unsure_intent_and_says_so():
 
     doc = yaml.safe_load((ROOT / "data" / "kb" / "understanding.yml").read_text(encoding="utf-8"))
     resolver = ReadingResolver({}, None, None, doc)
-    ranking = [{"name": "nlu_fallback", "confidence": 0.5}, {"name": "out_of_scope", "confidence": 0.45}]
-    unsure = Message(data={"text": "台胞证要怎么弄", "intent": {"name": "nlu_fallback", "confidence": 0.5},
-                           "intent_ranking": ranking,
-                           "entities": [{"entity": "service", "value": "taiwan_permit"}]})
-    sure = Message(data={"text": "台胞证要怎么弄", "intent": {"name": "ask_fee", "confidence": 0.9},
-                         "intent_ranking": [{"name": "ask_fee", "confidence": 0.9}],
-                         "entities": [{"entity": "service", "value": "taiwan_permit"}]})
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.5},
+        {"name": "out_of_scope", "confidence": 0.45},
+    ]
+    unsure = Message(
+        data={
+            "text": "台胞证要怎么弄",
+            "intent": {"name": "nlu_fallback", "confidence": 0.5},
+            "intent_ranking": ranking,
+            "entities": [{"entity": "service", "value": "taiwan_permit"}],
+        }
+    )
+    sure = Message(
+        data={
+            "text": "台胞证要怎么弄",
+            "intent": {"name": "ask_fee", "confidence": 0.9},
+            "intent_ranking": [{"name": "ask_fee", "confidence": 0.9}],
+            "entities": [{"entity": "service", "value": "taiwan_permit"}],
+        }
+    )
     resolver.process([unsure, sure])
     assert unsure.get("intent")["name"] == "ask_documents"
-    assert [r["name"] for r in unsure.get("intent_ranking")] == ["ask_documents", "nlu_fallback", "out_of_scope"]
+    assert [r["name"] for r in unsure.get("intent_ranking")] == [
+        "ask_documents",
+        "nlu_fallback",
+        "out_of_scope",
+    ]
     assert unsure.get("understood") == {"intent": "ask_documents", "from_intent": "nlu_fallback"}
     assert sure.get("intent")["name"] == "ask_fee" and sure.get("understood") is None

@@ -1,4 +1,5 @@
 """ID number, mobile and name validation, plus masking in replies and logs."""
+
 from __future__ import annotations
 
 import logging
@@ -34,7 +35,12 @@ def test_valid_id() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["33052119900315001x", " 3305 2119 9003 1500 1X ", "330521-19900315-001X", "３３０５２１１９９００３１５００１Ｘ"],
+    [
+        "33052119900315001x",
+        " 3305 2119 9003 1500 1X ",
+        "330521-19900315-001X",
+        "３３０５２１１９９００３１５００１Ｘ",
+    ],
 )
 def test_id_is_normalised(raw: str) -> None:
     result = check_id_number(raw, TODAY)
@@ -120,7 +126,13 @@ def test_invalid_phone(raw: str, needle: str) -> None:
 
 @pytest.mark.parametrize(
     "raw,value",
-    [("张三", "张三"), ("欧阳娜娜", "欧阳娜娜"), ("买买提•艾力", "买买提·艾力"), ("John Smith", "John Smith"), ("José Núñez", "José Núñez")],
+    [
+        ("张三", "张三"),
+        ("欧阳娜娜", "欧阳娜娜"),
+        ("买买提•艾力", "买买提·艾力"),
+        ("John Smith", "John Smith"),
+        ("José Núñez", "José Núñez"),
+    ],
 )
 def test_valid_name(raw: str, value: str) -> None:
     result = check_name(raw)
@@ -177,7 +189,9 @@ def test_log_masking(caplog: pytest.LogCaptureFixture) -> None:
     install_log_masking()
     install_log_masking()  # idempotent
     with caplog.at_level(logging.DEBUG):
-        logging.getLogger("rasa.core.processor").debug("Received user message '%s'", f"我的身份证 {VALID_ID}")
+        logging.getLogger("rasa.core.processor").debug(
+            "Received user message '%s'", f"我的身份证 {VALID_ID}"
+        )
         logging.getLogger("sanic.access").info("phone=%s data=%r", "13812345678", {"id": VALID_ID})
         logging.getLogger("anything.else").warning(f"id {VALID_ID} and %d", 5)
     text = caplog.text

@@ -5,6 +5,7 @@ The unit-level tests mount the channel with Rasa's own `register()` on a Sanic a
 server fakes the WeChat API (access token + customer-service messages). The live test talks
 to the project's running Rasa server through the `live_bot` fixture.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,9 +28,8 @@ import requests
 import xmltodict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sanic import Sanic
-
 from rasa.core.channels.channel import UserMessage, register
+from sanic import Sanic
 
 from bot.channels.wechat import (
     DEFAULT_REPLY_TIMEOUT,
@@ -89,7 +89,9 @@ class ServerThread:
 
         async def boot() -> Any:
             server = await self.app.create_server(
-                host=self.host, port=self.port, return_asyncio_server=True,
+                host=self.host,
+                port=self.port,
+                return_asyncio_server=True,
                 access_log=False,
             )
             await server.startup()
@@ -160,7 +162,9 @@ class FakeWeChatApi:
                 length = int(self.headers.get("Content-Length") or 0)
                 data = json.loads(self.rfile.read(length).decode("utf-8"))
                 q = parse_qs(url.query)
-                if url.path == "/cgi-bin/message/custom/send" and q.get("access_token") == ["FAKE-TOKEN"]:
+                if url.path == "/cgi-bin/message/custom/send" and q.get("access_token") == [
+                    "FAKE-TOKEN"
+                ]:
                     outer.sent.append(data)
                     self._json({"errcode": 0, "errmsg": "ok"})
                 else:
@@ -185,7 +189,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def domain_text(name: str) -> str:
     """A response's first text in the project's domain files, the wording citizens read."""
-    import yaml
 
     domain = load_domain()
     return domain["responses"][name][0]["text"]
@@ -197,8 +200,10 @@ WECHAT_REPLY_DEADLINE = 5.0
 
 
 class FakeDomain:
-    responses = {"utter_bot_capabilities": [{"text": "我可以帮您：查询办证材料（测试能力列表）"}],
-                 "utter_system_busy": [{"text": BUSY_TEXT}]}
+    responses = {
+        "utter_bot_capabilities": [{"text": "我可以帮您：查询办证材料（测试能力列表）"}],
+        "utter_system_busy": [{"text": BUSY_TEXT}],
+    }
 
 
 class FakeAgent:
@@ -239,7 +244,10 @@ def make_server(channel: WeChatInput) -> tuple[ServerThread, FakeAgent]:
 @pytest.fixture()
 def plain(fake_api):
     channel = WeChatInput(
-        token=TOKEN, appid=APPID, reply_timeout=1.0, tail_delay=0.05,
+        token=TOKEN,
+        appid=APPID,
+        reply_timeout=1.0,
+        tail_delay=0.05,
         sender=WeChatApiSender(APPID, "s3cret", api_base_url=fake_api.base),
         dedup=Deduplicator(MemoryTTLStore()),
     )
@@ -251,7 +259,10 @@ def plain(fake_api):
 @pytest.fixture()
 def safe(fake_api):
     channel = WeChatInput(
-        token=TOKEN, aes_key=AES_KEY, appid=APPID, reply_timeout=1.0,
+        token=TOKEN,
+        aes_key=AES_KEY,
+        appid=APPID,
+        reply_timeout=1.0,
         sender=WeChatApiSender(APPID, "s3cret", api_base_url=fake_api.base),
         dedup=Deduplicator(MemoryTTLStore()),
     )
@@ -266,20 +277,34 @@ def signature(token: str, timestamp: str, nonce: str, *extra: str) -> str:
     return hashlib.sha1("".join(sorted([token, timestamp, nonce, *extra])).encode()).hexdigest()
 
 
-def signed_params(token: str = TOKEN, openid: str = "oUser1", timestamp: Optional[str] = None,
-                  nonce: Optional[str] = None) -> Dict[str, str]:
+def signed_params(
+    token: str = TOKEN,
+    openid: str = "oUser1",
+    timestamp: Optional[str] = None,
+    nonce: Optional[str] = None,
+) -> Dict[str, str]:
     timestamp = timestamp or str(int(time.time()))
     nonce = nonce or uuid.uuid4().hex[:10]
-    return {"signature": signature(token, timestamp, nonce), "timestamp": timestamp,
-            "nonce": nonce, "openid": openid}
+    return {
+        "signature": signature(token, timestamp, nonce),
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "openid": openid,
+    }
 
 
-def aes_params(encrypt: str, openid: str = "oUser1", timestamp: Optional[str] = None,
-               nonce: Optional[str] = None) -> Dict[str, str]:
+def aes_params(
+    encrypt: str,
+    openid: str = "oUser1",
+    timestamp: Optional[str] = None,
+    nonce: Optional[str] = None,
+) -> Dict[str, str]:
     """Fresh safe-mode query parameters: `signature` plus `msg_signature` over `encrypt`."""
     params = signed_params(openid=openid, timestamp=timestamp, nonce=nonce)
-    params.update(encrypt_type="aes",
-                  msg_signature=signature(TOKEN, params["timestamp"], params["nonce"], encrypt))
+    params.update(
+        encrypt_type="aes",
+        msg_signature=signature(TOKEN, params["timestamp"], params["nonce"], encrypt),
+    )
     return params
 
 
@@ -302,13 +327,20 @@ def other_xml(msg_type: str, extra: str = "", openid: str = "oUser1") -> str:
     )
 
 
-def post(server: ServerThread, body: Any, params: Optional[Dict[str, str]] = None,
-         content_type: str = "text/xml", timeout: float = 15) -> requests.Response:
+def post(
+    server: ServerThread,
+    body: Any,
+    params: Optional[Dict[str, str]] = None,
+    content_type: str = "text/xml",
+    timeout: float = 15,
+) -> requests.Response:
     data = body.encode("utf-8") if isinstance(body, str) else body
     return requests.post(
         f"{server.base}/webhooks/wechat/webhook",
         params=params if params is not None else signed_params(),
-        data=data, headers={"Content-Type": content_type}, timeout=timeout,
+        data=data,
+        headers={"Content-Type": content_type},
+        timeout=timeout,
     )
 
 
@@ -320,7 +352,7 @@ def reply_content(resp: requests.Response) -> str:
 
 def assert_clean(resp: requests.Response, status: int) -> None:
     assert resp.status_code == status, (resp.status_code, resp.text)
-    assert "Traceback" not in resp.text and "File \"" not in resp.text
+    assert "Traceback" not in resp.text and 'File "' not in resp.text
     assert len(resp.text) < 200
 
 
@@ -338,12 +370,17 @@ def test_split_text_respects_byte_limit_and_keeps_everything():
 
 
 def test_buttons_become_numbers_and_numbers_map_back():
-    text, buttons = render_bot_messages([
-        {"text": "您要办哪种证件？", "buttons": [
-            {"title": "护照", "payload": '/inform{"service":"passport"}'},
-            {"title": "港澳通行证", "payload": '/inform{"service":"hk_macau_permit"}'},
-        ]},
-    ])
+    text, buttons = render_bot_messages(
+        [
+            {
+                "text": "您要办哪种证件？",
+                "buttons": [
+                    {"title": "护照", "payload": '/inform{"service":"passport"}'},
+                    {"title": "港澳通行证", "payload": '/inform{"service":"hk_macau_permit"}'},
+                ],
+            },
+        ]
+    )
     assert text == "您要办哪种证件？\n回复 1 护照\n回复 2 港澳通行证"
     assert map_numeric_reply("2", buttons) == '/inform{"service":"hk_macau_permit"}'
     assert map_numeric_reply("１", buttons) == '/inform{"service":"passport"}'  # full-width
@@ -372,9 +409,21 @@ def test_forged_or_missing_signature_is_403_and_never_reaches_the_bot(plain):
     server, agent, _ = plain
     params = signed_params()
     assert_clean(post(server, text_xml("你好"), {**params, "signature": "f" * 40}), 403)
-    assert_clean(post(server, text_xml("你好"), {**params, "signature": signature("wrong", params["timestamp"], params["nonce"])}), 403)
+    assert_clean(
+        post(
+            server,
+            text_xml("你好"),
+            {**params, "signature": signature("wrong", params["timestamp"], params["nonce"])},
+        ),
+        403,
+    )
     assert_clean(post(server, text_xml("你好"), {}), 403)
-    assert_clean(post(server, text_xml("你好"), {"timestamp": params["timestamp"], "nonce": params["nonce"]}), 403)
+    assert_clean(
+        post(
+            server, text_xml("你好"), {"timestamp": params["timestamp"], "nonce": params["nonce"]}
+        ),
+        403,
+    )
     assert agent.received == []
 
 
@@ -416,7 +465,9 @@ def test_safe_mode_round_trip(safe):
     server, agent, _ = safe
     crypto = WeChatCrypto(TOKEN, AES_KEY, APPID)
     params = signed_params(openid="oSafe")
-    encrypted = crypto.encrypt_message(text_xml("港澳签注多少钱", openid="oSafe"), params["nonce"], params["timestamp"])
+    encrypted = crypto.encrypt_message(
+        text_xml("港澳签注多少钱", openid="oSafe"), params["nonce"], params["timestamp"]
+    )
     outer = xmltodict.parse(encrypted)["xml"]
     params.update(encrypt_type="aes", msg_signature=outer["MsgSignature"])
     # WeChat posts only ToUserName + Encrypt in safe mode
@@ -424,8 +475,13 @@ def test_safe_mode_round_trip(safe):
     resp = post(server, body, params)
     assert resp.status_code == 200, resp.text
     reply_outer = xmltodict.parse(resp.text)["xml"]
-    assert signature(TOKEN, reply_outer["TimeStamp"], reply_outer["Nonce"], reply_outer["Encrypt"]) == reply_outer["MsgSignature"]
-    plain_reply = crypto.decrypt_message(resp.text, reply_outer["MsgSignature"], reply_outer["TimeStamp"], reply_outer["Nonce"])
+    assert (
+        signature(TOKEN, reply_outer["TimeStamp"], reply_outer["Nonce"], reply_outer["Encrypt"])
+        == reply_outer["MsgSignature"]
+    )
+    plain_reply = crypto.decrypt_message(
+        resp.text, reply_outer["MsgSignature"], reply_outer["TimeStamp"], reply_outer["Nonce"]
+    )
     inner = xmltodict.parse(plain_reply)["xml"]
     assert inner["Content"] == "收到：港澳签注多少钱" and inner["ToUserName"] == "oSafe"
     assert agent.received[0].sender_id == "oSafe"
@@ -441,14 +497,18 @@ def test_safe_mode_rejects_bad_msg_signature_and_garbage(safe):
     encrypted = crypto.encrypt_message(text_xml("你好"), params["nonce"], params["timestamp"])
     outer = xmltodict.parse(encrypted)["xml"]
     body = f"<xml><ToUserName>{OA_ID}</ToUserName><Encrypt>{outer['Encrypt']}</Encrypt></xml>"
-    assert_clean(post(server, body, {**params, "encrypt_type": "aes", "msg_signature": "0" * 40}), 403)
+    assert_clean(
+        post(server, body, {**params, "encrypt_type": "aes", "msg_signature": "0" * 40}), 403
+    )
     assert_clean(post(server, body, {**signed_params(), "encrypt_type": "aes"}), 403)
     garbage = "bm90IGEgcmVhbCBjaXBoZXJ0ZXh0"
     bad = f"<xml><ToUserName>{OA_ID}</ToUserName><Encrypt>{garbage}</Encrypt></xml>"
     assert_clean(post(server, bad, aes_params(garbage)), 400)
     # a message encrypted for another app id
     other = WeChatCrypto(TOKEN, AES_KEY, "wxOTHERAPP0000000")
-    enc2 = xmltodict.parse(other.encrypt_message(text_xml("你好"), params["nonce"], params["timestamp"]))["xml"]
+    enc2 = xmltodict.parse(
+        other.encrypt_message(text_xml("你好"), params["nonce"], params["timestamp"])
+    )["xml"]
     body2 = f"<xml><ToUserName>{OA_ID}</ToUserName><Encrypt>{enc2['Encrypt']}</Encrypt></xml>"
     resp = post(server, body2, aes_params(enc2["Encrypt"]))
     assert resp.status_code in (400, 403)
@@ -496,7 +556,9 @@ def test_bad_bodies_get_clean_answers(plain):
     assert_clean(post(server, b"<xml><Content>\xff\xfe\xfa</Content></xml>"), 400)
     assert_clean(post(server, "<xml><ToUserName>gh</ToUserName"), 400)  # malformed
     assert_clean(post(server, "<notxml/>"), 400)
-    assert_clean(post(server, "<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName></xml>"), 400)
+    assert_clean(
+        post(server, "<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName></xml>"), 400
+    )
     assert agent.received == []
 
 
@@ -518,13 +580,20 @@ def test_non_text_messages_get_a_polite_text(plain):
 
 def test_voice_with_recognition_is_treated_as_text(plain):
     server, agent, _ = plain
-    body = other_xml("voice", "<MediaId>m</MediaId><Format>amr</Format><Recognition><![CDATA[护照多少钱]]></Recognition>")
+    body = other_xml(
+        "voice",
+        "<MediaId>m</MediaId><Format>amr</Format><Recognition><![CDATA[护照多少钱]]></Recognition>",
+    )
     assert reply_content(post(server, body)) == "收到：护照多少钱"
 
 
 def test_subscribe_gets_welcome_from_the_domain_and_unsubscribe_gets_success(plain):
     server, agent, _ = plain
-    sub = other_xml("event", "<Event><![CDATA[subscribe]]></Event>").replace("<MsgId>", "<X>").replace("</MsgId>", "</X>")
+    sub = (
+        other_xml("event", "<Event><![CDATA[subscribe]]></Event>")
+        .replace("<MsgId>", "<X>")
+        .replace("</MsgId>", "</X>")
+    )
     content = reply_content(post(server, sub))
     assert "欢迎" in content and "测试能力列表" in content  # FakeAgent's utter_bot_capabilities
     unsub = other_xml("event", "<Event><![CDATA[unsubscribe]]></Event>")
@@ -536,8 +605,10 @@ def test_subscribe_gets_welcome_from_the_domain_and_unsubscribe_gets_success(pla
 # ------------------------------------------------------------------------------ buttons
 def test_button_numbering_round_trip(plain):
     server, agent, _ = plain
-    buttons = [{"title": "护照", "payload": '/inform{"service":"passport"}'},
-               {"title": "港澳通行证", "payload": '/inform{"service":"hk_macau_permit"}'}]
+    buttons = [
+        {"title": "护照", "payload": '/inform{"service":"passport"}'},
+        {"title": "港澳通行证", "payload": '/inform{"service":"hk_macau_permit"}'},
+    ]
 
     def script(m: UserMessage) -> Any:
         if m.text == "我要办证":
@@ -547,19 +618,26 @@ def test_button_numbering_round_trip(plain):
     agent.script = script
     first = reply_content(post(server, text_xml("我要办证", openid="oDan")))
     assert "回复 1 护照" in first and "回复 2 港澳通行证" in first
-    assert reply_content(post(server, text_xml("2", openid="oDan"))) == '收到：/inform{"service":"hk_macau_permit"}'
+    assert (
+        reply_content(post(server, text_xml("2", openid="oDan")))
+        == '收到：/inform{"service":"hk_macau_permit"}'
+    )
     # the buttons are gone after a reply without buttons: "1" is just "1" now
     assert reply_content(post(server, text_xml("1", openid="oDan"))) == "收到：1"
     # another user's numbers are not mixed up with Dan's
     post(server, text_xml("我要办证", openid="oDan"))
     assert reply_content(post(server, text_xml("1", openid="oEve"))) == "收到：1"
-    assert reply_content(post(server, text_xml("１", openid="oDan"))) == '收到：/inform{"service":"passport"}'
+    assert (
+        reply_content(post(server, text_xml("１", openid="oDan")))
+        == '收到：/inform{"service":"passport"}'
+    )
 
 
 # ------------------------------------------------------------------------------ 5-second rule
 def test_slow_answer_says_success_then_arrives_via_customer_service_api(fake_api):
     channel = WeChatInput(
-        token=TOKEN, appid=APPID,  # default reply_timeout: the real 4.5 s
+        token=TOKEN,
+        appid=APPID,  # default reply_timeout: the real 4.5 s
         sender=WeChatApiSender(APPID, "s3cret", api_base_url=fake_api.base),
         dedup=Deduplicator(MemoryTTLStore()),
     )
@@ -577,7 +655,9 @@ def test_slow_answer_says_success_then_arrives_via_customer_service_api(fake_api
         retry = post(server, body)
         assert retry.text == "success"
         sent = fake_api.wait_for(1, timeout=5)
-        assert sent == [{"touser": "oSlow", "msgtype": "text", "text": {"content": "收到：查一下我的预约"}}]
+        assert sent == [
+            {"touser": "oSlow", "msgtype": "text", "text": {"content": "收到：查一下我的预约"}}
+        ]
         assert len(agent.received) == 1
     finally:
         server.stop()
@@ -612,8 +692,9 @@ def test_without_customer_service_api_a_long_reply_is_truncated_politely():
 
 def test_without_customer_service_api_a_slow_answer_waits_for_the_retry():
     """No app secret: never "success" + silence; the open request (or WeChat's retry) gets it."""
-    channel = WeChatInput(token=TOKEN, reply_timeout=0.5, retry_window=5.0,
-                          dedup=Deduplicator(MemoryTTLStore()))
+    channel = WeChatInput(
+        token=TOKEN, reply_timeout=0.5, retry_window=5.0, dedup=Deduplicator(MemoryTTLStore())
+    )
     server, agent = make_server(channel)
     try:
         agent.delay = 1.5
@@ -687,7 +768,9 @@ def test_two_replicas_sharing_redis_process_a_msgid_once(redis_url, fake_api):
 
     def replica() -> tuple[ServerThread, FakeAgent]:
         channel = WeChatInput(
-            token=TOKEN, appid=APPID, reply_timeout=2.0,
+            token=TOKEN,
+            appid=APPID,
+            reply_timeout=2.0,
             sender=WeChatApiSender(APPID, "s3cret", api_base_url=fake_api.base),
             dedup=Deduplicator(RedisTTLStore(redis_url)),
         )
@@ -705,7 +788,10 @@ def test_two_replicas_sharing_redis_process_a_msgid_once(redis_url, fake_api):
         assert replies == ["收到：预约明天上午"] * 2
         assert len(agent_a.received) + len(agent_b.received) == 1
         # buttons remembered by one replica are understood by the other
-        agent_a.script = lambda m: {"text": "选大厅", "buttons": [{"title": "湖州", "payload": "/choose_hall"}]}
+        agent_a.script = lambda m: {
+            "text": "选大厅",
+            "buttons": [{"title": "湖州", "payload": "/choose_hall"}],
+        }
         reply_content(post(a, text_xml("预约", openid="oRedis")))
         assert reply_content(post(b, text_xml("1", openid="oRedis"))) == "收到：/choose_hall"
     finally:
@@ -716,8 +802,9 @@ def test_two_replicas_sharing_redis_process_a_msgid_once(redis_url, fake_api):
 # ------------------------------------------------------------------------------ replay
 def wechat_channel(**kwargs: Any) -> WeChatInput:
     """A plain-mode channel without customer-service API; keyword arguments override."""
-    options: Dict[str, Any] = dict(token=TOKEN, appid=APPID, reply_timeout=1.0,
-                                   dedup=Deduplicator(MemoryTTLStore()))
+    options: Dict[str, Any] = dict(
+        token=TOKEN, appid=APPID, reply_timeout=1.0, dedup=Deduplicator(MemoryTTLStore())
+    )
     options.update(kwargs)
     return WeChatInput(**options)
 
@@ -725,7 +812,10 @@ def wechat_channel(**kwargs: Any) -> WeChatInput:
 def test_replayed_timestamp_and_nonce_is_403_on_post_and_get(plain):
     server, agent, _ = plain
     params = signed_params(openid="oVictim")
-    assert reply_content(post(server, text_xml("查我的预约", openid="oVictim"), params)) == "收到：查我的预约"
+    assert (
+        reply_content(post(server, text_xml("查我的预约", openid="oVictim"), params))
+        == "收到：查我的预约"
+    )
     # the captured URL with another body (another openid, another MsgId): refused
     assert_clean(post(server, text_xml("取消我的预约", openid="oVictim"), params), 403)
     assert_clean(post(server, text_xml("取消我的预约", openid="oAttacker"), params), 403)
@@ -747,6 +837,7 @@ def test_old_or_future_timestamp_is_403_with_an_injected_clock_and_window():
     channel = wechat_channel(clock=lambda: now[0], timestamp_window=60)
     server, agent = make_server(channel)
     try:
+
         def at(offset: int, text: str) -> requests.Response:
             return post(server, text_xml(text), signed_params(timestamp=str(int(now[0]) + offset)))
 
@@ -754,7 +845,7 @@ def test_old_or_future_timestamp_is_403_with_an_injected_clock_and_window():
         assert reply_content(at(60, "一分钟后")) == "收到：一分钟后"
         assert_clean(at(-61, "太旧"), 403)
         assert_clean(at(61, "太新"), 403)
-        assert_clean(at(-10**9, "很久以前"), 403)
+        assert_clean(at(-(10**9), "很久以前"), 403)
         url = f"{server.base}/webhooks/wechat/webhook"
         old = {**signed_params(timestamp=str(int(now[0]) - 3600)), "echostr": "x"}
         assert_clean(requests.get(url, params=old, timeout=5), 403)
@@ -795,7 +886,9 @@ def test_safe_mode_replay_and_stale_timestamp_are_403(safe):
 
     server, agent, _ = safe
     crypto = WeChatCrypto(TOKEN, AES_KEY, APPID)
-    encrypt = xmltodict.parse(crypto.encrypt_message(text_xml("签注", openid="oSafe2"), "n", "1"))["xml"]["Encrypt"]
+    encrypt = xmltodict.parse(crypto.encrypt_message(text_xml("签注", openid="oSafe2"), "n", "1"))[
+        "xml"
+    ]["Encrypt"]
     body = f"<xml><ToUserName><![CDATA[{OA_ID}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
     params = aes_params(encrypt, openid="oSafe2")
     first = post(server, body, params)
@@ -806,7 +899,9 @@ def test_safe_mode_replay_and_stale_timestamp_are_403(safe):
     other_encrypt = xmltodict.parse(other)["xml"]["Encrypt"]
     other_body = body.replace(encrypt, other_encrypt)
     assert_clean(post(server, other_body, params), 403)  # another body under a used nonce
-    assert_clean(post(server, body, aes_params(encrypt, timestamp=str(int(time.time()) - 400))), 403)
+    assert_clean(
+        post(server, body, aes_params(encrypt, timestamp=str(int(time.time()) - 400))), 403
+    )
     assert len(agent.received) == 1
 
 
@@ -835,7 +930,9 @@ def test_two_openids_with_the_same_msgid_each_get_their_own_answer(plain):
     again = reply_content(post(server, text_xml("护照多少钱", openid="oAlice", msg_id=424242)))
     assert again == alice
     assert [(m.sender_id, m.text) for m in agent.received] == [
-        ("oAlice", "护照多少钱"), ("oBob", "港澳签注要什么材料")]
+        ("oAlice", "护照多少钱"),
+        ("oBob", "港澳签注要什么材料"),
+    ]
 
 
 def test_message_key_is_openid_plus_msgid_or_openid_createtime_and_type():
@@ -853,8 +950,11 @@ def test_message_key_is_openid_plus_msgid_or_openid_createtime_and_type():
     assert key(**event) != key(**{**event, "FromUserName": "oB"})
     assert key(**event) != key(**{**event, "CreateTime": "1700000001"})
     assert key(**event) != key(**{**event, "Event": "VIEW"})
-    assert message_key("ns", read_inbound({"ToUserName": "g", "FromUserName": "o", "MsgType": "t"})) \
-        != message_key("other", read_inbound({"ToUserName": "g", "FromUserName": "o", "MsgType": "t"}))
+    assert message_key(
+        "ns", read_inbound({"ToUserName": "g", "FromUserName": "o", "MsgType": "t"})
+    ) != message_key(
+        "other", read_inbound({"ToUserName": "g", "FromUserName": "o", "MsgType": "t"})
+    )
 
 
 # ------------------------------------------------------------------------------ bad XML
@@ -862,13 +962,16 @@ def _refusals(caplog: pytest.LogCaptureFixture) -> List[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "bot.channels.wechat"]
 
 
-@pytest.mark.parametrize("content", [
-    "]]></Content><Foo>",
-    "]]></Content><Content><![CDATA[取消预约",
-    "]]></Content><FromUserName><![CDATA[oOther",
-    "]]></Content><MsgType>event</MsgType><Content><![CDATA[x",
-    "]]></Content><Content><a>b</a></Content><X><![CDATA[",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "]]></Content><Foo>",
+        "]]></Content><Content><![CDATA[取消预约",
+        "]]></Content><FromUserName><![CDATA[oOther",
+        "]]></Content><MsgType>event</MsgType><Content><![CDATA[x",
+        "]]></Content><Content><a>b</a></Content><X><![CDATA[",
+    ],
+)
 def test_cdata_breakout_is_400_with_one_warning_and_no_traceback(plain, caplog, content):
     server, agent, _ = plain
     caplog.set_level(logging.INFO)
@@ -884,8 +987,10 @@ def test_cdata_breakout_is_400_with_one_warning_and_no_traceback(plain, caplog, 
 def test_malformed_bodies_are_400_with_one_warning_each(plain, caplog):
     server, agent, _ = plain
     caplog.set_level(logging.INFO)
-    ok_fields = (f"<ToUserName>{OA_ID}</ToUserName><FromUserName>o</FromUserName>"
-                 "<MsgType>text</MsgType><Content>x</Content>")
+    ok_fields = (
+        f"<ToUserName>{OA_ID}</ToUserName><FromUserName>o</FromUserName>"
+        "<MsgType>text</MsgType><Content>x</Content>"
+    )
     bodies: List[Any] = [
         "<xml><ToUserName>gh</ToUserName>",  # unclosed
         "<xml><ToUserName>gh</ToUserName><MsgType>text</MsgType><Content>x</Content></xml>",
@@ -895,7 +1000,7 @@ def test_malformed_bodies_are_400_with_one_warning_each(plain, caplog):
         f"<xml>{ok_fields}<MsgType>text</MsgType></xml>",  # repeated
         f"<xml>{ok_fields}<CreateTime>abc</CreateTime></xml>",
         f"<xml>{ok_fields}<MsgId>12ab</MsgId></xml>",
-        f"<xml><ToUserName>g</ToUserName><FromUserName>o</FromUserName><MsgType>event</MsgType><Event><b/></Event></xml>",
+        "<xml><ToUserName>g</ToUserName><FromUserName>o</FromUserName><MsgType>event</MsgType><Event><b/></Event></xml>",
         b"<xml><Content>\xff\xfe\xfa</Content></xml>",
         b"<xml><ToUserName>\xed\xa0\x80</ToUserName></xml>",  # an encoded lone surrogate
         "<xml><ToUserName>gh</ToUserName>\x01</xml>",
@@ -916,7 +1021,9 @@ def test_body_cap_is_the_shared_channel_limit(plain):
     server, agent, _ = plain
     filler = "护" * 100
     body = text_xml(filler)
-    body = body.replace("</xml>", "<Pad>" + "p" * (MAX_BODY_BYTES - len(body.encode()) - 11) + "</Pad></xml>")
+    body = body.replace(
+        "</xml>", "<Pad>" + "p" * (MAX_BODY_BYTES - len(body.encode()) - 11) + "</Pad></xml>"
+    )
     assert len(body.encode()) == MAX_BODY_BYTES
     assert reply_content(post(server, body)) == f"收到：{filler}"
     assert_clean(post(server, body.replace("<Pad>", "<Pad>p")), 413)
@@ -975,7 +1082,9 @@ def test_action_server_down_gives_the_busy_text_in_the_passive_reply(agent_witho
         assert resp.status_code == 200 and resp.text != "success"
         assert reply_content(resp) == BUSY_TEXT
         # a turn without custom action still gets the model's own answer
-        assert reply_content(post(server, text_xml("你好", openid="oDown2"))) == domain_text("utter_greet")
+        assert reply_content(post(server, text_xml("你好", openid="oDown2"))) == domain_text(
+            "utter_greet"
+        )
     finally:
         server.stop()
 
@@ -1033,8 +1142,9 @@ def test_late_crash_sends_the_busy_text_via_customer_service(plain, fake_api):
 
 def test_without_customer_service_api_a_too_slow_answer_gets_the_busy_text():
     """No way to deliver later: the still open request says so instead of "success"."""
-    channel = WeChatInput(token=TOKEN, reply_timeout=0.3, retry_window=0.8,
-                          dedup=Deduplicator(MemoryTTLStore()))
+    channel = WeChatInput(
+        token=TOKEN, reply_timeout=0.3, retry_window=0.8, dedup=Deduplicator(MemoryTTLStore())
+    )
     server, agent = make_server(channel)
     try:
         agent.delay = 2.0
@@ -1056,13 +1166,39 @@ class _Records(logging.Handler):
 
 _SAFE_CHARS = st.characters(blacklist_categories=("Cs",))
 _XML_FRAGMENTS = [
-    "<xml>", "</xml>", f"<ToUserName>{OA_ID}</ToUserName>", "<FromUserName>oFuzz</FromUserName>",
-    "<FromUserName>", "</FromUserName>", "<MsgType>text</MsgType>", "<MsgType>event</MsgType>",
-    "<MsgType>image</MsgType>", "<Event>subscribe</Event>", "<Event>CLICK</Event>", "<Content>",
-    "</Content>", "<![CDATA[", "]]>", "]]></Content><Foo>", "<MsgId>123</MsgId>", "<MsgId>x</MsgId>",
-    "<CreateTime>1</CreateTime>", "<Recognition>护照</Recognition>", "<a><b/></a>", "&amp;", "&e;",
-    "<!DOCTYPE x [<!ENTITY e 'x'>]>", "<?xml version='1.0'?>", "<Encrypt>YWJj</Encrypt>", "\x00",
-    "护照多少钱", "<", ">", "&#0;", "&#x85;", "<!-- c -->",
+    "<xml>",
+    "</xml>",
+    f"<ToUserName>{OA_ID}</ToUserName>",
+    "<FromUserName>oFuzz</FromUserName>",
+    "<FromUserName>",
+    "</FromUserName>",
+    "<MsgType>text</MsgType>",
+    "<MsgType>event</MsgType>",
+    "<MsgType>image</MsgType>",
+    "<Event>subscribe</Event>",
+    "<Event>CLICK</Event>",
+    "<Content>",
+    "</Content>",
+    "<![CDATA[",
+    "]]>",
+    "]]></Content><Foo>",
+    "<MsgId>123</MsgId>",
+    "<MsgId>x</MsgId>",
+    "<CreateTime>1</CreateTime>",
+    "<Recognition>护照</Recognition>",
+    "<a><b/></a>",
+    "&amp;",
+    "&e;",
+    "<!DOCTYPE x [<!ENTITY e 'x'>]>",
+    "<?xml version='1.0'?>",
+    "<Encrypt>YWJj</Encrypt>",
+    "\x00",
+    "护照多少钱",
+    "<",
+    ">",
+    "&#0;",
+    "&#x85;",
+    "<!-- c -->",
 ]
 
 
@@ -1078,28 +1214,58 @@ def _xml_text(value: str) -> str:
 @st.composite
 def wechat_requests(draw: Any) -> Dict[str, Any]:
     """One request to the webhook, described; signing happens at send time (fresh nonces)."""
-    kind = draw(st.sampled_from(["text", "text", "aes_text", "xmlish", "bytes", "params", "stale", "get"]))
-    content_type = draw(st.sampled_from(["text/xml", "application/xml", "text/plain",
-                                         "text/xml; charset=utf-8", "", "application/json",
-                                         "x/" + "y" * 5]))
-    req: Dict[str, Any] = {"kind": kind, "method": "POST", "content_type": content_type,
-                           "sign": "valid" if draw(st.booleans()) else "forged"}
+    kind = draw(
+        st.sampled_from(["text", "text", "aes_text", "xmlish", "bytes", "params", "stale", "get"])
+    )
+    content_type = draw(
+        st.sampled_from(
+            [
+                "text/xml",
+                "application/xml",
+                "text/plain",
+                "text/xml; charset=utf-8",
+                "",
+                "application/json",
+                "x/" + "y" * 5,
+            ]
+        )
+    )
+    req: Dict[str, Any] = {
+        "kind": kind,
+        "method": "POST",
+        "content_type": content_type,
+        "sign": "valid" if draw(st.booleans()) else "forged",
+    }
     if kind in ("text", "aes_text"):
         req["content_type"] = draw(st.sampled_from(["text/xml", "application/xml", "text/plain"]))
         openid = draw(st.text(st.sampled_from("oABCxyz0123456789-_"), min_size=1, max_size=40))
-        content = draw(st.text(_SAFE_CHARS, max_size=300).map(lambda t: _XML_ILLEGAL_IN_TEST.sub("", t)))
+        content = draw(
+            st.text(_SAFE_CHARS, max_size=300).map(lambda t: _XML_ILLEGAL_IN_TEST.sub("", t))
+        )
         msg_id = draw(st.one_of(st.none(), st.integers(0, 2**63)))
-        body = (f"<xml><ToUserName><![CDATA[{OA_ID}]]></ToUserName>"
-                f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
-                f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-                f"<Content>{_xml_text(content)}</Content>"
-                + (f"<MsgId>{msg_id}</MsgId>" if msg_id is not None else "") + "</xml>")
-        req.update(body=body, openid=openid, sign="valid", expect_reply=True,
-                   replay=draw(st.booleans()) and draw(st.booleans()))
+        body = (
+            f"<xml><ToUserName><![CDATA[{OA_ID}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content>{_xml_text(content)}</Content>"
+            + (f"<MsgId>{msg_id}</MsgId>" if msg_id is not None else "")
+            + "</xml>"
+        )
+        req.update(
+            body=body,
+            openid=openid,
+            sign="valid",
+            expect_reply=True,
+            replay=draw(st.booleans()) and draw(st.booleans()),
+        )
         return req
     if kind == "xmlish":
-        pieces = draw(st.lists(st.one_of(st.sampled_from(_XML_FRAGMENTS), st.text(_SAFE_CHARS, max_size=12)),
-                               max_size=25))
+        pieces = draw(
+            st.lists(
+                st.one_of(st.sampled_from(_XML_FRAGMENTS), st.text(_SAFE_CHARS, max_size=12)),
+                max_size=25,
+            )
+        )
         req["body"] = "".join(pieces)
     elif kind == "bytes":
         size = draw(st.sampled_from([0, 10, 300, MAX_BODY_BYTES + 1]))
@@ -1107,12 +1273,28 @@ def wechat_requests(draw: Any) -> Dict[str, Any]:
     else:
         req["body"] = text_xml(draw(st.text(_SAFE_CHARS, max_size=30)).replace("]]>", ""))
     if kind == "stale":
-        req.update(sign="stale", expect_status=403,
-                   offset=draw(st.one_of(st.integers(301, 10**9), st.integers(-10**9, -301))))
+        req.update(
+            sign="stale",
+            expect_status=403,
+            offset=draw(st.one_of(st.integers(301, 10**9), st.integers(-(10**9), -301))),
+        )
     elif kind == "params":
-        keys = st.sampled_from(["signature", "timestamp", "nonce", "encrypt_type", "msg_signature",
-                                "openid", "echostr", "x"])
-        req.update(sign="raw", raw=draw(st.dictionaries(keys, st.text(_SAFE_CHARS, max_size=50), max_size=8)))
+        keys = st.sampled_from(
+            [
+                "signature",
+                "timestamp",
+                "nonce",
+                "encrypt_type",
+                "msg_signature",
+                "openid",
+                "echostr",
+                "x",
+            ]
+        )
+        req.update(
+            sign="raw",
+            raw=draw(st.dictionaries(keys, st.text(_SAFE_CHARS, max_size=50), max_size=8)),
+        )
     if kind == "get":
         req.update(method="GET", echostr=draw(st.text(_SAFE_CHARS, max_size=20)))
     return req
@@ -1124,8 +1306,9 @@ def _sent_form(req: Dict[str, Any]) -> tuple[Dict[str, str], Any]:
     if req["kind"] == "aes_text":
         from wechatpy.crypto import WeChatCrypto
 
-        encrypt = xmltodict.parse(WeChatCrypto(TOKEN, AES_KEY, APPID).encrypt_message(
-            body, "n", "1"))["xml"]["Encrypt"]
+        encrypt = xmltodict.parse(
+            WeChatCrypto(TOKEN, AES_KEY, APPID).encrypt_message(body, "n", "1")
+        )["xml"]["Encrypt"]
         body = f"<xml><ToUserName>{OA_ID}</ToUserName><Encrypt>{encrypt}</Encrypt></xml>"
         params = aes_params(encrypt, openid=req["openid"])
     elif req["sign"] == "valid":
@@ -1145,13 +1328,22 @@ _XML_ILLEGAL_IN_TEST = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def test_fuzz_webhook_never_5xx_never_silent_never_a_traceback():
-    channel = WeChatInput(token=TOKEN, aes_key=AES_KEY, appid=APPID, reply_timeout=1.0,
-                          dedup=Deduplicator(MemoryTTLStore()))
+    channel = WeChatInput(
+        token=TOKEN,
+        aes_key=AES_KEY,
+        appid=APPID,
+        reply_timeout=1.0,
+        dedup=Deduplicator(MemoryTTLStore()),
+    )
     server, agent = make_server(channel)
     # A stub bot (the NLU is not under test): echoes, says nothing at all, or sends buttons.
-    agent.script = lambda m: ([] if len(m.text) % 3 == 0 else
-                              {"text": f"收到：{m.text}", "buttons": [{"title": "是", "payload": "/affirm"}]}
-                              if len(m.text) % 3 == 1 else {"text": f"收到：{m.text}"})
+    agent.script = lambda m: (
+        []
+        if len(m.text) % 3 == 0
+        else {"text": f"收到：{m.text}", "buttons": [{"title": "是", "payload": "/affirm"}]}
+        if len(m.text) % 3 == 1
+        else {"text": f"收到：{m.text}"}
+    )
     records = _Records()
     root = logging.getLogger()
     root.addHandler(records)
@@ -1159,15 +1351,20 @@ def test_fuzz_webhook_never_5xx_never_silent_never_a_traceback():
     url = f"{server.base}/webhooks/wechat/webhook"
     session = requests.Session()
 
-    @settings(max_examples=300, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=300,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(req=wechat_requests())
     def one(req: Dict[str, Any]) -> None:
         seen.append(req["kind"])
         params, body = _sent_form(req)
         headers = {"Content-Type": req["content_type"]} if req["content_type"] else {}
-        resp = session.request(req["method"], url, params=params, data=body,
-                               headers=headers, timeout=10)
+        resp = session.request(
+            req["method"], url, params=params, data=body, headers=headers, timeout=10
+        )
         assert resp.status_code < 500, (req, resp.status_code, resp.text)
         assert "Traceback" not in resp.text
         if resp.status_code != 200:
@@ -1175,18 +1372,25 @@ def test_fuzz_webhook_never_5xx_never_silent_never_a_traceback():
         if "expect_status" in req:
             assert resp.status_code == req["expect_status"], (req, resp.text)
         if req.get("expect_reply"):
-            assert resp.status_code == 200 and resp.text.strip() not in ("", "success"), (req, resp.text)
+            assert resp.status_code == 200 and resp.text.strip() not in ("", "success"), (
+                req,
+                resp.text,
+            )
             xml = xmltodict.parse(resp.text)["xml"]
             if req["kind"] == "aes_text":
                 from wechatpy.crypto import WeChatCrypto
 
-                xml = xmltodict.parse(WeChatCrypto(TOKEN, AES_KEY, APPID).decrypt_message(
-                    resp.text, xml["MsgSignature"], xml["TimeStamp"], xml["Nonce"]))["xml"]
+                xml = xmltodict.parse(
+                    WeChatCrypto(TOKEN, AES_KEY, APPID).decrypt_message(
+                        resp.text, xml["MsgSignature"], xml["TimeStamp"], xml["Nonce"]
+                    )
+                )["xml"]
             assert (xml.get("Content") or "").strip(), (req, resp.text)
         if req.get("replay"):  # the used (timestamp, nonce) with another body
             other = (body if isinstance(body, bytes) else str(body or "").encode()) + b" "
-            again = session.request(req["method"], url, params=params, data=other,
-                                    headers=headers, timeout=10)
+            again = session.request(
+                req["method"], url, params=params, data=other, headers=headers, timeout=10
+            )
             assert again.status_code == 403, (req, again.text)
         elif resp.status_code == 200 and resp.text != "success" and req["method"] == "POST":
             xml = xmltodict.parse(resp.text)["xml"]  # whatever is answered is readable XML
@@ -1201,8 +1405,9 @@ def test_fuzz_webhook_never_5xx_never_silent_never_a_traceback():
         server.stop()
     assert len(seen) >= 300
     assert {"text", "aes_text", "xmlish", "bytes", "params", "stale", "get"} <= set(seen)
-    assert not [r for r in records.records if r.exc_info], \
-        [r.getMessage() for r in records.records if r.exc_info][:3]
+    assert not [r for r in records.records if r.exc_info], [
+        r.getMessage() for r in records.records if r.exc_info
+    ][:3]
     assert not [r for r in records.records if "Traceback" in r.getMessage()]
     assert any(m.text for m in agent.received)
 
@@ -1219,9 +1424,11 @@ def _live_say(base: str, openid: str, text: str, msg_id: Optional[int] = None) -
 
     token = get_settings().wechat_token
     resp = requests.post(
-        f"{base}/webhooks/wechat/webhook", params=signed_params(token=token, openid=openid),
+        f"{base}/webhooks/wechat/webhook",
+        params=signed_params(token=token, openid=openid),
         data=text_xml(text, openid=openid, msg_id=msg_id).encode("utf-8"),
-        headers={"Content-Type": "text/xml"}, timeout=60,
+        headers={"Content-Type": "text/xml"},
+        timeout=60,
     )
     assert resp.status_code == 200, resp.text
     if resp.text == "success":
@@ -1241,7 +1448,7 @@ def test_live_multi_turn_conversation_over_wechat(live_base):
 
 
 def _options(reply: str) -> Dict[int, str]:
-    """"回复 2 德清县…" lines → {2: "德清县…"}."""
+    """ "回复 2 德清县…" lines → {2: "德清县…"}."""
     import re
 
     return {int(n): title.strip() for n, title in re.findall(r"^回复 (\d+) (.+)$", reply, re.M)}
@@ -1260,8 +1467,11 @@ def test_live_booking_over_wechat_with_numbered_replies_and_a_replayed_confirmat
             break
         options = _options(reply)
         if options:
-            wanted = [n for n, t in options.items() if "确认" in t] or \
-                     [n for n, t in options.items() if "湖州" in t] or [min(options)]
+            wanted = (
+                [n for n, t in options.items() if "确认" in t]
+                or [n for n, t in options.items() if "湖州" in t]
+                or [min(options)]
+            )
             answer = str(wanted[0])
         elif "姓名" in reply:
             answer = "张三"
@@ -1278,7 +1488,9 @@ def test_live_booking_over_wechat_with_numbered_replies_and_a_replayed_confirmat
         transcript.append(f"> {answer}\n{reply}")
     results = Path(__file__).resolve().parent.parent / "results"
     results.mkdir(exist_ok=True)
-    (results / "wechat_booking_transcript.txt").write_text("\n\n".join(transcript), encoding="utf-8")
+    (results / "wechat_booking_transcript.txt").write_text(
+        "\n\n".join(transcript), encoding="utf-8"
+    )
     assert "预约成功" in reply, "\n".join(transcript)
     code = re.search(r"预约号：([A-Z]{2}-[A-Z0-9]{5,})", reply)
     assert code, reply

@@ -39,6 +39,7 @@ replace the clock and the stores in actions.booking.common (`now`, `_repo`, `_pe
 the free-seat query in actions.booking.validate (`free_slots`), where they are looked up; those
 are deliberately not re-exported, so patching them here fails loudly instead of doing nothing.
 """
+
 from __future__ import annotations
 
 from actions.booking.ask import (

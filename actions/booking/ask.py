@@ -1,6 +1,7 @@
 """action_ask_<slot>: the form steps whose question lists choices (buttons) or shows data, and
 the summaries the confirmation steps show. A step whose question is a fixed text (name, ID,
 phone, last four digits) has no action: Rasa asks it with the response utter_ask_<slot>."""
+
 from __future__ import annotations
 
 import logging
@@ -82,16 +83,22 @@ class AskAction(Action, ABC):
             return []  # the validator's reason came with the choices (e.g. free days)
         if self.english_by_response and is_english(tracker):
             # The English variation of the step's domain response; the answer is typed.
-            dispatcher.utter_message(response=self.fallback_response, **self.fallback_values(tracker))
+            dispatcher.utter_message(
+                response=self.fallback_response, **self.fallback_values(tracker)
+            )
             return []
         try:
             self.ask(dispatcher, tracker)
         except BookingUnavailable:
-            dispatcher.utter_message(response=self.fallback_response, **self.fallback_values(tracker))
+            dispatcher.utter_message(
+                response=self.fallback_response, **self.fallback_values(tracker)
+            )
             dispatcher.utter_message(response="utter_booking_options_unavailable")
         except Exception:
             logger.exception("%s failed", self.name())
-            dispatcher.utter_message(response=self.fallback_response, **self.fallback_values(tracker))
+            dispatcher.utter_message(
+                response=self.fallback_response, **self.fallback_values(tracker)
+            )
         return []
 
 
@@ -103,11 +110,16 @@ class ActionAskBookingService(AskAction):
 
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         priority = bool(tracker.get_slot("booking_priority"))
-        response = "utter_ask_booking_service_pick_priority" if priority else "utter_ask_booking_service_pick"
+        response = (
+            "utter_ask_booking_service_pick_priority"
+            if priority
+            else "utter_ask_booking_service_pick"
+        )
         dispatcher.utter_message(
             response=response,
             buttons=[
-                {"title": service_label(s), "payload": f'/inform{{"service":"{s}"}}'} for s in SERVICES
+                {"title": service_label(s), "payload": f'/inform{{"service":"{s}"}}'}
+                for s in SERVICES
             ],
         )
 
@@ -122,7 +134,9 @@ class ActionAskBookingHall(AskAction):
     def offered(tracker: Tracker) -> List[Any]:
         """The KB halls that can be booked online for the chosen service."""
         service = tracker.get_slot("booking_service")
-        return [h for h in _halls().values() if h.bookable and (not service or service in h.services)]
+        return [
+            h for h in _halls().values() if h.bookable and (not service or service in h.services)
+        ]
 
     def fallback_values(self, tracker: Tracker) -> Dict[str, Any]:
         english = is_english(tracker)
@@ -133,7 +147,9 @@ class ActionAskBookingHall(AskAction):
         halls = self.offered(tracker)
         dispatcher.utter_message(
             response="utter_ask_booking_hall_pick",
-            buttons=[{"title": h.name, "payload": f'/inform{{"booking_hall":"{h.id}"}}'} for h in halls],
+            buttons=[
+                {"title": h.name, "payload": f'/inform{{"booking_hall":"{h.id}"}}'} for h in halls
+            ],
         )
 
 
@@ -291,11 +307,17 @@ def booking_summary(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     """The confirmation question (domain response utter_booking_summary): ID and phone masked."""
     day = _as_date(tracker.get_slot("booking_date"))
     start = _as_time(tracker.get_slot("booking_time"))
-    end = (datetime.combine(date(2000, 1, 1), start) + timedelta(minutes=30)).time() if start else None
+    end = (
+        (datetime.combine(date(2000, 1, 1), start) + timedelta(minutes=30)).time()
+        if start
+        else None
+    )
     english = is_english(tracker)
     dispatcher.utter_message(
         # The buttons (确认 /affirm, 修改/取消 /deny) are in the responses.
-        response="utter_booking_summary_priority" if tracker.get_slot("booking_priority") else "utter_booking_summary",
+        response="utter_booking_summary_priority"
+        if tracker.get_slot("booking_priority")
+        else "utter_booking_summary",
         service=service_label(tracker.get_slot("booking_service"), english),
         hall=hall_name(tracker.get_slot("booking_hall"), english),
         day=(day.isoformat() if english else fmt_day(day)) if day else "",

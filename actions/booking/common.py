@@ -5,6 +5,7 @@ the booking reminds of (the guardian of a minor, the green channel's proofs, the
 Tests replace the clock and the stores here (`now`, `_repo`, `_pending`), so the other modules
 call them through this module (`common.now()`), never through a copy of the name.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,15 +49,61 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 _YES = {
-    "确认", "确定", "是", "是的", "对", "对的", "好", "好的", "可以", "没问题", "没错", "嗯", "行",
-    "ok", "okay", "yes", "y", "提交", "确认预约", "确认提交", "确认改约", "/affirm",
+    "确认",
+    "确定",
+    "是",
+    "是的",
+    "对",
+    "对的",
+    "好",
+    "好的",
+    "可以",
+    "没问题",
+    "没错",
+    "嗯",
+    "行",
+    "ok",
+    "okay",
+    "yes",
+    "y",
+    "提交",
+    "确认预约",
+    "确认提交",
+    "确认改约",
+    "/affirm",
 }
 _NO = {
-    "修改", "取消", "修改取消", "不对", "不", "不是", "否", "no", "n", "要改", "改一下", "改", "有错",
-    "不确认", "/deny",
+    "修改",
+    "取消",
+    "修改取消",
+    "不对",
+    "不",
+    "不是",
+    "否",
+    "no",
+    "n",
+    "要改",
+    "改一下",
+    "改",
+    "有错",
+    "不确认",
+    "/deny",
 }
 _CANCEL_YES = _YES | {"取消", "确认取消", "取消吧", "对取消", "取消预约", "是的取消", "要取消"}
-_CANCEL_NO = {"不取消", "不", "不要", "不用", "保留", "不了", "先不", "否", "no", "n", "不取消了", "/deny"}
+_CANCEL_NO = {
+    "不取消",
+    "不",
+    "不要",
+    "不用",
+    "保留",
+    "不了",
+    "先不",
+    "否",
+    "no",
+    "n",
+    "不取消了",
+    "/deny",
+}
 _CHANGE_VERB = re.compile(r"改|换|修改|重新|错了|不对|填错")
 #: (keywords, slots cleared, label); the first match wins, so 日期 comes before 时间.
 _CHANGE_FIELDS: Tuple[Tuple[Tuple[str, ...], Tuple[str, ...]], ...] = (
@@ -74,12 +121,31 @@ _NAME_PREFIX = re.compile(r"^(?:我叫|我是|本人|姓名(?:是|叫)?[:：]?|�
 _CLOCK = re.compile(r"^\s*(\d{1,2})[:：](\d{2})\s*$")
 #: Answers that are never a name, at the name step (确认, 好的, 取消 …).
 _NOT_NAMES = frozenset(
-    _YES | _NO | _CANCEL_YES | _CANCEL_NO
-    | {"好吧", "嗯嗯", "算了", "继续", "继续预约", "预约", "你好", "您好", "谢谢", "不知道", "随便", "没有",
-       "hello", "hi"}
+    _YES
+    | _NO
+    | _CANCEL_YES
+    | _CANCEL_NO
+    | {
+        "好吧",
+        "嗯嗯",
+        "算了",
+        "继续",
+        "继续预约",
+        "预约",
+        "你好",
+        "您好",
+        "谢谢",
+        "不知道",
+        "随便",
+        "没有",
+        "hello",
+        "hi",
+    }
 )
 #: Topic words that make a short text a question rather than a name (护照费用, 签注材料).
-_TOPIC_WORDS = re.compile(r"护照|通行证|签注|居留|材料|费用|收费|价格|照片|证件|大厅|地址|电话|时间|多久|办理|预约|加急")
+_TOPIC_WORDS = re.compile(
+    r"护照|通行证|签注|居留|材料|费用|收费|价格|照片|证件|大厅|地址|电话|时间|多久|办理|预约|加急"
+)
 
 
 # --- clock, stores -------------------------------------------------------------------------
@@ -148,10 +214,15 @@ def utter_access_refusal(dispatcher: CollectingDispatcher, result: AccessResult)
         if hall is not None and phone:
             dispatcher.utter_message(
                 response="utter_booking_access_locked",
-                code=result.code, hall_name=hall.name, hall_phone=phone, hotline=_hotline(),
+                code=result.code,
+                hall_name=hall.name,
+                hall_phone=phone,
+                hotline=_hotline(),
             )
         else:
-            dispatcher.utter_message(response="utter_booking_access_locked_hotline", code=result.code, hotline=_hotline())
+            dispatcher.utter_message(
+                response="utter_booking_access_locked_hotline", code=result.code, hotline=_hotline()
+            )
     elif error == "rate_limited":
         dispatcher.utter_message(response="utter_booking_rate_limited", hotline=_hotline())
     elif error == "mismatch":
@@ -173,6 +244,7 @@ def service_label(service: Optional[str], english: bool = False) -> str:
 
 
 def hall_name(hall_id: Optional[str], english: bool = False) -> str:
+    """The hall's name as the KB gives it (in English when asked); the id if unknown."""
     hall = _halls().get(hall_id or "")
     if hall is not None and english:
         return hall.name_en or hall.name

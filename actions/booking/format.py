@@ -4,6 +4,7 @@ A reply that is put together from parts (a booking's details, the reason a day c
 booked) takes each part's words from a domain response with `words`, and passes the result as
 a variable of the response it sends.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,10 +46,12 @@ def words(response: str, /, english: bool = False, **values: Any) -> str:
 
 
 def fmt_day(d: date) -> str:
+    """2026年12月3日（周四）: a booking's day in full, as confirmations show it."""
     return f"{d.year}年{d.month}月{d.day}日（周{WEEKDAYS[d.weekday()]}）"
 
 
 def short_day(d: date, today: Optional[date] = None) -> str:
+    """12月3日 周四, marked （今天）/（明天） near `today`: a day on a button."""
     label = f"{d.month}月{d.day}日 周{WEEKDAYS[d.weekday()]}"
     if today is not None and d == today:
         return label + "（今天）"
@@ -58,6 +61,7 @@ def short_day(d: date, today: Optional[date] = None) -> str:
 
 
 def hhmm(t: time) -> str:
+    """09:30: a slot's start."""
     return t.strftime("%H:%M")
 
 

@@ -2,6 +2,7 @@
 phone in free text; the clear ID and phone from the server-side store; what "改…" asks to
 change.
 """
+
 from __future__ import annotations
 
 import logging
@@ -93,7 +94,9 @@ def parse_hall(value: Any, tracker: Tracker) -> Optional[str]:
 def _code_prefixes() -> Tuple[str, ...]:
     """The halls' booking-code prefixes (from the KB's halls), longest first."""
     try:
-        return tuple(sorted({code_prefix(h) for h in get_kb().halls.values()}, key=len, reverse=True))
+        return tuple(
+            sorted({code_prefix(h) for h in get_kb().halls.values()}, key=len, reverse=True)
+        )
     except Exception:
         logger.exception("cannot read the halls' code prefixes")
         return ()
@@ -115,6 +118,7 @@ def find_booking_code(text: str) -> Optional[str]:
 
 
 def code_from_message(tracker: Tracker) -> Optional[str]:
+    """The booking code of the latest message: a button's entity first, else typed text."""
     for v in _entities(tracker, "booking_code"):
         code = normalize_code(str(v))
         if code:
@@ -158,9 +162,16 @@ def looks_like_name(text: str) -> bool:
     """A short Chinese name (钱七, 我叫钱七, 欧阳娜娜, 阿依古丽·买买提), not a yes/no or a
     question. Used to take the answer at the name step before any side-question check."""
     name = _NAME_PREFIX.sub("", unicodedata.normalize("NFKC", text or "").strip(" \t，。,.!！"))
-    if not name or _QUESTION.search(name) or normalize_text(name) in _NOT_NAMES or _TOPIC_WORDS.search(name):
+    if (
+        not name
+        or _QUESTION.search(name)
+        or normalize_text(name) in _NOT_NAMES
+        or _TOPIC_WORDS.search(name)
+    ):
         return False
-    if not re.fullmatch(r"[\u4e00-\u9fff]{2,4}|[\u4e00-\u9fff]{1,10}(?:·[\u4e00-\u9fff]{1,10})+", name):
+    if not re.fullmatch(
+        r"[\u4e00-\u9fff]{2,4}|[\u4e00-\u9fff]{1,10}(?:·[\u4e00-\u9fff]{1,10})+", name
+    ):
         return False
     return check_name(name).ok
 

@@ -5,6 +5,7 @@ Why here and not in the repository: the repository decides, the chat words. The 
 read differently per operation (a full slot keeps the old booking when moving it), so an
 operation's own response (`utter_reschedule_refused_<code>`) wins over the booking one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -136,6 +137,7 @@ def refusal_reply(
     english: bool = False,
 ) -> Reply:
     """The reply for a refusal; `day` formats the dates as the asking step shows them."""
+
     def when(d: Optional[date]) -> str:
         return day(d) if d is not None else ""
 

@@ -1,5 +1,6 @@
 """The submit actions: writing the booking, my bookings, looking up, cancelling and
 rescheduling a booking, and starting a green-channel (priority) booking."""
+
 from __future__ import annotations
 
 import logging
@@ -70,7 +71,9 @@ class ActionSubmitBooking(Action):
             return [SlotSet("booking_confirm", None)]
         missing = [s for s, v in values.items() if v is None]
         if day is None or start is None or missing:
-            if {"booking_id_number", "booking_phone"} & set(missing) and tracker.get_slot("booking_id_number"):
+            if {"booking_id_number", "booking_phone"} & set(missing) and tracker.get_slot(
+                "booking_id_number"
+            ):
                 minutes = int(PENDING_TTL.total_seconds() // 60)
                 dispatcher.utter_message(response="utter_booking_personal_expired", minutes=minutes)
             else:
@@ -103,19 +106,26 @@ class ActionSubmitBooking(Action):
             if is_english(tracker):
                 view = result.booking
                 dispatcher.utter_message(
-                    response="utter_booking_booked", code=result.code or view.code,
-                    hall=hall_name(view.hall_id, True), day=view.day.isoformat(), time=hhmm(view.start),
+                    response="utter_booking_booked",
+                    code=result.code or view.code,
+                    hall=hall_name(view.hall_id, True),
+                    day=view.day.isoformat(),
+                    time=hhmm(view.start),
                 )
             else:
                 utter_confirmation(dispatcher, result, values["booking_service"], priority)
             _forget_personal(tracker)
             # The green channel's offer is taken: "帮我预约" means an ordinary booking again.
             done = ("green_channel_context",) if priority else ()
-            return _clear(*BOOKING_SLOTS, "booking_priority", "booking_part_of_day", FAILURES_SLOT, *done)
+            return _clear(
+                *BOOKING_SLOTS, "booking_priority", "booking_part_of_day", FAILURES_SLOT, *done
+            )
         return self._refused(dispatcher, tracker, result)
 
     @staticmethod
-    def _refused(dispatcher: CollectingDispatcher, tracker: Tracker, result: BookingResult) -> List[EventType]:
+    def _refused(
+        dispatcher: CollectingDispatcher, tracker: Tracker, result: BookingResult
+    ) -> List[EventType]:
         """Nothing was written: say why and ask again only what has to change."""
         error = result.error or ""
         if error == "duplicate":
@@ -190,14 +200,18 @@ class ActionMyBookings(Action):
         blocks = [f"{i}. " + "\n   ".join(booking_lines(view)) for i, view in enumerate(mine, 1)]
         buttons: List[Dict[str, str]] = []
         for view in mine[:3]:
-            buttons.append({
-                "title": words("utter_booking_button_reschedule", code=view.code),
-                "payload": f'/reschedule_booking{{"booking_code":"{view.code}"}}',
-            })
-            buttons.append({
-                "title": words("utter_booking_button_cancel", code=view.code),
-                "payload": f'/cancel_booking{{"booking_code":"{view.code}"}}',
-            })
+            buttons.append(
+                {
+                    "title": words("utter_booking_button_reschedule", code=view.code),
+                    "payload": f'/reschedule_booking{{"booking_code":"{view.code}"}}',
+                }
+            )
+            buttons.append(
+                {
+                    "title": words("utter_booking_button_cancel", code=view.code),
+                    "payload": f'/cancel_booking{{"booking_code":"{view.code}"}}',
+                }
+            )
         dispatcher.utter_message(
             response="utter_my_bookings",
             count=len(mine),
@@ -216,7 +230,9 @@ def _form_done(tracker: Tracker) -> Optional[str]:
     return None
 
 
-def _allowed(dispatcher: CollectingDispatcher, tracker: Tracker, code: str) -> Optional[AccessResult]:
+def _allowed(
+    dispatcher: CollectingDispatcher, tracker: Tracker, code: str
+) -> Optional[AccessResult]:
     """The repository's yes (with the booking), or None after the refusal was said."""
     seen = check_access(tracker, code)
     if seen.ok and seen.booking is not None:
@@ -297,14 +313,38 @@ class ActionRescheduleBooking(Action):
         code = _form_done(tracker)
         day = _as_date(tracker.get_slot("booking_date"))
         start = _as_time(tracker.get_slot("booking_time"))
-        if code is None or tracker.get_slot("booking_confirm") is not True or day is None or start is None:
-            return _clear(*MANAGE_SLOTS, "booking_date", "booking_time", "booking_confirm", "booking_part_of_day")
-        done = _clear(*MANAGE_SLOTS, "booking_date", "booking_time", "booking_confirm", "booking_part_of_day", FAILURES_SLOT)
+        if (
+            code is None
+            or tracker.get_slot("booking_confirm") is not True
+            or day is None
+            or start is None
+        ):
+            return _clear(
+                *MANAGE_SLOTS,
+                "booking_date",
+                "booking_time",
+                "booking_confirm",
+                "booking_part_of_day",
+            )
+        done = _clear(
+            *MANAGE_SLOTS,
+            "booking_date",
+            "booking_time",
+            "booking_confirm",
+            "booking_part_of_day",
+            FAILURES_SLOT,
+        )
         if _allowed(dispatcher, tracker, code) is None:
             return done
         current = common.now()
         result = common._repo().reschedule(
-            code, day=day, start=start, actor=tracker.sender_id, channel=_channel(tracker), today=current.date(), now=current
+            code,
+            day=day,
+            start=start,
+            actor=tracker.sender_id,
+            channel=_channel(tracker),
+            today=current.date(),
+            now=current,
         )
         if result.ok and result.booking is not None:
             dispatcher.utter_message(
@@ -317,9 +357,18 @@ class ActionRescheduleBooking(Action):
         if result.error == "unavailable":
             return [SlotSet("booking_confirm", None)]
         if result.error in (
-            "slot_full", "slot_passed", "invalid_slot", "past", "too_far", "not_working_day", "duplicate", "booking_passed"
+            "slot_full",
+            "slot_passed",
+            "invalid_slot",
+            "past",
+            "too_far",
+            "not_working_day",
+            "duplicate",
+            "booking_passed",
         ):
-            return _clear("booking_date", "booking_time", "booking_confirm") + [FollowupAction("booking_reschedule_form")]
+            return _clear("booking_date", "booking_time", "booking_confirm") + [
+                FollowupAction("booking_reschedule_form")
+            ]
         return done
 
 
@@ -333,7 +382,9 @@ class ActionStartPriorityBooking(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         events: List[EventType] = [SlotSet("booking_priority", True)]
-        events += _clear("booking_date", "booking_time", "booking_confirm", "booking_part_of_day", FAILURES_SLOT)
+        events += _clear(
+            "booking_date", "booking_time", "booking_confirm", "booking_part_of_day", FAILURES_SLOT
+        )
         # A form the green channel interrupted goes on as this booking (its answers stay), so
         # the "要继续刚才的预约吗？" it left open is answered.
         events.append(SlotSet("interrupted_form", None))

@@ -4,6 +4,7 @@ validate_booking_form, and the lookup, cancel and reschedule forms' code and las
 `free_slots` is the one free-seat query; tests replace it here, so actions.booking.ask calls
 it as `validate.free_slots`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -99,7 +100,6 @@ logger = logging.getLogger(__name__)
 #: Why a day cannot be taken: the repository's rule as a domain response, or (for the free-seat
 #: and green-channel checks made here) a sentence.
 DayProblem = Union[str, Reply]
-
 
 
 def free_slots(hall_id: str, day: date, priority: bool, current: datetime) -> List[SlotView]:
@@ -201,12 +201,12 @@ class DateTimeValidation:
             allowed = sorted({d for d, _ in common._repo().priority_slots(hall_id, current)})
             if day not in allowed:
                 if not allowed:
-                    return "绿色通道预留的优先时段今天和下一个工作日都已约满，请直接联系大厅或说“转人工”。"
-                return "绿色通道优先时段只能约今天或下一个工作日。"
+                    return words("utter_booking_priority_full")
+                return words("utter_booking_priority_days_only")
         if not free_slots(hall_id, day, priority, current):
             if day == today:
-                return "今天剩下的时段都已约满或已经开始了。"
-            return f"{short_day(day)}已经约满了。"
+                return words("utter_booking_today_full")
+            return words("utter_booking_day_full", day=short_day(day))
         return None
 
     def validate_booking_date(
@@ -228,7 +228,14 @@ class DateTimeValidation:
             self.offer_days(dispatcher, hall_id, today, priority, current, reason)
             return {"booking_date": None}
         return self.check_day(
-            dispatcher, tracker, hall_id, priority, parsed.day, parsed.part_of_day, parsed.time, current
+            dispatcher,
+            tracker,
+            hall_id,
+            priority,
+            parsed.day,
+            parsed.part_of_day,
+            parsed.time,
+            current,
         )
 
     def date_before_hall(
@@ -254,10 +261,17 @@ class DateTimeValidation:
         today = current.date()
         problem = self.day_problem(hall_id, day, priority, current)
         if problem:
-            start = day + timedelta(days=1) if today <= day <= today + timedelta(days=BOOKING_WINDOW_DAYS) else today
+            start = (
+                day + timedelta(days=1)
+                if today <= day <= today + timedelta(days=BOOKING_WINDOW_DAYS)
+                else today
+            )
             self.offer_days(dispatcher, hall_id, start, priority, current, problem)
             return {"booking_date": None, "booking_time": None}
-        result: Dict[Text, Any] = {"booking_date": day.isoformat(), "booking_part_of_day": part_of_day}
+        result: Dict[Text, Any] = {
+            "booking_date": day.isoformat(),
+            "booking_part_of_day": part_of_day,
+        }
         note = calendar_note(day)
         if note and tracker.get_slot(REQUESTED_SLOT) == "booking_date":
             dispatcher.utter_message(response="utter_booking_calendar_note", note=note)
@@ -268,7 +282,9 @@ class DateTimeValidation:
                 result["booking_time"] = hhmm(chosen.start)
             else:
                 result["booking_time"] = None
-                dispatcher.utter_message(response="utter_booking_time_not_free", day=short_day(day), time=hhmm(clock))
+                dispatcher.utter_message(
+                    response="utter_booking_time_not_free", day=short_day(day), time=hhmm(clock)
+                )
         return result
 
     def switch_instead_of_date(
@@ -294,7 +310,10 @@ class DateTimeValidation:
             parsed = parse_date(text, current.date())
             if parsed.day is not None and parsed.day != day:
                 # "明天下午两点" at the time question: the user moved the day.
-                return {"booking_time": None, **self.validate_booking_date(text, dispatcher, tracker, domain)}
+                return {
+                    "booking_time": None,
+                    **self.validate_booking_date(text, dispatcher, tracker, domain),
+                }
             clock, part = parsed.time, parsed.part_of_day
         slots = free_slots(hall_id, day, priority, current)
         if not slots:
@@ -309,7 +328,10 @@ class DateTimeValidation:
         if part in ("morning", "afternoon"):
             if any(_in_part(s, part) for s in slots):
                 return {"booking_time": None, "booking_part_of_day": part, **keep_failures(tracker)}
-            full = {"morning": "utter_booking_morning_full", "afternoon": "utter_booking_afternoon_full"}
+            full = {
+                "morning": "utter_booking_morning_full",
+                "afternoon": "utter_booking_afternoon_full",
+            }
             dispatcher.utter_message(response=full[part], day=short_day(day))
             return {"booking_time": None, "booking_part_of_day": None, **keep_failures(tracker)}
         dispatcher.utter_message(response="utter_booking_time_unclear")
@@ -329,7 +351,10 @@ class DateTimeValidation:
         if intent == "affirm" or text in _YES:
             return {"booking_confirm": True}
         if intent == "deny" or text in _NO:
-            return {"booking_confirm": None, **keep_failures(tracker)}  # the ask shows what to change
+            return {
+                "booking_confirm": None,
+                **keep_failures(tracker),
+            }  # the ask shows what to change
         return {"booking_confirm": None}
 
 
@@ -363,12 +388,15 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
         return super().takes_answer_first(tracker, requested)
 
     def answer_side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
-        """"要带什么证明" in a booking right after the green channel: that category's proofs."""
+        """ "要带什么证明" in a booking right after the green channel: that category's proofs."""
         from actions.after_green_channel import green_channel_category, proof_lines
         from bot.kb.emergency import get_emergency_kb
 
         intent = (tracker.latest_message or {}).get("intent") or {}
-        if intent.get("name") == "ask_documents" and float(intent.get("confidence") or 0) >= SIDE_QUESTION_CONFIDENCE:
+        if (
+            intent.get("name") == "ask_documents"
+            and float(intent.get("confidence") or 0) >= SIDE_QUESTION_CONFIDENCE
+        ):
             kb = get_emergency_kb()
             category = green_channel_category(tracker, kb)
             if category is not None:
@@ -390,7 +418,7 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
     def switch_instead_of_date(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> Optional[Dict[Text, Any]]:
-        """"德清" at the date question: the user wants another hall (or service), not a failure."""
+        """ "德清" at the date question: the user wants another hall (or service), not a failure."""
         hall_id = parse_hall(value, tracker)
         if hall_id and hall_id != tracker.get_slot("booking_hall"):
             service = tracker.get_slot("booking_service")
@@ -537,17 +565,27 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
             )
             return {"booking_hall": None}
         if not hall.bookable:  # halls.yml gives it no appointment sessions (yet)
-            refusal_reply("hall_not_bookable", RefusalHints(hall_id=hall_id), english=is_english(tracker)).utter(dispatcher)
+            refusal_reply(
+                "hall_not_bookable", RefusalHints(hall_id=hall_id), english=is_english(tracker)
+            ).utter(dispatcher)
             return {"booking_hall": None}
         result: Dict[Text, Any] = {"booking_hall": hall_id}
         day = _as_date(tracker.get_slot("booking_date"))
         if day is not None:
             # A date named before the hall (kept by date_before_hall): now the hall's checks.
             tracker.slots["booking_hall"] = hall_id
-            result.update(self.check_day(
-                dispatcher, tracker, hall_id, bool(tracker.get_slot("booking_priority")), day,
-                tracker.get_slot("booking_part_of_day"), _as_time(tracker.get_slot("booking_time")), common.now(),
-            ))
+            result.update(
+                self.check_day(
+                    dispatcher,
+                    tracker,
+                    hall_id,
+                    bool(tracker.get_slot("booking_priority")),
+                    day,
+                    tracker.get_slot("booking_part_of_day"),
+                    _as_time(tracker.get_slot("booking_time")),
+                    common.now(),
+                )
+            )
         return result
 
     def validate_booking_name(
@@ -583,7 +621,9 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
         if check.is_minor and tracker.get_slot(REQUESTED_SLOT) == "booking_id_number":
             documents = guardian_documents(tracker.get_slot("booking_service"))
             if documents:
-                dispatcher.utter_message(response="utter_booking_guardian_reminder", documents=documents)
+                dispatcher.utter_message(
+                    response="utter_booking_guardian_reminder", documents=documents
+                )
         common._pending().put(tracker.sender_id, "id_number", check.value or "")
         return {"booking_id_number": mask_id(check.value or "")}
 
@@ -602,7 +642,9 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
         common._pending().put(tracker.sender_id, "phone", check.value or "")
         return {"booking_phone": mask_phone(check.value or "")}
 
-    def kept(self, dispatcher: CollectingDispatcher, tracker: Tracker, slot: str, shown: str) -> Optional[str]:
+    def kept(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, slot: str, shown: str
+    ) -> Optional[str]:
         """A masked slot validated again (the form resumed): keep it only while the store
         still holds the matching value; else say why it is asked again (once per turn)."""
         clear = common._pending().get(tracker.sender_id, _PERSONAL_FIELDS[slot])
@@ -688,7 +730,10 @@ class ManageFormValidation(BookingFormValidationAction):
         if seen.ok and seen.booking is not None:
             if self.status_problem(dispatcher, seen.booking):
                 return {"booking_code": None}
-            return {"booking_code": code, "booking_phone_last4": OWNER if seen.level == "owner" else VERIFIED}
+            return {
+                "booking_code": code,
+                "booking_phone_last4": OWNER if seen.level == "owner" else VERIFIED,
+            }
         if seen.error in ("locked", "rate_limited"):
             return self.refuse_and_end(dispatcher, seen)
         # Not the owner: ask the last four whether or not the code exists, so the answer to a
@@ -709,7 +754,12 @@ class ManageFormValidation(BookingFormValidationAction):
     def refuse_and_end(dispatcher: CollectingDispatcher, result: AccessResult) -> Dict[Text, Any]:
         """Locked code or rate-limited sender: say how to reach the hall and end the form."""
         utter_access_refusal(dispatcher, result)
-        return {"booking_code": None, "booking_phone_last4": None, FAILURES_SLOT: None, REQUESTED_SLOT: None}
+        return {
+            "booking_code": None,
+            "booking_phone_last4": None,
+            FAILURES_SLOT: None,
+            REQUESTED_SLOT: None,
+        }
 
     def validate_booking_phone_last4(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -733,7 +783,9 @@ class ManageFormValidation(BookingFormValidationAction):
             return {"booking_phone_last4": None}
         if not code:
             return {"booking_phone_last4": None, "booking_code": None}
-        result = common._repo().verify_last4(str(code), digits, sender_id=tracker.sender_id, channel=_channel(tracker))
+        result = common._repo().verify_last4(
+            str(code), digits, sender_id=tracker.sender_id, channel=_channel(tracker)
+        )
         if result.ok and result.booking is not None:
             if self.status_problem(dispatcher, result.booking):
                 return {"booking_phone_last4": None, "booking_code": None}
@@ -742,7 +794,9 @@ class ManageFormValidation(BookingFormValidationAction):
             raise BookingUnavailable("verification")
         if result.error in ("locked", "rate_limited"):
             return self.refuse_and_end(dispatcher, result)
-        utter_access_refusal(dispatcher, result)  # the same words for a wrong digit and no such code
+        utter_access_refusal(
+            dispatcher, result
+        )  # the same words for a wrong digit and no such code
         return {"booking_phone_last4": None}
 
 
@@ -803,7 +857,11 @@ class ValidateBookingRescheduleForm(DateTimeValidation, ManageFormValidation):
             return {}
         text = latest_text(tracker)
         has_day = not text.startswith("/") and parse_date(text, common.now().date()).day is not None
-        return {"booking_date": text if has_day else None, "booking_time": None, "booking_confirm": None}
+        return {
+            "booking_date": text if has_day else None,
+            "booking_time": None,
+            "booking_confirm": None,
+        }
 
     def validate_booking_confirm(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -12,6 +12,7 @@ Typical use from an action:
     seen = repo.check_access(code, sender_id=..., channel=...)   # owner or DB grant, never a slot
     tried = repo.verify_last4(code, "5678", sender_id=..., channel=...)  # counts failures
 """
+
 from __future__ import annotations
 
 from bot.booking.db import BookingUnavailable, dispose_engines, get_engine

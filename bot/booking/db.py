@@ -13,6 +13,7 @@ Why check_same_thread=False with a QueuePool: the action server runs actions in 
 so a pooled connection may be checked out by another thread than the one that opened it; the
 pool hands each connection to one thread at a time, which is what pysqlite needs.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -97,10 +98,10 @@ def make_engine(url: str) -> Engine:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             except OSError:
                 pass  # connecting will fail and be reported as unavailable
-        connect_args = {"timeout": LOCK_TIMEOUT_S, "check_same_thread": False}
+        sqlite_args: dict[str, Any] = {"timeout": LOCK_TIMEOUT_S, "check_same_thread": False}
         if not database or database == ":memory:":
             # One in-memory database exists per connection: share the single one (tests only).
-            engine = create_engine(url, future=True, poolclass=StaticPool, connect_args=connect_args)
+            engine = create_engine(url, future=True, poolclass=StaticPool, connect_args=sqlite_args)
         else:
             engine = create_engine(
                 url,
@@ -109,7 +110,7 @@ def make_engine(url: str) -> Engine:
                 pool_size=5,
                 max_overflow=20,
                 pool_timeout=LOCK_TIMEOUT_S,
-                connect_args=connect_args,
+                connect_args=sqlite_args,
             )
         _install_sqlite_listeners(engine)
         return engine

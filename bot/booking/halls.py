@@ -5,6 +5,7 @@ knowledge base stays the one place where a hall's facts are edited and the one r
 halls.yml (bot.kb parses it, with its `{config: ENV_NAME, value: null}` values resolved from
 the environment there). Unknown facts stay NULL here, never an invented value.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,9 +41,9 @@ def derive_code_prefix(hall_id: str) -> str:
     while i < len(word) and word[i] in _VOWELS:
         i += 1  # the vowels of the first final
     # A final n/ng belongs to the first syllable when a consonant follows it (hang|zhou).
-    if word[i:i + 2] == "ng" and i + 2 < len(word) and word[i + 2] not in _VOWELS:
+    if word[i : i + 2] == "ng" and i + 2 < len(word) and word[i + 2] not in _VOWELS:
         i += 2
-    elif word[i:i + 1] == "n" and i + 1 < len(word) and word[i + 1] not in _VOWELS:
+    elif word[i : i + 1] == "n" and i + 1 < len(word) and word[i + 1] not in _VOWELS:
         i += 1
     second = word[i] if i < len(word) else (word[1] if len(word) > 1 else "X")
     return (word[0] + second).upper()
@@ -70,8 +71,11 @@ def hall_row(hall: KBHall) -> dict[str, Any]:
     }
 
 
-def sync_halls(engine: Optional[Engine] = None, path: Optional[Path] = None,
-               halls: Optional[Mapping[str, KBHall]] = None) -> int:
+def sync_halls(
+    engine: Optional[Engine] = None,
+    path: Optional[Path] = None,
+    halls: Optional[Mapping[str, KBHall]] = None,
+) -> int:
     """Upsert every hall (the KB's, or those of the halls file at `path`, or `halls`); halls
     no longer listed are deactivated, not deleted (their bookings keep their foreign key).
     Returns the number of halls synced."""

@@ -17,6 +17,7 @@ facts as data (`RefusalHints`: days, times, counts, codes, hall), and the action
 domain response for it (actions/booking/refusals.py). The same day rule answers the form's
 date step (`day_refusal`, `calendar_refusal`) and the booking itself.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -124,24 +125,24 @@ class BookingView:
 #: Why a booking, move or cancellation was refused. The chat words each one from a domain
 #: response (domain/booking_rules.yml), so callers compare these, never a sentence.
 RefusalCode = Literal[
-    "unknown_hall",      # no such (active) hall
-    "hall_not_bookable", # the hall has no appointment sessions in halls.yml (yet)
-    "hall_withdrawn",    # the booking's hall no longer takes bookings (reschedule)
-    "invalid_id",        # hints.check: bot.validation's IdCheck
-    "invalid_phone",     # hints.check: PhoneCheck
-    "invalid_name",      # hints.check: NameCheck
+    "unknown_hall",  # no such (active) hall
+    "hall_not_bookable",  # the hall has no appointment sessions in halls.yml (yet)
+    "hall_withdrawn",  # the booking's hall no longer takes bookings (reschedule)
+    "invalid_id",  # hints.check: bot.validation's IdCheck
+    "invalid_phone",  # hints.check: PhoneCheck
+    "invalid_name",  # hints.check: NameCheck
     "invalid_service",
-    "past",              # hints.day
-    "too_far",           # hints.day, last_day, window_days
-    "not_working_day",   # hints.day (bot.calendar names the day off and its caveat)
-    "invalid_slot",      # hints.start, sessions
-    "slot_passed",       # hints.day, start
-    "slot_full",         # hints.day, start, free_times (other free starts that day)
-    "duplicate",         # hints.day, booking_code (the booking that already exists)
-    "not_found",         # hints.booking_code (as asked)
-    "not_active",        # hints.booking_code
-    "booking_passed",    # hints.booking_code, day (the booking's own day is over)
-    "unavailable",       # the database cannot be reached
+    "past",  # hints.day
+    "too_far",  # hints.day, last_day, window_days
+    "not_working_day",  # hints.day (bot.calendar names the day off and its caveat)
+    "invalid_slot",  # hints.start, sessions
+    "slot_passed",  # hints.day, start
+    "slot_full",  # hints.day, start, free_times (other free starts that day)
+    "duplicate",  # hints.day, booking_code (the booking that already exists)
+    "not_found",  # hints.booking_code (as asked)
+    "not_active",  # hints.booking_code
+    "booking_passed",  # hints.booking_code, day (the booking's own day is over)
+    "unavailable",  # the database cannot be reached
 ]
 REFUSAL_CODES: tuple[str, ...] = RefusalCode.__args__  # type: ignore[attr-defined]
 
@@ -231,7 +232,9 @@ def normalize_code(raw: str) -> Optional[str]:
     5-character codes ('hz 7k3q9' → 'HZ-7K3Q9') too; None when it cannot be a code."""
     text = unicodedata.normalize("NFKC", raw or "")[:40].upper()
     text = re.sub(r"[\s_—–\-]+", "", text)
-    m = re.fullmatch(rf"([A-Z]{{2,4}}?)([0-9A-Z]{{{CODE_LENGTH}}}|[0-9A-Z]{{{LEGACY_CODE_LENGTH}}})", text)
+    m = re.fullmatch(
+        rf"([A-Z]{{2,4}}?)([0-9A-Z]{{{CODE_LENGTH}}}|[0-9A-Z]{{{LEGACY_CODE_LENGTH}}})", text
+    )
     if not m:
         return None
     return f"{m.group(1)}-{m.group(2)}"
@@ -242,7 +245,9 @@ def _parse_hhmm(value: str) -> time:
     return time(int(hour), int(minute))
 
 
-def slot_starts(sessions: Optional[Sequence[Sequence[str]]], minutes: int = 30) -> list[tuple[time, time]]:
+def slot_starts(
+    sessions: Optional[Sequence[Sequence[str]]], minutes: int = 30
+) -> list[tuple[time, time]]:
     """(start, end) of every slot of the hall's sessions, in order; no sessions, no slots (the
     hall is not bookable)."""
     result: list[tuple[time, time]] = []
@@ -312,9 +317,13 @@ class BookingRepository:
     # --- halls and slots ---
 
     def _hall(self, conn: Connection, hall_id: str) -> Optional[_HallRow]:
-        row = conn.execute(
-            select(_halls).where(and_(_halls.c.id == hall_id, _halls.c.active.is_(True)))
-        ).mappings().first()
+        row = (
+            conn.execute(
+                select(_halls).where(and_(_halls.c.id == hall_id, _halls.c.active.is_(True)))
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         return _HallRow(
@@ -330,9 +339,11 @@ class BookingRepository:
     def halls(self) -> list[HallView]:
         """Active halls, for the form's buttons."""
         with self._read() as conn:
-            rows = conn.execute(
-                select(_halls).where(_halls.c.active.is_(True)).order_by(_halls.c.id)
-            ).mappings().all()
+            rows = (
+                conn.execute(select(_halls).where(_halls.c.active.is_(True)).order_by(_halls.c.id))
+                .mappings()
+                .all()
+            )
         return [
             HallView(
                 id=r["id"],
@@ -352,14 +363,25 @@ class BookingRepository:
         self, conn: Connection, hall_id: str, first: date, last: date
     ) -> dict[tuple[date, time], tuple[int, int]]:
         rows = conn.execute(
-            select(_counters.c.day, _counters.c.start_time, _counters.c.booked, _counters.c.priority_booked).where(
-                and_(_counters.c.hall_id == hall_id, _counters.c.day >= first, _counters.c.day <= last)
+            select(
+                _counters.c.day,
+                _counters.c.start_time,
+                _counters.c.booked,
+                _counters.c.priority_booked,
+            ).where(
+                and_(
+                    _counters.c.hall_id == hall_id,
+                    _counters.c.day >= first,
+                    _counters.c.day <= last,
+                )
             )
         ).all()
         return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
 
     @staticmethod
-    def _free(hall: _HallRow, counts: tuple[int, int], *, priority: bool, green_only: bool = False) -> int:
+    def _free(
+        hall: _HallRow, counts: tuple[int, int], *, priority: bool, green_only: bool = False
+    ) -> int:
         booked, priority_booked = counts
         normal = max(0, hall.slot_capacity - booked)
         green = max(0, hall.green_capacity - priority_booked)
@@ -383,7 +405,9 @@ class BookingRepository:
         for start, end in hall.slots:
             if after is not None and start <= after:
                 continue
-            free = self._free(hall, counts.get((day, start), (0, 0)), priority=priority, green_only=green_only)
+            free = self._free(
+                hall, counts.get((day, start), (0, 0)), priority=priority, green_only=green_only
+            )
             if free > 0:
                 views.append(SlotView(start=start, end=end, free=free))
         return views
@@ -434,13 +458,18 @@ class BookingRepository:
             if hall is None or hall.green_capacity <= 0:
                 return []
             counts = self._counts(conn, hall_id, today, today + timedelta(days=BOOKING_WINDOW_DAYS))
-        slots = self._slots_for(hall, today, counts, priority=True, green_only=True, after=now.time())
+        slots = self._slots_for(
+            hall, today, counts, priority=True, green_only=True, after=now.time()
+        )
         if slots:
             return [(today, s) for s in slots]
         day = today + timedelta(days=1)
         for _ in range(BOOKING_WINDOW_DAYS):
             if is_working_day(day):
-                return [(day, s) for s in self._slots_for(hall, day, counts, priority=True, green_only=True)]
+                return [
+                    (day, s)
+                    for s in self._slots_for(hall, day, counts, priority=True, green_only=True)
+                ]
             day += timedelta(days=1)
         return []
 
@@ -454,13 +483,21 @@ class BookingRepository:
         if day < today:
             return Refusal("past", RefusalHints(day=day))
         if day > last:
-            return Refusal("too_far", RefusalHints(day=day, last_day=last, window_days=BOOKING_WINDOW_DAYS))
+            return Refusal(
+                "too_far", RefusalHints(day=day, last_day=last, window_days=BOOKING_WINDOW_DAYS)
+            )
         if not is_working_day(day):
             return Refusal("not_working_day", RefusalHints(day=day))
         return None
 
     def day_refusal(
-        self, hall_id: str, day: date, *, today: date, start: Optional[time] = None, now: Optional[datetime] = None
+        self,
+        hall_id: str,
+        day: date,
+        *,
+        today: date,
+        start: Optional[time] = None,
+        now: Optional[datetime] = None,
     ) -> Optional[Refusal]:
         """Can `day` (and `start`, when given) be booked at this hall: the one day rule, for the
         form's date step as for `book` and `reschedule`. Free seats are not checked here."""
@@ -471,7 +508,13 @@ class BookingRepository:
         return self._rule(hall, day, start, today=today, now=now)
 
     def _rule(
-        self, hall: _HallRow, day: date, start: Optional[time], *, today: date, now: Optional[datetime]
+        self,
+        hall: _HallRow,
+        day: date,
+        start: Optional[time],
+        *,
+        today: date,
+        now: Optional[datetime],
     ) -> Optional[Refusal]:
         if not hall.slots:
             return Refusal("hall_not_bookable", RefusalHints(hall_id=hall.id))
@@ -479,7 +522,10 @@ class BookingRepository:
         if problem is not None or start is None:
             return problem
         if start not in [s for s, _ in hall.slots]:
-            return Refusal("invalid_slot", RefusalHints(start=start, sessions=tuple(_sessions_of(hall)), hall_id=hall.id))
+            return Refusal(
+                "invalid_slot",
+                RefusalHints(start=start, sessions=tuple(_sessions_of(hall)), hall_id=hall.id),
+            )
         if now is not None and day == now.date() and start <= now.time():
             return Refusal("slot_passed", RefusalHints(day=day, start=start))
         return None
@@ -502,7 +548,11 @@ class BookingRepository:
             return BookingResult(False, error=problem.code, hints=problem.hints)
         alternatives = self._free_days_in(conn, hall, today, 3, priority=priority, now=now)
         return BookingResult(
-            False, error=problem.code, hints=problem.hints, free_days=tuple(alternatives), note=calendar_note(day)
+            False,
+            error=problem.code,
+            hints=problem.hints,
+            free_days=tuple(alternatives),
+            note=calendar_note(day),
         )
 
     def _free_days_in(
@@ -532,7 +582,13 @@ class BookingRepository:
     # --- seats ---
 
     def _ensure_counter(self, conn: Connection, hall_id: str, day: date, start: time) -> None:
-        values = {"hall_id": hall_id, "day": day, "start_time": start, "booked": 0, "priority_booked": 0}
+        values = {
+            "hall_id": hall_id,
+            "day": day,
+            "start_time": start,
+            "booked": 0,
+            "priority_booked": 0,
+        }
         if self._dialect == "postgresql":
             conn.execute(postgresql.insert(_counters).values(**values).on_conflict_do_nothing())
         elif self._dialect == "sqlite":
@@ -545,16 +601,28 @@ class BookingRepository:
                 pass
 
     def _slot_where(self, hall_id: str, day: date, start: time) -> Any:
-        return and_(_counters.c.hall_id == hall_id, _counters.c.day == day, _counters.c.start_time == start)
+        return and_(
+            _counters.c.hall_id == hall_id, _counters.c.day == day, _counters.c.start_time == start
+        )
 
-    def _take_seat(self, conn: Connection, hall: _HallRow, day: date, start: time, *, priority: bool) -> Optional[bool]:
+    def _take_seat(
+        self, conn: Connection, hall: _HallRow, day: date, start: time, *, priority: bool
+    ) -> Optional[bool]:
         """Take one seat; returns green_seat (True/False), or None when the slot is full.
         A priority booking uses the reserved green capacity first, then a normal seat."""
-        if priority and self._take_one(conn, hall.id, day, start, _counters.c.priority_booked, hall.green_capacity):
+        if priority and self._take_one(
+            conn, hall.id, day, start, _counters.c.priority_booked, hall.green_capacity
+        ):
             return True
-        return False if self._take_one(conn, hall.id, day, start, _counters.c.booked, hall.slot_capacity) else None
+        return (
+            False
+            if self._take_one(conn, hall.id, day, start, _counters.c.booked, hall.slot_capacity)
+            else None
+        )
 
-    def _take_one(self, conn: Connection, hall_id: str, day: date, start: time, column: Any, capacity: int) -> bool:
+    def _take_one(
+        self, conn: Connection, hall_id: str, day: date, start: time, column: Any, capacity: int
+    ) -> bool:
         """One seat from `column` while it is below `capacity`, as one atomic statement.
 
         On PostgreSQL and SQLite an upsert creates the slot's counter with this seat or adds
@@ -566,12 +634,22 @@ class BookingRepository:
             return False
         if self._dialect in ("postgresql", "sqlite"):
             insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-            values = {"hall_id": hall_id, "day": day, "start_time": start, "booked": 0, "priority_booked": 0,
-                      column.name: 1}
-            statement = insert(_counters).values(**values).on_conflict_do_update(
-                index_elements=[_counters.c.hall_id, _counters.c.day, _counters.c.start_time],
-                set_={column.name: column + 1},
-                where=column < capacity,
+            values = {
+                "hall_id": hall_id,
+                "day": day,
+                "start_time": start,
+                "booked": 0,
+                "priority_booked": 0,
+                column.name: 1,
+            }
+            statement = (
+                insert(_counters)
+                .values(**values)
+                .on_conflict_do_update(
+                    index_elements=[_counters.c.hall_id, _counters.c.day, _counters.c.start_time],
+                    set_={column.name: column + 1},
+                    where=column < capacity,
+                )
             )
             return conn.execute(statement).rowcount == 1
         self._ensure_counter(conn, hall_id, day, start)  # pragma: no cover - other databases
@@ -582,10 +660,14 @@ class BookingRepository:
         )
         return taken.rowcount == 1  # pragma: no cover
 
-    def _release_seat(self, conn: Connection, hall_id: str, day: date, start: time, *, green_seat: bool) -> None:
+    def _release_seat(
+        self, conn: Connection, hall_id: str, day: date, start: time, *, green_seat: bool
+    ) -> None:
         where = self._slot_where(hall_id, day, start)
         column = _counters.c.priority_booked if green_seat else _counters.c.booked
-        conn.execute(update(_counters).where(and_(where, column > 0)).values({column.name: column - 1}))
+        conn.execute(
+            update(_counters).where(and_(where, column > 0)).values({column.name: column - 1})
+        )
 
     # --- bookings ---
 
@@ -612,10 +694,24 @@ class BookingRepository:
             channel=row["channel"],
         )
 
-    def _audit(self, conn: Connection, *, booking_id: Optional[int], code: Optional[str], action: str, actor: str, details: dict[str, Any]) -> None:
+    def _audit(
+        self,
+        conn: Connection,
+        *,
+        booking_id: Optional[int],
+        code: Optional[str],
+        action: str,
+        actor: str,
+        details: dict[str, Any],
+    ) -> None:
         conn.execute(
             _audit.insert().values(
-                booking_id=booking_id, code=code, action=action, actor=(actor or "unknown")[:128], at=_now_utc(), details=details
+                booking_id=booking_id,
+                code=code,
+                action=action,
+                actor=(actor or "unknown")[:128],
+                at=_now_utc(),
+                details=details,
             )
         )
 
@@ -660,7 +756,9 @@ class BookingRepository:
             return BookingResult(False, error="invalid_id", hints=RefusalHints(check=id_check))
         phone_check = check_phone(phone)
         if not phone_check.ok or phone_check.value is None:
-            return BookingResult(False, error="invalid_phone", hints=RefusalHints(check=phone_check))
+            return BookingResult(
+                False, error="invalid_phone", hints=RefusalHints(check=phone_check)
+            )
         name_check = check_name(name)
         if not name_check.ok or name_check.value is None:
             return BookingResult(False, error="invalid_name", hints=RefusalHints(check=name_check))
@@ -675,21 +773,43 @@ class BookingRepository:
         def work(conn: Connection) -> BookingResult:
             hall = self._hall(conn, hall_id)
             if hall is None:
-                return BookingResult(False, error="unknown_hall", hints=RefusalHints(hall_id=hall_id))
-            same = conn.execute(
-                select(_bookings).where(
-                    and_(
-                        _bookings.c.id_hash == id_digest,
-                        _bookings.c.service == service,
-                        _bookings.c.day == day,
-                        _bookings.c.status == STATUS_ACTIVE,
+                return BookingResult(
+                    False, error="unknown_hall", hints=RefusalHints(hall_id=hall_id)
+                )
+            same = (
+                conn.execute(
+                    select(_bookings).where(
+                        and_(
+                            _bookings.c.id_hash == id_digest,
+                            _bookings.c.service == service,
+                            _bookings.c.day == day,
+                            _bookings.c.status == STATUS_ACTIVE,
+                        )
                     )
                 )
-            ).mappings().first()
+                .mappings()
+                .first()
+            )
             if same is not None:
-                view = self._view(same, hall.name if same["hall_id"] == hall.id else self._hall_name(conn, same["hall_id"]), self._end(conn, same))
-                if same["sender_id"] == sender_id and same["hall_id"] == hall.id and same["start_time"] == start:
-                    return BookingResult(True, code=same["code"], booking=view, note=calendar_note(day), is_minor=id_check.is_minor)
+                view = self._view(
+                    same,
+                    hall.name
+                    if same["hall_id"] == hall.id
+                    else self._hall_name(conn, same["hall_id"]),
+                    self._end(conn, same),
+                )
+                if (
+                    same["sender_id"] == sender_id
+                    and same["hall_id"] == hall.id
+                    and same["start_time"] == start
+                ):
+                    return BookingResult(
+                        True,
+                        code=same["code"],
+                        booking=view,
+                        note=calendar_note(day),
+                        is_minor=id_check.is_minor,
+                    )
                 return BookingResult(
                     False,
                     code=same["code"],
@@ -697,16 +817,30 @@ class BookingRepository:
                     error="duplicate",
                     hints=RefusalHints(day=day, booking_code=same["code"]),
                 )
-            problem = self._day_problem(conn, hall, day, start, today=today, now=now, priority=priority)
+            problem = self._day_problem(
+                conn, hall, day, start, today=today, now=now, priority=priority
+            )
             if problem is not None:
                 return problem
             green_seat = self._take_seat(conn, hall, day, start, priority=priority)
             if green_seat is None:
                 after = now.time() if now is not None and now.date() == day else None
-                alternatives = self._slots_for(hall, day, self._counts(conn, hall.id, day, day), priority=priority, after=after)
+                alternatives = self._slots_for(
+                    hall, day, self._counts(conn, hall.id, day, day), priority=priority, after=after
+                )
                 free_days = self._free_days_in(conn, hall, today, 3, priority=priority, now=now)
-                hints = RefusalHints(day=day, start=start, free_times=tuple(s.start for s in alternatives[:4]))
-                raise _Abort(BookingResult(False, error="slot_full", hints=hints, free_days=tuple(free_days), note=calendar_note(day)))
+                hints = RefusalHints(
+                    day=day, start=start, free_times=tuple(s.start for s in alternatives[:4])
+                )
+                raise _Abort(
+                    BookingResult(
+                        False,
+                        error="slot_full",
+                        hints=hints,
+                        free_days=tuple(free_days),
+                        note=calendar_note(day),
+                    )
+                )
             code = self._new_code(hall.code_prefix)
             stamp = _now_utc()
             values = dict(
@@ -749,7 +883,11 @@ class BookingRepository:
                 },
             )
             return BookingResult(
-                True, code=code, booking=self._view(values, hall.name, hall.end_of(start)), note=calendar_note(day), is_minor=id_check.is_minor
+                True,
+                code=code,
+                booking=self._view(values, hall.name, hall.end_of(start)),
+                note=calendar_note(day),
+                is_minor=id_check.is_minor,
             )
 
         return self._with_retries(work)
@@ -759,8 +897,15 @@ class BookingRepository:
         return str(name or hall_id)
 
     def _end(self, conn: Connection, row: Any) -> time:
-        minutes = conn.execute(select(_halls.c.slot_minutes).where(_halls.c.id == row["hall_id"])).scalar() or 30
-        end = datetime.combine(date(2000, 1, 1), row["start_time"]) + timedelta(minutes=int(minutes))
+        minutes = (
+            conn.execute(
+                select(_halls.c.slot_minutes).where(_halls.c.id == row["hall_id"])
+            ).scalar()
+            or 30
+        )
+        end = datetime.combine(date(2000, 1, 1), row["start_time"]) + timedelta(
+            minutes=int(minutes)
+        )
         return end.time()
 
     def _locked_booking(self, conn: Connection, code: str) -> Optional[Any]:
@@ -776,7 +921,11 @@ class BookingRepository:
         if normalized is None:
             return None
         with self._read() as conn:
-            row = conn.execute(select(_bookings).where(_bookings.c.code == normalized)).mappings().first()
+            row = (
+                conn.execute(select(_bookings).where(_bookings.c.code == normalized))
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None
             return self._view(row, self._hall_name(conn, row["hall_id"]), self._end(conn, row))
@@ -792,8 +941,16 @@ class BookingRepository:
                 query = query.where(_bookings.c.channel == channel)
             if active_only:
                 query = query.where(_bookings.c.status == STATUS_ACTIVE)
-            rows = conn.execute(query.order_by(_bookings.c.day, _bookings.c.start_time, _bookings.c.id)).mappings().all()
-            return [self._view(r, self._hall_name(conn, r["hall_id"]), self._end(conn, r)) for r in rows]
+            rows = (
+                conn.execute(
+                    query.order_by(_bookings.c.day, _bookings.c.start_time, _bookings.c.id)
+                )
+                .mappings()
+                .all()
+            )
+            return [
+                self._view(r, self._hall_name(conn, r["hall_id"]), self._end(conn, r)) for r in rows
+            ]
 
     def owner_sender(self, code: str) -> Optional[str]:
         """The sender that made the booking (staff tools, tests; access uses `check_access`)."""
@@ -801,7 +958,9 @@ class BookingRepository:
         if normalized is None:
             return None
         with self._read() as conn:
-            return conn.execute(select(_bookings.c.sender_id).where(_bookings.c.code == normalized)).scalar()
+            return conn.execute(
+                select(_bookings.c.sender_id).where(_bookings.c.code == normalized)
+            ).scalar()
 
     def verify_phone_last4(self, code: str, last4: str) -> bool:
         """True when `last4` matches the booking's phone (constant-time compare).
@@ -811,7 +970,9 @@ class BookingRepository:
         if normalized is None or len(digits) != 4:
             return False
         with self._read() as conn:
-            stored = conn.execute(select(_bookings.c.phone_last4).where(_bookings.c.code == normalized)).scalar()
+            stored = conn.execute(
+                select(_bookings.c.phone_last4).where(_bookings.c.code == normalized)
+            ).scalar()
         return stored is not None and hmac.compare_digest(str(stored), digits)
 
     def reschedule(
@@ -837,7 +998,9 @@ class BookingRepository:
         def work(conn: Connection) -> BookingResult:
             row = self._locked_booking(conn, normalized)
             if row is None or not (staff or self._allowed(conn, row, actor, channel)):
-                return BookingResult(False, error="not_found", hints=RefusalHints(booking_code=normalized))
+                return BookingResult(
+                    False, error="not_found", hints=RefusalHints(booking_code=normalized)
+                )
             asked = RefusalHints(booking_code=normalized, hall_id=row["hall_id"])
             if row["status"] != STATUS_ACTIVE:
                 return BookingResult(False, code=normalized, error="not_active", hints=asked)
@@ -846,15 +1009,29 @@ class BookingRepository:
                 return BookingResult(False, code=normalized, error="hall_withdrawn", hints=asked)
             if row["day"] < today:
                 return BookingResult(
-                    False, code=normalized, error="booking_passed",
+                    False,
+                    code=normalized,
+                    error="booking_passed",
                     hints=RefusalHints(booking_code=normalized, day=row["day"], hall_id=hall.id),
                 )
             if row["day"] == day and row["start_time"] == start:
-                return BookingResult(True, code=normalized, booking=self._view(row, hall.name, hall.end_of(start)), note=calendar_note(day))
-            problem = self._day_problem(conn, hall, day, start, today=today, now=now, priority=bool(row["priority"]))
+                return BookingResult(
+                    True,
+                    code=normalized,
+                    booking=self._view(row, hall.name, hall.end_of(start)),
+                    note=calendar_note(day),
+                )
+            problem = self._day_problem(
+                conn, hall, day, start, today=today, now=now, priority=bool(row["priority"])
+            )
             if problem is not None:
                 return BookingResult(
-                    False, code=normalized, error=problem.error, hints=problem.hints, free_days=problem.free_days, note=problem.note
+                    False,
+                    code=normalized,
+                    error=problem.error,
+                    hints=problem.hints,
+                    free_days=problem.free_days,
+                    note=problem.note,
                 )
             if day != row["day"]:
                 other = conn.execute(
@@ -870,31 +1047,62 @@ class BookingRepository:
                 ).scalar()
                 if other:
                     return BookingResult(
-                        False, code=normalized, error="duplicate", hints=RefusalHints(day=day, booking_code=str(other))
+                        False,
+                        code=normalized,
+                        error="duplicate",
+                        hints=RefusalHints(day=day, booking_code=str(other)),
                     )
             # Lock counter rows in (day, start) order, so two opposite moves cannot deadlock.
             old_key, new_key = (row["day"], row["start_time"]), (day, start)
             green_seat: Optional[bool] = None
             for key in sorted([old_key, new_key]):
                 if key == new_key:
-                    green_seat = self._take_seat(conn, hall, day, start, priority=bool(row["priority"]))
+                    green_seat = self._take_seat(
+                        conn, hall, day, start, priority=bool(row["priority"])
+                    )
                     if green_seat is None:
-                        alternatives = self._slots_for(hall, day, self._counts(conn, hall.id, day, day), priority=bool(row["priority"]))
+                        alternatives = self._slots_for(
+                            hall,
+                            day,
+                            self._counts(conn, hall.id, day, day),
+                            priority=bool(row["priority"]),
+                        )
                         raise _Abort(
                             BookingResult(
                                 False,
                                 code=normalized,
                                 error="slot_full",
-                                hints=RefusalHints(day=day, start=start, free_times=tuple(s.start for s in alternatives[:4])),
-                                free_days=tuple(self._free_days_in(conn, hall, today, 3, priority=bool(row["priority"]), now=now)),
+                                hints=RefusalHints(
+                                    day=day,
+                                    start=start,
+                                    free_times=tuple(s.start for s in alternatives[:4]),
+                                ),
+                                free_days=tuple(
+                                    self._free_days_in(
+                                        conn,
+                                        hall,
+                                        today,
+                                        3,
+                                        priority=bool(row["priority"]),
+                                        now=now,
+                                    )
+                                ),
                             )
                         )
                 else:
-                    self._release_seat(conn, hall.id, row["day"], row["start_time"], green_seat=bool(row["green_seat"]))
+                    self._release_seat(
+                        conn,
+                        hall.id,
+                        row["day"],
+                        row["start_time"],
+                        green_seat=bool(row["green_seat"]),
+                    )
             conn.execute(
                 update(_bookings)
                 .where(_bookings.c.id == row["id"])
-                .values(day=day, start_time=start, green_seat=bool(green_seat), updated_at=_now_utc())
+                .values(
+                    day=day, start_time=start, green_seat=bool(green_seat), updated_at=_now_utc()
+                )
             )
             self._audit(
                 conn,
@@ -907,8 +1115,15 @@ class BookingRepository:
                     "to": {"day": day.isoformat(), "start": _hhmm(start)},
                 },
             )
-            fresh = conn.execute(select(_bookings).where(_bookings.c.id == row["id"])).mappings().one()
-            return BookingResult(True, code=normalized, booking=self._view(fresh, hall.name, hall.end_of(start)), note=calendar_note(day))
+            fresh = (
+                conn.execute(select(_bookings).where(_bookings.c.id == row["id"])).mappings().one()
+            )
+            return BookingResult(
+                True,
+                code=normalized,
+                booking=self._view(fresh, hall.name, hall.end_of(start)),
+                note=calendar_note(day),
+            )
 
         return self._with_retries(work)
 
@@ -922,16 +1137,29 @@ class BookingRepository:
         def work(conn: Connection) -> BookingResult:
             row = self._locked_booking(conn, normalized)
             if row is None or not (staff or self._allowed(conn, row, actor, channel)):
-                return BookingResult(False, error="not_found", hints=RefusalHints(booking_code=normalized))
+                return BookingResult(
+                    False, error="not_found", hints=RefusalHints(booking_code=normalized)
+                )
             hall_name = self._hall_name(conn, row["hall_id"])
             if row["status"] != STATUS_ACTIVE:
                 return BookingResult(
-                    False, code=normalized, booking=self._view(row, hall_name, self._end(conn, row)), error="not_active",
+                    False,
+                    code=normalized,
+                    booking=self._view(row, hall_name, self._end(conn, row)),
+                    error="not_active",
                     hints=RefusalHints(booking_code=normalized, hall_id=row["hall_id"]),
                 )
-            self._release_seat(conn, row["hall_id"], row["day"], row["start_time"], green_seat=bool(row["green_seat"]))
+            self._release_seat(
+                conn,
+                row["hall_id"],
+                row["day"],
+                row["start_time"],
+                green_seat=bool(row["green_seat"]),
+            )
             conn.execute(
-                update(_bookings).where(_bookings.c.id == row["id"]).values(status=STATUS_CANCELLED, updated_at=_now_utc())
+                update(_bookings)
+                .where(_bookings.c.id == row["id"])
+                .values(status=STATUS_CANCELLED, updated_at=_now_utc())
             )
             self._audit(
                 conn,
@@ -941,22 +1169,30 @@ class BookingRepository:
                 actor=actor,
                 details={"day": row["day"].isoformat(), "start": _hhmm(row["start_time"])},
             )
-            fresh = conn.execute(select(_bookings).where(_bookings.c.id == row["id"])).mappings().one()
-            return BookingResult(True, code=normalized, booking=self._view(fresh, hall_name, self._end(conn, fresh)))
+            fresh = (
+                conn.execute(select(_bookings).where(_bookings.c.id == row["id"])).mappings().one()
+            )
+            return BookingResult(
+                True, code=normalized, booking=self._view(fresh, hall_name, self._end(conn, fresh))
+            )
 
         return self._with_retries(work)
 
     # --- access ---
 
     def _allowed(self, conn: Connection, row: Any, sender_id: str, channel: str) -> bool:
-        allowed = access.access_level(conn, row, sender_id or "", channel or "", _now_utc()) is not None
+        allowed = (
+            access.access_level(conn, row, sender_id or "", channel or "", _now_utc()) is not None
+        )
         if not allowed:
             log.warning("booking change refused: no access for this sender")
         return allowed
 
     def _hall_for_code(self, conn: Connection, code: str) -> Optional[str]:
         prefix = code.split("-", 1)[0]
-        return conn.execute(select(_halls.c.id).where(_halls.c.code_prefix == prefix).order_by(_halls.c.id)).scalar()
+        return conn.execute(
+            select(_halls.c.id).where(_halls.c.code_prefix == prefix).order_by(_halls.c.id)
+        ).scalar()
 
     def check_access(
         self, code: str, *, sender_id: str, channel: str, at: Optional[datetime] = None
@@ -970,11 +1206,19 @@ class BookingRepository:
         try:
             with self._read() as conn:
                 hall_id = self._hall_for_code(conn, normalized)
-                row = conn.execute(select(_bookings).where(_bookings.c.code == normalized)).mappings().first()
+                row = (
+                    conn.execute(select(_bookings).where(_bookings.c.code == normalized))
+                    .mappings()
+                    .first()
+                )
                 level = access.access_level(conn, row, sender_id or "", channel or "", stamp)
                 if level is not None and row is not None:
-                    view = self._view(row, self._hall_name(conn, row["hall_id"]), self._end(conn, row))
-                    return AccessResult(True, code=normalized, level=level, hall_id=row["hall_id"], booking=view)
+                    view = self._view(
+                        row, self._hall_name(conn, row["hall_id"]), self._end(conn, row)
+                    )
+                    return AccessResult(
+                        True, code=normalized, level=level, hall_id=row["hall_id"], booking=view
+                    )
                 if access.code_locked(conn, normalized, stamp):
                     error = "locked"
                 elif access.sender_limited(conn, sender_id or "", stamp):
@@ -1012,10 +1256,16 @@ class BookingRepository:
         def work(conn: Connection) -> AccessResult:
             access.serialise(conn, normalized, sender_id)
             hall_id = self._hall_for_code(conn, normalized)
-            row = conn.execute(select(_bookings).where(_bookings.c.code == normalized)).mappings().first()
+            row = (
+                conn.execute(select(_bookings).where(_bookings.c.code == normalized))
+                .mappings()
+                .first()
+            )
             if row is not None and access.is_owner(row, sender_id, channel):
                 view = self._view(row, self._hall_name(conn, row["hall_id"]), self._end(conn, row))
-                return AccessResult(True, code=normalized, level=access.OWNER, hall_id=row["hall_id"], booking=view)
+                return AccessResult(
+                    True, code=normalized, level=access.OWNER, hall_id=row["hall_id"], booking=view
+                )
             if access.code_locked(conn, normalized, stamp):
                 return AccessResult(False, code=normalized, error="locked", hall_id=hall_id)
             if access.sender_limited(conn, sender_id, stamp):
@@ -1023,9 +1273,18 @@ class BookingRepository:
             stored = str(row["phone_last4"]) if row is not None else "\0\0\0\0"
             if hmac.compare_digest(stored, digits) and row is not None:
                 access.add_grant(conn, row["id"], sender_id, channel, stamp)
-                self._audit(conn, booking_id=row["id"], code=normalized, action="verify", actor=sender_id, details={"channel": channel})
+                self._audit(
+                    conn,
+                    booking_id=row["id"],
+                    code=normalized,
+                    action="verify",
+                    actor=sender_id,
+                    details={"channel": channel},
+                )
                 view = self._view(row, self._hall_name(conn, row["hall_id"]), self._end(conn, row))
-                return AccessResult(True, code=normalized, level=access.GRANT, hall_id=row["hall_id"], booking=view)
+                return AccessResult(
+                    True, code=normalized, level=access.GRANT, hall_id=row["hall_id"], booking=view
+                )
             access.record_failure(conn, normalized, sender_id, channel, stamp)
             if access.code_locked(conn, normalized, stamp):
                 return AccessResult(False, code=normalized, error="locked", hall_id=hall_id)
@@ -1044,11 +1303,15 @@ class BookingRepository:
         """The audit entries of one booking, oldest first (for staff and tests)."""
         normalized = normalize_code(code) or code
         with self._read() as conn:
-            rows = conn.execute(
-                select(_audit.c.action, _audit.c.actor, _audit.c.at, _audit.c.details)
-                .where(_audit.c.code == normalized)
-                .order_by(_audit.c.id)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(_audit.c.action, _audit.c.actor, _audit.c.at, _audit.c.details)
+                    .where(_audit.c.code == normalized)
+                    .order_by(_audit.c.id)
+                )
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     def count_active(self, hall_id: str, day: date, start: time) -> int:
@@ -1056,7 +1319,9 @@ class BookingRepository:
         with self._read() as conn:
             return int(
                 conn.execute(
-                    select(func.count()).select_from(_bookings).where(
+                    select(func.count())
+                    .select_from(_bookings)
+                    .where(
                         and_(
                             _bookings.c.hall_id == hall_id,
                             _bookings.c.day == day,

@@ -6,6 +6,7 @@ runs the *same* NLU as the bot (the running agent's parse_message) and answers f
 HTML/JS hold no facts, only layout. Emergency categories and proofs come from
 data/kb/emergency.yml; today's free slots from bot.booking while its store is reachable.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -46,6 +47,7 @@ MAX_BODY_BYTES = 16 * 1024
 SLOT_KEYS = ("service", "applicant_type", "apply_kind", "endorsement_type", "place")
 TIMEZONE = "Asia/Shanghai"
 
+
 class NluAgent(Protocol):
     """What the console needs from rasa's Agent: its own NLU, nothing else."""
 
@@ -57,8 +59,9 @@ class NluAgent(Protocol):
 class SlotSource(Protocol):
     """What the console needs from bot.booking's repository: today's slots of one hall."""
 
-    def available_slots(self, hall_id: str, day: dt.date, *,
-                        now: Optional[dt.datetime] = None) -> List[SlotView]: ...
+    def available_slots(
+        self, hall_id: str, day: dt.date, *, now: Optional[dt.datetime] = None
+    ) -> List[SlotView]: ...
 
 
 class GuideError(Exception):
@@ -163,8 +166,7 @@ def _entity_values(parse: Mapping[str, Any], text: str, kb: KnowledgeBase) -> Di
         try:
             from bot.text import normalize
 
-            for match in sorted(_matcher(kb).find(normalize(text)),
-                                key=lambda m: m.start):
+            for match in sorted(_matcher(kb).find(normalize(text)), key=lambda m: m.start):
                 found.setdefault(match.entity, [])
                 if match.value not in found[match.entity]:
                     found[match.entity].append(match.value)
@@ -182,7 +184,9 @@ def _choose_hall(kb: KnowledgeBase, places: List[str], service: Optional[str]) -
     return [h for h in halls if not service or service in h.services]
 
 
-def _fact_section(kb: KnowledgeBase, aspect: str, title: str, slots: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+def _fact_section(
+    kb: KnowledgeBase, aspect: str, title: str, slots: Mapping[str, Any]
+) -> Optional[Dict[str, Any]]:
     answer = kb.answer(aspect, slots)
     if answer is None:
         return None
@@ -212,7 +216,8 @@ def _list_items(text: str) -> List[str]:
 
 
 def _hall_view(hall: Hall, unset: Optional[str]) -> Dict[str, Any]:
-    """A hall's details; `unset` (notices.yml `not_configured`) stands for what is not configured."""
+    """A hall's details; `unset` (notices.yml `not_configured`) stands for what is not
+    configured."""
     return {
         "id": hall.id,
         "name": hall.name,
@@ -230,14 +235,24 @@ def _cue_texts(cues: Iterable[Mapping[str, Any]]) -> List[str]:
 
     A cue inside another one (爸 in 我爸) is left out: it is the same evidence, only shorter.
     """
-    items = [(str(c["cue"]), c.get("kind"), c.get("start"), c.get("end"))
-             for c in cues if isinstance(c, Mapping) and c.get("cue")]
+    items = [
+        (str(c["cue"]), c.get("kind"), c.get("start"), c.get("end"))
+        for c in cues
+        if isinstance(c, Mapping) and c.get("cue")
+    ]
     out: List[str] = []
     for text, kind, start, end in items:
-        inside = isinstance(start, int) and isinstance(end, int) and any(
-            isinstance(s2, int) and isinstance(e2, int) and s2 <= start and end <= e2
-            and (e2 - s2) > (end - start)
-            for _, _, s2, e2 in items
+        inside = (
+            isinstance(start, int)
+            and isinstance(end, int)
+            and any(
+                isinstance(s2, int)
+                and isinstance(e2, int)
+                and s2 <= start
+                and end <= e2
+                and (e2 - s2) > (end - start)
+                for _, _, s2, e2 in items
+            )
         )
         repeated = any(kind == k2 and text != t2 and text in t2 for t2, k2, _, _ in items)
         if inside or repeated:
@@ -269,14 +284,22 @@ def _ask_view(parse: Mapping[str, Any], ekb: EmergencyKB) -> Optional[Dict[str, 
     }
 
 
-def _green_channel(parse: Mapping[str, Any], hall: Optional[Hall], unset: Optional[str]) -> Dict[str, Any]:
+def _green_channel(
+    parse: Mapping[str, Any], hall: Optional[Hall], unset: Optional[str]
+) -> Dict[str, Any]:
     """Eligibility exactly as the bot decides it: the parse's `emergency_type` entity.
 
     No entity means no emergency (the NLU contract in DESIGN.md); the component's `emergency`
     output only explains the decision (cues, confidence). Proofs come from data/kb/emergency.yml.
     """
-    category = next((e.get("value") for e in parse.get("entities") or []
-                     if e.get("entity") == "emergency_type"), None)
+    category = next(
+        (
+            e.get("value")
+            for e in parse.get("entities") or []
+            if e.get("entity") == "emergency_type"
+        ),
+        None,
+    )
     raw = parse.get("emergency")
     emergency: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     ekb: EmergencyKB = get_emergency_kb()
@@ -314,8 +337,9 @@ def default_repository() -> BookingRepository:
     return BookingRepository()
 
 
-def _slots_today(halls: Iterable[Hall],
-                 repository_factory: Callable[[], SlotSource]) -> Optional[Dict[str, Any]]:
+def _slots_today(
+    halls: Iterable[Hall], repository_factory: Callable[[], SlotSource]
+) -> Optional[Dict[str, Any]]:
     """Free slots per hall today; None (show nothing) while the booking store is unreachable."""
     now = _now()
     try:
@@ -328,17 +352,21 @@ def _slots_today(halls: Iterable[Hall],
         try:
             slots = repo.available_slots(hall.id, now.date(), now=now)
         except Exception:
-            logger.warning("guide console: no slots for %s (booking unavailable)", hall.id,
-                           exc_info=True)
+            logger.warning(
+                "guide console: no slots for %s (booking unavailable)", hall.id, exc_info=True
+            )
             return None
-        result["halls"].append({
-            "hall_id": hall.id,
-            "hall_name": hall.name,
-            "slots": [
-                {"start": _hhmm(s.start), "end": _hhmm(s.end), "free": int(s.free)}
-                for s in slots if s.free > 0
-            ],
-        })
+        result["halls"].append(
+            {
+                "hall_id": hall.id,
+                "hall_name": hall.name,
+                "slots": [
+                    {"start": _hhmm(s.start), "end": _hhmm(s.end), "free": int(s.free)}
+                    for s in slots
+                    if s.free > 0
+                ],
+            }
+        )
     return result
 
 
@@ -347,8 +375,12 @@ def _hhmm(value: dt.time) -> str:
 
 
 # --------------------------------------------------------------------------- the analysis
-async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any],
-                  repository_factory: Callable[[], SlotSource] = default_repository) -> Dict[str, Any]:
+async def analyze(
+    agent: Optional[NluAgent],
+    text: str,
+    picks: Mapping[str, Any],
+    repository_factory: Callable[[], SlotSource] = default_repository,
+) -> Dict[str, Any]:
     """Everything the console shows for one situation, as JSON-ready data."""
     from bot.kb import get_kb
 
@@ -357,7 +389,9 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
     values = _entity_values(parse, text, kb)
 
     slots: Dict[str, Optional[str]] = {k: next(iter(values.get(k) or []), None) for k in SLOT_KEYS}
-    topic = next(reversed(values.get("topic") or []), None)  # the last one named, as the chat's slot
+    topic = next(
+        reversed(values.get("topic") or []), None
+    )  # the last one named, as the chat's slot
     if picks.get("service") in _topic_ids(kb):
         topic, picks = str(picks["service"]), {k: v for k, v in picks.items() if k != "service"}
     for key in ("service", "applicant_type", "apply_kind"):
@@ -376,9 +410,14 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
     if topic in kb.topics:
         titles = dict(_sections())
         for aspect in kb.topics[topic].answers:
-            title = _say(words["topic_section"], topic=kb.topics[topic].name,
-                         title=titles.get(aspect, words["topic_overview"]))
-            section = _fact_section(kb, aspect, title, {**{k: v for k, v in slots.items() if v}, "topic": topic})
+            title = _say(
+                words["topic_section"],
+                topic=kb.topics[topic].name,
+                title=titles.get(aspect, words["topic_overview"]),
+            )
+            section = _fact_section(
+                kb, aspect, title, {**{k: v for k, v in slots.items() if v}, "topic": topic}
+            )
             if section:
                 sections.append(section)
     if slots["service"]:
@@ -417,15 +456,19 @@ async def analyze(agent: Optional[NluAgent], text: str, picks: Mapping[str, Any]
         "nlu": {
             "intent": intent.get("name"),
             "confidence": round(float(intent.get("confidence") or 0.0), 3),
-            "entities": [{"entity": e.get("entity"), "value": e.get("value")}
-                         for e in parse.get("entities") or []],
+            "entities": [
+                {"entity": e.get("entity"), "value": e.get("value")}
+                for e in parse.get("entities") or []
+            ],
         },
         "slots": [
             {"slot": k, "label": words["slot_labels"][k], "value": v, "display": _label(k, v, kb)}
-            for k, v in slots.items() if v
+            for k, v in slots.items()
+            if v
         ],
         "service": {"id": slots["service"], "name": _label("service", slots["service"], kb)}
-        if slots["service"] else None,
+        if slots["service"]
+        else None,
         "topic": {"id": topic, "name": kb.topics[topic].name} if topic in kb.topics else None,
         "sections": sections,
         "halls": [_hall_view(h, unset) for h in halls],
@@ -446,19 +489,35 @@ def summary_text(result: Mapping[str, Any]) -> str:
     for slot in result.get("slots") or []:
         lines.append(_say(say["slot"], label=slot["label"], display=slot["display"]))
     for section in result.get("sections") or []:
-        lines += ["", _say(say["section_title"], title=section["title"]), section["text"],
-                  _say(say["section_source"], scope=section["scope"], source=section["sources"][0],
-                       as_of=section["as_of"])]
+        lines += [
+            "",
+            _say(say["section_title"], title=section["title"]),
+            section["text"],
+            _say(
+                say["section_source"],
+                scope=section["scope"],
+                source=section["sources"][0],
+                as_of=section["as_of"],
+            ),
+        ]
     for hall in result.get("halls") or []:
-        lines += ["", _say(say["hall"], name=hall["name"]), _say(say["hall_address"], address=hall["address"]),
-                  _say(say["hall_hours"], hours=hall["hours"]), _say(say["hall_phone"], phone=hall["phone"])]
+        lines += [
+            "",
+            _say(say["hall"], name=hall["name"]),
+            _say(say["hall_address"], address=hall["address"]),
+            _say(say["hall_hours"], hours=hall["hours"]),
+            _say(say["hall_phone"], phone=hall["phone"]),
+        ]
     green = result.get("green_channel") or {}
     lines.append("")
     if green.get("eligible"):
         lines.append(_say(say["green_channel"], name=green["name"]))
         if green.get("cues"):
             lines.append(_say(say["green_channel_cues"], cues=say["separator"].join(green["cues"])))
-        lines += [_say(say["proof"], number=i, proof=p) for i, p in enumerate(green.get("proofs") or [], 1)]
+        lines += [
+            _say(say["proof"], number=i, proof=p)
+            for i, p in enumerate(green.get("proofs") or [], 1)
+        ]
         if green.get("speed"):
             lines.append(green["speed"])
         if green.get("phone"):
@@ -468,8 +527,13 @@ def summary_text(result: Mapping[str, Any]) -> str:
     today = result.get("slots_today")
     if today:
         for hall in today["halls"]:
-            free = say["separator"].join(_say(say["slot_free"], **s) for s in hall["slots"]) or say["no_free_slot"]
-            lines.append(_say(say["slots_today"], day=today["day"], hall=hall["hall_name"], free=free))
+            free = (
+                say["separator"].join(_say(say["slot_free"], **s) for s in hall["slots"])
+                or say["no_free_slot"]
+            )
+            lines.append(
+                _say(say["slots_today"], day=today["day"], hall=hall["hall_name"], free=free)
+            )
     return "\n".join(lines).strip()
 
 
@@ -488,8 +552,11 @@ class GuideInput(InputChannel):
     def from_credentials(cls, credentials: Dict[str, Any] | None) -> "GuideInput":
         return cls()
 
-    def __init__(self, repository_factory: Optional[Callable[[], SlotSource]] = None,
-                 auth: Optional[GuideAuth] = None) -> None:
+    def __init__(
+        self,
+        repository_factory: Optional[Callable[[], SlotSource]] = None,
+        auth: Optional[GuideAuth] = None,
+    ) -> None:
         self.repository_factory = repository_factory or default_repository
         self.auth = auth  # None: read from the environment when the server starts
 
@@ -499,15 +566,21 @@ class GuideInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint(f"guide_{id(self)}", __name__)
         static_page_routes(bp, WEB_ROOT / "guide", "guide")
-        protect(bp, self.auth or GuideAuth.from_env(), WEB_ROOT / "guide", self.url_prefix(),
-                SECURITY_HEADERS)
+        protect(
+            bp,
+            self.auth or GuideAuth.from_env(),
+            WEB_ROOT / "guide",
+            self.url_prefix(),
+            SECURITY_HEADERS,
+        )
 
         def refusal(name: str) -> str:
             return str(_words()["errors"][name])
 
         def error(status: int, message: str) -> HTTPResponse:
-            return response.json({"error": message}, status=status, headers=SECURITY_HEADERS,
-                                  ensure_ascii=False)
+            return response.json(
+                {"error": message}, status=status, headers=SECURITY_HEADERS, ensure_ascii=False
+            )
 
         @bp.route("/api/options", methods=["GET"])
         async def options(_: Request) -> HTTPResponse:
@@ -523,9 +596,13 @@ class GuideInput(InputChannel):
                 for v in kb.vocabulary.get("apply_kind", {})
             ]
             return response.json(
-                {"services": _services(kb), "applicant_types": applicant_types,
-                 "apply_kinds": apply_kinds},
-                headers=SECURITY_HEADERS, ensure_ascii=False,
+                {
+                    "services": _services(kb),
+                    "applicant_types": applicant_types,
+                    "apply_kinds": apply_kinds,
+                },
+                headers=SECURITY_HEADERS,
+                ensure_ascii=False,
             )
 
         @bp.route("/api/analyze", methods=["POST"])
@@ -547,8 +624,11 @@ class GuideInput(InputChannel):
                 if not isinstance(text, str):
                     raise GuideError(400, refusal("text_not_string"))
                 text = text.strip()[:MAX_TEXT_CHARS]
-                picks = {k: data.get(k) for k in ("service", "applicant_type", "apply_kind")
-                         if isinstance(data.get(k), str) and data.get(k)}
+                picks = {
+                    k: data.get(k)
+                    for k in ("service", "applicant_type", "apply_kind")
+                    if isinstance(data.get(k), str) and data.get(k)
+                }
                 if not text and not picks.get("service"):
                     raise GuideError(400, refusal("nothing_to_analyse"))
                 agent = getattr(request.app.ctx, "agent", None)

@@ -28,6 +28,7 @@ Why it looks the way it does:
 - Passive replies are plain text (max 2048 bytes), so buttons become "回复 1 …" lines and a
   numeric reply is mapped back to the button payload; long replies are split.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -109,8 +110,9 @@ class WeChatApiSender:
     hard-codes) at another host: tests run a fake WeChat API on 127.0.0.1.
     """
 
-    def __init__(self, appid: str, secret: str, api_base_url: str = OFFICIAL_API_BASE,
-                 timeout: float = 5.0) -> None:
+    def __init__(
+        self, appid: str, secret: str, api_base_url: str = OFFICIAL_API_BASE, timeout: float = 5.0
+    ) -> None:
         from wechatpy.client import WeChatClient
 
         base = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
@@ -121,8 +123,11 @@ class WeChatApiSender:
             def fetch_access_token(self):  # noqa: D401 - wechatpy naming
                 return self._fetch_access_token(
                     url=base + "token",
-                    params={"grant_type": "client_credential", "appid": self.appid,
-                            "secret": self.secret},
+                    params={
+                        "grant_type": "client_credential",
+                        "appid": self.appid,
+                        "secret": self.secret,
+                    },
                 )
 
         self.client = _Client(appid, secret, timeout=timeout)
@@ -146,8 +151,9 @@ class WeChatOutput(OutputChannel):
         for part in split_text(text):
             await self.sender.send_text(recipient_id, part)
 
-    async def send_text_with_buttons(self, recipient_id: str, text: str,
-                                     buttons: List[Dict[str, Any]], **kwargs: Any) -> None:
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
+    ) -> None:
         rendered, _ = render_bot_messages([{"text": text, "buttons": buttons}])
         await self.send_text_message(recipient_id, rendered)
 
@@ -217,7 +223,7 @@ def render_bot_messages(messages: List[Dict[str, Any]]) -> Tuple[str, List[Dict[
 
 
 def map_numeric_reply(text: str, buttons: List[Dict[str, str]]) -> Optional[str]:
-    """"1" / "１" / "回复2" / a button's exact title → that button's payload, else None."""
+    """ "1" / "１" / "回复2" / a button's exact title → that button's payload, else None."""
     if not buttons:
         return None
     plain = unicodedata.normalize("NFKC", text).strip()
@@ -325,8 +331,13 @@ def message_key(namespace: str, inbound: Inbound) -> str:
     if msg_id:
         parts = [inbound.openid, "msg", msg_id]
     else:
-        parts = [inbound.openid, "at", inbound.get("CreateTime"), inbound.msg_type,
-                 inbound.get("Event").lower()]
+        parts = [
+            inbound.openid,
+            "at",
+            inbound.get("CreateTime"),
+            inbound.msg_type,
+            inbound.get("Event").lower(),
+        ]
     digest = hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
     return f"{namespace}:{digest[:40]}"
 
@@ -492,26 +503,37 @@ class WeChatInput(InputChannel):
         warning): the ±window check still bounds a replay, and a Redis outage must not
         silence every citizen; the dedup claim makes the same choice.
         """
-        signature, timestamp, nonce = (args.get("signature") or "", args.get("timestamp") or "",
-                                       args.get("nonce") or "")
+        signature, timestamp, nonce = (
+            args.get("signature") or "",
+            args.get("timestamp") or "",
+            args.get("nonce") or "",
+        )
         if not (signature and timestamp and nonce):
             raise HttpProblem(403, "missing signature")
-        if not (_SIGNATURE.fullmatch(signature) and _TIMESTAMP.fullmatch(timestamp)
-                and _NONCE.fullmatch(nonce)):
+        if not (
+            _SIGNATURE.fullmatch(signature)
+            and _TIMESTAMP.fullmatch(timestamp)
+            and _NONCE.fullmatch(nonce)
+        ):
             raise HttpProblem(403, "invalid signature")
         expected = hashlib.sha1(
-            "".join(sorted([self.token, timestamp, nonce])).encode("utf-8")).hexdigest()
+            "".join(sorted([self.token, timestamp, nonce])).encode("utf-8")
+        ).hexdigest()
         if not hmac.compare_digest(expected, signature.lower()):
             raise HttpProblem(403, "invalid signature")
         if abs(self.clock() - int(timestamp)) > self.timestamp_window:
             raise HttpProblem(403, "timestamp out of range")
         try:
             first = await self.dedup.first_use(
-                f"wechat-nonce:{self.appid or 'oa'}:{timestamp}:{nonce}", self.nonce_ttl,
-                hashlib.sha256(body).hexdigest() if body is not None else None)
+                f"wechat-nonce:{self.appid or 'oa'}:{timestamp}:{nonce}",
+                self.nonce_ttl,
+                hashlib.sha256(body).hexdigest() if body is not None else None,
+            )
         except Exception as exc:
-            logger.warning("nonce store unavailable (%s); accepting a signed, fresh request",
-                           type(exc).__name__)
+            logger.warning(
+                "nonce store unavailable (%s); accepting a signed, fresh request",
+                type(exc).__name__,
+            )
             first = True
         if not first:
             raise HttpProblem(403, "replayed request")
@@ -562,7 +584,9 @@ class WeChatInput(InputChannel):
             raise HttpProblem(403, "missing msg_signature")
         try:
             plain = self._crypto.decrypt_message(
-                {"Encrypt": outer["Encrypt"]}, msg_signature, args.get("timestamp"),
+                {"Encrypt": outer["Encrypt"]},
+                msg_signature,
+                args.get("timestamp"),
                 args.get("nonce"),
             )
         except InvalidSignatureException:
@@ -579,8 +603,9 @@ class WeChatInput(InputChannel):
             raise HttpProblem(400, "decrypted message is not valid UTF-8")
 
     # ---------------------------------------------------------------- message layer
-    async def _reply_for(self, inbound: Inbound, on_new_message: OnNewMessage,
-                         agent: Any = None) -> Optional[str]:
+    async def _reply_for(
+        self, inbound: Inbound, on_new_message: OnNewMessage, agent: Any = None
+    ) -> Optional[str]:
         """The passive reply text, or None to answer "success"."""
         kind = inbound.msg_type
         if kind == "event":
@@ -597,17 +622,26 @@ class WeChatInput(InputChannel):
         if not text:
             return channel_text(EMPTY_TEXT_RESPONSE)
         key = message_key(self.appid or "oa", inbound)
-        return await self._answer(key, inbound.openid, text, inbound.get("MsgId"),
-                                  on_new_message, agent)
+        return await self._answer(
+            key, inbound.openid, text, inbound.get("MsgId"), on_new_message, agent
+        )
 
-    async def _answer(self, key: str, openid: str, text: str, msg_id: str,
-                      on_new_message: OnNewMessage, agent: Any = None) -> Optional[str]:
+    async def _answer(
+        self,
+        key: str,
+        openid: str,
+        text: str,
+        msg_id: str,
+        on_new_message: OnNewMessage,
+        agent: Any = None,
+    ) -> Optional[str]:
         started = time.monotonic()
         inflight = self._inflight.get(key)
         if inflight is None:
             # No await between get and set: concurrent retries in this process share it.
             task = asyncio.create_task(
-                self._first_time(key, openid, text, msg_id, on_new_message, agent))
+                self._first_time(key, openid, text, msg_id, on_new_message, agent)
+            )
             inflight = _Inflight(task=task)
             self._inflight[key] = inflight
             task.add_done_callback(lambda _done: self._forget_later(key))
@@ -622,14 +656,16 @@ class WeChatInput(InputChannel):
         except asyncio.TimeoutError:
             if self.sender is None:
                 # No customer-service API: this open request is the last chance to say anything.
-                logger.warning("WeChat answer not ready within the retry window; "
-                               "sending utter_system_busy")
+                logger.warning(
+                    "WeChat answer not ready within the retry window; sending utter_system_busy"
+                )
                 return busy_parts(agent)[0]
             if not inflight.deferred:
                 inflight.deferred = True
                 late_task = inflight.task
                 inflight.task.add_done_callback(
-                    lambda _done: self._deliver_late(late_task, openid, agent))
+                    lambda _done: self._deliver_late(late_task, openid, agent)
+                )
                 try:
                     await self.dedup.put_result(key, json.dumps({"status": "deferred"}))
                 except Exception:
@@ -644,8 +680,15 @@ class WeChatInput(InputChannel):
             self._spawn(self._send_parts(openid, parts[1:], delay=self.tail_delay))
         return parts[0]
 
-    async def _first_time(self, key: str, openid: str, text: str, msg_id: str,
-                          on_new_message: OnNewMessage, agent: Any = None) -> List[str]:
+    async def _first_time(
+        self,
+        key: str,
+        openid: str,
+        text: str,
+        msg_id: str,
+        on_new_message: OnNewMessage,
+        agent: Any = None,
+    ) -> List[str]:
         try:
             first = await self.dedup.claim(key)
         except Exception:  # Redis down: answering once too often beats not answering
@@ -658,7 +701,8 @@ class WeChatInput(InputChannel):
         if inflight is None or not inflight.deferred:
             try:
                 await self.dedup.put_result(
-                    key, json.dumps({"status": "done", "parts": parts}, ensure_ascii=False))
+                    key, json.dumps({"status": "done", "parts": parts}, ensure_ascii=False)
+                )
             except Exception:
                 logger.exception("could not store a WeChat result for retries")
         return parts
@@ -674,8 +718,9 @@ class WeChatInput(InputChannel):
             await asyncio.sleep(0.2)
         return []
 
-    async def _run_bot(self, openid: str, text: str, msg_id: str,
-                       on_new_message: OnNewMessage, agent: Any = None) -> List[str]:
+    async def _run_bot(
+        self, openid: str, text: str, msg_id: str, on_new_message: OnNewMessage, agent: Any = None
+    ) -> List[str]:
         """The reply parts for one message; never empty (see `busy_parts`)."""
         buttons_key = f"wechat-buttons:{openid}"
         try:
@@ -687,24 +732,35 @@ class WeChatInput(InputChannel):
         payload = map_numeric_reply(text, buttons)
         collector = CollectingOutputChannel()
         try:
-            await on_new_message(UserMessage(
-                payload or text, collector, openid, input_channel=self.name(),
-                message_id=msg_id or None,
-                metadata={"channel": "wechat", "msg_id": msg_id, "button_payload": bool(payload)},
-            ))
+            await on_new_message(
+                UserMessage(
+                    payload or text,
+                    collector,
+                    openid,
+                    input_channel=self.name(),
+                    message_id=msg_id or None,
+                    metadata={
+                        "channel": "wechat",
+                        "msg_id": msg_id,
+                        "button_payload": bool(payload),
+                    },
+                )
+            )
         except Exception:
             logger.exception("bot failed on a WeChat message")
             return busy_parts(agent)  # the last buttons stay valid for the citizen's retry
         rendered, new_buttons = render_bot_messages(collector.messages)
         if not rendered.strip():
             # Rasa swallows a failed custom action (action server down) and replies nothing.
-            logger.warning("the bot produced no reply to a WeChat message; "
-                           "sending utter_system_busy")
+            logger.warning(
+                "the bot produced no reply to a WeChat message; sending utter_system_busy"
+            )
             return busy_parts(agent)
         try:
             if new_buttons:
                 await self.dedup.store.set(
-                    buttons_key, json.dumps(new_buttons, ensure_ascii=False), BUTTON_TTL_SECONDS)
+                    buttons_key, json.dumps(new_buttons, ensure_ascii=False), BUTTON_TTL_SECONDS
+                )
             elif buttons:
                 await self.dedup.store.delete(buttons_key)  # old numbers mean nothing now
         except Exception:
@@ -727,8 +783,9 @@ class WeChatInput(InputChannel):
         loop = asyncio.get_event_loop()
         loop.call_later(self.dedup.ttl, self._inflight.pop, key, None)
 
-    def _deliver_late(self, task: "asyncio.Task[List[str]]", openid: str,
-                      agent: Any = None) -> None:
+    def _deliver_late(
+        self, task: "asyncio.Task[List[str]]", openid: str, agent: Any = None
+    ) -> None:
         if task.cancelled() or task.exception() is not None:
             parts = busy_parts(agent)  # the citizen was told "success": never leave silence
         else:
@@ -741,8 +798,11 @@ class WeChatInput(InputChannel):
         if not parts:
             return
         if self.sender is None:
-            logger.warning("no customer-service sender (WECHAT_APPID/WECHAT_APPSECRET unset); "
-                           "%d late reply part(s) for a WeChat user were dropped", len(parts))
+            logger.warning(
+                "no customer-service sender (WECHAT_APPID/WECHAT_APPSECRET unset); "
+                "%d late reply part(s) for a WeChat user were dropped",
+                len(parts),
+            )
             return
         if delay:
             await asyncio.sleep(delay)  # let the passive reply reach the user first

@@ -3,6 +3,7 @@
 Every answer the assistant gives about documents, fees, times and halls comes from here,
 so the chat, the action server and the hall-guide console say the same thing.
 """
+
 from bot.kb.loader import (
     ASPECTS,
     Answer,

@@ -4,6 +4,7 @@ The detector (bot.emergency), the Rasa component (bot.nlu.emergency) and the act
 (actions.emergency) all read this one file, so a cue or a proof document is changed in one
 place. A schema error names the file and the key, like bot.kb.loader does for topics.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -274,8 +275,14 @@ def parse_patterns(doc: Mapping[str, Any]) -> tuple[DetectorSettings, dict[str, 
     """Validate the `detector` and `cues` sections (also used on a model's stored copy)."""
     det: Any = doc.get("detector")
     _require(isinstance(det, dict), "detector", "missing or not a mapping")
-    required = ("min_confidence", "ask_confidence", "window", "intent_boost", "intent_penalty",
-                "context_scope")
+    required = (
+        "min_confidence",
+        "ask_confidence",
+        "window",
+        "intent_boost",
+        "intent_penalty",
+        "context_scope",
+    )
     for name in required:
         _require(name in det, f"detector.{name}", "missing")
     _require(0 < float(det["min_confidence"]) <= 1, "detector.min_confidence", "must be in (0, 1]")

@@ -4,6 +4,7 @@ Every reply that names the hotline takes it from here, so the number is written 
 data/kb/emergency.yml (`hotline`), with its source; notices.yml's `hotline` is the fallback
 while the emergency file cannot be read.
 """
+
 from __future__ import annotations
 
 import logging

@@ -3,6 +3,7 @@
 A schema error fails fast and names the file and the key, because a silently wrong fee or
 document list is worse than a bot that refuses to start.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,8 +43,19 @@ SCOPES = ("全国", "浙江", "湖州", "德清", "杭州", "宁波")
 NOT_CONFIGURED = "待配置"
 #: Lines notices.yml must hold: the hotline, the closing check line, the words of a citation, a
 #: fact's scope and a hall detail not configured yet.
-NOTICE_NAMES = ("hotline", "check_line", "source_line", "citation_format", "repost_mark", "undated",
-                "about_year", "about_date", "estimated_date", "scope_line", "not_configured")
+NOTICE_NAMES = (
+    "hotline",
+    "check_line",
+    "source_line",
+    "citation_format",
+    "repost_mark",
+    "undated",
+    "about_year",
+    "about_date",
+    "estimated_date",
+    "scope_line",
+    "not_configured",
+)
 #: Where a fact's `as_of` comes from: a cited source's own date (the default), the day the fact
 #: was checked against its sources, or an estimate because no source shows a date.
 AS_OF_BASES = ("source", "verified", "estimated")
@@ -52,9 +64,18 @@ AS_OF_BASES = ("source", "verified", "estimated")
 FOREIGNERS = "foreigners"
 AUDIENCES = (FOREIGNERS,)
 #: notices.yml lines the English answers need (`<name>_en` beside each Chinese line).
-NOTICE_NAMES_EN = ("check_line_en", "source_line_en", "citation_format_en", "repost_mark_en",
-                   "undated_en", "about_year_en", "about_date_en", "scope_line_en", "not_configured_en",
-                   "hall_details_en")
+NOTICE_NAMES_EN = (
+    "check_line_en",
+    "source_line_en",
+    "citation_format_en",
+    "repost_mark_en",
+    "undated_en",
+    "about_year_en",
+    "about_date_en",
+    "scope_line_en",
+    "not_configured_en",
+    "hall_details_en",
+)
 
 
 class KBError(ValueError):
@@ -103,16 +124,22 @@ class SourceInfo:
     publisher_en: str | None = None
 
     def display(self, wording: Mapping[str, str], language: str | None = None) -> str:
-        """"国家移民管理局，2024-05" in the words of notices.yml (repost mark, undated, about)."""
+        """ "国家移民管理局，2024-05" in the words of notices.yml (repost mark, undated, about)."""
         publisher = (self.publisher_en or self.publisher) if language == ENGLISH else self.publisher
         if not self.date:
             when = wording["undated"]
         elif self.approximate:
-            when = wording["about_year" if len(self.date) == 4 else "about_date"].replace("{date}", self.date)
+            when = wording["about_year" if len(self.date) == 4 else "about_date"].replace(
+                "{date}", self.date
+            )
         else:
             when = self.date
         mark = wording["repost_mark"] if self.repost else ""
-        return wording["citation_format"].replace("{publisher}", publisher + mark).replace("{when}", when)
+        return (
+            wording["citation_format"]
+            .replace("{publisher}", publisher + mark)
+            .replace("{when}", when)
+        )
 
 
 @dataclass(frozen=True)
@@ -222,15 +249,21 @@ class Answer:
     in_english: bool = False
     scope_names_en: Mapping[str, str] = field(default_factory=dict)
 
-    def render(self, extra: tuple[str, ...] = (), more_citations: tuple[str, ...] = (),
-               check: bool = True) -> str:
+    def render(
+        self, extra: tuple[str, ...] = (), more_citations: tuple[str, ...] = (), check: bool = True
+    ) -> str:
         """The fact, then `extra` lines (the overview's fee and time), scope, hint, sources and,
         unless `check` is off (a reply of several answers says it once), the check line. In
-        English from `text_en` and the `_en` lines of notices.yml (put in place by `wording_for`)."""
+        English from `text_en` and the `_en` lines of notices.yml (put in place by
+        `wording_for`)."""
         text = self.fact.text_en if self.in_english and self.fact.text_en else self.fact.text
         parts = [fill(text.strip(), self.notices), *(fill(e, self.notices) for e in extra)]
         if self.fact.scope != "全国":
-            scope = self.scope_names_en.get(self.fact.scope, self.fact.scope) if self.in_english else self.fact.scope
+            scope = (
+                self.scope_names_en.get(self.fact.scope, self.fact.scope)
+                if self.in_english
+                else self.fact.scope
+            )
             parts.append(self.notices["scope_line"].replace("{scope}", scope))
         if self.hint:
             parts.append(fill(self.hint.strip(), self.notices))
@@ -249,18 +282,29 @@ def fill(text: str, notices: Mapping[str, str]) -> str:
     return text
 
 
-def cite(source: str, sources: Mapping[str, SourceInfo], wording: Mapping[str, str],
-         estimated_year: int | None = None, language: str | None = None) -> str:
+def cite(
+    source: str,
+    sources: Mapping[str, SourceInfo],
+    wording: Mapping[str, str],
+    estimated_year: int | None = None,
+    language: str | None = None,
+) -> str:
     """A source as a reader sees it: publisher and date from sources.yml, never a raw URL.
 
     An undated source behind an estimated `as_of` reads "约2019年（估计）", not "日期不详"."""
     info = sources.get(source)
     if info is not None:
         if not info.date and estimated_year is not None:
-            publisher = (info.publisher_en or info.publisher) if language == ENGLISH else info.publisher
+            publisher = (
+                (info.publisher_en or info.publisher) if language == ENGLISH else info.publisher
+            )
             when = wording["estimated_date"].replace("{date}", str(estimated_year))
             mark = wording["repost_mark"] if info.repost else ""
-            return wording["citation_format"].replace("{publisher}", publisher + mark).replace("{when}", when)
+            return (
+                wording["citation_format"]
+                .replace("{publisher}", publisher + mark)
+                .replace("{when}", when)
+            )
         return info.display(wording, language)
     return source  # every cited source is in sources.yml (checked at load), the article too
 
@@ -325,7 +369,9 @@ class KnowledgeBase:
         text = self.notices.get(name)
         return fill(text, self.notices) if text else None
 
-    def answer(self, aspect: str, slots: Mapping[str, Any], language: str | None = None) -> Answer | None:
+    def answer(
+        self, aspect: str, slots: Mapping[str, Any], language: str | None = None
+    ) -> Answer | None:
         """Pick the most specific fact for `aspect` given the conversation's slots.
 
         A named `topic` (口岸签证, 出入境记录 …) answers first: the aspect asked when it has
@@ -338,12 +384,19 @@ class KnowledgeBase:
             return None
         named = self.topics.get(slots.get("topic") or "")
         if named is not None and aspect not in named.answers:
-            aspect = "overview" if "overview" in named.answers else (named.main_aspect or "overview")
+            aspect = (
+                "overview" if "overview" in named.answers else (named.main_aspect or "overview")
+            )
         service = slots.get("service")
         context = self.context(slots)
         for topic_id in (slots.get("topic"), service, aspect, "general"):
             topic = self.topics.get(topic_id) if topic_id else None
-            if topic is not None and aspect not in topic.answers and topic_id == service and topic.main_aspect:
+            if (
+                topic is not None
+                and aspect not in topic.answers
+                and topic_id == service
+                and topic.main_aspect
+            ):
                 aspect = topic.main_aspect
             if topic is None or aspect not in topic.answers:
                 continue
@@ -352,12 +405,21 @@ class KnowledgeBase:
             wording = wording_for(self.notices, ENGLISH if english else None)
             hint = None if specific else (topic.hint_en if english else topic.hint)
             return Answer(
-                topic=topic, aspect=aspect, fact=fact, hint=hint,
-                citation=cite(fact.cited_source(self.sources), self.sources, wording,
-                              fact.as_of.year if fact.as_of_basis == "estimated" else None,
-                              ENGLISH if english else None),
-                check_line=wording.get("check_line"), notices=wording,
-                in_english=english, scope_names_en=self.scope_names_en,
+                topic=topic,
+                aspect=aspect,
+                fact=fact,
+                hint=hint,
+                citation=cite(
+                    fact.cited_source(self.sources),
+                    self.sources,
+                    wording,
+                    fact.as_of.year if fact.as_of_basis == "estimated" else None,
+                    ENGLISH if english else None,
+                ),
+                check_line=wording.get("check_line"),
+                notices=wording,
+                in_english=english,
+                scope_names_en=self.scope_names_en,
             )
         return None
 
@@ -365,8 +427,14 @@ class KnowledgeBase:
         """A fact that belongs to no topic (a trip plan's note), cited like any answer."""
         parts = [fill(fact.text.strip(), self.notices)]
         if fact.sources:
-            parts.append(self.notices["source_line"].replace("{citation}", "；".join(
-                dict.fromkeys(cite(s, self.sources, self.notices) for s in fact.sources))))
+            parts.append(
+                self.notices["source_line"].replace(
+                    "{citation}",
+                    "；".join(
+                        dict.fromkeys(cite(s, self.sources, self.notices) for s in fact.sources)
+                    ),
+                )
+            )
         if check and fact.volatile and self.notices.get("check_line"):
             parts.append(fill(self.notices["check_line"], self.notices))
         return "\n".join(parts)
@@ -386,7 +454,8 @@ def _best_fact(facts: tuple[Fact, ...], slots: Mapping[str, Any]) -> tuple[Fact,
     return best, best_score > 0
 
 
-def require(cond: bool, file: str, key: str, why: str) -> None:
+def require(cond: object, file: str, key: str, why: str) -> None:
+    """Raise KBError naming the file and key when `cond` is falsy: the KB refuses to load."""
     if not cond:
         raise KBError(f"{file}: {key}: {why}")
 
@@ -410,18 +479,28 @@ def as_date(value: Any, file: str, key: str, today: dt.date | None = None) -> dt
     return date
 
 
-def _as_of(entry: Mapping[str, Any], sources: tuple[str, ...], registry: Mapping[str, SourceInfo] | None,
-           file: str, key: str) -> tuple[dt.date, str]:
+def _as_of(
+    entry: Mapping[str, Any],
+    sources: tuple[str, ...],
+    registry: Mapping[str, SourceInfo] | None,
+    file: str,
+    key: str,
+) -> tuple[dt.date, str]:
     """`as_of` and where it comes from; by default it must be one of the sources' own dates."""
     as_of = as_date(entry["as_of"], file, f"{key}.as_of")
     basis = entry.get("as_of_basis", "source")
     require(basis in AS_OF_BASES, file, f"{key}.as_of_basis", f"must be one of {AS_OF_BASES}")
     if basis == "source" and registry:
         dates = [registry[s].date for s in sources if s in registry and registry[s].date]
-        require(any(as_of.isoformat().startswith(str(d)) for d in dates), file, f"{key}.as_of",
-                f"{as_of.isoformat()} is no cited source's date ({', '.join(map(str, dates)) or 'none dated'}); "
-                "use a source's date, or say `as_of_basis: verified` (the day it was checked) "
-                "or `as_of_basis: estimated` (no source shows a date)")
+        require(
+            any(as_of.isoformat().startswith(str(d)) for d in dates),
+            file,
+            f"{key}.as_of",
+            f"{as_of.isoformat()} is no cited source's date "
+            f"({', '.join(map(str, dates)) or 'none dated'}); "
+            "use a source's date, or say `as_of_basis: verified` (the day it was checked) "
+            "or `as_of_basis: estimated` (no source shows a date)",
+        )
     return as_of, basis
 
 
@@ -435,35 +514,60 @@ def _sources(value: Any, file: str, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_fact(entry: Any, file: str, key: str, registry: Mapping[str, SourceInfo] | None = None,
-                english_required: bool = False) -> Fact:
+def _parse_fact(
+    entry: Any,
+    file: str,
+    key: str,
+    registry: Mapping[str, SourceInfo] | None = None,
+    english_required: bool = False,
+) -> Fact:
     require(isinstance(entry, dict), file, key, "each answer must be a mapping")
     for name in ("text", "sources", "as_of", "scope"):
         require(name in entry, file, f"{key}.{name}", "missing")
-    require(isinstance(entry["text"], str) and entry["text"].strip() != "", file, f"{key}.text", "empty")
+    require(
+        isinstance(entry["text"], str) and entry["text"].strip() != "", file, f"{key}.text", "empty"
+    )
     text_en = entry.get("text_en")
     if english_required:
-        require(text_en is not None, file, f"{key}.text_en",
-                "missing: a topic for foreigners needs the English text beside the Chinese")
-    require(text_en is None or (isinstance(text_en, str) and text_en.strip() != ""),
-            file, f"{key}.text_en", "empty")
+        require(
+            text_en is not None,
+            file,
+            f"{key}.text_en",
+            "missing: a topic for foreigners needs the English text beside the Chinese",
+        )
+    require(
+        text_en is None or (isinstance(text_en, str) and text_en.strip() != ""),
+        file,
+        f"{key}.text_en",
+        "empty",
+    )
     when = entry.get("when") or {}
     require(isinstance(when, dict), file, f"{key}.when", "must be a mapping")
     for wkey in when:
-        require(wkey in WHEN_KEYS, file, f"{key}.when.{wkey}", f"unknown key; use one of {WHEN_KEYS}")
+        require(
+            wkey in WHEN_KEYS, file, f"{key}.when.{wkey}", f"unknown key; use one of {WHEN_KEYS}"
+        )
     require(entry["scope"] in SCOPES, file, f"{key}.scope", f"must be one of {SCOPES}")
     sources = _sources(entry["sources"], file, f"{key}.sources")
     if registry:
         for i, source in enumerate(sources):
-            require(source in registry, file, f"{key}.sources[{i}]",
-                    f"{source!r} is not in sources.yml (publisher and date)")
+            require(
+                source in registry,
+                file,
+                f"{key}.sources[{i}]",
+                f"{source!r} is not in sources.yml (publisher and date)",
+            )
     volatile = entry.get("volatile", True)
     require(isinstance(volatile, bool), file, f"{key}.volatile", "must be true or false")
     asks = entry.get("asks")
     require(asks is None or asks in WHEN_KEYS, file, f"{key}.asks", f"must be one of {WHEN_KEYS}")
     summary = entry.get("summary")
-    require(summary is None or (isinstance(summary, str) and summary.strip() != ""), file,
-            f"{key}.summary", "must be one line of text")
+    require(
+        summary is None or (isinstance(summary, str) and summary.strip() != ""),
+        file,
+        f"{key}.summary",
+        "must be one line of text",
+    )
     as_of, basis = _as_of(entry, sources, registry, file, key)
     return Fact(
         text=entry["text"],
@@ -479,45 +583,92 @@ def _parse_fact(entry: Any, file: str, key: str, registry: Mapping[str, SourceIn
     )
 
 
-def _parse_topic(doc: dict[str, Any], file: str, registry: Mapping[str, SourceInfo] | None = None) -> Topic:
+def _parse_topic(
+    doc: dict[str, Any], file: str, registry: Mapping[str, SourceInfo] | None = None
+) -> Topic:
     for name in ("id", "name", "answers"):
         require(name in doc, file, name, "missing")
-    answers_raw = doc["answers"]
-    require(isinstance(answers_raw, dict) and answers_raw, file, "answers", "must be a non-empty mapping")
+    answers_raw: Any = doc["answers"]
+    require(
+        isinstance(answers_raw, dict) and answers_raw,
+        file,
+        "answers",
+        "must be a non-empty mapping",
+    )
     audience = doc.get("audience")
-    require(audience is None or audience in AUDIENCES, file, "audience", f"must be one of {AUDIENCES}")
+    require(
+        audience is None or audience in AUDIENCES, file, "audience", f"must be one of {AUDIENCES}"
+    )
     english = audience == FOREIGNERS
     for name in ("name_en", "hint_en"):
         value = doc.get(name)
-        require(value is None or (isinstance(value, str) and value.strip() != ""), file, name, "empty")
+        require(
+            value is None or (isinstance(value, str) and value.strip() != ""), file, name, "empty"
+        )
     if english:
-        require(doc.get("name_en") is not None, file, "name_en", "missing: a topic for foreigners needs it")
-        require(doc.get("hint") is None or doc.get("hint_en") is not None, file, "hint_en",
-                "missing: a topic for foreigners needs the English hint beside `hint`")
+        require(
+            doc.get("name_en") is not None,
+            file,
+            "name_en",
+            "missing: a topic for foreigners needs it",
+        )
+        require(
+            doc.get("hint") is None or doc.get("hint_en") is not None,
+            file,
+            "hint_en",
+            "missing: a topic for foreigners needs the English hint beside `hint`",
+        )
     answers: dict[str, tuple[Fact, ...]] = {}
     for aspect, entries in answers_raw.items():
-        require(aspect in ASPECTS, file, f"answers.{aspect}", f"unknown aspect; use one of {ASPECTS}")
-        require(isinstance(entries, list) and entries, file, f"answers.{aspect}", "must be a non-empty list")
+        require(
+            aspect in ASPECTS, file, f"answers.{aspect}", f"unknown aspect; use one of {ASPECTS}"
+        )
+        require(
+            isinstance(entries, list) and entries,
+            file,
+            f"answers.{aspect}",
+            "must be a non-empty list",
+        )
         facts = tuple(
             _parse_fact(e, file, f"answers.{aspect}[{i}]", registry, english)
             for i, e in enumerate(entries)
         )
         require(
-            any(not f.when for f in facts), file, f"answers.{aspect}", "needs a default entry with `when: {}`"
+            any(not f.when for f in facts),
+            file,
+            f"answers.{aspect}",
+            "needs a default entry with `when: {}`",
         )
         answers[aspect] = facts
     main_aspect = doc.get("main_aspect")
-    require(main_aspect is None or main_aspect in answers, file, "main_aspect", "must be one of the topic's aspects")
-    return Topic(id=str(doc["id"]), name=str(doc["name"]), hint=doc.get("hint"), answers=answers, file=file,
-                 name_en=doc.get("name_en"), hint_en=doc.get("hint_en"), audience=audience,
-                 main_aspect=main_aspect)
+    require(
+        main_aspect is None or main_aspect in answers,
+        file,
+        "main_aspect",
+        "must be one of the topic's aspects",
+    )
+    return Topic(
+        id=str(doc["id"]),
+        name=str(doc["name"]),
+        hint=doc.get("hint"),
+        answers=answers,
+        file=file,
+        name_en=doc.get("name_en"),
+        hint_en=doc.get("hint_en"),
+        audience=audience,
+        main_aspect=main_aspect,
+    )
 
 
 def _config_value(value: Any, file: str, key: str) -> ConfigValue:
     if isinstance(value, str):
         return ConfigValue(config=None, value=value)
-    require(isinstance(value, dict) and ("config" in value or "value" in value), file, key,
-             "must be a string or {config: ENV_NAME, value: ... or null}")
+    require(
+        isinstance(value, dict) and ("config" in value or "value" in value),
+        file,
+        key,
+        "must be a string or {config: ENV_NAME, value: ... or null}",
+    )
     return ConfigValue(config=value.get("config"), value=value.get("value"))
 
 
@@ -529,13 +680,21 @@ def _parse_sessions(value: Any, file: str, key: str) -> tuple[tuple[str, str], .
     require(isinstance(value, list), file, key, 'must be a list of ["HH:MM", "HH:MM"] pairs')
     sessions: list[tuple[str, str]] = []
     for pair in value:
-        ok = (isinstance(pair, (list, tuple)) and len(pair) == 2
-              and all(isinstance(t, str) and _HHMM.fullmatch(t) for t in pair)
-              and pair[0] < pair[1])
-        require(bool(ok), file, key,
-                f'{pair!r}: each session is ["HH:MM", "HH:MM"], start before end')
-        require(not sessions or sessions[-1][1] <= pair[0], file, key,
-                "sessions must be in order, not overlapping")
+        ok = (
+            isinstance(pair, (list, tuple))
+            and len(pair) == 2
+            and all(isinstance(t, str) and _HHMM.fullmatch(t) for t in pair)
+            and pair[0] < pair[1]
+        )
+        require(
+            bool(ok), file, key, f'{pair!r}: each session is ["HH:MM", "HH:MM"], start before end'
+        )
+        require(
+            not sessions or sessions[-1][1] <= pair[0],
+            file,
+            key,
+            "sessions must be in order, not overlapping",
+        )
         sessions.append((pair[0], pair[1]))
     return tuple(sessions)
 
@@ -547,8 +706,12 @@ def _parse_booking_defaults(doc: dict[str, Any], file: str) -> dict[str, Any]:
     if raw is None:
         return {}
     require(isinstance(raw, dict), file, "booking_defaults", "must be a mapping")
-    require(raw.get("basis") == "booking_configuration", file, "booking_defaults.basis",
-            "must be booking_configuration (this system's setting, not a sourced fact)")
+    require(
+        raw.get("basis") == "booking_configuration",
+        file,
+        "booking_defaults.basis",
+        "must be booking_configuration (this system's setting, not a sourced fact)",
+    )
     as_date(raw.get("as_of"), file, "booking_defaults.as_of")
     defaults: dict[str, Any] = {}
     if "sessions" in raw:
@@ -559,7 +722,7 @@ def _parse_booking_defaults(doc: dict[str, Any], file: str) -> dict[str, Any]:
 
 
 def _parse_halls(doc: dict[str, Any], file: str) -> dict[str, Hall]:
-    halls_raw = doc.get("halls")
+    halls_raw: Any = doc.get("halls")
     require(isinstance(halls_raw, list) and halls_raw, file, "halls", "must be a non-empty list")
     defaults = _parse_booking_defaults(doc, file)
     halls: dict[str, Hall] = {}
@@ -568,25 +731,40 @@ def _parse_halls(doc: dict[str, Any], file: str) -> dict[str, Hall]:
         require(isinstance(h, dict), file, key, "must be a mapping")
         for name in ("id", "name", "services", "booking", "sources"):
             require(name in h, file, f"{key}.{name}", "missing")
-        require(isinstance(h["id"], str) and bool(h["id"]) and h["id"] not in halls, file, f"{key}.id",
-                "must be a unique non-empty string")
+        require(
+            isinstance(h["id"], str) and bool(h["id"]) and h["id"] not in halls,
+            file,
+            f"{key}.id",
+            "must be a unique non-empty string",
+        )
         booking = h["booking"]
         require(
-            isinstance(booking, dict) and isinstance(booking.get("slot_capacity"), int)
+            isinstance(booking, dict)
+            and isinstance(booking.get("slot_capacity"), int)
             and isinstance(booking.get("green_capacity"), int)
-            and booking["slot_capacity"] >= 0 and booking["green_capacity"] >= 0,
-            file, f"{key}.booking", "needs integer slot_capacity and green_capacity (>= 0)",
+            and booking["slot_capacity"] >= 0
+            and booking["green_capacity"] >= 0,
+            file,
+            f"{key}.booking",
+            "needs integer slot_capacity and green_capacity (>= 0)",
         )
         prefix = booking.get("code_prefix")
         prefix_ok = prefix is None or (
-            isinstance(prefix, str) and bool(re.fullmatch(r"[A-Z]{2,4}", prefix)))
-        require(prefix_ok,
-                file, f"{key}.booking.code_prefix", "must be 2-4 capital letters")
-        sessions = (_parse_sessions(booking["sessions"], file, f"{key}.booking.sessions")
-                    if "sessions" in booking else defaults.get("sessions", ()))
+            isinstance(prefix, str) and bool(re.fullmatch(r"[A-Z]{2,4}", prefix))
+        )
+        require(prefix_ok, file, f"{key}.booking.code_prefix", "must be 2-4 capital letters")
+        sessions = (
+            _parse_sessions(booking["sessions"], file, f"{key}.booking.sessions")
+            if "sessions" in booking
+            else defaults.get("sessions", ())
+        )
         minutes = booking.get("slot_minutes", defaults.get("slot_minutes", 30))
-        require(isinstance(minutes, int) and 5 <= minutes <= 240, file,
-                f"{key}.booking.slot_minutes", "must be an integer number of minutes (5-240)")
+        require(
+            isinstance(minutes, int) and 5 <= minutes <= 240,
+            file,
+            f"{key}.booking.slot_minutes",
+            "must be an integer number of minutes (5-240)",
+        )
         halls[h["id"]] = Hall(
             id=h["id"],
             name=h["name"],
@@ -594,7 +772,9 @@ def _parse_halls(doc: dict[str, Any], file: str) -> dict[str, Hall]:
             address=_config_value(h.get("address"), file, f"{key}.address"),
             hours=_config_value(h.get("hours"), file, f"{key}.hours"),
             phone=_config_value(h.get("phone"), file, f"{key}.phone"),
-            green_channel_phone=_config_value(h.get("green_channel_phone"), file, f"{key}.green_channel_phone"),
+            green_channel_phone=_config_value(
+                h.get("green_channel_phone"), file, f"{key}.green_channel_phone"
+            ),
             services=tuple(h["services"]),
             slot_capacity=booking["slot_capacity"],
             green_capacity=booking["green_capacity"],
@@ -615,14 +795,16 @@ def load_halls(path: Path | str) -> dict[str, Hall]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise KBError(f"{path.name}: not valid YAML: {exc}") from exc
-    require(isinstance(doc, dict) and doc.get("kind") == "halls", path.name, "kind",
-            "must be halls")
+    require(
+        isinstance(doc, dict) and doc.get("kind") == "halls", path.name, "kind", "must be halls"
+    )
     return _parse_halls(doc, path.name)
 
 
-def _parse_directory(doc: dict[str, Any], file: str,
-                     registry: Mapping[str, SourceInfo]) -> dict[str, tuple[DirectoryHall, ...]]:
-    entries = doc.get("halls")
+def _parse_directory(
+    doc: dict[str, Any], file: str, registry: Mapping[str, SourceInfo]
+) -> dict[str, tuple[DirectoryHall, ...]]:
+    entries: Any = doc.get("halls")
     require(isinstance(entries, list) and entries, file, "halls", "must be a non-empty list")
     by_place: dict[str, list[DirectoryHall]] = {}
     for i, h in enumerate(entries):
@@ -630,7 +812,10 @@ def _parse_directory(doc: dict[str, Any], file: str,
         require(isinstance(h, dict), file, key, "must be a mapping")
         for name in ("place", "name"):
             require(name in h, file, f"{key}.{name}", "missing")
-        values = {name: _config_value(h.get(name), file, f"{key}.{name}") for name in ("address", "hours", "phone")}
+        values = {
+            name: _config_value(h.get(name), file, f"{key}.{name}")
+            for name in ("address", "hours", "phone")
+        }
         sources: tuple[str, ...] = ()
         as_of = None
         if any(v.value for v in values.values()) or "sources" in h:
@@ -639,69 +824,107 @@ def _parse_directory(doc: dict[str, Any], file: str,
                 require(name in h, file, f"{key}.{name}", "missing (a hall detail is given)")
             sources = _sources(h["sources"], file, f"{key}.sources")
             for j, source in enumerate(sources):
-                require(source in registry, file, f"{key}.sources[{j}]",
-                        f"{source!r} is not in sources.yml (publisher and date)")
+                require(
+                    source in registry,
+                    file,
+                    f"{key}.sources[{j}]",
+                    f"{source!r} is not in sources.yml (publisher and date)",
+                )
             as_of, _ = _as_of(h, sources, registry, file, key)
         hall = DirectoryHall(
-            place=str(h["place"]), name=str(h["name"]),
-            address=values["address"], hours=values["hours"], phone=values["phone"],
-            sources=sources, as_of=as_of,
+            place=str(h["place"]),
+            name=str(h["name"]),
+            address=values["address"],
+            hours=values["hours"],
+            phone=values["phone"],
+            sources=sources,
+            as_of=as_of,
         )
         by_place.setdefault(hall.place, []).append(hall)
     return {place: tuple(halls) for place, halls in by_place.items()}
 
 
 def _parse_vocabulary(doc: dict[str, Any], file: str) -> dict[str, dict[str, tuple[str, ...]]]:
-    entities = doc.get("entities")
-    require(isinstance(entities, dict) and entities, file, "entities", "must be a non-empty mapping")
+    entities: Any = doc.get("entities")
+    require(
+        isinstance(entities, dict) and entities, file, "entities", "must be a non-empty mapping"
+    )
     vocab: dict[str, dict[str, tuple[str, ...]]] = {}
     for entity, values in entities.items():
-        require(isinstance(values, dict), file, f"entities.{entity}", "must map values to alias lists")
+        require(
+            isinstance(values, dict), file, f"entities.{entity}", "must map values to alias lists"
+        )
         vocab[entity] = {}
         for value, aliases in values.items():
             require(
                 isinstance(aliases, list) and all(isinstance(a, str) and a for a in aliases),
-                file, f"entities.{entity}.{value}", "must be a list of non-empty strings",
+                file,
+                f"entities.{entity}.{value}",
+                "must be a list of non-empty strings",
             )
             vocab[entity][str(value)] = tuple(aliases)
     return vocab
 
 
 def _parse_sources(doc: dict[str, Any], file: str) -> dict[str, SourceInfo]:
-    entries = doc.get("sources")
-    require(isinstance(entries, dict) and entries, file, "sources", "must map each URL to publisher and date")
+    entries: Any = doc.get("sources")
+    require(
+        isinstance(entries, dict) and entries,
+        file,
+        "sources",
+        "must map each URL to publisher and date",
+    )
     registry: dict[str, SourceInfo] = {}
     for url, info in entries.items():
         key = f"sources[{url}]"
         require(isinstance(info, dict), file, key, "must be a mapping")
         publisher = info.get("publisher")
-        require(isinstance(publisher, str) and publisher.strip() != "", file, f"{key}.publisher", "missing")
+        require(
+            isinstance(publisher, str) and publisher.strip() != "",
+            file,
+            f"{key}.publisher",
+            "missing",
+        )
         date = info.get("date")
         if isinstance(date, dt.date):
             date = date.isoformat()
-        require(date is None or (isinstance(date, (str, int)) and len(str(date)) in (4, 7, 10)),
-                file, f"{key}.date", "must be YYYY, YYYY-MM, YYYY-MM-DD or null (unknown)")
+        require(
+            date is None or (isinstance(date, (str, int)) and len(str(date)) in (4, 7, 10)),
+            file,
+            f"{key}.date",
+            "must be YYYY, YYYY-MM, YYYY-MM-DD or null (unknown)",
+        )
         registry[str(url)] = SourceInfo(
-            publisher=publisher.strip(), date=None if date is None else str(date),
-            repost=bool(info.get("repost", False)), approximate=bool(info.get("approximate", False)),
+            publisher=publisher.strip(),
+            date=None if date is None else str(date),
+            repost=bool(info.get("repost", False)),
+            approximate=bool(info.get("approximate", False)),
             publisher_en=info.get("publisher_en"),
         )
     return registry
 
 
 def _parse_notices(doc: dict[str, Any], file: str) -> dict[str, str]:
-    notices = doc.get("notices")
-    require(isinstance(notices, dict) and all(isinstance(v, str) and v for v in notices.values()),
-            file, "notices", "must map names to non-empty text")
+    notices: Any = doc.get("notices")
+    require(
+        isinstance(notices, dict) and all(isinstance(v, str) and v for v in notices.values()),
+        file,
+        "notices",
+        "must map names to non-empty text",
+    )
     missing = [name for name in (*NOTICE_NAMES, *NOTICE_NAMES_EN) if name not in notices]
     require(not missing, file, "notices", f"needs {', '.join(missing)}")
     return {str(k): v for k, v in notices.items()}
 
 
 def _parse_scope_names_en(doc: dict[str, Any], file: str) -> dict[str, str]:
-    names = doc.get("scope_names_en")
-    require(isinstance(names, dict) and all(isinstance(v, str) and v for v in names.values()),
-            file, "scope_names_en", "must map each scope to its English name")
+    names: Any = doc.get("scope_names_en")
+    require(
+        isinstance(names, dict) and all(isinstance(v, str) and v for v in names.values()),
+        file,
+        "scope_names_en",
+        "must map each scope to its English name",
+    )
     missing = [scope for scope in SCOPES if scope not in names]
     require(not missing, file, "scope_names_en", f"needs {', '.join(missing)}")
     return {str(k): v for k, v in names.items()}
@@ -713,36 +936,73 @@ def _parse_individual_visit(doc: dict[str, Any], file: str) -> IndividualVisitCi
     _sources(doc["sources"], file, "sources")
     as_date(doc["as_of"], file, "as_of")
     listed, not_listed = doc["listed_places"], doc["not_listed_places"]
-    require(isinstance(listed, dict) and listed, file, "listed_places", "must map place values to city names")
-    require(isinstance(not_listed, list), file, "not_listed_places", "must be a list of place values")
+    require(
+        isinstance(listed, dict) and listed,
+        file,
+        "listed_places",
+        "must map place values to city names",
+    )
+    require(
+        isinstance(not_listed, list), file, "not_listed_places", "must be a list of place values"
+    )
     require(not set(listed) & set(not_listed), file, "not_listed_places", "overlaps listed_places")
-    return IndividualVisitCities(listed=frozenset(map(str, listed)), not_listed=frozenset(map(str, not_listed)))
+    return IndividualVisitCities(
+        listed=frozenset(map(str, listed)), not_listed=frozenset(map(str, not_listed))
+    )
 
 
-def _parse_trip_plans(doc: dict[str, Any], file: str, registry: Mapping[str, SourceInfo]
-                      ) -> tuple[dict[str, TripPlan], dict[str, str]]:
-    plans_raw = doc.get("plans")
+def _parse_trip_plans(
+    doc: dict[str, Any], file: str, registry: Mapping[str, SourceInfo]
+) -> tuple[dict[str, TripPlan], dict[str, str]]:
+    plans_raw: Any = doc.get("plans")
     require(isinstance(plans_raw, dict) and plans_raw, file, "plans", "must map services to plans")
     plans: dict[str, TripPlan] = {}
     for service, plan in plans_raw.items():
         key = f"plans.{service}"
-        require(isinstance(plan, dict) and isinstance(plan.get("document"), str), file, key, "needs `document`")
+        require(
+            isinstance(plan, dict) and isinstance(plan.get("document"), str),
+            file,
+            key,
+            "needs `document`",
+        )
         steps = []
         for i, step in enumerate(plan.get("then") or []):
-            require(isinstance(step, dict) and step.get("aspect") in ASPECTS, file, f"{key}.then[{i}]",
-                    f"needs an aspect, one of {ASPECTS}")
+            require(
+                isinstance(step, dict) and step.get("aspect") in ASPECTS,
+                file,
+                f"{key}.then[{i}]",
+                f"needs an aspect, one of {ASPECTS}",
+            )
             assume = step.get("assume") or {}
-            require(isinstance(assume, dict) and all(k in WHEN_KEYS for k in assume), file,
-                    f"{key}.then[{i}].assume", f"keys must be among {WHEN_KEYS}")
-            steps.append(TripStep(aspect=step["aspect"], assume={k: str(v) for k, v in assume.items()}))
-        note = _parse_fact(plan["note"], file, f"{key}.note", registry) if plan.get("note") else None
+            require(
+                isinstance(assume, dict) and all(k in WHEN_KEYS for k in assume),
+                file,
+                f"{key}.then[{i}].assume",
+                f"keys must be among {WHEN_KEYS}",
+            )
+            steps.append(
+                TripStep(aspect=step["aspect"], assume={k: str(v) for k, v in assume.items()})
+            )
+        note = (
+            _parse_fact(plan["note"], file, f"{key}.note", registry) if plan.get("note") else None
+        )
         places = plan.get("places") or []
-        require(isinstance(places, list) and all(isinstance(p, str) and p for p in places), file,
-                f"{key}.places", "must be a list of place names")
-        plans[str(service)] = TripPlan(document=plan["document"], then=tuple(steps), note=note, places=tuple(places))
+        require(
+            isinstance(places, list) and all(isinstance(p, str) and p for p in places),
+            file,
+            f"{key}.places",
+            "must be a list of place names",
+        )
+        plans[str(service)] = TripPlan(
+            document=plan["document"], then=tuple(steps), note=note, places=tuple(places)
+        )
     destinations = doc.get("destinations") or {}
-    require(isinstance(destinations, dict) and all(v in plans for v in destinations.values()), file,
-            "destinations", "must map destination values to a service with a plan")
+    require(
+        isinstance(destinations, dict) and all(v in plans for v in destinations.values()),
+        file,
+        "destinations",
+        "must map destination values to a service with a plan",
+    )
     return plans, {str(k): str(v) for k, v in destinations.items()}
 
 
@@ -776,9 +1036,13 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
         elif kind == "individual_visit_cities":
             kb.individual_visit = _parse_individual_visit(doc, file)
         elif kind in ("topic", "topics"):
-            entries = [doc] if kind == "topic" else doc.get("topics")
-            require(isinstance(entries, list) and entries and all(isinstance(t, dict) for t in entries),
-                    file, "topics", "must be a non-empty list of topics")
+            entries: Any = [doc] if kind == "topic" else doc.get("topics")
+            require(
+                isinstance(entries, list) and entries and all(isinstance(t, dict) for t in entries),
+                file,
+                "topics",
+                "must be a non-empty list of topics",
+            )
             for i, entry in enumerate(entries):
                 where = file if kind == "topic" else f"{file}: topics[{i}]"
                 topic = _parse_topic(entry, where, kb.sources)
@@ -798,8 +1062,12 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
         elif kind == "vocabulary":
             kb.vocabulary = _parse_vocabulary(doc, file)
             words = doc.get("domain_words") or []
-            require(isinstance(words, list) and all(isinstance(w, (str, int)) for w in words),
-                     file, "domain_words", "must be a list of words")
+            require(
+                isinstance(words, list) and all(isinstance(w, (str, int)) for w in words),
+                file,
+                "domain_words",
+                "must be a list of words",
+            )
             kb.domain_words = tuple(str(w) for w in words)
         # Other kinds (emergency, holidays) are validated by their own modules.
     return kb

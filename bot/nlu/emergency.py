@@ -30,6 +30,7 @@ The cue patterns are read from data/kb/emergency.yml at train time and stored in
 so a trained model is self-contained; `fingerprint_addon` hashes that file and the labelled
 set so `rasa train` retrains this component when either changes even if the NLU data did not.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -73,7 +74,10 @@ class EmergencyDetector(StoredStateComponent, EntityExtractorMixin):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"patterns_path": "data/kb/emergency.yml", "training_path": "data/emergency/labelled.yml"}
+        return {
+            "patterns_path": "data/kb/emergency.yml",
+            "training_path": "data/emergency/labelled.yml",
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -174,7 +178,7 @@ class EmergencyDetector(StoredStateComponent, EntityExtractorMixin):
         }
         message.set(ENTITIES, (message.get(ENTITIES) or []) + [entity], add_to_output=True)
 
-        intent = {"name": REPORT_INTENT, "confidence": confidence}
+        intent: Dict[str, Any] = {"name": REPORT_INTENT, "confidence": confidence}
         if original.get("name") == REPORT_INTENT:
             intent["confidence"] = max(confidence, float(original.get("confidence") or 0.0))
         # Rescale the others below the emergency so FallbackClassifier's ambiguity check
@@ -188,7 +192,11 @@ class EmergencyDetector(StoredStateComponent, EntityExtractorMixin):
         message.set(INTENT_RANKING_KEY, [intent, *rest], add_to_output=True)
         message.set(
             OUTPUT_KEY,
-            {**found.as_dict(), "p_emergency": round(outcome.p_emergency, 3), "original_intent": original or None},
+            {
+                **found.as_dict(),
+                "p_emergency": round(outcome.p_emergency, 3),
+                "original_intent": original or None,
+            },
             add_to_output=True,
         )
 
@@ -208,8 +216,10 @@ class EmergencyDetector(StoredStateComponent, EntityExtractorMixin):
             for r in ranking
             if r.get("name") not in (ASK_INTENT, REPORT_INTENT)
         ]
-        kept = original if original.get("name") not in (ASK_INTENT, REPORT_INTENT) else (
-            rest[0] if rest else None
+        kept = (
+            original
+            if original.get("name") not in (ASK_INTENT, REPORT_INTENT)
+            else (rest[0] if rest else None)
         )
         message.set(INTENT, intent, add_to_output=True)
         message.set(INTENT_RANKING_KEY, [intent, *rest], add_to_output=True)

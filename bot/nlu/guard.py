@@ -5,6 +5,7 @@ with confidence: the citizen then gets a fee table for gibberish. A message none
 words (digits and punctuation aside) ever occurred in training cannot be understood, so it is
 marked `nlu_fallback` and gets the polite "what I can do" reply instead.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Set, Text
@@ -55,5 +56,7 @@ class UnknownWordsGuard(StoredStateComponent):
                 continue
             # DIET's ranking of words it never saw is noise: nothing to offer as a reading.
             message.set(INTENT, {"name": FALLBACK, "confidence": 1.0}, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [{"name": FALLBACK, "confidence": 1.0}], add_to_output=True)
+            message.set(
+                INTENT_RANKING_KEY, [{"name": FALLBACK, "confidence": 1.0}], add_to_output=True
+            )
         return messages

@@ -1,4 +1,5 @@
 """Rasa component that normalises the message text before tokenising (see bot.text)."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Text

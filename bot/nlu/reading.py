@@ -9,6 +9,7 @@ tracker and the evaluation can tell a resolved reading from DIET's own.
 
 The cue words are read from data/kb/understanding.yml at train time and stored in the model.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -56,7 +57,9 @@ class ReadingResolver(StoredStateComponent):
         if self._understanding is None:
             if self.state is None:  # untrained graph (e.g. `rasa test` without training)
                 self.state = self._read()
-            self._understanding = parse_understanding(self.state, self._config["understanding_path"])
+            self._understanding = parse_understanding(
+                self.state, self._config["understanding_path"]
+            )
         return self._understanding
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -69,6 +72,10 @@ class ReadingResolver(StoredStateComponent):
                 continue
             ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != reading]
             message.set(INTENT, {"name": reading, "confidence": 1.0}, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [{"name": reading, "confidence": 1.0}, *ranking], add_to_output=True)
+            message.set(
+                INTENT_RANKING_KEY,
+                [{"name": reading, "confidence": 1.0}, *ranking],
+                add_to_output=True,
+            )
             message.set(OUTPUT_KEY, {"intent": reading, "from_intent": intent}, add_to_output=True)
         return messages

@@ -4,6 +4,7 @@ The vocabulary extractor, the emergency detector and the unknown-words guard eac
 something at train time (a KB file, the training words) and must answer the same way later,
 whatever happens to data/. This class does the storing, loading and fingerprinting once.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,14 +66,18 @@ class StoredStateComponent(GraphComponent):
         """Keep `state` in memory and in the model."""
         self.state = state
         with self._storage.write_to(self._resource) as directory:
-            (Path(directory) / STATE_FILE).write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+            (Path(directory) / STATE_FILE).write_text(
+                json.dumps(state, ensure_ascii=False), encoding="utf-8"
+            )
         return self._resource
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
         if not cls.source_config_key:
             return None
-        path = Path(config.get(cls.source_config_key) or cls.get_default_config()[cls.source_config_key])
+        path = Path(
+            config.get(cls.source_config_key) or cls.get_default_config()[cls.source_config_key]
+        )
         try:
             return hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:

@@ -3,6 +3,7 @@
 Stock JiebaTokenizer emits " " as a token between Chinese and Latin text, which breaks
 entity alignment (Rasa issues #7910, #8722) and wastes features.
 """
+
 from __future__ import annotations
 
 from typing import List, Text
@@ -21,7 +22,9 @@ class CleanJiebaTokenizer(JiebaTokenizer):
         import jieba
 
         text = message.get(attribute) or ""
-        tokens = [Token(word, start) for (word, start, _end) in jieba.tokenize(text) if word.strip()]
+        tokens = [
+            Token(word, start) for (word, start, _end) in jieba.tokenize(text) if word.strip()
+        ]
         if not tokens:
             # Rasa needs at least one token; an empty or all-space message gets a blank one.
             tokens = [Token(text or " ", 0)]

@@ -7,6 +7,7 @@ the knowledge base holds the answer. Placed after FallbackClassifier: only those
 change, and only when the vocabulary extractor found a `topic` entity; every other intent
 stays DIET's (the answer action routes by the topic anyway).
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -33,8 +34,13 @@ class TopicRouter(GraphComponent):
         return {}
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "TopicRouter":
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "TopicRouter":
         return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -43,7 +49,11 @@ class TopicRouter(GraphComponent):
             named = any(e.get("entity") == TOPIC_ENTITY for e in message.get(ENTITIES) or [])
             if intent in NOT_UNDERSTOOD and named:
                 routed = {"name": TOPIC_INTENT, "confidence": 1.0}
-                ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != TOPIC_INTENT]
+                ranking = [
+                    r
+                    for r in message.get(INTENT_RANKING_KEY) or []
+                    if r.get("name") != TOPIC_INTENT
+                ]
                 message.set(INTENT, routed, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [routed, *ranking], add_to_output=True)
         return messages

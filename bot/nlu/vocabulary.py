@@ -1,4 +1,5 @@
 """Rasa entity extractor backed by data/kb/vocabulary.yml (see bot.vocabulary)."""
+
 from __future__ import annotations
 
 from pathlib import Path

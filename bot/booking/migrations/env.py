@@ -5,6 +5,7 @@ transaction, under an advisory lock on PostgreSQL) through `config.attributes`, 
 SQLite BEGIN IMMEDIATE listener and the pool settings apply to migrations as well. Logging
 is left alone so Rasa's log configuration and the masking filter stay in place.
 """
+
 from __future__ import annotations
 
 from alembic import context

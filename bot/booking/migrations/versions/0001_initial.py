@@ -7,6 +7,7 @@ Create Date: 2026-11-27
 Written to match bot/booking/models.py (checked by tests/test_booking_repo.py, which compares
 the migrated schema with the models through Alembic's autogenerate diff).
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -53,7 +54,9 @@ def upgrade() -> None:
         sa.Column("id_masked", sa.String(length=32), nullable=False),
         sa.Column("phone", sa.String(length=20), nullable=False),
         sa.Column("phone_last4", sa.String(length=4), nullable=False),
-        sa.Column("status", sa.String(length=16), server_default=sa.text("'active'"), nullable=False),
+        sa.Column(
+            "status", sa.String(length=16), server_default=sa.text("'active'"), nullable=False
+        ),
         sa.Column("priority", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("green_seat", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("channel", sa.String(length=32), nullable=False),

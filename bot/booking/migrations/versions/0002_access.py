@@ -8,6 +8,7 @@ Why: access to a booking used to follow a tracker slot ("verified"), which anyon
 HTTP API could set; failed tries were counted per form; sealed IDs and phones lived in slots.
 Written to match bot/booking/models.py (checked by the autogenerate diff in the tests).
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -46,7 +47,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_verification_failures")),
     )
     op.create_index("ix_verification_failures_code_at", "verification_failures", ["code", "at"])
-    op.create_index("ix_verification_failures_sender_at", "verification_failures", ["sender_id", "at"])
+    op.create_index(
+        "ix_verification_failures_sender_at", "verification_failures", ["sender_id", "at"]
+    )
     op.create_table(
         "pending_personal",
         sa.Column("conversation_id", sa.String(length=128), nullable=False),
