@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, time, timedelta
-from typing import Literal, Optional
+from typing import Dict, Literal, Optional
 
 from bot.calendar import next_working_days
 from bot.text import simplified
@@ -99,7 +99,17 @@ _AFTERNOON = ("下午", "下半天", "午后")
 _NOON = ("中午",)
 _EVENING = ("晚上", "傍晚", "明晚", "今晚")
 
-_NO_DATE = "没看懂这个日期，可以这样说：明天、下周三、12月3日、周五下午。"
+
+@dataclass(frozen=True)
+class DateProblem:
+    """Why a text is no valid date: a code, said by the domain response `utter_date_<code>`,
+    and the values that reply names (the month and day that do not exist)."""
+
+    code: str
+    params: Dict[str, int] = field(default_factory=dict)
+
+
+_NO_DATE = DateProblem("unclear")
 
 _EN_MONTHS = {
     "jan": 1,
@@ -179,12 +189,12 @@ def _english_to_chinese(text: str) -> str:
 
 @dataclass(frozen=True)
 class DateParse:
-    """What was understood; `reason` (Chinese) only when the text cannot be a valid date."""
+    """What was understood; `reason` only when the text cannot be a valid date."""
 
     day: Optional[date] = None
     part_of_day: Optional[PartOfDay] = None
     time: Optional[time] = None
-    reason: Optional[str] = None
+    reason: Optional[DateProblem] = None
 
 
 def cn_to_int(text: str) -> Optional[int]:
@@ -222,10 +232,10 @@ def _convert_numerals(text: str) -> str:
     return _CN_NUM_RE.sub(repl, text)
 
 
-def _month_name_error(month: int, day: int) -> str:
+def _month_name_error(month: int, day: int) -> DateProblem:
     if not 1 <= month <= 12:
-        return f"没有{month}月，请检查日期。"
-    return f"{month}月没有{day}日，请检查日期。"
+        return DateProblem("no_such_month", {"month": month})
+    return DateProblem("no_such_day", {"month": month, "day": day})
 
 
 def _valid(year: int, month: int, day: int) -> Optional[date]:
@@ -266,7 +276,7 @@ def _weekday_day(prefix: Optional[str], wd: int, today: date) -> date:
     return monday + timedelta(days=wd)
 
 
-def _parse_day(text: str, today: date) -> tuple[Optional[date], Optional[str], str]:
+def _parse_day(text: str, today: date) -> tuple[Optional[date], Optional[DateProblem], str]:
     """Returns (day, reason, text with the date expression removed)."""
 
     def cut(m: re.Match[str]) -> str:
@@ -321,11 +331,11 @@ def _parse_day(text: str, today: date) -> tuple[Optional[date], Optional[str], s
         nxt = _valid(y, mo, d)
         if nxt:
             return nxt, None, cut(m)
-        return None, f"{mo}月没有{d}号，请说具体的月和日，比如“{mo}月1日”。", cut(m)
+        return None, DateProblem("no_such_day_of_month", {"month": mo, "day": d}), cut(m)
     if re.search(r"(下下|下|这|本|上)个?(周|星期|礼拜)(?![一二三四五六日天1-7])", text):
-        return None, "请说具体是星期几，比如“下周三”。", text
+        return None, DateProblem("which_weekday"), text
     if "周末" in text:
-        return None, "请说具体哪一天，比如“周六”或“12月5日”。", text
+        return None, DateProblem("which_day"), text
     return None, None, text
 
 
@@ -341,7 +351,7 @@ def _part_of_day_word(text: str) -> Optional[str]:
     return None
 
 
-def _parse_time(text: str, word: Optional[str]) -> tuple[Optional[time], Optional[str]]:
+def _parse_time(text: str, word: Optional[str]) -> tuple[Optional[time], Optional[DateProblem]]:
     m = _CLOCK_RE.search(text)
     hour: Optional[int] = None
     minute = 0
@@ -366,7 +376,7 @@ def _parse_time(text: str, word: Optional[str]) -> tuple[Optional[time], Optiona
     elif word is None and 1 <= hour <= 6:
         hour += 12
     if not 0 <= hour <= 23 or not 0 <= minute <= 59:
-        return None, "这个时间不存在，请说比如“下午两点半”或“14:30”。"
+        return None, DateProblem("no_such_time")
     return time(hour, minute), None
 
 

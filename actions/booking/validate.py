@@ -224,7 +224,11 @@ class DateTimeValidation:
             switched = self.switch_instead_of_date(value, dispatcher, tracker)
             if switched:
                 return switched
-            reason = parsed.reason or words("utter_booking_date_unclear")
+            reason = (
+                words(f"utter_date_{parsed.reason.code}", False, **parsed.reason.params)
+                if parsed.reason is not None
+                else words("utter_booking_date_unclear")
+            )
             self.offer_days(dispatcher, hall_id, today, priority, current, reason)
             return {"booking_date": None}
         return self.check_day(
