@@ -20,7 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.booking import AccessResult, BookingRepository, PendingPersonalStore
 from bot.kb import get_kb
 from bot.kb import service_label as kb_service_label
-from bot.kb.emergency import get_emergency_kb
+from bot.kb.hotline import hotline_text
 
 logger = logging.getLogger(__name__)
 
@@ -172,12 +172,8 @@ def _channel(tracker: Tracker) -> str:
 
 
 def _hotline() -> str:
-    """The hotline as the knowledge base words it (data/kb/emergency.yml). No typed fallback:
-    the KB is validated at start-up, so a missing hotline is a bug to see, not to hide."""
-    text = get_emergency_kb().hotline.text
-    if not text:
-        raise LookupError("data/kb/emergency.yml: hotline.text is empty")
-    return text
+    """The hotline as the knowledge base words it (bot.kb.hotline, the one reader)."""
+    return hotline_text()
 
 
 def guardian_documents(service: Optional[str]) -> Optional[str]:

@@ -31,17 +31,14 @@ def month_day(d: date) -> str:
 
 @dataclass(frozen=True)
 class Reply:
-    """A domain response and its variables (or, for bot.validation's checks, their text)."""
+    """A domain response and its variables."""
 
-    response: Optional[str] = None
+    response: str
     values: Dict[str, Any] = field(default_factory=dict)
-    text: Optional[str] = None
 
     def utter(self, dispatcher: CollectingDispatcher, **extra: Any) -> None:
-        if self.response is None:
-            dispatcher.utter_message(text=self.text, **extra)
-        else:
-            dispatcher.utter_message(response=self.response, **self.values, **extra)
+        """Say the response with its variables (and any `extra`, such as buttons)."""
+        dispatcher.utter_message(response=self.response, **self.values, **extra)
 
 
 #: (operation, variant) → domain response (domain/booking_rules.yml). A variant is the refusal
