@@ -20,6 +20,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
+from bot.kb.emergency import CATEGORIES
 from scripts.eval_real import TARGET as REAL_QUESTIONS_TARGET
 from scripts.stats import LabelScore, accuracy, macro_f1, per_label_scores
 
@@ -33,17 +34,7 @@ OOD = ROOT.parent / "shared" / "data" / "ood" / "crosswoz_test_user.txt"
 RESULTS = ROOT / "results" / "eval.json"
 
 EMERGENCY_ENTITY = "emergency_type"
-EMERGENCY_CATEGORIES = (
-    "bereavement",
-    "medical_treatment",
-    "critical_illness_visit",
-    "overseas_incident",
-    "urgent_business",
-    "contract_signing",
-    "study_deadline",
-    "document_lost",
-    "visa_expiring",
-)
+EMERGENCY_CATEGORIES = CATEGORIES  # the nine values of the emergency_type contract
 NEAR_MISS_KEYS = ("near_misses", "near_miss", "negatives")
 BOOKING_INTENTS = frozenset(
     {

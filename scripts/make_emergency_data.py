@@ -18,6 +18,8 @@ from typing import Callable, Iterable
 
 import yaml
 
+from bot.kb.emergency import CATEGORIES
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "data" / "emergency" / "labelled.yml"
 HELD_OUT = sorted((ROOT / "tests" / "data").glob("emergency_*.yml"))
@@ -496,18 +498,6 @@ def _dress(text: str, rnd: random.Random, t2s_inverse: Callable[[str], str]) -> 
         text = t2s_inverse(text)
     return text
 
-
-CATEGORIES = (
-    "bereavement",
-    "medical_treatment",
-    "critical_illness_visit",
-    "overseas_incident",
-    "urgent_business",
-    "contract_signing",
-    "study_deadline",
-    "document_lost",
-    "visa_expiring",
-)
 
 # ------------------------------------------------------------------ near misses, by kind
 
