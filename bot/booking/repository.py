@@ -42,7 +42,14 @@ from bot.booking.models import STATUS_ACTIVE, STATUS_CANCELLED, AuditLog, Bookin
 from bot.calendar import calendar_note, is_working_day
 from bot.privacy import mask_id, mask_name, mask_phone
 from bot.settings import get_settings
-from bot.validation import check_id_number, check_name, check_phone
+from bot.validation import (
+    IdCheck,
+    NameCheck,
+    PhoneCheck,
+    check_id_number,
+    check_name,
+    check_phone,
+)
 
 __all__ = [
     "BookingRepository",
@@ -287,6 +294,21 @@ class _HallRow:
 
 
 # --- repository -----------------------------------------------------------------------------
+
+
+def _person_refusal(
+    id_check: IdCheck, phone_check: PhoneCheck, name_check: NameCheck
+) -> Optional[BookingResult]:
+    """The refusal for the first of ID, phone and name that bot.validation did not accept."""
+    checks: tuple[tuple[RefusalCode, "IdCheck | PhoneCheck | NameCheck"], ...] = (
+        ("invalid_id", id_check),
+        ("invalid_phone", phone_check),
+        ("invalid_name", name_check),
+    )
+    for error, check in checks:
+        if not check.ok or check.value is None:
+            return BookingResult(False, error=error, hints=RefusalHints(check=check))
+    return None
 
 
 class BookingRepository:
@@ -752,20 +774,19 @@ class BookingRepository:
         """Book one seat. Idempotent: the same sender, hall, service, slot and person get the
         same code back (ok=True). One active booking per person, service and day."""
         id_check = check_id_number(id_number, today)
-        if not id_check.ok or id_check.value is None:
-            return BookingResult(False, error="invalid_id", hints=RefusalHints(check=id_check))
         phone_check = check_phone(phone)
-        if not phone_check.ok or phone_check.value is None:
-            return BookingResult(
-                False, error="invalid_phone", hints=RefusalHints(check=phone_check)
-            )
         name_check = check_name(name)
-        if not name_check.ok or name_check.value is None:
-            return BookingResult(False, error="invalid_name", hints=RefusalHints(check=name_check))
+        refused = _person_refusal(id_check, phone_check, name_check)
+        if refused is not None:
+            return refused
         service = (service or "").strip()[:64]
         if not service:
             return BookingResult(False, error="invalid_service")
-        id_value, phone_value, name_value = id_check.value, phone_check.value, name_check.value
+        id_value, phone_value, name_value = (
+            str(id_check.value),
+            str(phone_check.value),
+            str(name_check.value),
+        )
         id_digest = hash_id(id_value)
         channel = (channel or "unknown")[:32]
         sender_id = (sender_id or "unknown")[:128]
@@ -776,20 +797,7 @@ class BookingRepository:
                 return BookingResult(
                     False, error="unknown_hall", hints=RefusalHints(hall_id=hall_id)
                 )
-            same = (
-                conn.execute(
-                    select(_bookings).where(
-                        and_(
-                            _bookings.c.id_hash == id_digest,
-                            _bookings.c.service == service,
-                            _bookings.c.day == day,
-                            _bookings.c.status == STATUS_ACTIVE,
-                        )
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            same = self._active_same_day(conn, id_digest, service, day)
             if same is not None:
                 view = self._view(
                     same,
@@ -825,21 +833,16 @@ class BookingRepository:
             green_seat = self._take_seat(conn, hall, day, start, priority=priority)
             if green_seat is None:
                 after = now.time() if now is not None and now.date() == day else None
-                alternatives = self._slots_for(
-                    hall, day, self._counts(conn, hall.id, day, day), priority=priority, after=after
-                )
-                free_days = self._free_days_in(conn, hall, today, 3, priority=priority, now=now)
-                hints = RefusalHints(
-                    day=day, start=start, free_times=tuple(s.start for s in alternatives[:4])
-                )
-                raise _Abort(
-                    BookingResult(
-                        False,
-                        error="slot_full",
-                        hints=hints,
-                        free_days=tuple(free_days),
-                        note=calendar_note(day),
-                    )
+                raise self._slot_full(
+                    conn,
+                    hall,
+                    day,
+                    start,
+                    today=today,
+                    now=now,
+                    priority=priority,
+                    after=after,
+                    note=calendar_note(day),
                 )
             code = self._new_code(hall.code_prefix)
             stamp = _now_utc()
@@ -891,6 +894,61 @@ class BookingRepository:
             )
 
         return self._with_retries(work)
+
+    def _active_same_day(
+        self,
+        conn: Connection,
+        id_hash: str,
+        service: str,
+        day: date,
+        *,
+        besides: Optional[int] = None,
+    ) -> Optional[Any]:
+        """The person's active booking of this service on `day` (one per person, service and
+        day), other than the booking `besides`; None if there is none."""
+        clauses = [
+            _bookings.c.id_hash == id_hash,
+            _bookings.c.service == service,
+            _bookings.c.day == day,
+            _bookings.c.status == STATUS_ACTIVE,
+        ]
+        if besides is not None:
+            clauses.append(_bookings.c.id != besides)
+        return conn.execute(select(_bookings).where(and_(*clauses))).mappings().first()
+
+    def _slot_full(
+        self,
+        conn: Connection,
+        hall: _HallRow,
+        day: date,
+        start: time,
+        *,
+        today: date,
+        now: Optional[datetime],
+        priority: bool,
+        code: Optional[str] = None,
+        after: Optional[time] = None,
+        note: Optional[str] = None,
+    ) -> "_Abort":
+        """The refusal for a slot whose seats are gone, with up to four other times that day
+        and three free days, as an _Abort that rolls back what the transaction took."""
+        alternatives = self._slots_for(
+            hall, day, self._counts(conn, hall.id, day, day), priority=priority, after=after
+        )
+        free_days = self._free_days_in(conn, hall, today, 3, priority=priority, now=now)
+        hints = RefusalHints(
+            day=day, start=start, free_times=tuple(s.start for s in alternatives[:4])
+        )
+        return _Abort(
+            BookingResult(
+                False,
+                code=code,
+                error="slot_full",
+                hints=hints,
+                free_days=tuple(free_days),
+                note=note,
+            )
+        )
 
     def _hall_name(self, conn: Connection, hall_id: str) -> str:
         name = conn.execute(select(_halls.c.name).where(_halls.c.id == hall_id)).scalar()
@@ -1034,23 +1092,15 @@ class BookingRepository:
                     note=problem.note,
                 )
             if day != row["day"]:
-                other = conn.execute(
-                    select(_bookings.c.code).where(
-                        and_(
-                            _bookings.c.id_hash == row["id_hash"],
-                            _bookings.c.service == row["service"],
-                            _bookings.c.day == day,
-                            _bookings.c.status == STATUS_ACTIVE,
-                            _bookings.c.id != row["id"],
-                        )
-                    )
-                ).scalar()
-                if other:
+                other = self._active_same_day(
+                    conn, row["id_hash"], row["service"], day, besides=row["id"]
+                )
+                if other is not None:
                     return BookingResult(
                         False,
                         code=normalized,
                         error="duplicate",
-                        hints=RefusalHints(day=day, booking_code=str(other)),
+                        hints=RefusalHints(day=day, booking_code=str(other["code"])),
                     )
             # Lock counter rows in (day, start) order, so two opposite moves cannot deadlock.
             old_key, new_key = (row["day"], row["start_time"]), (day, start)
@@ -1061,33 +1111,15 @@ class BookingRepository:
                         conn, hall, day, start, priority=bool(row["priority"])
                     )
                     if green_seat is None:
-                        alternatives = self._slots_for(
+                        raise self._slot_full(
+                            conn,
                             hall,
                             day,
-                            self._counts(conn, hall.id, day, day),
+                            start,
+                            today=today,
+                            now=now,
                             priority=bool(row["priority"]),
-                        )
-                        raise _Abort(
-                            BookingResult(
-                                False,
-                                code=normalized,
-                                error="slot_full",
-                                hints=RefusalHints(
-                                    day=day,
-                                    start=start,
-                                    free_times=tuple(s.start for s in alternatives[:4]),
-                                ),
-                                free_days=tuple(
-                                    self._free_days_in(
-                                        conn,
-                                        hall,
-                                        today,
-                                        3,
-                                        priority=bool(row["priority"]),
-                                        now=now,
-                                    )
-                                ),
-                            )
+                            code=normalized,
                         )
                 else:
                     self._release_seat(
