@@ -8,6 +8,7 @@ from typing import Optional
 import pytest
 
 from actions.booking.format import words
+from actions.booking.refusals import DATE_PROBLEM_RESPONSES
 from bot.calendar import is_working_day
 from bot.dates import cn_to_int, parse_date
 
@@ -134,7 +135,7 @@ def test_time_only(text: str, part: str, clock: Optional[time]) -> None:
 def test_invalid_gives_reason(text: str, needle: str) -> None:
     parsed = parse_date(text, FRI)
     assert parsed.reason is not None
-    said = words(f"utter_date_{parsed.reason.code}", False, **parsed.reason.params)
+    said = words(DATE_PROBLEM_RESPONSES[parsed.reason.code], False, **parsed.reason.params)
     assert needle in said
     assert parsed.day is None
 

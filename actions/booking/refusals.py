@@ -100,6 +100,18 @@ INVALID_RESPONSES = {
 }
 
 
+#: bot.dates' DateProblem codes and the responses that say why a text is no date.
+DATE_PROBLEM_RESPONSES = {
+    "unclear": "utter_date_unclear",
+    "no_such_month": "utter_date_no_such_month",
+    "no_such_day": "utter_date_no_such_day",
+    "no_such_day_of_month": "utter_date_no_such_day_of_month",
+    "which_weekday": "utter_date_which_weekday",
+    "which_day": "utter_date_which_day",
+    "no_such_time": "utter_date_no_such_time",
+}
+
+
 def invalid_reply(check: Optional[Any]) -> Optional[Reply]:
     """Why bot.validation refused an input, as its response; None for an unknown code."""
     response = INVALID_RESPONSES.get(getattr(check, "code", None) or "")

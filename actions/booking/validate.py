@@ -66,7 +66,7 @@ from actions.booking.parse import (
     parse_hall,
     parse_service,
 )
-from actions.booking.refusals import Reply, refusal_reply, utter_invalid
+from actions.booking.refusals import DATE_PROBLEM_RESPONSES, Reply, refusal_reply, utter_invalid
 from actions.forms_base import (
     FAILURES_SLOT,
     SIDE_QUESTION_CONFIDENCE,
@@ -225,7 +225,7 @@ class DateTimeValidation:
             if switched:
                 return switched
             reason = (
-                words(f"utter_date_{parsed.reason.code}", False, **parsed.reason.params)
+                words(DATE_PROBLEM_RESPONSES[parsed.reason.code], False, **parsed.reason.params)
                 if parsed.reason is not None
                 else words("utter_booking_date_unclear")
             )
