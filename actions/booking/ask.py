@@ -41,6 +41,7 @@ from actions.booking.validate import form_context
 from actions.forms_base import latest_intent, latest_text, normalize_text
 from bot.booking import BOOKING_WINDOW_DAYS, BookingUnavailable
 from bot.language import is_english
+from bot.wording import label
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class ActionAskBookingHall(AskAction):
     def fallback_values(self, tracker: Tracker) -> Dict[str, Any]:
         english = is_english(tracker)
         names = [hall_name(h.id, english) for h in self.offered(tracker)]
-        return {"halls": (", or " if english else " 或 ").join(names)}
+        return {"halls": label("or_en" if english else "or").join(names)}
 
     def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         halls = self.offered(tracker)

@@ -21,6 +21,7 @@ from bot.booking import AccessResult, BookingRepository, PendingPersonalStore
 from bot.kb import get_kb
 from bot.kb import service_label as kb_service_label
 from bot.kb.hotline import hotline_text
+from bot.wording import label, wording
 
 logger = logging.getLogger(__name__)
 
@@ -48,100 +49,23 @@ WEEKDAYS = "一二三四五六日"
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-_YES = {
-    "确认",
-    "确定",
-    "是",
-    "是的",
-    "对",
-    "对的",
-    "好",
-    "好的",
-    "可以",
-    "没问题",
-    "没错",
-    "嗯",
-    "行",
-    "ok",
-    "okay",
-    "yes",
-    "y",
-    "提交",
-    "确认预约",
-    "确认提交",
-    "确认改约",
-    "/affirm",
-}
-_NO = {
-    "修改",
-    "取消",
-    "修改取消",
-    "不对",
-    "不",
-    "不是",
-    "否",
-    "no",
-    "n",
-    "要改",
-    "改一下",
-    "改",
-    "有错",
-    "不确认",
-    "/deny",
-}
-_CANCEL_YES = _YES | {"取消", "确认取消", "取消吧", "对取消", "取消预约", "是的取消", "要取消"}
-_CANCEL_NO = {
-    "不取消",
-    "不",
-    "不要",
-    "不用",
-    "保留",
-    "不了",
-    "先不",
-    "否",
-    "no",
-    "n",
-    "不取消了",
-    "/deny",
-}
+#: The short answers the forms recognise: data/wording/answers.yml.
+_ANSWERS = wording("answers")
+_YES = frozenset(_ANSWERS["yes"])
+_NO = frozenset(_ANSWERS["no"])
+_CANCEL_YES = _YES | frozenset(_ANSWERS["cancel_yes"])
+_CANCEL_NO = frozenset(_ANSWERS["cancel_no"])
 _CHANGE_VERB = re.compile(r"改|换|修改|重新|错了|不对|填错")
-#: (keywords, slots cleared, label); the first match wins, so 日期 comes before 时间.
-_CHANGE_FIELDS: Tuple[Tuple[Tuple[str, ...], Tuple[str, ...]], ...] = (
-    (("日期", "日子", "哪天", "换一天", "改天", "一天"), ("booking_date", "booking_time")),
-    (("时间", "时段", "几点", "点钟"), ("booking_time",)),
-    (("大厅", "地点", "地方"), ("booking_hall", "booking_date", "booking_time")),
-    (("业务", "证件类型", "办什么"), ("booking_service",)),
-    (("姓名", "名字"), ("booking_name",)),
-    (("身份证", "证件号"), ("booking_id_number",)),
-    (("手机", "电话"), ("booking_phone",)),
+#: (keywords, slots cleared); the first match wins, so 日期 comes before 时间.
+_CHANGE_FIELDS: Tuple[Tuple[Tuple[str, ...], Tuple[str, ...]], ...] = tuple(
+    (tuple(field["words"]), tuple(field["slots"])) for field in _ANSWERS["change_fields"]
 )
 _CHANGE_DATE = re.compile(r"(改|换)(个|一)?(日期|日子|天)|换一天|改天")
 _QUESTION = re.compile(r"[?？吗呢么]|什么|怎么|多少|哪里|哪儿|为什么|能不能|可不可以|要不要")
 _NAME_PREFIX = re.compile(r"^(?:我叫|我是|本人|姓名(?:是|叫)?[:：]?|名字(?:是|叫)?[:：]?|叫)\s*")
 _CLOCK = re.compile(r"^\s*(\d{1,2})[:：](\d{2})\s*$")
 #: Answers that are never a name, at the name step (确认, 好的, 取消 …).
-_NOT_NAMES = frozenset(
-    _YES
-    | _NO
-    | _CANCEL_YES
-    | _CANCEL_NO
-    | {
-        "好吧",
-        "嗯嗯",
-        "算了",
-        "继续",
-        "继续预约",
-        "预约",
-        "你好",
-        "您好",
-        "谢谢",
-        "不知道",
-        "随便",
-        "没有",
-        "hello",
-        "hi",
-    }
-)
+_NOT_NAMES = _YES | _NO | _CANCEL_YES | _CANCEL_NO | frozenset(_ANSWERS["not_names"])
 #: Topic words that make a short text a question rather than a name (护照费用, 签注材料).
 _TOPIC_WORDS = re.compile(
     r"护照|通行证|签注|居留|材料|费用|收费|价格|照片|证件|大厅|地址|电话|时间|多久|办理|预约|加急"
@@ -236,7 +160,7 @@ def _halls() -> Dict[str, Any]:
 
 def service_label(service: Optional[str], english: bool = False) -> str:
     """The service's name from the KB (bot.kb.service_label); 未选择 while none is chosen."""
-    return kb_service_label(service, english) if service else "未选择"
+    return kb_service_label(service, english) if service else label("not_chosen")
 
 
 def hall_name(hall_id: Optional[str], english: bool = False) -> str:
@@ -244,4 +168,4 @@ def hall_name(hall_id: Optional[str], english: bool = False) -> str:
     hall = _halls().get(hall_id or "")
     if hall is not None and english:
         return hall.name_en or hall.name
-    return hall.name if hall is not None else (hall_id or "未选择")
+    return hall.name if hall is not None else (hall_id or label("not_chosen"))
