@@ -44,6 +44,30 @@ PHONE_IN_TEXT = re.compile(
 MASKED_ID = re.compile(r"[0-9]{6}\*{8}[0-9]{3}[0-9X]")
 MASKED_PHONE = re.compile(r"1[3-9][0-9]\*{4}[0-9]{4}")
 
+#: Something shaped like a booking code in free text: a hall prefix of 2–4 letters, a
+#: separator (or spaces), then 8 (or the older 5) letters and digits (HZ-7K3Q9M2X, dq_3x7n5), or the
+#: prefix glued to 8 characters (HZ7K3Q9M2X). Broader than the actions' reading
+#: (actions.booking.parse.find_booking_code, which knows the halls' prefixes): the NLU only
+#: needs to see "a code is here", never which one. See booking_code_spans for the filter
+#: that keeps English words (re-entry, ask_photo) out.
+BOOKING_CODE_SHAPE = re.compile(
+    r"(?<![0-9A-Za-z])[A-Za-z]{2,4}(?:\s*[-_—–]\s*|\s+)?[0-9A-Za-z]{5}(?:[0-9A-Za-z]{3})?"
+    r"(?![0-9A-Za-z])"
+)
+
+
+def booking_code_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each code-shaped run: one with a digit, or all in capitals (codes are
+    issued in capitals; "re-entry" and "passport" are not codes, "HZ-RPZBFTER" is)."""
+    spans = []
+    for m in BOOKING_CODE_SHAPE.finditer(text):
+        run = m.group(0)
+        glued = run.isalnum()
+        if any(c.isdigit() for c in run) or (run.isupper() and not glued):
+            spans.append(m.span())
+    return spans
+
+
 __all__ = [
     "ID_SEPARATORS",
     "PHONE_SEPARATORS",
@@ -51,4 +75,6 @@ __all__ = [
     "PHONE_IN_TEXT",
     "MASKED_ID",
     "MASKED_PHONE",
+    "BOOKING_CODE_SHAPE",
+    "booking_code_spans",
 ]

@@ -7,9 +7,8 @@ import uuid
 from typing import Any
 
 from tests.live import LiveBot
+from tests.people import Person, fresh_person
 
-ID = "33052119900315001X"
-PHONE = "13812345678"
 CODE = re.compile(r"预约号[:：]\s*([A-Z]{2}-(?:[A-Z0-9]{8}|[A-Z0-9]{5}))(?![A-Z0-9])")
 
 
@@ -21,17 +20,17 @@ def _text(replies: list[dict[str, Any]]) -> str:
     return "\n".join(r.get("text") or "" for r in replies)
 
 
-def _book(bot: LiveBot, sender: str) -> str:
+def _book(bot: LiveBot, sender: str, person: Person) -> str:
     replies = bot.say("我想预约办护照", sender)
     replies = bot.say(_payloads(replies, "booking_hall")[0], sender)
     replies = bot.say(_payloads(replies, "booking_date")[0], sender)
     replies = bot.say(_payloads(replies, "booking_time")[0], sender)
     assert "姓名" in _text(replies)
     assert "身份证" in bot.text("王小明", sender)
-    assert "手机" in bot.text(ID, sender)
-    summary = bot.text(PHONE, sender)
-    assert "330521********001X" in summary and "138****5678" in summary
-    assert ID not in summary and PHONE not in summary
+    assert "手机" in bot.text(person.id_number, sender)
+    summary = bot.text(person.phone, sender)
+    assert person.masked_id in summary and person.masked_phone in summary
+    assert person.id_number not in summary and person.phone not in summary
     done = bot.text("确认", sender)
     assert "预约成功" in done, done
     return CODE.search(done).group(1)
@@ -39,16 +38,17 @@ def _book(bot: LiveBot, sender: str) -> str:
 
 def test_book_look_up_reschedule_and_cancel(live_bot: LiveBot):
     sender = uuid.uuid4().hex
-    code = _book(live_bot, sender)
+    person = fresh_person()
+    code = _book(live_bot, sender, person)
 
     mine = live_bot.text("我的预约", sender)
-    assert code in mine and "138****5678" in mine
+    assert code in mine and person.masked_phone in mine
 
     stranger = uuid.uuid4().hex
     asked = live_bot.text(f"帮我查一下预约 {code}", stranger)
-    assert "后四位" in asked and PHONE not in asked
-    found = live_bot.text("5678", stranger)
-    assert code in found and "330521********001X" in found
+    assert "后四位" in asked and person.phone not in asked, asked
+    found = live_bot.text(person.last4, stranger)
+    assert code in found and person.masked_id in found
 
     replies = live_bot.say(f"我要改约 {code}", sender)
     dates = _payloads(replies, "booking_date")
@@ -71,7 +71,7 @@ def test_book_look_up_reschedule_and_cancel(live_bot: LiveBot):
     )
 
     logs = live_bot.logs()
-    assert ID not in logs and PHONE not in logs, "no clear ID or phone in any server log"
+    assert person.id_number not in logs and person.phone not in logs, "a clear ID or phone logged"
 
 
 def _tomorrow_is_open() -> bool:
@@ -89,6 +89,7 @@ def test_first_message_with_service_and_date_asks_only_what_is_missing(live_bot:
     if not _tomorrow_is_open():
         pytest.skip("tomorrow is not a working day at the halls, so 明天 cannot be booked")
     sender = uuid.uuid4().hex
+    person = fresh_person()
     said: list[str] = []
 
     def say(text: str) -> list[dict[str, Any]]:
@@ -104,9 +105,9 @@ def test_first_message_with_service_and_date_asks_only_what_is_missing(live_bot:
     assert times, _text(replies)
     assert "姓名" in _text(say(times[0]))
     assert "身份证" in _text(say("王小明"))
-    assert "手机" in _text(say(ID))
-    summary = _text(say(PHONE))
-    assert "往来港澳通行证" in summary and "330521********001X" in summary, summary
+    assert "手机" in _text(say(person.id_number))
+    summary = _text(say(person.phone))
+    assert "往来港澳通行证" in summary and person.masked_id in summary, summary
     done = _text(say("确认"))
     assert "预约成功" in done and CODE.search(done), done
     asked = "\n".join(said)

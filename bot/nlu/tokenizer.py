@@ -1,7 +1,13 @@
-"""JiebaTokenizer without whitespace tokens.
+"""JiebaTokenizer without whitespace tokens, and with one token for any booking code.
 
 Stock JiebaTokenizer emits " " as a token between Chinese and Latin text, which breaks
 entity alignment (Rasa issues #7910, #8722) and wastes features.
+
+A booking code (HZ-RPZBFTER) is random letters: as raw tokens its characters feed the
+char n-gram features, so "帮我查一下预约 <code>" was read as a lookup for one code and as a
+new booking for another (seen in CI). Every code-shaped span therefore becomes the same
+token, CODE_TOKEN, in training and at run time; the message text itself is unchanged, so the
+actions still read the real code from it.
 """
 
 from __future__ import annotations
@@ -11,7 +17,22 @@ from typing import List, Text
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.tokenizers.jieba_tokenizer import JiebaTokenizer
 from rasa.nlu.tokenizers.tokenizer import Token
+from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
+
+from bot.patterns import booking_code_spans
+
+#: What every booking code is featurised as (a word no citizen types).
+CODE_TOKEN = "bookingcode"
+
+
+def _with_code_tokens(text: str, tokens: List[Token]) -> List[Token]:
+    """Tokens inside a code-shaped span replaced by one CODE_TOKEN spanning it."""
+    kept = list(tokens)
+    for start, end in booking_code_spans(text):
+        kept = [t for t in kept if not (t.start >= start and t.end <= end)]
+        kept.append(Token(CODE_TOKEN, start, end))
+    return sorted(kept, key=lambda t: t.start)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=True)
@@ -25,6 +46,8 @@ class CleanJiebaTokenizer(JiebaTokenizer):
         tokens = [
             Token(word, start) for (word, start, _end) in jieba.tokenize(text) if word.strip()
         ]
+        if attribute == TEXT:  # not intent or response names (ask_photo is code-shaped)
+            tokens = _with_code_tokens(text, tokens)
         if not tokens:
             # Rasa needs at least one token; an empty or all-space message gets a blank one.
             tokens = [Token(text or " ", 0)]
