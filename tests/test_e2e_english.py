@@ -15,9 +15,11 @@ import pytest
 
 from bot.calendar import is_working_day
 from tests.live import LiveBot
+from tests.people import fresh_person
 
-ID = "33052119900315001X"
-PHONE = "13812345678"
+PERSON = fresh_person()
+ID = PERSON.id_number
+PHONE = PERSON.phone
 CODE = re.compile(r"预约号[:：]\s*([A-Z]{2}-[A-Z0-9]{5,8})")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -95,7 +97,7 @@ def test_booking_in_english(live_bot: LiveBot):
             answer = day.strftime("%b %d").replace(" 0", " ")
         if answer == PHONE:
             reply = live_bot.text(answer, sender)
-            assert "330521********001X" in reply and "138****5678" in reply, reply
+            assert PERSON.masked_id in reply and PERSON.masked_phone in reply, reply
             assert ID not in reply and PHONE not in reply
             continue
         reply = live_bot.text(answer, sender)

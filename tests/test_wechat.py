@@ -55,6 +55,7 @@ from bot.inputs import (
     cap_sender,
     clean_text,
 )
+from tests.people import fresh_person
 
 TOKEN = "test-token-123"
 NON_TEXT_REPLY = channel_text(NON_TEXT_RESPONSE)
@@ -1459,6 +1460,7 @@ def test_live_booking_over_wechat_with_numbered_replies_and_a_replayed_confirmat
     import re
 
     openid = f"oBook{uuid.uuid4().hex[:8]}"
+    person = fresh_person()
     reply = _live_say(live_base, openid, "我想预约办护照")
     transcript = [reply]
     confirm_id = None
@@ -1476,9 +1478,9 @@ def test_live_booking_over_wechat_with_numbered_replies_and_a_replayed_confirmat
         elif "姓名" in reply:
             answer = "张三"
         elif "身份证" in reply:
-            answer = "33052119900315001X"
+            answer = person.id_number
         elif "手机" in reply or "电话" in reply:
-            answer = "13812345678"
+            answer = person.phone
         else:
             pytest.fail(f"stuck in the booking dialogue: {transcript}")
         msg_id = int(uuid.uuid4().int % 10**15)
@@ -1494,7 +1496,7 @@ def test_live_booking_over_wechat_with_numbered_replies_and_a_replayed_confirmat
     assert "预约成功" in reply, "\n".join(transcript)
     code = re.search(r"预约号：([A-Z]{2}-[A-Z0-9]{5,})", reply)
     assert code, reply
-    assert "33052119900315001X" not in reply and "13812345678" not in reply  # masked
+    assert person.id_number not in reply and person.phone not in reply  # masked
     assert confirm_id is not None
     # WeChat re-sends the confirmation (same MsgId): same answer, same code, no second booking
     again = _live_say(live_base, openid, "1", msg_id=confirm_id)
