@@ -38,7 +38,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.tracker_window import IdentityMap
+from bot.tracker_window import IdentityMap, hand_shadow_over
 
 
 def structural_copy(tracker: DialogueStateTracker) -> DialogueStateTracker:
@@ -64,6 +64,7 @@ def structural_copy(tracker: DialogueStateTracker) -> DialogueStateTracker:
     state = _cache.get(tracker)
     if state is not None:
         _cache.set(new, state.clone())
+    hand_shadow_over(tracker, new, structural_copy)
     return new
 
 

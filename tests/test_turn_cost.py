@@ -80,6 +80,35 @@ def test_the_view_keeps_state_from_before_the_window_and_bounds_the_events():
     assert len(later.events) < 5 * WINDOW_USER_TURNS + 10
 
 
+def test_a_copy_keeps_the_shadow_and_its_view_stays_its_own(monkeypatch):
+    """Rasa copies the tracker before every action; the copy's view must not replay the
+    conversation from its first event, and must not change the original's view."""
+    from bot.tracker_state import structural_copy
+
+    tracker = _long_tracker(300)
+    recent_view(tracker)  # the shadow now follows this tracker
+    copied = structural_copy(tracker)
+
+    replayed: list[Any] = []
+    original_update = DialogueStateTracker.update
+
+    def counting_update(self: DialogueStateTracker, event: Any, *args: Any) -> None:
+        replayed.append(event)
+        original_update(self, event, *args)
+
+    monkeypatch.setattr(DialogueStateTracker, "update", counting_update)
+    view = recent_view(copied)
+    assert len(replayed) < 10 * WINDOW_USER_TURNS, "the copy's view is built from the window"
+    monkeypatch.undo()
+
+    assert view.get_slot("service") == "passport" and view.active_loop_name == "booking_form"
+    copied.update(SlotSet("service", "hk_macau_permit"))
+    for n in range(2 * WINDOW_USER_TURNS):
+        _turn(copied, f"副本 {n}")
+    assert recent_view(copied).get_slot("service") == "hk_macau_permit"
+    assert recent_view(tracker).get_slot("service") == "passport", "the original is untouched"
+
+
 def test_the_view_predicts_what_the_whole_history_predicts(live_bot: LiveBot, agent: Any):
     """Every decision of a real 40-turn conversation, replayed with and without the window."""
     sender = f"window-{uuid.uuid4().hex[:8]}"
