@@ -31,6 +31,7 @@ __all__ = [
     "scrape_allowed",
     "record_turn",
     "observe_turn",
+    "record_default_fallback",
     "record_action_server_failure",
     "record_action_call",
     "record_booking",
@@ -223,31 +224,28 @@ def record_turn(channel: Any, seconds: float, *, failed: bool) -> None:
 
 @_never_raises
 def observe_turn(tracker: Any) -> None:
-    """Count the fallbacks and the emergency of the turn that just ran on `tracker`."""
-    from rasa.shared.core.events import ActionExecuted, UserUttered
+    """Count the unsure NLU reading and the emergency of the turn that just ran."""
+    from rasa.shared.core.events import UserUttered
 
-    metrics = _metrics()
-    message = None
-    fallback_action = False
-    for event in reversed(tracker.events):
-        if isinstance(event, UserUttered):
-            message = event
-            break
-        if isinstance(event, ActionExecuted) and event.action_name == FALLBACK_ACTION:
-            fallback_action = True
+    message = next((e for e in reversed(tracker.events) if isinstance(e, UserUttered)), None)
     if message is None:
         return
     if (message.intent or {}).get("name") == FALLBACK_INTENT:
-        metrics.fallbacks.labels(FALLBACK_INTENT).inc()
-    if fallback_action:
-        metrics.fallbacks.labels(FALLBACK_ACTION).inc()
+        _metrics().fallbacks.labels(FALLBACK_INTENT).inc()
     categories = {
         entity.get("value")
         for entity in message.entities or []
         if entity.get("entity") == EMERGENCY_ENTITY
     }
     for category in sorted(str(c) for c in categories if c):
-        metrics.emergencies.labels(_bounded(category, _emergency_categories())).inc()
+        _metrics().emergencies.labels(_bounded(category, _emergency_categories())).inc()
+
+
+@_never_raises
+def record_default_fallback() -> None:
+    """action_default_fallback ran: predicted by the RulePolicy, or the two-stage
+    fallback gave up (which runs it without an event of its own)."""
+    _metrics().fallbacks.labels(FALLBACK_ACTION).inc()
 
 
 def _failure_reason(error: BaseException) -> str:

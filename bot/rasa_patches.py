@@ -232,6 +232,7 @@ def _observability() -> None:
     import time
 
     import rasa.core.run as run_module
+    from rasa.core.actions.action import ActionDefaultFallback
     from rasa.core.agent import Agent
     from rasa.core.processor import MessageProcessor
 
@@ -243,6 +244,7 @@ def _observability() -> None:
     original_configure = run_module.configure_app
     original_handle = Agent.handle_message
     original_loop = MessageProcessor._run_prediction_loop
+    original_fallback = ActionDefaultFallback.run
 
     def configure_app(*args: Any, **kwargs: Any) -> Any:
         app = original_configure(*args, **kwargs)
@@ -265,12 +267,18 @@ def _observability() -> None:
         await original_loop(self, output_channel, tracker)
         metrics.observe_turn(tracker)
 
+    async def default_fallback(self: Any, *args: Any, **kwargs: Any) -> Any:
+        metrics.record_default_fallback()
+        return await original_fallback(self, *args, **kwargs)
+
+    default_fallback.__wrapped__ = original_fallback  # type: ignore[attr-defined]
     configure_app.__wrapped__ = original_configure  # type: ignore[attr-defined]
     handle_message.__wrapped__ = original_handle  # type: ignore[attr-defined]
     _run_prediction_loop.__wrapped__ = original_loop  # type: ignore[attr-defined]
     run_module.configure_app = configure_app
     Agent.handle_message = handle_message
     MessageProcessor._run_prediction_loop = _run_prediction_loop
+    ActionDefaultFallback.run = default_fallback
 
 
 def install() -> None:

@@ -3,6 +3,7 @@ server: the real prometheus-client, real Sanic apps on loopback, real databases.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -14,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 import sqlalchemy as sa
-from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic
 
@@ -80,7 +81,6 @@ def test_labels_come_from_closed_sets_never_from_the_citizen() -> None:
             {"entity": "emergency_type", "value": ID},  # not a category: "other"
         ],
     )
-    tracker.update(ActionExecuted("action_default_fallback"))
     metrics.observe_turn(tracker)
     metrics.record_booking_refusal(PHONE)
     after = metrics.render().decode()
@@ -91,7 +91,6 @@ def test_labels_come_from_closed_sets_never_from_the_citizen() -> None:
         ("crj_turns_total", (("channel", "other"), ("outcome", "ok"))): 1,
         ("crj_turns_total", (("channel", "rest"), ("outcome", "failed"))): 1,
         ("crj_fallbacks_total", (("kind", "nlu_fallback"),)): 1,
-        ("crj_fallbacks_total", (("kind", "action_default_fallback"),)): 1,
         ("crj_emergencies_total", (("category", "bereavement"),)): 1,
         ("crj_emergencies_total", (("category", "other"),)): 1,
         ("crj_booking_refusals_total", (("code", "other"),)): 1,
@@ -371,3 +370,46 @@ def test_action_server_writes_json_lines_with_masked_numbers(tmp_path: Path) -> 
     unknown_lines = [r for r in records if r["message"].startswith("unknown action")]
     assert unknown_lines and unknown_lines[0]["message"] == "unknown action action_138****5678"
     assert PHONE not in text
+
+
+# --- the Rasa-side counters that bot.rasa_patches feeds ---------------------------------------
+
+
+def test_default_fallback_and_unreachable_action_server_are_counted() -> None:
+    """Rasa's own ActionDefaultFallback and RemoteAction, run as the processor runs them."""
+    from rasa.core.actions.action import ActionDefaultFallback, RemoteAction
+    from rasa.core.channels.channel import CollectingOutputChannel
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+    from rasa.shared.core.domain import Domain
+    from rasa.utils.endpoints import EndpointConfig
+
+    from bot import rasa_patches
+
+    rasa_patches.install()
+    domain = Domain.from_yaml(
+        'version: "3.1"\nresponses:\n  utter_default: [{text: "没听懂"}]\n'
+        '  utter_system_busy: [{text: "系统繁忙"}]\n'
+    )
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    tracker = _tracker("qqq www eee", "nlu_fallback", [])
+    before = metrics.render().decode()
+
+    fallback_events = asyncio.run(
+        ActionDefaultFallback().run(CollectingOutputChannel(), nlg, tracker, domain)
+    )
+    remote = RemoteAction(
+        "action_answer_kb", EndpointConfig(url=f"http://127.0.0.1:{_closed_port()}/webhook")
+    )
+    guarded = rasa_patches._GuardedAction(remote)
+    busy_events = asyncio.run(guarded.run(CollectingOutputChannel(), nlg, tracker, domain))
+
+    after = metrics.render().decode()
+    assert fallback_events[0].text == "没听懂" and busy_events[0].text == "系统繁忙"
+    kind = {"kind": "action_default_fallback"}
+    assert (
+        _value(after, "crj_fallbacks_total", **kind) - _value(before, "crj_fallbacks_total", **kind)
+        == 1
+    )
+    failure = {"action": "action_answer_kb", "reason": "unreachable"}
+    name = "crj_action_server_failures_total"
+    assert _value(after, name, **failure) - _value(before, name, **failure) == 1
