@@ -29,6 +29,7 @@ help:
 	@echo "make train  – train the model if data or config changed"
 	@echo "make eval   – NLU and emergency figures on held-out and unrelated data (results/eval.json)"
 	@echo "make bench  – latency, throughput, training time, model size, memory (results/bench.json)"
+	@echo "make retention – delete conversations idle > RETENTION_DAYS (30), remove the person from bookings > 90 days past"
 
 $(STAMP): requirements.txt
 	@PYBIN=$$(scripts/find_python.sh) || exit 1; \
@@ -65,6 +66,10 @@ eval: train
 
 bench: train
 	$(PY) -m scripts.bench
+
+.PHONY: retention
+retention: $(STAMP)
+	$(PY) -m bot.retention
 
 clean:
 	rm -rf models/*.tar.gz results var .pytest_cache

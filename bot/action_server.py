@@ -7,6 +7,10 @@ Why not stock `rasa run actions`:
 - actions call the booking database synchronously; on the event loop one locked SQLite write
   stalled every other citizen. Each action call runs in a worker thread with its own event
   loop, so a slow write delays only its own conversation.
+
+Like the Rasa server it answers GET /health (liveness), /health/ready (actions registered,
+booking database answering) and /metrics (action calls by action and outcome, their time,
+bookings, errors); see bot.health and bot.metrics.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Optional
@@ -26,7 +31,10 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import metrics
+from bot.health import action_server_readiness, metrics_response, readiness_response
 from bot.inputs import MAX_SENDER_CHARS, is_loopback
+from bot.log_format import install_log_format
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -82,7 +90,17 @@ def create_app(action_package: str = "actions", settings: Optional[Settings] = N
 
     @app.get("/health")
     async def health(_: Request) -> HTTPResponse:
+        """Liveness: the process answers (bot.health)."""
         return response.json({"status": "ok"})
+
+    @app.get("/health/ready")
+    async def ready(_: Request) -> HTTPResponse:
+        """Readiness: actions registered, booking database answering (bot.health)."""
+        return readiness_response(await action_server_readiness(executor.actions))
+
+    @app.get("/metrics")
+    async def scrape(request: Request) -> HTTPResponse:
+        return metrics_response(request)
 
     @app.post("/webhook")
     async def webhook(request: Request) -> HTTPResponse:
@@ -99,16 +117,24 @@ def create_app(action_package: str = "actions", settings: Optional[Settings] = N
         if len(str(tracker.get("sender_id") or "")) > MAX_SENDER_CHARS:
             return response.json({"error": "sender id too long"}, status=400)
         loop = asyncio.get_running_loop()
+        # Only a registered action's name is a label: the caller chooses `next_action`.
+        name = str(call.get("next_action") or "")
+        label = name if name in executor.actions else metrics.OTHER
+        started = time.perf_counter()
         try:
             result = await loop.run_in_executor(pool, run_in_thread, call)
         except ActionExecutionRejection as exc:
+            metrics.record_action_call(label, "rejected", time.perf_counter() - started)
             return response.json({"error": exc.message, "action_name": exc.action_name}, status=400)
         except ActionNotFoundException as exc:
             logger.error("unknown action %s", exc.action_name)
+            metrics.record_action_call(label, "not_found", time.perf_counter() - started)
             return response.json({"error": exc.message, "action_name": exc.action_name}, status=404)
         except Exception:
             logger.exception("action %s failed", call.get("next_action"))
+            metrics.record_action_call(label, "failed", time.perf_counter() - started)
             return response.json({"error": "action failed"}, status=500)
+        metrics.record_action_call(label, "ok", time.perf_counter() - started)
         return response.json(result)
 
     @app.get("/actions")
@@ -128,6 +154,8 @@ def serve(port: int, host: Optional[str] = None) -> None:
     """Run the action server in the foreground (one Sanic worker; the threads do the work)."""
     settings = get_settings()
     app = create_app("actions", settings)
+    install_log_format(settings.log_format)
+    metrics.install_error_counter()
     bind = host or settings.bind_host
     logger.info("action server on http://%s:%s", bind, port)
     app.run(host=bind, port=port, workers=1, access_log=False, motd=False)

@@ -57,8 +57,11 @@ class _GuardedAction:
             return await self._action.run(output_channel, nlg, tracker, domain)
         except ActionExecutionRejection:
             raise
-        except Exception:
+        except Exception as error:
             logger.exception("action %s failed; answering busy", self._action.name())
+            from bot import metrics
+
+            metrics.record_action_server_failure(self._action, self._action.name(), error)
             self.failed = True
             reply = await busy_utterance(nlg, tracker, output_channel)
             return [reply, *revert_unvalidated_slots(tracker, self._action.name())]
@@ -225,6 +228,59 @@ def _language_slot() -> None:
     MessageProcessor.run_action_extract_slots = run_action_extract_slots
 
 
+def _observability() -> None:
+    import time
+
+    import rasa.core.run as run_module
+    from rasa.core.actions.action import ActionDefaultFallback
+    from rasa.core.agent import Agent
+    from rasa.core.processor import MessageProcessor
+
+    from bot import metrics
+    from bot.health import add_rasa_routes
+    from bot.log_format import install_log_format
+    from bot.settings import get_settings
+
+    original_configure = run_module.configure_app
+    original_handle = Agent.handle_message
+    original_loop = MessageProcessor._run_prediction_loop
+    original_fallback = ActionDefaultFallback.run
+
+    def configure_app(*args: Any, **kwargs: Any) -> Any:
+        app = original_configure(*args, **kwargs)
+        add_rasa_routes(app)
+        install_log_format(get_settings().log_format)
+        metrics.install_error_counter()
+        return app
+
+    async def handle_message(self: Any, message: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            result = await original_handle(self, message)
+        except BaseException:
+            metrics.record_turn(message.input_channel, time.perf_counter() - started, failed=True)
+            raise
+        metrics.record_turn(message.input_channel, time.perf_counter() - started, failed=False)
+        return result
+
+    async def _run_prediction_loop(self: Any, output_channel: Any, tracker: Any) -> None:
+        await original_loop(self, output_channel, tracker)
+        metrics.observe_turn(tracker)
+
+    async def default_fallback(self: Any, *args: Any, **kwargs: Any) -> Any:
+        metrics.record_default_fallback()
+        return await original_fallback(self, *args, **kwargs)
+
+    default_fallback.__wrapped__ = original_fallback  # type: ignore[attr-defined]
+    configure_app.__wrapped__ = original_configure  # type: ignore[attr-defined]
+    handle_message.__wrapped__ = original_handle  # type: ignore[attr-defined]
+    _run_prediction_loop.__wrapped__ = original_loop  # type: ignore[attr-defined]
+    run_module.configure_app = configure_app
+    Agent.handle_message = handle_message
+    MessageProcessor._run_prediction_loop = _run_prediction_loop
+    ActionDefaultFallback.run = default_fallback
+
+
 def install() -> None:
     """Apply every patch once (idempotent)."""
     global _installed
@@ -240,4 +296,5 @@ def install() -> None:
     _bounded_history()
     _tracker_without_replays()
     _language_slot()
+    _observability()
     _installed = True

@@ -68,6 +68,10 @@ class Settings:
     #: Events of recent conversations each Rasa process keeps in memory (0: none), so a
     #: turn does not re-read the whole conversation from the tracker store.
     tracker_cache_events: int
+    #: Bearer token a scraper sends for GET /metrics; unset: loopback clients only.
+    metrics_token: str | None = None
+    #: "json": one JSON object per log line (bot.log_format); anything else: Rasa's format.
+    log_format: str = "text"
 
     @property
     def is_production(self) -> bool:
@@ -99,6 +103,8 @@ def get_settings() -> Settings:
         cors_origins=tuple(o for o in _env("CORS_ORIGINS", "").split(",") if o.strip()),
         action_timeout_seconds=float(_env("ACTION_TIMEOUT_SECONDS", "10")),
         tracker_cache_events=int(_env("TRACKER_CACHE_EVENTS", "50000")),
+        metrics_token=_env("METRICS_TOKEN"),
+        log_format=_env("LOG_FORMAT", "text").strip().lower(),
     )
 
 
@@ -122,7 +128,10 @@ def production_problems(settings: Settings) -> list[str]:
             problems.append(f"{name} is not set (a development value is refused in production)")
         elif len(value) < MIN_SECRET_CHARS and name != "WECHAT_TOKEN":
             problems.append(f"{name} is shorter than {MIN_SECRET_CHARS} characters")
-    token = settings.rasa_auth_token
-    if token is not None and len(token) < MIN_SECRET_CHARS:
-        problems.append(f"RASA_AUTH_TOKEN is shorter than {MIN_SECRET_CHARS} characters")
+    for name, token in (
+        ("RASA_AUTH_TOKEN", settings.rasa_auth_token),
+        ("METRICS_TOKEN", settings.metrics_token),
+    ):
+        if token is not None and len(token) < MIN_SECRET_CHARS:
+            problems.append(f"{name} is shorter than {MIN_SECRET_CHARS} characters")
     return problems

@@ -272,6 +272,17 @@ def _hhmm(t: time) -> str:
     return t.strftime("%H:%M")
 
 
+def _counted(result: BookingResult, event: str) -> BookingResult:
+    """Count the committed booking change, or the refusal's code (bot.metrics)."""
+    from bot import metrics
+
+    if result.ok:
+        metrics.record_booking(event)
+    else:
+        metrics.record_booking_refusal(result.error)
+    return result
+
+
 def _now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -893,7 +904,7 @@ class BookingRepository:
                 is_minor=id_check.is_minor,
             )
 
-        return self._with_retries(work)
+        return _counted(self._with_retries(work), "made")
 
     def _active_same_day(
         self,
@@ -1157,7 +1168,7 @@ class BookingRepository:
                 note=calendar_note(day),
             )
 
-        return self._with_retries(work)
+        return _counted(self._with_retries(work), "rescheduled")
 
     def cancel(self, code: str, *, actor: str, channel: str, staff: bool = False) -> BookingResult:
         """Cancel an active booking and free its seat, in one transaction. Same access rule as
@@ -1208,7 +1219,7 @@ class BookingRepository:
                 True, code=normalized, booking=self._view(fresh, hall_name, self._end(conn, fresh))
             )
 
-        return self._with_retries(work)
+        return _counted(self._with_retries(work), "cancelled")
 
     # --- access ---
 
