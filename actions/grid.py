@@ -44,6 +44,13 @@ logger = logging.getLogger(__name__)
 NO_CONTACT = "none"
 REPORTER = "reporter"
 TIME_FORMAT = "%Y-%m-%d %H:%M"
+#: The advice said first for each urgent kind of data/kb/grid.yml (filled with its number).
+URGENT_RESPONSES = {
+    "fire": "utter_grid_urgent_fire",
+    "gas_leak": "utter_grid_urgent_gas_leak",
+    "flood": "utter_grid_urgent_flood",
+    "crime": "utter_grid_urgent_crime",
+}
 REPORT_SLOTS = (
     "grid_description",
     "grid_place",
@@ -103,11 +110,27 @@ class ValidateGridReportForm(BookingFormValidationAction):
         if not tracker.get_slot("grid_urgent") and not passes_through(tracker):
             kind = get_grid_kb().urgent_in(latest_text(tracker))
             if kind is not None:
-                dispatcher.utter_message(
-                    response=f"utter_grid_urgent_{kind.id}", number=kind.number
-                )
+                response = URGENT_RESPONSES.get(kind.id, "utter_grid_urgent_fire")
+                dispatcher.utter_message(response=response, number=kind.number)
                 urgent = [SlotSet("grid_urgent", kind.id)]
+        if tracker.get_slot(REQUESTED_SLOT) == "grid_contact" and not passes_through(tracker):
+            text = latest_text(tracker)
+            if read_contact(text).none:
+                # "不留" / "no" answer the optional question; the NLU may file them under
+                # stop_form or deny, which must not end the report or skip the mapping.
+                return urgent + self._contact_events(dispatcher, tracker, domain, text)
         return urgent + await super().run(dispatcher, tracker, domain)
+
+    def _contact_events(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict, text: str
+    ) -> List[EventType]:
+        try:
+            result = self.validate_grid_contact(text, dispatcher, tracker, domain)
+        except GridUnavailable:
+            logger.warning("grid report not filed: store unavailable")
+            dispatcher.utter_message(response="utter_grid_unavailable")
+            return [SlotSet("grid_contact", None)]
+        return [SlotSet(name, value) for name, value in result.items()]
 
     async def extract_grid_description(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -232,3 +232,15 @@ def test_cli_eval_prints_the_figures():
 def test_the_reports_file_is_plain_labelled_yaml():
     doc = yaml.safe_load(REPORTS_FILE.read_text(encoding="utf-8"))
     assert all(set(r) == {"text", "category"} for r in doc["reports"])
+
+
+def test_every_urgent_kind_has_its_advice_in_the_domain():
+    from actions.grid import URGENT_RESPONSES
+    from bot.domain_files import responses
+
+    kinds = {u.id for u in get_grid_kb().urgent}
+    assert set(URGENT_RESPONSES) == kinds
+    for name in URGENT_RESPONSES.values():
+        variants = responses()[name]
+        assert "{number}" in variants[0]["text"]
+        assert any(v.get("condition") for v in variants)  # and its English variant
