@@ -34,7 +34,7 @@ from bot.grid.db import GridUnavailable
 from bot.grid.kb import get_grid_kb
 from bot.grid.notify import render_response
 from bot.grid.repository import GridRepository, TicketView, find_ticket_code
-from bot.language import ENGLISH
+from bot.language import ENGLISH, detect_language
 from bot.privacy import mask_phone, mask_text
 from bot.text import compact
 from bot.validation import check_phone
@@ -150,7 +150,11 @@ class ValidateGridReportForm(BookingFormValidationAction):
     def _describes(text: str) -> bool:
         kb = get_grid_kb()
         folded = compact(text)
-        if len(folded) >= int(words().get("description_min_chars", 12)):
+        if detect_language(text) == ENGLISH:
+            # "I want to report a hazard" is long in letters but says nothing yet.
+            if len(text.split()) >= int(words().get("description_min_words_en", 8)):
+                return True
+        elif len(folded) >= int(words().get("description_min_chars", 12)):
             return True
         if kb.urgent_in(text) is not None:
             return True

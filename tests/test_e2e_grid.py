@@ -68,3 +68,16 @@ def test_rubbish_at_a_reservoir_without_a_contact(live_bot: LiveBot):
     done = live_bot.text("不留", sender)
     assert TICKET.search(done) and "综合执法" in done and "未留" in done, done
     assert "119" not in done
+
+
+def test_an_english_report_is_asked_and_confirmed_in_english(live_bot: LiveBot):
+    sender = uuid.uuid4().hex
+    first = live_bot.text("I want to report a hazard", sender)
+    assert "what you found" in first, first
+    assert "Where" in live_bot.text("someone is dumping rubbish at the reservoir", sender)
+    assert "When" in live_bot.text("the reservoir above Yinhe village", sender)
+    assert "mobile" in live_bot.text("yesterday", sender)
+    done = live_bot.text("no", sender)
+    assert "Ticket: WG-" in done and "accepted" in done and "rubbish at a water source" in done, (
+        done
+    )
