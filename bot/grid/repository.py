@@ -328,7 +328,9 @@ class GridRepository:
                     ticket_id = int(
                         conn.execute(_tickets.insert().values(**values)).inserted_primary_key[0]
                     )
-                    self._event(conn, ticket_id, "filed", sender_id, stamp, None, first)
+                    self._event(
+                        conn, ticket_id, "filed", f"citizen:{values['channel']}", stamp, None, first
+                    )
                     row = (
                         conn.execute(select(_tickets).where(_tickets.c.id == ticket_id))
                         .mappings()
