@@ -156,6 +156,15 @@ async def handle_turn(
         logger.exception("REST channel: handling a message failed")
 
 
+async def pending_notices(message: RestRequest) -> List[Dict[str, Any]]:
+    """Notices kept for this citizen (a grid ticket moved on: bot.grid.notify), sent after
+    the turn's own replies, since REST and the web chat cannot be pushed to. Never fails."""
+    from bot.grid.notify import as_messages, notices_for_reply
+
+    texts = await asyncio.to_thread(notices_for_reply, message.sender, message.input_channel)
+    return as_messages(texts, message.sender)
+
+
 class RestChannel(RestInput):
     """The REST channel at /webhooks/rest/webhook with input limits and no silent replies."""
 
@@ -194,7 +203,8 @@ class RestChannel(RestInput):
                 )
             collector = CollectingOutputChannel()
             await handle_turn(on_new_message, message, collector)
-            return response.json(collector.messages or busy_messages(agent, message.sender))
+            replies = collector.messages or busy_messages(agent, message.sender)
+            return response.json(replies + await pending_notices(message))
 
         return bp
 

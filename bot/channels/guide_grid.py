@@ -1,0 +1,189 @@
+"""The grid ticket page of the hall-guide console, at /guide/grid/ (staff only).
+
+Staff see the hazard tickets (masked), open one with its audit trail, and move it to the
+next stage (受理 → 分流交办 → 处置 → 核实反馈); the citizen is notified on their channel
+(bot.grid.notify). Access is the console's (bot.channels.guide_auth), checked on the server
+for every route: with GUIDE_PASSWORD_HASH a session cookie from /guide/login (its path
+/guide covers this page), else loopback clients only, and nobody in production without a
+hash. A stage change must be a JSON POST (a cross-site form cannot send one) and names the
+staff member, who is written into the audit trail.
+
+A channel of its own (credentials.yml) rather than routes in bot/channels/guide.py, so the
+console's analysis code and this page change independently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import asdict
+from typing import Any, Awaitable, Callable, Dict, Optional
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.guide_auth import COOKIE_NAME, GuideAuth, Mode, staff_message
+from bot.channels.webchat import SECURITY_HEADERS, WEB_ROOT, static_page_routes
+from bot.inputs import is_loopback
+from bot.wording import wording
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 4096
+MAX_ACTOR_CHARS = 32
+GUIDE_LOGIN = "/guide/login"
+_HEADERS: Dict[str, str] = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+_ACTOR = re.compile(r"^[\w\u3400-\u9fff·. -]{1,32}$")
+
+
+def _labels() -> Dict[str, Any]:
+    return dict(wording("grid").get("console") or {})
+
+
+def _json(data: Any, status: int = 200) -> HTTPResponse:
+    return response.json(data, status=status, headers=_HEADERS, ensure_ascii=False, default=str)
+
+
+def _refused(name: str, status: int) -> HTTPResponse:
+    return _json({"error": str(_labels()["refused"][name]), "code": name}, status)
+
+
+def default_repository() -> Any:
+    """The grid store on DATABASE_URL (tests pass their own factory)."""
+    from bot.grid.repository import GridRepository
+
+    return GridRepository()
+
+
+class GridConsoleInput(InputChannel):
+    """Serves web/guide_grid/ at /guide/grid/ and its JSON API at /guide/grid/api/."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "guide_grid"
+
+    @classmethod
+    def from_credentials(cls, credentials: Dict[str, Any] | None) -> "GridConsoleInput":
+        return cls()
+
+    def __init__(
+        self,
+        repository_factory: Optional[Callable[[], Any]] = None,
+        auth: Optional[GuideAuth] = None,
+        sender_factory: Optional[Callable[[], Any]] = None,
+    ) -> None:
+        self.repository_factory = repository_factory or default_repository
+        self.auth = auth  # None: read from the environment when the server starts
+        self.sender_factory = sender_factory
+
+    def url_prefix(self) -> str:
+        return "/guide/grid"
+
+    def _sender(self) -> Any:
+        if self.sender_factory is not None:
+            return self.sender_factory()
+        from bot.grid.notify import wechat_sender
+
+        return wechat_sender()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint(f"guide_grid_{id(self)}", __name__)
+        static_page_routes(bp, WEB_ROOT / "guide_grid", "guide_grid")
+        auth = self.auth or GuideAuth.from_env()
+        prefix = self.url_prefix()
+
+        @bp.middleware("request")
+        async def check(request: Request) -> Optional[HTTPResponse]:
+            api = request.path.startswith(f"{prefix}/api/")
+            if auth.mode is Mode.LOOPBACK and is_loopback(request):
+                return None
+            if auth.mode is Mode.PASSWORD and auth.signer is not None:
+                if auth.signer.expires_at(request.cookies.get(COOKIE_NAME)):
+                    return None
+                if not api:
+                    return response.redirect(GUIDE_LOGIN, status=303, headers=dict(_HEADERS))
+                return _json({"error": staff_message("login_required")}, 401)
+            return _json({"error": staff_message("needs_credentials")}, 403)
+
+        @bp.route("/api/tickets", methods=["GET"])
+        async def tickets(request: Request) -> HTTPResponse:
+            from bot.grid.db import GridUnavailable
+            from bot.grid.kb import get_grid_kb
+
+            kb = get_grid_kb()
+            stage = request.args.get("stage") or None
+            if stage is not None and stage not in kb.stage_ids:
+                return _refused("unknown_stage", 400)
+            try:
+                rows = self.repository_factory().tickets(stage=stage)
+            except GridUnavailable:
+                return _refused("unavailable", 503)
+            return _json(
+                {
+                    "labels": _labels(),
+                    "stages": [{"id": s.id, "name": s.name} for s in kb.stages],
+                    "platforms": {p.id: p.name for p in kb.platforms.values()},
+                    "categories": {c.id: c.name for c in kb.categories.values()},
+                    "tickets": [asdict(t) for t in rows],
+                }
+            )
+
+        @bp.route("/api/tickets/<code>", methods=["GET"])
+        async def ticket(_: Request, code: str) -> HTTPResponse:
+            from bot.grid.db import GridUnavailable
+
+            try:
+                repo = self.repository_factory()
+                found = repo.get(code)
+                if found is None:
+                    return _refused("not_found", 404)
+                trail = repo.trail(found.code)
+            except GridUnavailable:
+                return _refused("unavailable", 503)
+            return _json({"ticket": asdict(found), "trail": trail})
+
+        @bp.route("/api/tickets/<code>/advance", methods=["POST"])
+        async def advance(request: Request, code: str) -> HTTPResponse:
+            from bot.grid.notify import deliver
+
+            body = request.body or b""
+            ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+            if len(body) > MAX_BODY_BYTES or ctype != "application/json":
+                return _refused("bad_request", 400)
+            try:
+                data = json.loads(body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                return _refused("bad_request", 400)
+            if not isinstance(data, dict):
+                return _refused("bad_request", 400)
+            actor, to_stage, note = data.get("actor"), data.get("to_stage"), data.get("note")
+            if not isinstance(actor, str) or not _ACTOR.match(actor.strip()):
+                return _refused("bad_request", 400)
+            if not isinstance(to_stage, str) or (note is not None and not isinstance(note, str)):
+                return _refused("bad_request", 400)
+            repo = self.repository_factory()
+            result = repo.advance(
+                code,
+                actor=f"console:{actor.strip()[:MAX_ACTOR_CHARS]}",
+                to_stage=to_stage,
+                note=(note or "").strip()[:500] or None,
+            )
+            if not result.ok:
+                status = {"not_found": 404, "unavailable": 503, "unknown_stage": 400}.get(
+                    str(result.error), 409
+                )
+                return _refused(str(result.error), status)
+            outcome = await deliver(repo, result.notice, self._sender())
+            return _json(
+                {
+                    "ticket": asdict(result.ticket),
+                    "from_stage": result.from_stage,
+                    "notice": outcome,
+                    "notice_text": str(_labels()["notice"][outcome]),
+                }
+            )
+
+        return bp
