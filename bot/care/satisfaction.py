@@ -43,6 +43,12 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _utc(at: Optional[datetime]) -> datetime:
+    """In UTC (SQLite keeps a datetime's digits without its offset)."""
+    at = at or _now()
+    return at.astimezone(timezone.utc) if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
 def conversation_key(sender_id: str, at: datetime) -> str:
     """ "2026-12-02:<sender>": the conversation one follow-up belongs to."""
     return f"{at.astimezone(LOCAL_TZ).date().isoformat()}:{sender_id[:128]}"
@@ -59,7 +65,7 @@ class SatisfactionStore:
         self, sender_id: str, channel: str, topic: str, *, at: Optional[datetime] = None
     ) -> bool:
         """True when this turn may ask (the first in this conversation); False otherwise."""
-        stamp = at or _now()
+        stamp = _utc(at)
         row = {
             "conversation_id": conversation_key(sender_id, stamp),
             "channel": (channel or "unknown")[:_CHANNEL_CHARS],
@@ -80,7 +86,7 @@ class SatisfactionStore:
         """Record `rating` for today's asked and not yet rated conversation; False otherwise."""
         if rating not in RATINGS:
             return False
-        stamp = at or _now()
+        stamp = _utc(at)
         where = and_(
             _ratings.c.conversation_id == conversation_key(sender_id, stamp),
             _ratings.c.rating.is_(None),
@@ -104,7 +110,7 @@ class SatisfactionStore:
         clean = mask_text((text or "").strip())[:MAX_COMMENT_CHARS]
         if not clean:
             return False
-        stamp = at or _now()
+        stamp = _utc(at)
         where = and_(
             _ratings.c.conversation_id == conversation_key(sender_id, stamp),
             _ratings.c.rating.is_not(None),
