@@ -224,6 +224,9 @@ def test_the_inbox_hands_kept_messages_to_their_sender_once(repo: BookingReposit
         assert requests.post(url, json={"message": "no sender"}, timeout=10).status_code == 400
         limited = requests.post(url, json={"sender": "web-inbox"}, timeout=10)
         assert limited.status_code == 429  # the sixth poll this minute from this address
+        proxied = {"X-Forwarded-For": "203.0.113.5"}  # another citizen behind the local nginx
+        behind = requests.post(url, json={"sender": "web-inbox"}, headers=proxied, timeout=10)
+        assert behind.status_code == 200 and behind.json() == []
     finally:
         server.stop()
 
