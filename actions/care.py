@@ -174,7 +174,7 @@ class ActionRecordSatisfaction(Action):
             dispatcher.utter_message(response="utter_satisfaction_unprompted")
             return []
         if _store().rate(tracker.sender_id, rating):
-            return [SlotSet(COMMENT_SLOT, None), FollowupAction(COMMENT_FORM)]
+            return [FollowupAction(COMMENT_FORM)]
         if _store().was_rated(tracker.sender_id):
             dispatcher.utter_message(response="utter_satisfaction_already_rated")
         else:  # nobody asked (a typed "不满意" out of the blue): listen to what is wrong
@@ -196,6 +196,10 @@ class ValidateSatisfactionCommentForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> Dict[Text, Any]:
+        if value is None or tracker.get_slot("requested_slot") != COMMENT_SLOT:
+            # rasa_sdk also validates a slot just cleared (None), and the form's activation
+            # turn is the rating itself: neither is the comment, so the form asks for it.
+            return {COMMENT_SLOT: None}
         intent, confidence = _intent(tracker)
         if intent in SKIP_INTENTS and confidence >= DIVERT_CONFIDENCE or intent == "deny":
             return {COMMENT_SLOT: False}

@@ -218,3 +218,38 @@ def test_a_down_store_never_breaks_the_answer(tmp_path: Path) -> None:
     assert satisfaction.claim_ask("s", "rest", "booking") is False
     assert satisfaction.rate("s", "satisfied") is False
     dispose_engines()
+
+
+def test_the_rating_that_starts_the_comment_form_is_not_taken_for_the_comment() -> None:
+    """Rasa validates every slot set since the user spoke, including a comment slot set to
+    None before the form started: the form must still ask (seen live)."""
+    import asyncio
+
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from bot.domain_files import load_domain
+
+    payload = '/rate_satisfaction{"satisfaction":"satisfied"}'
+    latest = {"text": payload, "intent": {"name": "rate_satisfaction", "confidence": 1.0}}
+    tracker = Tracker(
+        "web-activation",
+        {care.COMMENT_SLOT: None, "requested_slot": None},
+        {**latest, "entities": []},
+        [
+            {"event": "action", "name": "action_listen"},
+            {"event": "user", "text": payload, "parse_data": latest},
+            {"event": "action", "name": "action_record_satisfaction"},
+            {"event": "active_loop", "name": care.COMMENT_FORM},
+            # Rasa's FormAction hands every slot set since the user spoke to the validator
+            # as a candidate, appended last (a cleared comment slot is one of them)
+            slot_event(care.COMMENT_SLOT, None),
+        ],
+        False,
+        None,
+        {"name": care.COMMENT_FORM},
+        "action_record_satisfaction",
+    )
+    action = care.ValidateSatisfactionCommentForm()
+    events = asyncio.run(action.run(CollectingDispatcher(), tracker, load_domain()))
+    assert [e.get("value") for e in events if e.get("name") == care.COMMENT_SLOT] in ([], [None])
