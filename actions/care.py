@@ -50,26 +50,14 @@ TASK_ACTIONS: Dict[str, Optional[str]] = {
     "action_green_channel_speed": "green_channel",
     "action_emergency_answer": "green_channel",
 }
-#: A message sent while the comment is asked for that is plainly something else is answered
-#: by the action that answers it anywhere, not kept as a comment.
-DIVERT: Dict[str, str] = {
-    "report_emergency": "action_green_channel",
-    "request_human": "action_handoff",
-    "ask_documents": "action_answer_kb",
-    "ask_fee": "action_answer_kb",
-    "ask_processing_time": "action_answer_kb",
-    "ask_validity": "action_answer_kb",
-    "ask_location": "action_answer_kb",
-    "ask_attendance": "action_answer_kb",
-    "ask_photo": "action_answer_kb",
-    "ask_delivery": "action_answer_kb",
-    "ask_endorsement": "action_answer_kb",
-    "ask_yidi": "action_answer_kb",
-    "ask_green_channel": "action_answer_kb",
-    "ask_topic": "action_answer_kb",
-}
-#: How sure the NLU must be before a message is taken for a question rather than a comment.
-DIVERT_CONFIDENCE = 0.8
+#: While the comment is asked for, every message is the comment, with two exceptions the
+#: citizen must not lose: an emergency (the green channel) and 转人工 (the hand-over). Those
+#: are answered right after the form, by the same actions that answer them anywhere else.
+#: (A question is kept as a comment too: "希望周末也能办证" reads like a question to the NLU,
+#: and the thanks for the comment invites asking again.)
+DIVERT = frozenset({"report_emergency", "request_human"})
+#: How sure the NLU must be before a short message is taken for "no comment".
+SKIP_CONFIDENCE = 0.8
 SKIP_INTENTS = frozenset({"deny", "stop_form", "thank", "goodbye", "affirm"})
 
 
@@ -145,6 +133,13 @@ def rating_from(tracker: Tracker) -> Optional[str]:
     return None
 
 
+def _diverted(tracker: Tracker) -> bool:
+    """The message after the rating is an emergency or 转人工, not a comment."""
+    intent, _ = _intent(tracker)
+    entities = (tracker.latest_message or {}).get("entities") or []
+    return intent in DIVERT or any(e.get("entity") == "emergency_type" for e in entities)
+
+
 class ActionAskSatisfaction(Action):
     """After 谢谢 / 再见: the follow-up question, when a task was finished just before."""
 
@@ -201,9 +196,9 @@ class ValidateSatisfactionCommentForm(FormValidationAction):
             # turn is the rating itself: neither is the comment, so the form asks for it.
             return {COMMENT_SLOT: None}
         intent, confidence = _intent(tracker)
-        if intent in SKIP_INTENTS and confidence >= DIVERT_CONFIDENCE or intent == "deny":
+        if intent in SKIP_INTENTS and confidence >= SKIP_CONFIDENCE or intent == "deny":
             return {COMMENT_SLOT: False}
-        if intent in DIVERT and (confidence >= DIVERT_CONFIDENCE or intent == "report_emergency"):
+        if _diverted(tracker):
             return {COMMENT_SLOT: False}
         if not isinstance(value, str) or not value.strip():
             return {COMMENT_SLOT: False}
@@ -221,11 +216,17 @@ class ActionSubmitSatisfactionComment(Action):
     ) -> List[EventType]:
         kept = tracker.get_slot(COMMENT_SLOT) is True
         events: List[EventType] = [SlotSet(COMMENT_SLOT, None)]
-        intent, confidence = _intent(tracker)
         if kept:
             dispatcher.utter_message(response="utter_satisfaction_comment_thanks")
-        elif intent in DIVERT and (confidence >= DIVERT_CONFIDENCE or intent == "report_emergency"):
-            return events + [FollowupAction(DIVERT[intent])]
-        else:
-            dispatcher.utter_message(response="utter_satisfaction_comment_skipped")
+            return events
+        if _diverted(tracker):
+            # Answered here, not by a FollowupAction: the policies have no rule for what
+            # follows such a chain and answered it with the fallback as well (seen live).
+            from actions.emergency import ActionGreenChannel
+            from actions.handoff import ActionHandoff
+
+            intent, _ = _intent(tracker)
+            other = ActionHandoff() if intent == "request_human" else ActionGreenChannel()
+            return events + list(await other.run(dispatcher, tracker, domain))
+        dispatcher.utter_message(response="utter_satisfaction_comment_skipped")
         return events

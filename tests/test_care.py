@@ -31,6 +31,7 @@ from tests.test_booking_actions import (  # noqa: F401  (store: the autouse SQLi
     slot_event,
     store,
 )
+from tests.test_booking_repo import make_id
 
 CARE_ACTIONS = {
     a.name(): a
@@ -147,14 +148,28 @@ def test_a_rating_nobody_asked_for_is_not_recorded() -> None:
     assert rows() == []
 
 
-def test_a_question_instead_of_a_comment_is_answered_not_kept() -> None:
+def test_an_emergency_or_a_hand_over_instead_of_a_comment_is_answered_not_kept() -> None:
     chat = CareChat(sender="web-care-8")
     chat.book()
     chat.say('/rate_satisfaction{"satisfaction":"neutral"}')
-    chat.say("港澳通行证多少钱", "ask_fee", {"service": "hk_macau_permit"})
-    assert chat.active_loop is None and "元" in chat.text
+    chat.say("我父亲去世了，要马上回国奔丧", "report_emergency", {"emergency_type": "bereavement"})
+    assert chat.active_loop is None and "绿色通道" in chat.text and "收到" not in chat.text
+    other = CareChat(sender="web-care-9")
+    other.book(id_number=make_id(9), phone="13912345679")  # another person: not a duplicate
+    other.say('/rate_satisfaction{"satisfaction":"dissatisfied"}')
+    other.say("转人工", "request_human")
+    assert other.active_loop is None and "12367" in other.text and "收到" not in other.text
+    assert [(r.rating, r.comment) for r in rows()] == [("neutral", None), ("dissatisfied", None)]
+
+
+def test_a_suggestion_that_reads_like_a_question_is_kept_as_the_comment() -> None:
+    chat = CareChat(sender="web-care-10")
+    chat.book()
+    chat.say('/rate_satisfaction{"satisfaction":"neutral"}')
+    chat.say("希望周末也能办证", "ask_yidi")
+    assert "收到" in chat.text and chat.active_loop is None
     (row,) = rows()
-    assert (row.rating, row.comment) == ("neutral", None)
+    assert row.comment == "希望周末也能办证"
 
 
 @pytest.mark.parametrize(
