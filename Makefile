@@ -73,3 +73,12 @@ retention: $(STAMP)
 
 clean:
 	rm -rf models/*.tar.gz results var .pytest_cache
+
+# --- care (issue 14): satisfaction report, appointment reminders ---------------------------
+.PHONY: report remind
+# Satisfaction by topic and week and the unanswered questions by week; PNG charts in results/.
+report: $(STAMP)
+	$(PY) -m bot.care.report --out results
+# Tomorrow's appointment reminders, each sent once (cron-able: run it once a day).
+remind: $(STAMP)
+	$(PY) -m bot.reminders

@@ -128,12 +128,20 @@ class ServerThread:
             self._thread.join(10)
 
 
+#: Customer-service texts and template messages (appointment reminders, bot.reminders).
+FAKE_SEND_PATHS = ("/cgi-bin/message/custom/send", "/cgi-bin/message/template/send")
+
+
 class FakeWeChatApi:
-    """The two WeChat API calls the connector makes, on loopback."""
+    """The WeChat API calls the connector and the reminders make, on loopback."""
 
     def __init__(self) -> None:
         self.sent: List[Dict[str, Any]] = []
         self.token_calls = 0
+        #: "custom" or "template", per sent message.
+        self.apis: List[str] = []
+        #: An errcode every send answers with while set (the account's refusals).
+        self.refuse_with = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -163,9 +171,11 @@ class FakeWeChatApi:
                 length = int(self.headers.get("Content-Length") or 0)
                 data = json.loads(self.rfile.read(length).decode("utf-8"))
                 q = parse_qs(url.query)
-                if url.path == "/cgi-bin/message/custom/send" and q.get("access_token") == [
-                    "FAKE-TOKEN"
-                ]:
+                if url.path in FAKE_SEND_PATHS and q.get("access_token") == ["FAKE-TOKEN"]:
+                    if outer.refuse_with:  # e.g. 45015: outside the 48-hour window
+                        self._json({"errcode": outer.refuse_with, "errmsg": "refused"})
+                        return
+                    outer.apis.append(url.path.rsplit("/", 2)[-2])
                     outer.sent.append(data)
                     self._json({"errcode": 0, "errmsg": "ok"})
                 else:

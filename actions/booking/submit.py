@@ -37,6 +37,7 @@ from actions.booking.format import (
 )
 from actions.booking.parse import personal
 from actions.booking.refusals import utter_refusal
+from actions.care import offer_follow_up
 from actions.forms_base import FAILURES_SLOT
 from bot.booking import AccessResult, BookingResult, BookingUnavailable
 from bot.booking.pending import PENDING_TTL
@@ -115,6 +116,7 @@ class ActionSubmitBooking(Action):
             else:
                 utter_confirmation(dispatcher, result, values["booking_service"], priority)
             _forget_personal(tracker)
+            offer_follow_up(dispatcher, tracker, "booking")  # once per conversation (issue 14)
             # The green channel's offer is taken: "帮我预约" means an ordinary booking again.
             done = ("green_channel_context",) if priority else ()
             return _clear(

@@ -188,7 +188,10 @@ def alembic_config(url: Optional[str] = None) -> Any:
 
 
 def upgrade_schema(url: Optional[str] = None) -> None:
-    """Upgrade the schema to head (bot.booking.migrate also syncs the halls afterwards).
+    """Upgrade the schema to every head (bot.booking.migrate also syncs the halls afterwards).
+
+    "heads", not "head": features add their tables as sibling revisions (0003_care, …), so
+    merging two of them never needs a renumbered chain.
 
     Runs in one transaction; on PostgreSQL an advisory lock makes concurrent start-ups (Rasa
     and the action server) wait for each other instead of racing on CREATE TABLE.
@@ -203,7 +206,7 @@ def upgrade_schema(url: Optional[str] = None) -> None:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")
     except SQLAlchemyError as exc:
         log.error("booking migration failed: %s", exc.__class__.__name__)
         raise BookingUnavailable(f"migration failed: {exc.__class__.__name__}") from exc

@@ -33,6 +33,7 @@ from sanic.response import HTTPResponse
 
 from bot.booking import BookingRepository, SlotView
 from bot.channels.guide_auth import GuideAuth, protect
+from bot.channels.guide_care import add_care_routes
 from bot.channels.webchat import SECURITY_HEADERS, WEB_ROOT, static_page_routes
 from bot.kb import Hall, KnowledgeBase
 from bot.kb.emergency import EmergencyKB, get_emergency_kb
@@ -573,6 +574,8 @@ class GuideInput(InputChannel):
             self.url_prefix(),
             SECURITY_HEADERS,
         )
+
+        add_care_routes(bp, SECURITY_HEADERS)  # satisfaction figures (issue 14)
 
         def refusal(name: str) -> str:
             return str(_words()["errors"][name])

@@ -224,6 +224,28 @@
     input.focus();
   });
 
+  // Messages kept for this sender (an appointment reminder): on each visit and every few
+  // minutes while the page is open. Only this sender id receives them, once each.
+  var INBOX = "/webhooks/inbox/poll";
+  var INBOX_EVERY_MS = 5 * 60 * 1000;
+  function pollInbox() {
+    if (busy) return;
+    fetch(INBOX, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sender: senderId() })
+    }).then(function (resp) {
+      return resp.ok ? resp.json() : [];
+    }).then(function (data) {
+      toEntries(data).forEach(function (e) {
+        addMessage(e, false);
+        record(e);
+      });
+    }).catch(function () { /* no network: the next poll tries again */ });
+  }
+
   senderId();
   restore();
+  pollInbox();
+  setInterval(pollInbox, INBOX_EVERY_MS);
 })();

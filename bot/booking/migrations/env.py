@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import bot.care.models  # noqa: F401  (its tables join the same metadata)
 from bot.booking.models import metadata
 
 config = context.config

@@ -1,0 +1,235 @@
+"""Appointment reminders (issue 14 item 4): the day before, on the booking's channel, once.
+
+WeChat goes to the local fake WeChat API of tests/test_wechat.py (token + customer-service
+and template messages over real HTTP, through wechatpy); web chat / REST reminders are kept
+in the store and handed out by the inbox channel, served by a real Sanic server. Every test
+runs on SQLite and on the local PostgreSQL; the concurrent runs race real threads, each with
+its own engine (as two cron jobs on two machines would).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import pytest
+import requests
+from rasa.core.channels.channel import register
+from sanic import Sanic
+from sqlalchemy import select
+
+from bot.booking import BookingRepository, dispose_engines
+from bot.booking.db import make_engine
+from bot.care.kept import KeptMessageStore
+from bot.care.models import BookingReminder
+from bot.channels.inbox import InboxInput, PollLimiter
+from bot.reminders import MAX_ATTEMPTS, WeChatReminderSender, main, run_reminders
+from tests.test_booking_repo import MONDAY, TODAY, book, prepare
+from tests.test_wechat import APPID, FakeWeChatApi, ServerThread
+
+#: The Sunday evening before MONDAY, when the daily run reminds Monday's bookings.
+SUNDAY_EVENING = datetime.combine(MONDAY, time(10, 0), tzinfo=timezone.utc).replace(
+    day=MONDAY.day - 1
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'booking.db'}"
+    else:
+        yield request.getfixturevalue("pg_url")
+    dispose_engines()
+
+
+@pytest.fixture()
+def repo(db_url: str, tmp_path: Path) -> BookingRepository:
+    return BookingRepository(prepare(db_url, tmp_path))
+
+
+@pytest.fixture()
+def fake_api() -> Iterator[FakeWeChatApi]:
+    api = FakeWeChatApi()
+    yield api
+    api.close()
+
+
+def wechat(api: FakeWeChatApi, template_id: str | None = None) -> WeChatReminderSender:
+    return WeChatReminderSender(APPID, "s3cret", api.base, template_id)
+
+
+def claims(repo: BookingRepository) -> List[Any]:
+    with repo._engine.connect() as conn:
+        return conn.execute(select(BookingReminder.__table__)).all()
+
+
+def test_wechat_reminder_carries_time_hall_documents_and_cancel_and_goes_once(
+    repo: BookingRepository, fake_api: FakeWeChatApi
+) -> None:
+    made = book(repo, n=1, channel="wechat", sender_id="oCitizen1", start=time(9, 30))
+    assert made.ok, made
+    done = run_reminders(repo._engine, now=SUNDAY_EVENING, wechat=wechat(fake_api))
+    assert done.sent == [made.code] and not done.failed
+    (message,) = fake_api.sent
+    assert message["touser"] == "oCitizen1" and fake_api.apis == ["custom"]
+    text = message["text"]["content"]
+    for part in ("预约提醒", "09:30", "湖州市市民服务中心出入境接待大厅", made.code, "居民身份证"):
+        assert part in text, part
+    assert f"取消预约 {made.code}" in text
+    again = run_reminders(repo._engine, now=SUNDAY_EVENING, wechat=wechat(fake_api))
+    assert again.skipped == [made.code] and again.sent == []
+    assert len(fake_api.sent) == 1
+    (claim,) = claims(repo)
+    assert claim.status == "sent" and claim.sent_at is not None
+
+
+def test_template_message_when_a_template_is_configured(
+    repo: BookingRepository, fake_api: FakeWeChatApi
+) -> None:
+    made = book(repo, n=2, channel="wechat", sender_id="oCitizen2")
+    run_reminders(repo._engine, day=MONDAY, wechat=wechat(fake_api, "TPL-REMIND"))
+    (message,) = fake_api.sent
+    assert fake_api.apis == ["template"] and message["template_id"] == "TPL-REMIND"
+    fields = message["data"]
+    assert fields["keyword1"]["value"] == f"{MONDAY.isoformat()} 09:00"
+    assert fields["keyword3"]["value"] == made.code
+    assert f"取消预约 {made.code}" in fields["remark"]["value"]
+
+
+def test_a_refused_reminder_is_tried_again_a_bounded_number_of_times(
+    repo: BookingRepository, fake_api: FakeWeChatApi
+) -> None:
+    made = book(repo, n=3, channel="wechat", sender_id="oQuiet")
+    fake_api.refuse_with = 45015  # the citizen wrote nothing for 48 hours
+    first = run_reminders(repo._engine, day=MONDAY, wechat=wechat(fake_api))
+    assert first.failed == [made.code] and fake_api.sent == []
+    assert claims(repo)[0].error == "45015"
+    for _ in range(MAX_ATTEMPTS + 2):
+        run_reminders(repo._engine, day=MONDAY, wechat=wechat(fake_api))
+    assert claims(repo)[0].attempts == MAX_ATTEMPTS
+    fake_api.refuse_with = 0
+    late = run_reminders(repo._engine, day=MONDAY, wechat=wechat(fake_api))
+    assert late.skipped == [made.code] and fake_api.sent == []  # the attempts are used up
+
+
+def test_web_reminder_is_kept_for_the_same_sender_only_and_handed_out_once(
+    repo: BookingRepository,
+) -> None:
+    made = book(repo, n=4, channel="rest", sender_id="web-owner")
+    cancelled = book(repo, n=5, channel="rest", sender_id="web-other")
+    assert repo.cancel(cancelled.code, actor="web-other", channel="rest").ok
+    done = run_reminders(repo._engine, now=SUNDAY_EVENING, wechat=None)
+    assert done.kept == [made.code]  # a cancelled booking is not reminded
+    kept = KeptMessageStore(repo._engine)
+    at = SUNDAY_EVENING
+    assert kept.take("web-intruder", "rest", at=at) == []
+    assert kept.take("web-owner", "wechat", at=at) == []  # same id, another channel: not theirs
+    (text,) = kept.take("web-owner", "rest", at=at)
+    assert made.code in text and "09:00" in text and "取消预约" in text
+    assert kept.take("web-owner", "rest", at=at) == []
+    run_reminders(repo._engine, now=SUNDAY_EVENING)
+    assert kept.take("web-owner", "rest", at=at) == []
+    unread = book(repo, n=7, channel="rest", sender_id="web-late", start=time(10, 0))
+    run_reminders(repo._engine, now=SUNDAY_EVENING)
+    after_the_day = datetime.combine(MONDAY, time(23, 59), tzinfo=timezone.utc)
+    assert kept.take("web-late", "rest", at=after_the_day) == []  # kept until the day ends
+    assert unread.ok
+
+
+def test_wechat_bookings_wait_when_wechat_is_not_configured(repo: BookingRepository) -> None:
+    made = book(repo, n=6, channel="wechat", sender_id="oNoConfig")
+    assert run_reminders(repo._engine, day=MONDAY, wechat=None).failed == [made.code]
+    assert claims(repo) == []  # not claimed: a configured run later still sends it
+
+
+def test_two_runs_at_once_send_each_reminder_once(
+    db_url: str, repo: BookingRepository, fake_api: FakeWeChatApi
+) -> None:
+    codes = {
+        book(
+            repo,
+            n=10 + i,
+            channel=("wechat", "rest")[i % 2],
+            sender_id=f"o-race-{i}",
+            start=time(9 + i // 2, 30 * (i % 2)),
+        ).code
+        for i in range(6)
+    }
+    barrier = threading.Barrier(4)
+
+    def one_run(_: int) -> Any:
+        engine = make_engine(db_url)  # each run its own pool, like another machine
+        try:
+            barrier.wait()
+            return run_reminders(engine, day=MONDAY, wechat=wechat(fake_api))
+        finally:
+            engine.dispose()
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one_run, range(4)))
+    delivered = [c for r in results for c in r.sent + r.kept]
+    assert sorted(delivered) == sorted(codes) and not any(r.failed for r in results)
+    assert sorted(m["touser"] for m in fake_api.sent) == ["o-race-0", "o-race-2", "o-race-4"]
+    kept = KeptMessageStore(repo._engine)
+    taken = [kept.take(f"o-race-{i}", "rest", at=SUNDAY_EVENING) for i in (1, 3, 5)]
+    assert [len(t) for t in taken] == [1, 1, 1]
+
+
+def test_the_command_prints_what_it_did(
+    db_url: str, repo: BookingRepository, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from bot.settings import get_settings
+
+    book(repo, n=20, channel="rest", sender_id="web-cli")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.delenv("WECHAT_APPID", raising=False)
+    get_settings.cache_clear()
+    try:
+        assert main(["--day", MONDAY.isoformat()]) == 0
+        assert "kept for the web chat 1" in capsys.readouterr().out
+        assert main(["--day", MONDAY.isoformat()]) == 0
+        assert "already done 1" in capsys.readouterr().out
+    finally:
+        get_settings.cache_clear()
+
+
+# --- the inbox channel over HTTP ---------------------------------------------------------------
+
+
+def test_the_inbox_hands_kept_messages_to_their_sender_once(repo: BookingRepository) -> None:
+    made = book(repo, n=30, channel="rest", sender_id="web-inbox")
+    run_reminders(repo._engine, day=MONDAY, now=SUNDAY_EVENING)
+    app = Sanic(f"inbox_test_{uuid.uuid4().hex[:8]}")
+    channel = InboxInput(
+        lambda: KeptMessageStore(repo._engine),
+        PollLimiter(per_minute=5),
+        clock=lambda: SUNDAY_EVENING,
+    )
+    register([channel], app, route="/webhooks/")
+    server = ServerThread(app).start()
+    url = f"{server.base}/webhooks/inbox/poll"
+    try:
+        other = requests.post(url, json={"sender": "web-guess"}, timeout=10)
+        assert other.status_code == 200 and other.json() == []
+        mine = requests.post(url, json={"sender": "web-inbox"}, timeout=10)
+        assert mine.status_code == 200
+        (message,) = mine.json()
+        assert message["recipient_id"] == "web-inbox" and made.code in message["text"]
+        assert requests.post(url, json={"sender": "web-inbox"}, timeout=10).json() == []
+        assert requests.post(url, data=b"[1]", timeout=10).status_code == 400
+        assert requests.post(url, json={"message": "no sender"}, timeout=10).status_code == 400
+        limited = requests.post(url, json={"sender": "web-inbox"}, timeout=10)
+        assert limited.status_code == 429  # the sixth poll this minute from this address
+        proxied = {"X-Forwarded-For": "203.0.113.5"}  # another citizen behind the local nginx
+        behind = requests.post(url, json={"sender": "web-inbox"}, headers=proxied, timeout=10)
+        assert behind.status_code == 200 and behind.json() == []
+    finally:
+        server.stop()
+
+
+def test_today_and_monday_are_what_the_booking_helpers_assume() -> None:
+    assert TODAY < MONDAY and MONDAY.weekday() == 0 and isinstance(MONDAY, date)
