@@ -42,4 +42,6 @@ def fresh_person() -> Person:
     """Someone no other test books: a random serial and a random mobile number."""
     body = f"33052119900315{_rng.randrange(1000):03d}"
     phone = f"139{_rng.randrange(10**8):08d}"
-    return Person(body + ric.calc_check_digit(body), phone)
+    id_number = body + ric.calc_check_digit(body + "?")  # it reads the number with its check digit
+    assert ric.is_valid(id_number), id_number
+    return Person(id_number, phone)
