@@ -409,29 +409,35 @@ def test_concurrent_messages_of_one_sender_over_both_replicas_are_serialised(
     cluster: Cluster,
 ) -> None:
     sender = uuid.uuid4().hex
-    cluster.say("你好", sender)  # the session starts before the burst
+    cluster.say("你好", sender)  # the session starts before the bursts
     results: dict[str, tuple[str, int]] = {}
-    start = threading.Barrier(len(QUESTIONS))
+    # Three bursts: each releases its messages at once, so the first turns on the two
+    # replicas start together (unserialised, they overlapped in time and left the stored
+    # events out of order: seen with one in-process lock per replica).
+    bursts = [QUESTIONS, [f"请问{q}" for q in QUESTIONS], [f"{q}？" for q in QUESTIONS]]
+    for burst in bursts:
+        start = threading.Barrier(len(burst))
 
-    def send(question: str) -> None:
-        start.wait(timeout=30)
-        replies, port = cluster.say(question, sender)
-        results[question] = (_text(replies), port)
+        def send(question: str, start: threading.Barrier = start) -> None:
+            start.wait(timeout=30)
+            replies, port = cluster.say(question, sender)
+            results[question] = (_text(replies), port)
 
-    threads = [threading.Thread(target=send, args=(q,)) for q in QUESTIONS]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=600)
+        threads = [threading.Thread(target=send, args=(q,)) for q in burst]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=600)
+    sent = [q for burst in bursts for q in burst]
 
     busy = _domain_text("utter_system_busy")
-    assert set(results) == set(QUESTIONS)
+    assert set(results) == set(sent)
     assert {port for _, port in results.values()} == set(cluster.rasa)
     assert [q for q, (text, _) in results.items() if not text or busy in text] == []
 
     events = cluster.events(sender)
     said = [e["text"] for e in events if e["event"] == "user"]
-    assert sorted(said) == sorted(["你好", *QUESTIONS]), said  # none lost, none twice
+    assert sorted(said) == sorted(["你好", *sent]), said  # none lost, none twice
     stamps = [e["timestamp"] for e in events]
     assert stamps == sorted(stamps), "stored events are out of order"
     # One turn at a time: every user message is answered and closed by action_listen
