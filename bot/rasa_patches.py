@@ -26,6 +26,8 @@ each is a wrapper around the original function, so an upgrade shows at once if i
   English variations of the domain responses are chosen from it. Stock Rasa fills slots
   only from entities, intents or custom actions; an entity on every message would have to
   be annotated in every test story, and a custom action would cost a call per turn.
+- A tracker store outage fails the turn (busy reply) instead of running it on an empty
+  conversation kept in memory (bot.store_faults).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional
 
+from bot import store_faults
 from bot.inputs import BUSY_RESPONSE
 
 logger = logging.getLogger(__name__)
@@ -297,4 +300,5 @@ def install() -> None:
     _tracker_without_replays()
     _language_slot()
     _observability()
+    store_faults.install()
     _installed = True

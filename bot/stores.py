@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional
 
 import sqlalchemy as sa
-from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.lock_store import InMemoryLockStore, LockStore
+from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
 
 from bot.privacy import mask_text
+from bot.redis_lock import AtomicRedisLockStore
 from bot.settings import get_settings
 from bot.tracker_window import IdentityMap
 
@@ -88,15 +90,30 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
     why deployments use PostgreSQL.
     """
 
+    engine: sa.engine.Engine
+
     def __init__(self, *args: Any, cache_events: int = 50_000, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.engine.dialect.name == "sqlite":
             sqlalchemy_event.listen(self.engine, "connect", _write_ahead_log)
             self.engine.dispose()  # connections opened while creating the tables reconnect
+        else:
+            self._ping_before_use()
         self._cache_events = cache_events
         self._cached: "OrderedDict[str, DialogueStateTracker]" = OrderedDict()
         self._cached_events = 0
         self._stored: "IdentityMap[DialogueStateTracker, _Stored]" = IdentityMap()
+
+    def _ping_before_use(self) -> None:
+        """Check a pooled connection before each use (a server restart left them all dead).
+
+        Without it, the first turn after PostgreSQL came back failed once more on a stale
+        connection (tests/test_replicas.py); the ping costs one round trip per checkout.
+        """
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = sa.create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+        self.sessionmaker = sessionmaker(bind=self.engine)
 
     def _additional_events(self, session: Any, tracker: Any) -> Iterator[Any]:
         for event in super()._additional_events(session, tracker):
@@ -231,14 +248,18 @@ class EnvTrackerStore:
 
 
 class EnvLockStore:
-    """Factory: a Redis lock store when REDIS_URL is set, else an in-memory one."""
+    """Factory: a Redis lock store when REDIS_URL is set, else an in-memory one.
+
+    The Redis one is bot.redis_lock.AtomicRedisLockStore: stock RedisLockStore loses or
+    shares tickets when two replicas change one conversation's queue at once (#9213).
+    """
 
     def __new__(cls, endpoint_config: Any = None) -> LockStore:
         redis_url = get_settings().redis_url
         if not redis_url:
             return InMemoryLockStore()
         url = make_url(redis_url)
-        return RedisLockStore(
+        return AtomicRedisLockStore(
             host=url.host or "localhost",
             port=url.port or 6379,
             db=int(url.database or 1),

@@ -105,3 +105,25 @@ def test_sealed_values_round_trip_and_reject_tampering():
     assert ID not in token and unseal(token) == ID
     assert unseal(token[:-3] + "abc") is None
     assert unseal(ID) is None and unseal(None) is None
+
+
+def test_postgres_tracker_store_survives_its_connections_being_cut(pg_url, settings_env):
+    """A PostgreSQL restart kills every pooled connection; the next turn still reads."""
+    settings_env(TRACKER_STORE_URL=pg_url)
+    store = EnvTrackerStore(domain=Domain.empty())
+    tracker = DialogueStateTracker("citizen-cut", slots=[])
+    tracker.update(UserUttered("你好", intent={"name": "greet", "confidence": 1.0}))
+    asyncio.run(store.save(tracker))
+    admin = sa.create_engine(pg_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        cut = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :n AND pid <> pg_backend_pid()"
+            ),
+            {"n": pg_url.rsplit("/", 1)[1]},
+        ).scalar()
+    admin.dispose()
+    assert cut >= 1  # the store's pooled connection was among them
+    again = asyncio.run(store.retrieve("citizen-cut"))
+    assert again is not None and again.latest_message.text == "你好"
