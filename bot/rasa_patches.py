@@ -26,6 +26,8 @@ each is a wrapper around the original function, so an upgrade shows at once if i
   English variations of the domain responses are chosen from it. Stock Rasa fills slots
   only from entities, intents or custom actions; an entity on every message would have to
   be annotated in every test story, and a custom action would cost a call per turn.
+- While a human-handoff case is open, the citizen's messages go to the case and the bot
+  stays quiet (bot.handoff.relay).
 """
 
 from __future__ import annotations
@@ -240,4 +242,7 @@ def install() -> None:
     _bounded_history()
     _tracker_without_replays()
     _language_slot()
+    from bot.handoff import relay
+
+    relay.install()
     _installed = True

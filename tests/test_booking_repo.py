@@ -154,7 +154,7 @@ def test_migration_matches_models_and_is_idempotent(db_url: str, tmp_path: Path)
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert diff == []
-    assert version == "0002"
+    assert version == "0003"
 
 
 def test_sync_real_halls_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
