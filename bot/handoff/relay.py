@@ -76,6 +76,21 @@ async def _say(
     await processor.execute_side_effects([event], tracker, output_channel)
 
 
+async def _run_alone(processor: Any, tracker: Any, output_channel: Any, name: str) -> None:
+    """Run one action of the domain, then listen: no policy predicts around it (after an
+    emergency hand-over the policies would otherwise add a low-confidence fallback)."""
+    from rasa.core.actions.action import action_for_name_or_text
+    from rasa.core.policies.policy import PolicyPrediction
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME
+    from rasa.shared.core.events import ActionExecuted
+
+    action = action_for_name_or_text(name, processor.domain, processor.action_endpoint)
+    prediction = PolicyPrediction.for_action_name(processor.domain, name, "handoff_relay")
+    await processor._run_action(action, tracker, output_channel, processor.nlg, prediction)
+    if not (tracker.latest_action_name == ACTION_LISTEN_NAME):
+        tracker.update(ActionExecuted(ACTION_LISTEN_NAME), processor.domain)
+
+
 def _ran_this_turn(tracker: Any, action: str) -> bool:
     from rasa.shared.core.events import ActionExecuted, UserUttered
 
@@ -116,12 +131,10 @@ async def relay_turn(processor: Any, original: Any, output_channel: Any, tracker
             and HANDOFF_ACTION in processor.domain.action_names_or_texts
             and not _ran_this_turn(tracker, HANDOFF_ACTION)
         ):
-            tracker.trigger_followup_action(HANDOFF_ACTION)
-            await original(processor, output_channel, tracker)
+            await _run_alone(processor, tracker, output_channel, HANDOFF_ACTION)
         return
-    if is_end_request(text, intent):
-        tracker.trigger_followup_action(END_ACTION)
-        await original(processor, output_channel, tracker)
+    if is_end_request(text, intent) and END_ACTION in processor.domain.action_names_or_texts:
+        await _run_alone(processor, tracker, output_channel, END_ACTION)
         return
     try:
         await asyncio.to_thread(queue.add_citizen_message, int(state.case_id or 0), text)

@@ -25,7 +25,7 @@ def _words() -> Mapping[str, Any]:
 def _label_of(slot: str, value: Any) -> str:
     """How the guide console names a slot value (data/wording/guide.yml), else the value."""
     guide = wording("guide")
-    if slot == "service":
+    if slot in ("service", "booking_service"):
         try:
             from bot.kb import get_kb
 
@@ -34,6 +34,10 @@ def _label_of(slot: str, value: Any) -> str:
                 return str(topics[value].name)
         except Exception:
             pass
+    if slot == "last_aspect":
+        from bot.wording import labels
+
+        return labels("aspects").get(str(value), str(value))
     named = (guide.get("value_labels") or {}).get(slot) or {}
     return str(named.get(value, value))
 
@@ -103,7 +107,10 @@ def build_summary(
     """The masked summary of one conversation (JSON-ready)."""
     words = _words()
     hidden = set(words.get("hidden_slots") or [])
-    slot_labels = wording("guide").get("slot_labels") or {}
+    slot_labels = {
+        **(words.get("slot_labels") or {}),
+        **(wording("guide").get("slot_labels") or {}),
+    }
     filled = []
     for name, value in slots.items():
         if name in hidden or value in (None, "", [], {}) or isinstance(value, (dict, list)):
