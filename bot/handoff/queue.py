@@ -297,11 +297,25 @@ class HandoffQueue:
         """The conversation's open case and every message not yet delivered to it (also
         those of cases closed since), marked delivered by `via` in the same transaction."""
         at = _now(now)
+        case_ids = select(_cases.c.id).where(
+            and_(_cases.c.sender_id == sender_id, _cases.c.channel == channel)
+        )
+        # Most turns have no case at all: a read, so they never queue for SQLite's write lock.
+        with self._read() as conn:
+            if self._open_case(conn, sender_id, channel) is None and not conn.execute(
+                select(_messages.c.id)
+                .where(
+                    and_(
+                        _messages.c.case_id.in_(case_ids),
+                        _messages.c.author != "citizen",
+                        _messages.c.delivered_at.is_(None),
+                    )
+                )
+                .limit(1)
+            ).first():
+                return CaseState(None, None, 0, "zh", [])
         with self._write() as conn:
             case = self._open_case(conn, sender_id, channel)
-            case_ids = select(_cases.c.id).where(
-                and_(_cases.c.sender_id == sender_id, _cases.c.channel == channel)
-            )
             pending = self._claim(conn, _messages.c.case_id.in_(case_ids), at, via)
             if case is None:
                 return CaseState(None, None, 0, "zh", pending)
