@@ -302,17 +302,20 @@ class HandoffQueue:
         )
         # Most turns have no case at all: a read, so they never queue for SQLite's write lock.
         with self._read() as conn:
-            if self._open_case(conn, sender_id, channel) is None and not conn.execute(
-                select(_messages.c.id)
-                .where(
-                    and_(
-                        _messages.c.case_id.in_(case_ids),
-                        _messages.c.author != "citizen",
-                        _messages.c.delivered_at.is_(None),
+            if (
+                self._open_case(conn, sender_id, channel) is None
+                and not conn.execute(
+                    select(_messages.c.id)
+                    .where(
+                        and_(
+                            _messages.c.case_id.in_(case_ids),
+                            _messages.c.author != "citizen",
+                            _messages.c.delivered_at.is_(None),
+                        )
                     )
-                )
-                .limit(1)
-            ).first():
+                    .limit(1)
+                ).first()
+            ):
                 return CaseState(None, None, 0, "zh", [])
         with self._write() as conn:
             case = self._open_case(conn, sender_id, channel)
