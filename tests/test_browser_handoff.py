@@ -116,6 +116,12 @@ def test_queue_page_emergency_first_take_reply_close(browser: Any, standin: tupl
             "t => document.querySelector('#case .messages').innerText.includes(t)",
             arg="请带上死亡证明和户口簿",
         )
+        # the citizen writes meanwhile: it shows up without re-opening the case
+        queue.add_citizen_message(urgent.case_id, "好的，明天上午去")
+        page.wait_for_function(
+            "t => document.querySelector('#case .messages').innerText.includes(t)",
+            arg="好的，明天上午去",
+        )
         shot(page, "handoff_case")
         page.click("#close")
         page.wait_for_function("() => !document.querySelector('#close')")

@@ -9,6 +9,8 @@
   var pane = document.getElementById("case");
   var statusLine = document.getElementById("queue-status");
   var chosen = null;
+  var chosenStatus = null;
+  var messageList = null;
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -76,6 +78,27 @@
     return c;
   }
 
+  function fillMessages(ml, messages) {
+    ml.textContent = "";
+    messages.forEach(function (m) {
+      var li = el("li");
+      li.appendChild(el("span", "who", m.from_label));
+      li.appendChild(document.createTextNode(m.text));
+      ml.appendChild(li);
+    });
+  }
+
+  // New citizen messages appear without re-opening the case; the reply box is left alone.
+  function refreshChosen() {
+    if (chosen === null || !messageList) return;
+    var id = chosen;
+    getJson(API + "/" + id).then(function (c) {
+      if (id !== chosen) return;
+      if (c.status !== chosenStatus) { renderCase(c); return; }
+      fillMessages(messageList, c.messages);
+    }).catch(function () { /* shown by the list refresh */ });
+  }
+
   function renderCase(c) {
     pane.textContent = "";
     var head = section("#" + c.id + " " + (c.topic || "") + "（" + c.status_label + "）");
@@ -116,12 +139,9 @@
 
     var talk = section("人工对话");
     var ml = el("ul", "turns messages");
-    c.messages.forEach(function (m) {
-      var li = el("li");
-      li.appendChild(el("span", "who", m.from_label));
-      li.appendChild(document.createTextNode(m.text));
-      ml.appendChild(li);
-    });
+    fillMessages(ml, c.messages);
+    messageList = ml;
+    chosenStatus = c.status;
     talk.appendChild(ml);
     if (c.status === "taken" && c.taken_by_me) {
       var form = el("form", "reply");
@@ -167,5 +187,6 @@
   refresh();
   setInterval(function () {
     refresh();
+    refreshChosen();
   }, REFRESH_MS);
 })();
