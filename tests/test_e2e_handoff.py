@@ -127,3 +127,23 @@ def test_two_misunderstood_messages_in_a_row_hand_over(live_bot: Any) -> None:
     replies = live_bot.say("呜啦啦 叭叭叭", sender)
     assert texts(replies).startswith(first_text("utter_handoff_after_fallbacks"))
     assert token_of(replies)
+
+
+def test_wechat_citizen_gets_the_staff_reply_with_the_next_passive_reply(live_bot: Any) -> None:
+    """The live servers have no WeChat app secret, so the console cannot use the
+    customer-service API: the reply waits and comes with the citizen's next message."""
+    from tests.test_wechat import _live_say
+
+    base = live_bot.url
+    openid = f"oHandoff{uuid.uuid4().hex[:8]}"
+    marker = uuid.uuid4().hex[:8]
+    _live_say(base, openid, f"台湾通行证怎么办 {marker}")
+    assert "转人工服务" in _live_say(base, openid, "转人工")
+    case = case_with(base, marker)
+    assert case["channel"] == "wechat"
+    staff(base, case["id"], "take")
+    answer = staff(base, case["id"], "reply", "您好，请问是首次申请吗？")
+    assert answer["delivery"] == "pending"
+    reply = _live_say(base, openid, "在吗")
+    assert reply == f"{TAKEN}\n\n【工作人员】您好，请问是首次申请吗？"
+    assert _live_say(base, openid, "结束人工") == ENDED
