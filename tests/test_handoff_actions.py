@@ -170,3 +170,13 @@ def test_without_the_database_the_phone_numbers_are_given(monkeypatch, tmp_path:
     assert responses(messages) == ["utter_handoff"]
     assert "12367" == messages[0]["hotline"]
     assert json.dumps(messages, ensure_ascii=False).count("·") >= 2  # one line per hall
+
+
+def test_end_words_and_asking_for_a_person() -> None:
+    from bot.handoff.relay import asks_for_person, is_end_request
+
+    assert is_end_request("结束人工！", None) and is_end_request("退出 人工", "greet")
+    assert is_end_request("whatever", "end_handoff")
+    assert not is_end_request("我想结束人工服务之前再问一句护照多少钱", "ask_fee")
+    assert asks_for_person("我爸病危了，帮我转人工") and asks_for_person("能找工作人员吗")
+    assert not asks_for_person("我爸病危了，要马上出国")

@@ -114,8 +114,8 @@ async def relay_turn(processor: Any, original: Any, output_channel: Any, tracker
         state: Optional[CaseState] = await asyncio.to_thread(
             queue.take_pending, tracker.sender_id, channel
         )
-    except Exception:  # HandoffUnavailable or a bug: the bot answers as usual
-        logger.warning("handoff queue unavailable; the bot answers this turn", exc_info=True)
+    except Exception as exc:  # HandoffUnavailable (or a bug): the bot answers as usual
+        logger.warning("handoff queue unavailable (%s); the bot answers", type(exc).__name__)
         state = None
     if state is not None:
         for message in state.pending:
