@@ -28,6 +28,8 @@ each is a wrapper around the original function, so an upgrade shows at once if i
   be annotated in every test story, and a custom action would cost a call per turn.
 - A tracker store outage fails the turn (busy reply) instead of running it on an empty
   conversation kept in memory (bot.store_faults).
+- While a human-handoff case is open, the citizen's messages go to the case and the bot
+  stays quiet (bot.handoff.relay).
 """
 
 from __future__ import annotations
@@ -235,7 +237,7 @@ def _observability() -> None:
     import time
 
     import rasa.core.run as run_module
-    from rasa.core.actions.action import ActionDefaultFallback
+    from rasa.core.actions.action import ActionDefaultFallback, RemoteAction
     from rasa.core.agent import Agent
     from rasa.core.processor import MessageProcessor
 
@@ -248,6 +250,7 @@ def _observability() -> None:
     original_handle = Agent.handle_message
     original_loop = MessageProcessor._run_prediction_loop
     original_fallback = ActionDefaultFallback.run
+    original_remote = RemoteAction.run
 
     def configure_app(*args: Any, **kwargs: Any) -> Any:
         app = original_configure(*args, **kwargs)
@@ -274,7 +277,15 @@ def _observability() -> None:
         metrics.record_default_fallback()
         return await original_fallback(self, *args, **kwargs)
 
+    async def remote_run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # The handoff's own action_default_fallback (actions/handoff.py) replaces the
+        # built-in one, whether the rules predict it or the two-stage fallback gives up.
+        if self.name() == metrics.FALLBACK_ACTION:
+            metrics.record_default_fallback()
+        return await original_remote(self, *args, **kwargs)
+
     default_fallback.__wrapped__ = original_fallback  # type: ignore[attr-defined]
+    remote_run.__wrapped__ = original_remote  # type: ignore[attr-defined]
     configure_app.__wrapped__ = original_configure  # type: ignore[attr-defined]
     handle_message.__wrapped__ = original_handle  # type: ignore[attr-defined]
     _run_prediction_loop.__wrapped__ = original_loop  # type: ignore[attr-defined]
@@ -282,6 +293,7 @@ def _observability() -> None:
     Agent.handle_message = handle_message
     MessageProcessor._run_prediction_loop = _run_prediction_loop
     ActionDefaultFallback.run = default_fallback
+    RemoteAction.run = remote_run
 
 
 def install() -> None:
@@ -301,4 +313,7 @@ def install() -> None:
     _language_slot()
     _observability()
     store_faults.install()
+    from bot.handoff import relay
+
+    relay.install()
     _installed = True

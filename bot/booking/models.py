@@ -216,3 +216,7 @@ class PendingPersonal(Base):
     expires_at = Column(DateTime(timezone=True), nullable=False)
 
     __table_args__ = (Index("ix_pending_personal_expires_at", "expires_at"),)
+
+
+# The handoff queue's tables live in this schema too (same metadata, same migrations).
+from bot.handoff import models as _handoff_models  # noqa: E402,F401

@@ -557,9 +557,12 @@ class GuideInput(InputChannel):
         self,
         repository_factory: Optional[Callable[[], SlotSource]] = None,
         auth: Optional[GuideAuth] = None,
+        wechat_sender: Optional[Callable[[], Any]] = None,
     ) -> None:
         self.repository_factory = repository_factory or default_repository
         self.auth = auth  # None: read from the environment when the server starts
+        #: The handoff queue's WeChat customer-service sender (tests: a fake API's).
+        self.wechat_sender = wechat_sender
 
     def url_prefix(self) -> str:
         return "/guide"
@@ -567,12 +570,17 @@ class GuideInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint(f"guide_{id(self)}", __name__)
         static_page_routes(bp, WEB_ROOT / "guide", "guide")
-        protect(
+        auth = self.auth or GuideAuth.from_env()
+        protect(bp, auth, WEB_ROOT / "guide", self.url_prefix(), SECURITY_HEADERS)
+        # The handoff queue (/guide/queue, /guide/api/queue…), behind the same check.
+        from bot.channels.guide_queue import add_queue_routes, default_wechat_sender
+
+        add_queue_routes(
             bp,
-            self.auth or GuideAuth.from_env(),
+            auth,
             WEB_ROOT / "guide",
-            self.url_prefix(),
             SECURITY_HEADERS,
+            wechat_sender=self.wechat_sender or default_wechat_sender,
         )
 
         add_care_routes(bp, SECURITY_HEADERS)  # satisfaction figures (issue 14)

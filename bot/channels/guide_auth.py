@@ -390,6 +390,23 @@ def protect(
         )
 
 
+def staff_session_id(request: Request, auth: GuideAuth) -> Optional[str]:
+    """Which staff session made this request, for "only who took a case answers it".
+
+    Password mode: a hash of the session cookie the server signed and still accepts (the
+    shared password has no per-person accounts, so the session is the identity); loopback
+    mode: the counter PC itself; locked: nobody.
+    """
+    if auth.mode is Mode.LOOPBACK:
+        return "loopback" if is_loopback(request) else None
+    if auth.mode is not Mode.PASSWORD or auth.signer is None:
+        return None
+    token = request.cookies.get(COOKIE_NAME)
+    if not token or auth.signer.expires_at(token) is None:
+        return None
+    return hashlib.sha256(token.encode("ascii")).hexdigest()[:32]
+
+
 def _set_cookie(resp: HTTPResponse, request: Request, value: str, max_age: int, path: str) -> None:
     resp.cookies[COOKIE_NAME] = value
     cookie = resp.cookies[COOKIE_NAME]

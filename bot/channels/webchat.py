@@ -88,4 +88,7 @@ class WebChatInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint(f"webchat_{id(self)}", __name__)
         static_page_routes(bp, WEB_ROOT / "webchat", "webchat")
+        from bot.channels.handoff_web import add_citizen_routes
+
+        add_citizen_routes(bp, SECURITY_HEADERS)  # GET /webchat/handoff: staff replies
         return bp

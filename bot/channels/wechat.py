@@ -27,6 +27,9 @@ Why it looks the way it does:
   passive reply and on the late customer-service path alike.
 - Passive replies are plain text (max 2048 bytes), so buttons become "回复 1 …" lines and a
   numeric reply is mapped back to the button payload; long replies are split.
+- A hand-over with WECHAT_HANDOFF=transfer (bot/handoff/config.py): the bot's custom
+  message `{"wechat_transfer": true}` becomes WeChat's own transfer_customer_service reply
+  (wechatpy's TransferCustomerServiceReply), so the account's customer-service agents answer.
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ WELCOME_RESPONSE = "utter_wechat_welcome"
 TRUNCATED_RESPONSE = "utter_wechat_truncated"
 BUTTON_RESPONSE = "utter_wechat_button"
 IMAGE_RESPONSE = "utter_wechat_image"
+#: The reply part that stands for WeChat's transfer reply (a hand-over, WECHAT_HANDOFF=transfer).
+#: A control character, so no text a citizen or the domain produces can ever equal it.
+TRANSFER_PART = "\x00transfer_customer_service"
 _NUMERIC_REPLY = re.compile(r"^\s*(?:回复)?\s*(\d{1,2})\s*[.。、)）]?\s*$")
 # Query parameters as WeChat sends them; anything else cannot be signed by WeChat.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -358,6 +364,26 @@ def render_text_reply(to_user: str, from_user: str, content: str, now: float) ->
     )
 
 
+def wants_transfer(messages: List[Dict[str, Any]]) -> bool:
+    """The bot asked for WeChat's transfer reply (actions/handoff.py, WECHAT_HANDOFF=transfer)."""
+    return any(
+        isinstance(m.get("custom"), dict) and m["custom"].get("wechat_transfer") is True
+        for m in messages
+    )
+
+
+def render_transfer_reply(to_user: str, from_user: str, now: float) -> str:
+    """wechatpy's TransferCustomerServiceReply, with values that cannot break its CDATA."""
+    from wechatpy.replies import TransferCustomerServiceReply
+
+    def safe(value: str) -> str:
+        return _XML_ILLEGAL.sub("", value).replace("]]>", "")
+
+    return TransferCustomerServiceReply(
+        source=safe(from_user), target=safe(to_user), time=int(now)
+    ).render()
+
+
 def busy_parts(agent: Any) -> List[str]:
     """`utter_system_busy` from the running model (bot.inputs), as WeChat text parts."""
     return split_text("\n".join(str(m.get("text") or "") for m in busy_messages(agent)))
@@ -569,7 +595,10 @@ class WeChatInput(InputChannel):
         if reply is None:
             return response.text("success")
 
-        xml = render_text_reply(inbound.openid, inbound.account, reply, self.clock())
+        if reply == TRANSFER_PART:
+            xml = render_transfer_reply(inbound.openid, inbound.account, self.clock())
+        else:
+            xml = render_text_reply(inbound.openid, inbound.account, reply, self.clock())
         if encrypted and self._crypto is not None:
             xml = self._crypto.encrypt_message(xml, args.get("nonce"), args.get("timestamp"))
         return response.text(xml, content_type="application/xml; charset=utf-8")
@@ -749,6 +778,8 @@ class WeChatInput(InputChannel):
         except Exception:
             logger.exception("bot failed on a WeChat message")
             return busy_parts(agent)  # the last buttons stay valid for the citizen's retry
+        if wants_transfer(collector.messages):
+            return [TRANSFER_PART]
         rendered, new_buttons = render_bot_messages(collector.messages)
         if not rendered.strip():
             # Rasa swallows a failed custom action (action server down) and replies nothing.
@@ -807,6 +838,8 @@ class WeChatInput(InputChannel):
         if delay:
             await asyncio.sleep(delay)  # let the passive reply reach the user first
         for part in parts:
+            if part == TRANSFER_PART:  # only a passive reply can transfer; nothing to send
+                continue
             try:
                 await self.sender.send_text(openid, part)
             except Exception:

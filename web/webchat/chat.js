@@ -9,6 +9,11 @@
   var LOG_KEY = "crj.webchat.transcript";
   var MAX_LOG = 200;
   var TIMEOUT_MS = 30000;
+  // Human handoff: the case token the bot gave, and how often staff replies are fetched.
+  var HANDOFF_KEY = "crj.webchat.handoff";
+  var HANDOFF_ENDPOINT = "/webchat/handoff";
+  var HANDOFF_POLL_MS = 4000;
+  var handoffTimer = null;
 
   var list = document.getElementById("messages");
   var form = document.getElementById("composer");
@@ -113,9 +118,52 @@
     return wrap;
   }
 
+  function handoffToken() {
+    var s = storage();
+    return (s && s.getItem(HANDOFF_KEY)) || "";
+  }
+
+  function stopHandoff() {
+    var s = storage();
+    if (s) s.removeItem(HANDOFF_KEY);
+    if (handoffTimer) { clearTimeout(handoffTimer); handoffTimer = null; }
+  }
+
+  // Staff replies arrive with the citizen's next message, or here, by polling with the case
+  // token (never by sender id): the server answers 404 to any other token.
+  function pollHandoff() {
+    handoffTimer = null;
+    var token = handoffToken();
+    if (!token) return;
+    fetch(HANDOFF_ENDPOINT, { headers: { "X-Handoff-Token": token }, cache: "no-store" })
+      .then(function (resp) {
+        if (resp.status === 404) { stopHandoff(); return null; }
+        return resp.ok ? resp.json() : null;
+      }).then(function (data) {
+        if (!data) return;
+        (data.messages || []).forEach(function (m) {
+          var entry = { from: "bot", text: String(m.text || ""), buttons: [] };
+          if (entry.text) { addMessage(entry, false); record(entry); }
+        });
+        if (data.open === false) stopHandoff();
+      }).catch(function () { /* offline: try again later */ })
+      .then(function () {
+        if (handoffToken() && !handoffTimer) handoffTimer = setTimeout(pollHandoff, HANDOFF_POLL_MS);
+      });
+  }
+
+  function startHandoff(token) {
+    var s = storage();
+    if (s && token) s.setItem(HANDOFF_KEY, token);
+    if (!handoffTimer) handoffTimer = setTimeout(pollHandoff, HANDOFF_POLL_MS);
+  }
+
   function toEntries(data) {
     var out = [];
     (Array.isArray(data) ? data : []).forEach(function (m) {
+      if (m.custom && m.custom.handoff && typeof m.custom.handoff.token === "string") {
+        startHandoff(m.custom.handoff.token);
+      }
       var text = m.text || (m.custom && typeof m.custom.text === "string" ? m.custom.text : "");
       var buttons = (m.buttons || m.quick_replies || []).map(function (b) {
         return { title: String(b.title || b.payload || ""), payload: String(b.payload || b.title || "") };
@@ -219,6 +267,7 @@
   document.getElementById("reset").addEventListener("click", function () {
     var s = storage();
     if (s) { s.removeItem(LOG_KEY); s.setItem(SENDER_KEY, newSenderId()); }
+    stopHandoff();
     var nodes = list.querySelectorAll(".msg:not(.intro)");
     for (var j = 0; j < nodes.length; j++) nodes[j].remove();
     input.focus();
@@ -248,4 +297,5 @@
   restore();
   pollInbox();
   setInterval(pollInbox, INBOX_EVERY_MS);
+  if (handoffToken()) startHandoff();
 })();

@@ -1,12 +1,12 @@
 """Care: satisfaction ratings, booking reminder claims, messages kept for the web chat.
 
 Revision ID: 0003_care
-Revises: 0002
+Revises: 0003 (the handoff queue)
 Create Date: 2026-12-02
 
 Written to match bot/care/models.py (checked by the autogenerate diff in the tests). The
-revision id names the feature, so another feature's 0003 can sit beside it: the store is
-upgraded to "heads" (bot.booking.db.upgrade_schema).
+revision id names the feature; it was written beside the handoff queue's 0003 and now
+follows it in one chain (the store is upgraded to "heads", bot.booking.db.upgrade_schema).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_care"
-down_revision = "0002"
+down_revision = "0003"  # after the handoff queue (0003_handoff.py)
 branch_labels = None
 depends_on = None
 
