@@ -22,6 +22,15 @@ What it does, each step idempotent (a second run finds nothing left to do):
    sealed ID/phone values of unfinished booking forms, and failed last-four checks older
    than N days (the rate limits look back one day at most).
 
+4. The care and grid tables (issue 14): messages kept for a web-chat sender go once
+   delivered or expired; a satisfaction rating older than N days keeps its topic, channel,
+   rating and masked comment but no longer names the sender (its conversation id becomes
+   `erased:<row id>`); a grid hazard ticket untouched for M days loses the reporter (sender,
+   sealed, masked and last-four contact) but keeps its category, platform, stage, place,
+   description and trail; its delivered notices and failed status checks older than N
+   days go; a human-handoff case closed more than N days ago keeps its reason, topic,
+   emergency and times, but loses the sender, the summary and its messages.
+
 A Rasa process that still holds an erased conversation in its in-memory tracker cache
 (bot.stores) keeps it until it is evicted or the process restarts; nothing is written back.
 """
@@ -41,6 +50,9 @@ from sqlalchemy.engine import Engine
 
 from bot.booking.access import CODE_FAILURE_WINDOW
 from bot.booking.models import AccessGrant, AuditLog, Booking, PendingPersonal, VerificationFailure
+from bot.care.models import KeptMessage, SatisfactionRating
+from bot.grid.models import LookupFailure, Notice, Ticket
+from bot.handoff.models import HandoffCase, HandoffMessage
 from bot.settings import get_settings
 
 __all__ = [
@@ -51,6 +63,7 @@ __all__ = [
     "delete_old_conversations",
     "erase_old_bookings",
     "prune_personal_rows",
+    "prune_feature_rows",
     "run",
     "main",
 ]
@@ -86,6 +99,11 @@ class RetentionReport:
     grants_deleted: int = 0
     failures_deleted: int = 0
     pending_deleted: int = 0
+    kept_messages_deleted: int = 0
+    ratings_anonymised: int = 0
+    grid_tickets_erased: int = 0
+    grid_rows_deleted: int = 0
+    handoff_cases_erased: int = 0
     dry_run: bool = False
 
 
@@ -233,6 +251,90 @@ def prune_personal_rows(
     return counts[0], counts[1], counts[2]
 
 
+def _count_or_run(conn: Any, statement: Any, table: sa.Table, condition: Any, dry_run: bool) -> int:
+    """Rows that `statement` (an update or delete of `table` where `condition`) changes; with
+    dry_run only counted."""
+    if dry_run:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).select_from(table).where(condition)
+            ).scalar_one()
+        )
+    return int(conn.execute(statement.where(condition)).rowcount)
+
+
+def prune_feature_rows(
+    engine: Engine,
+    days: int,
+    booking_days: int,
+    *,
+    now: Optional[dt.datetime] = None,
+    dry_run: bool = False,
+) -> tuple[int, int, int, int, int]:
+    """Step 4 of the module docstring: (kept messages deleted, ratings anonymised, grid
+    tickets erased, grid notices and failed checks deleted, handoff cases erased). Tables
+    not migrated are skipped."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    idle_before = now - dt.timedelta(days=days)
+    kept, ratings, tickets, grid_rows = (
+        KeptMessage.__table__,
+        SatisfactionRating.__table__,
+        Ticket.__table__,
+        Notice.__table__,
+    )
+    failures = LookupFailure.__table__
+    cases, case_messages = HandoffCase.__table__, HandoffMessage.__table__
+    present = set(sa.inspect(engine).get_table_names())
+    counts = [0, 0, 0, 0, 0]
+    with engine.begin() as conn:
+        if kept.name in present:
+            gone = sa.or_(kept.c.delivered_at.isnot(None), kept.c.expires_at <= now)
+            counts[0] = _count_or_run(conn, kept.delete(), kept, gone, dry_run)
+        if ratings.name in present:
+            old = sa.and_(
+                ratings.c.asked_at < idle_before,
+                sa.not_(ratings.c.conversation_id.startswith(ERASED_PREFIX)),
+            )
+            erased_id = sa.literal(ERASED_PREFIX) + sa.cast(ratings.c.id, sa.String)
+            update = ratings.update().values(conversation_id=erased_id)
+            counts[1] = _count_or_run(conn, update, ratings, old, dry_run)
+        if tickets.name in present:
+            old = sa.and_(
+                tickets.c.updated_at < now - dt.timedelta(days=booking_days),
+                sa.not_(tickets.c.sender_id.startswith(ERASED_PREFIX)),
+            )
+            update = tickets.update().values(
+                sender_id=sa.literal(ERASED_PREFIX) + sa.cast(tickets.c.id, sa.String),
+                contact_sealed=None,
+                contact_masked=None,
+                contact_last4=None,
+            )
+            counts[2] = _count_or_run(conn, update, tickets, old, dry_run)
+        if grid_rows.name in present:
+            delivered = sa.and_(
+                grid_rows.c.delivered_at.isnot(None), grid_rows.c.delivered_at < idle_before
+            )
+            counts[3] = _count_or_run(conn, grid_rows.delete(), grid_rows, delivered, dry_run)
+        if failures.name in present:
+            counts[3] += _count_or_run(
+                conn, failures.delete(), failures, failures.c.at < idle_before, dry_run
+            )
+        if cases.name in present:
+            old = sa.and_(
+                cases.c.closed_at.isnot(None),
+                cases.c.closed_at < idle_before,
+                sa.not_(cases.c.sender_id.startswith(ERASED_PREFIX)),
+            )
+            if not dry_run:
+                closed = sa.select(cases.c.id).where(old).scalar_subquery()
+                conn.execute(case_messages.delete().where(case_messages.c.case_id.in_(closed)))
+            update = cases.update().values(
+                sender_id=sa.literal(ERASED_PREFIX) + sa.cast(cases.c.id, sa.String), summary={}
+            )
+            counts[4] = _count_or_run(conn, update, cases, old, dry_run)
+    return counts[0], counts[1], counts[2], counts[3], counts[4]
+
+
 def run(
     *,
     days: int = DEFAULT_DAYS,
@@ -263,6 +365,13 @@ def run(
         report.grants_deleted, report.failures_deleted, report.pending_deleted = (
             prune_personal_rows(booking_engine, days, now=now, dry_run=dry_run)
         )
+    (
+        report.kept_messages_deleted,
+        report.ratings_anonymised,
+        report.grid_tickets_erased,
+        report.grid_rows_deleted,
+        report.handoff_cases_erased,
+    ) = prune_feature_rows(booking_engine, days, booking_days, now=now, dry_run=dry_run)
     return report
 
 

@@ -229,3 +229,138 @@ def test_command_prints_counts_and_reads_the_environment(
         text=True,
     )
     assert refused.returncode == 2 and "at least 1 day" in refused.stderr
+
+
+def test_care_grid_and_handoff_rows_lose_the_person(urls: tuple[str, str], tmp_path: Path) -> None:
+    """Ratings, kept messages, grid tickets and handoff cases: what statistics need stays,
+    the sender and the contact go once they are old; a second run finds nothing."""
+    from bot.care.models import KeptMessage, SatisfactionRating
+    from bot.grid.db import upgrade_schema as upgrade_grid
+    from bot.grid.models import LookupFailure, Notice, Ticket
+    from bot.handoff.models import HandoffCase, HandoffMessage
+    from bot.retention import prune_feature_rows
+
+    _tracker_url, booking_url = urls
+    engine = prepare(booking_url, tmp_path)
+    upgrade_grid(booking_url)
+    old, recent = NOW - timedelta(days=120), NOW - timedelta(days=1)
+    with engine.begin() as conn:
+        conn.execute(
+            SatisfactionRating.__table__.insert(),
+            [
+                dict(
+                    conversation_id=f"2026-08-04:{s}",
+                    channel="rest",
+                    topic="passport",
+                    asked_at=at,
+                    rating="satisfied",
+                    rated_at=at,
+                    comment="很好",
+                )
+                for s, at in (("old-sender", old), ("new-sender", recent))
+            ],
+        )
+        conn.execute(
+            KeptMessage.__table__.insert(),
+            [
+                dict(
+                    sender_id="s1",
+                    channel="rest",
+                    kind="reminder",
+                    body="x",
+                    created_at=recent,
+                    expires_at=NOW + timedelta(days=1),
+                    delivered_at=delivered,
+                )
+                for delivered in (None, recent)
+            ],
+        )
+        for code, at in (("WG-OLD00000", old), ("WG-NEW00000", recent)):
+            conn.execute(
+                Ticket.__table__.insert().values(
+                    code=code,
+                    category="pollution",
+                    platform="综合执法",
+                    stage="核实反馈",
+                    place="河边",
+                    description="泥浆",
+                    occurred_at=at,
+                    contact_sealed="sealed",
+                    contact_masked="139****0001",
+                    contact_last4="0001",
+                    language="zh",
+                    channel="rest",
+                    sender_id=f"reporter-{code}",
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+        ticket_id = conn.execute(
+            sa.text("SELECT id FROM grid_tickets WHERE code='WG-OLD00000'")
+        ).scalar_one()
+        conn.execute(
+            Notice.__table__.insert().values(
+                ticket_id=ticket_id,
+                stage="处置",
+                channel="rest",
+                sender_id="reporter",
+                created_at=old,
+                delivered_at=old,
+                via="next_reply",
+            )
+        )
+        conn.execute(LookupFailure.__table__.insert().values(code="WG-X", sender_id="g", at=old))
+        for sender, closed in (("citizen-old", old), ("citizen-open", None)):
+            case_id = conn.execute(
+                HandoffCase.__table__.insert().values(
+                    sender_id=sender,
+                    channel="rest",
+                    status="closed" if closed else "waiting",
+                    reason="request",
+                    topic="passport",
+                    summary={"turns": ["手机 138****5678"]},
+                    token_hash=f"hash-{sender}",
+                    created_at=old,
+                    closed_at=closed,
+                    last_citizen_at=old,
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                HandoffMessage.__table__.insert().values(
+                    case_id=case_id, author="citizen", kind="text", text="你好", created_at=old
+                )
+            )
+
+    assert prune_feature_rows(engine, 30, 90, now=NOW, dry_run=True) == (1, 1, 1, 2, 1)
+    assert prune_feature_rows(engine, 30, 90, now=NOW) == (1, 1, 1, 2, 1)
+
+    ratings = _table(
+        engine, "SELECT conversation_id, topic, rating FROM satisfaction_ratings ORDER BY id"
+    )
+    assert (
+        ratings[0]["conversation_id"].startswith(ERASED_PREFIX)
+        and ratings[0]["rating"] == "satisfied"
+    )
+    assert ratings[1]["conversation_id"] == "2026-08-04:new-sender"
+    assert [
+        r["delivered_at"] for r in _table(engine, "SELECT delivered_at FROM kept_messages")
+    ] == [None]
+    tickets = {r["code"]: r for r in _table(engine, "SELECT * FROM grid_tickets")}
+    gone = tickets["WG-OLD00000"]
+    assert gone["sender_id"].startswith(ERASED_PREFIX) and gone["category"] == "pollution"
+    assert (gone["contact_sealed"], gone["contact_masked"], gone["contact_last4"]) == (
+        None,
+        None,
+        None,
+    )
+    assert tickets["WG-NEW00000"]["contact_last4"] == "0001"
+    assert _table(engine, "SELECT * FROM grid_notices") == []
+    assert _table(engine, "SELECT * FROM grid_lookup_failures") == []
+    cases = {r["status"]: r for r in _table(engine, "SELECT * FROM handoff_cases")}
+    assert cases["closed"]["sender_id"].startswith(ERASED_PREFIX)
+    assert "138" not in json.dumps(cases["closed"]["summary"], ensure_ascii=False)
+    assert cases["waiting"]["sender_id"] == "citizen-open", "an open case keeps its citizen"
+    texts = _table(engine, "SELECT case_id FROM handoff_messages")
+    assert len(texts) == 1
+
+    assert prune_feature_rows(engine, 30, 90, now=NOW) == (0, 0, 0, 0, 0)
