@@ -151,6 +151,15 @@ def test_health_route_is_kept(stub):
             "invalid_metadata",
         ),
         ({"sender": "a", "message": "hi", "input_channel": 5}, "invalid_input_channel"),
+        # a WeChat openid's bookings and staff replies belong to (openid, "wechat")
+        (
+            {"sender": "oAbc", "message": "我的预约", "input_channel": "wechat"},
+            "reserved_input_channel",
+        ),
+        (
+            {"sender": "oAbc", "message": "hi", "input_channel": " WeChat "},
+            "reserved_input_channel",
+        ),
     ],
 )
 def test_bad_bodies_get_a_400_json_error_and_never_reach_the_bot(stub, body, code):

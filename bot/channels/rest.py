@@ -38,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 #: Longest `input_channel` a client may name (the booking table keeps 32 characters).
 MAX_CHANNEL_CHARS = 32
+#: Channels whose senders another connector vouches for (WeChat signs its openids; the
+#: console and the inbox have their own checks). Bookings, handoff cases and kept messages
+#: belong to a (sender, channel) pair, so a REST client naming "wechat" and someone's openid
+#: would act as that citizen. A REST client may label its own channel (a kiosk), not these.
+RESERVED_CHANNELS = frozenset({"wechat", "webchat", "guide", "guide_grid", "inbox"})
 #: Deepest `metadata` nesting accepted: Rasa deep-copies it into every event, and about 900
 #: levels (5 KB of JSON) made that copy raise RecursionError (a traceback and no turn).
 MAX_METADATA_DEPTH = 20
@@ -133,6 +138,10 @@ def parse_message(body: bytes, default_channel: str) -> RestRequest:
     if channel is not None and not isinstance(channel, str):
         raise BadRequest("invalid_input_channel", "`input_channel` must be a string when given.")
     channel = clean_text(channel or "")[:MAX_CHANNEL_CHARS] or default_channel
+    if channel.casefold() in RESERVED_CHANNELS:
+        raise BadRequest(
+            "reserved_input_channel", f"`input_channel` may not be {channel!r}: another channel's."
+        )
     return RestRequest(clean_text(message), sender, channel, metadata)
 
 
