@@ -30,10 +30,9 @@ from actions.forms_base import (
 )
 from bot.grid.answers import read_contact, read_time, words
 from bot.grid.classify import classify
-from bot.grid.db import GridUnavailable
 from bot.grid.kb import get_grid_kb
 from bot.grid.notify import render_response
-from bot.grid.repository import GridRepository, TicketView, find_ticket_code
+from bot.grid.repository import GridRepository, GridUnavailable, TicketView, find_ticket_code
 from bot.language import ENGLISH, detect_language
 from bot.privacy import mask_phone, mask_text
 from bot.text import compact

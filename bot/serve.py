@@ -100,10 +100,8 @@ def main(argv: List[str]) -> None:
     install_log_masking()
     if command == "migrate":
         from bot.booking import migrate
-        from bot.grid.db import upgrade_schema as migrate_grid
 
-        migrate()
-        migrate_grid()  # grid hazard tickets: own Alembic history in the same database
+        migrate()  # every table of the store: booking, handoff, care, grid (one chain)
     elif command == "actions":
         _check_configuration()
         _actions(rest)

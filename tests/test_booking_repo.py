@@ -150,6 +150,7 @@ def test_migration_matches_models_and_is_idempotent(db_url: str, tmp_path: Path)
     from alembic.script import ScriptDirectory
 
     import bot.care.models  # noqa: F401  (the care tables share the booking metadata)
+    import bot.grid.models  # noqa: F401  (so do the grid tables)
     from bot.booking.db import alembic_config
 
     engine = prepare(db_url, tmp_path)
@@ -159,7 +160,7 @@ def test_migration_matches_models_and_is_idempotent(db_url: str, tmp_path: Path)
         versions = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
     assert diff == []
     assert versions == set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    assert "0003_care" in versions  # the care tables come after the handoff queue's 0003
+    assert "0004_grid" in versions  # one chain: 0003 (handoff) → 0003_care → 0004_grid
 
 
 def test_sync_real_halls_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,10 +12,9 @@ import pytest
 from rasa.core.channels.channel import register
 from sanic import Sanic
 
-from bot.booking.db import dispose_engines, get_engine
+from bot.booking.db import dispose_engines, get_engine, upgrade_schema
 from bot.channels.guide_auth import GuideAuth, Mode
 from bot.channels.guide_grid import GridConsoleInput
-from bot.grid.db import upgrade_schema
 from bot.grid.repository import GridRepository
 from tests.test_browser import DESK, Context, browser, shot  # noqa: F401 - fixture
 from tests.test_wechat import ServerThread

@@ -158,8 +158,7 @@ def run_cli(db: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_staff_cli_moves_a_ticket_through_the_four_stages_with_an_audit_trail(tmp_path):
-    from bot.booking.db import dispose_engines, get_engine
-    from bot.grid.db import upgrade_schema
+    from bot.booking.db import dispose_engines, get_engine, upgrade_schema
     from bot.grid.repository import GridRepository
 
     db = tmp_path / "grid.db"

@@ -14,11 +14,10 @@ import requests
 from rasa.core.channels.channel import register
 from sanic import Sanic
 
-from bot.booking.db import dispose_engines, get_engine
+from bot.booking.db import dispose_engines, get_engine, upgrade_schema
 from bot.channels.guide_auth import COOKIE_NAME, GuideAuth, Mode
 from bot.channels.guide_grid import GridConsoleInput
 from bot.channels.wechat import WeChatApiSender
-from bot.grid.db import upgrade_schema
 from bot.grid.notify import deliver, deliver_pending, notice_text
 from bot.grid.repository import GridRepository
 from tests.test_guide_auth import env as auth_env

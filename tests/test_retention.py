@@ -235,14 +235,12 @@ def test_care_grid_and_handoff_rows_lose_the_person(urls: tuple[str, str], tmp_p
     """Ratings, kept messages, grid tickets and handoff cases: what statistics need stays,
     the sender and the contact go once they are old; a second run finds nothing."""
     from bot.care.models import KeptMessage, SatisfactionRating
-    from bot.grid.db import upgrade_schema as upgrade_grid
     from bot.grid.models import LookupFailure, Notice, Ticket
     from bot.handoff.models import HandoffCase, HandoffMessage
     from bot.retention import prune_feature_rows
 
     _tracker_url, booking_url = urls
-    engine = prepare(booking_url, tmp_path)
-    upgrade_grid(booking_url)
+    engine = prepare(booking_url, tmp_path)  # the grid tables are in the same chain
     old, recent = NOW - timedelta(days=120), NOW - timedelta(days=1)
     with engine.begin() as conn:
         conn.execute(

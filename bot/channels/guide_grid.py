@@ -110,8 +110,8 @@ class GridConsoleInput(InputChannel):
 
         @bp.route("/api/tickets", methods=["GET"])
         async def tickets(request: Request) -> HTTPResponse:
-            from bot.grid.db import GridUnavailable
             from bot.grid.kb import get_grid_kb
+            from bot.grid.repository import GridUnavailable
 
             kb = get_grid_kb()
             stage = request.args.get("stage") or None
@@ -133,7 +133,7 @@ class GridConsoleInput(InputChannel):
 
         @bp.route("/api/tickets/<code>", methods=["GET"])
         async def ticket(_: Request, code: str) -> HTTPResponse:
-            from bot.grid.db import GridUnavailable
+            from bot.grid.repository import GridUnavailable
 
             try:
                 repo = self.repository_factory()

@@ -1,6 +1,7 @@
 """Staff command line for grid tickets: `python -m bot.grid COMMAND`.
 
-    migrate                          create/upgrade the grid tables (DATABASE_URL)
+    migrate                          create/upgrade the grid tables (DATABASE_URL): the
+                                     booking store's one migration chain, which holds them
     list [--stage STAGE]             tickets, newest first
     show CODE                        one ticket and its audit trail
     advance CODE --actor NAME [--to STAGE] [--note TEXT]
@@ -25,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from bot.grid.db import GridUnavailable
+from bot.booking.db import BookingUnavailable
 from bot.settings import PROJECT_ROOT
 
 HELD_OUT = PROJECT_ROOT / "tests" / "data" / "grid_reports_heldout.yml"
@@ -100,7 +101,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         if args.command == "migrate":
-            from bot.grid.db import upgrade_schema
+            from bot.booking.db import upgrade_schema
 
             upgrade_schema()
             print("grid schema up to date")
@@ -147,7 +148,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             _print(asyncio.run(deliver_pending(repo, wechat_sender())))
             return 0
-    except GridUnavailable as exc:
+    except BookingUnavailable as exc:  # GridUnavailable too, and a failed migration
         print(f"grid database unavailable: {exc}", file=sys.stderr)
         return 2
     return 1

@@ -1,8 +1,9 @@
 """Tables of the grid hazard reports: tickets, their audit trail, notices and failed checks.
 
-Why a metadata (and an Alembic history, version table `alembic_version_grid`) of its own:
-the grid store shares the booking database and engine (DATABASE_URL, bot.booking.db), but
-its migrations must not interleave with the booking ones, which other features extend.
+Why the booking store's metadata (as bot/care/models.py and bot/handoff/models.py): one
+database, one engine (DATABASE_URL, bot.booking.db) and one Alembic chain, so `python -m
+bot.serve migrate` creates these too. The migration 0004_grid (bot/booking/migrations) must
+stay in step with these definitions (checked by the autogenerate diff in the tests).
 
 Personal data: the report text and place are stored masked (bot.privacy.mask_text), the
 contact phone sealed (bot.privacy.seal) for a call-back, with its masked form and last four
@@ -12,22 +13,11 @@ these rows (the reporter is the (sender_id, channel) that filed it), never from 
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, String, Text
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
-from sqlalchemy.orm import declarative_base
+from bot.booking.models import Base
 
-__all__ = ["metadata", "Ticket", "TicketEvent", "Notice", "LookupFailure"]
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-metadata = MetaData(naming_convention=NAMING)
-Base: Any = declarative_base(metadata=metadata)
+__all__ = ["Ticket", "TicketEvent", "Notice", "LookupFailure"]
 
 
 class Ticket(Base):

@@ -27,9 +27,8 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.booking.db import READ_ONLY, get_engine, write_lock
+from bot.booking.db import READ_ONLY, BookingUnavailable, get_engine, write_lock
 from bot.booking.repository import CODE_ALPHABET
-from bot.grid.db import GridUnavailable
 from bot.grid.kb import GridKB, get_grid_kb
 from bot.grid.models import LookupFailure, Notice, Ticket, TicketEvent
 from bot.privacy import mask_phone, mask_text, seal, unseal
@@ -37,6 +36,7 @@ from bot.validation import check_phone
 
 __all__ = [
     "GridRepository",
+    "GridUnavailable",
     "TicketView",
     "NoticeView",
     "FileResult",
@@ -71,6 +71,11 @@ _failures = LookupFailure.__table__
 _CODE_IN_TEXT = re.compile(
     rf"{TICKET_PREFIX}[\s_—–\-]*([{CODE_ALPHABET}0-9A-Z]{{{CODE_LENGTH}}})(?![0-9A-Z])"
 )
+
+
+class GridUnavailable(BookingUnavailable):
+    """The grid tables cannot be reached; the chat says so with a domain response
+    (utter_grid_unavailable), never with this exception's text."""
 
 
 def _now() -> datetime:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from alembic import context
 
 import bot.care.models  # noqa: F401  (its tables join the same metadata)
+import bot.grid.models  # noqa: F401  (likewise)
 from bot.booking.models import metadata
 
 config = context.config

@@ -1,11 +1,15 @@
 """Grid hazard reports: tickets, audit trail, notices, failed status checks.
 
-Revision ID: g0001
-Revises:
+Revision ID: 0004_grid
+Revises: 0003_care
 Create Date: 2026-12-02
 
-Written to match bot/grid/models.py (tests/test_grid_repo.py compares them with Alembic's
-autogenerate diff).
+Written to match bot/grid/models.py (checked by the autogenerate diff in
+tests/test_booking_repo.py and tests/test_grid_repo.py). The grid tables were first written
+with an Alembic history of their own (revision g0001, version table alembic_version_grid);
+they now follow the care tables in the booking store's one chain. Nothing had been deployed
+with the separate history, so no database holds alembic_version_grid and this revision
+neither reads nor drops it: it simply creates the tables.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "g0001"
-down_revision = None
+revision = "0004_grid"
+down_revision = "0003_care"  # after the care tables (0003_care.py)
 branch_labels = None
 depends_on = None
 
