@@ -20,10 +20,10 @@ import contextlib
 import logging
 import threading
 from pathlib import Path
-from typing import Any, ContextManager, Optional
+from typing import Any, Callable, ContextManager, Iterator, Optional
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import QueuePool, StaticPool
@@ -39,6 +39,8 @@ __all__ = [
     "alembic_config",
     "READ_ONLY",
     "write_lock",
+    "read_connection",
+    "write_transaction",
     "LOCK_TIMEOUT_S",
 ]
 
@@ -152,6 +154,39 @@ def _held(lock: threading.Lock) -> Any:
         yield lock
     finally:
         lock.release()
+
+
+#: Turns a database error into the store's own "unavailable" exception (and logs it): each
+#: store (bookings, grid tickets, the handoff queue) names its outage for its callers.
+Fail = Callable[[SQLAlchemyError], Exception]
+
+
+@contextlib.contextmanager
+def read_connection(engine: Engine, fail: Fail) -> Iterator[Connection]:
+    """A connection for read-only work (READ_ONLY: DEFERRED on SQLite, so it never queues
+    behind the write lock); a database error leaves as `fail(exc)`."""
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(**READ_ONLY)
+            yield conn
+    except SQLAlchemyError as exc:
+        raise fail(exc) from exc
+
+
+@contextlib.contextmanager
+def write_transaction(
+    engine: Engine, fail: Fail, *, keep: tuple[type[SQLAlchemyError], ...] = ()
+) -> Iterator[Connection]:
+    """One write transaction under the in-process write lock (BEGIN IMMEDIATE on SQLite),
+    committed when the block ends. A database error leaves as `fail(exc)`, except the kinds
+    in `keep`, which pass unchanged (IntegrityError, for callers that retry a collision)."""
+    try:
+        with write_lock(engine), engine.begin() as conn:
+            yield conn
+    except keep:
+        raise
+    except SQLAlchemyError as exc:
+        raise fail(exc) from exc
 
 
 def get_engine(url: Optional[str] = None) -> Engine:

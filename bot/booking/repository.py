@@ -26,10 +26,9 @@ import logging
 import re
 import secrets
 import unicodedata
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterator, Literal, Optional, Sequence
+from typing import Any, ContextManager, Literal, Optional, Sequence
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,7 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.booking import access
-from bot.booking.db import READ_ONLY, BookingUnavailable, get_engine, write_lock
+from bot.booking.db import BookingUnavailable, get_engine, read_connection, write_transaction
 from bot.booking.models import STATUS_ACTIVE, STATUS_CANCELLED, AuditLog, Booking, Hall, SlotCounter
 from bot.calendar import calendar_note, is_working_day
 from bot.privacy import mask_id, mask_name, mask_phone
@@ -333,15 +332,13 @@ class BookingRepository:
 
     # --- connections ---
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self._engine.connect() as conn:
-                conn.execution_options(**READ_ONLY)
-                yield conn
-        except SQLAlchemyError as exc:
-            log.warning("booking database unavailable: %s", exc.__class__.__name__)
-            raise BookingUnavailable(exc.__class__.__name__) from exc
+    @staticmethod
+    def _fail(exc: SQLAlchemyError) -> BookingUnavailable:
+        log.warning("booking database unavailable: %s", exc.__class__.__name__)
+        return BookingUnavailable(exc.__class__.__name__)
+
+    def _read(self) -> ContextManager[Connection]:
+        return read_connection(self._engine, self._fail)
 
     def _unavailable(self, exc: BaseException) -> BookingResult:
         log.warning("booking database unavailable: %s", exc.__class__.__name__)
@@ -754,15 +751,15 @@ class BookingRepository:
         last_exc: Optional[BaseException] = None
         for _ in range(_MAX_ATTEMPTS):
             try:
-                with write_lock(self._engine), self._engine.begin() as conn:
+                with write_transaction(self._engine, self._fail, keep=(IntegrityError,)) as conn:
                     return work(conn)
             except _Abort as abort:
                 return abort.result
             except IntegrityError as exc:
                 last_exc = exc
                 continue
-            except SQLAlchemyError as exc:
-                return self._unavailable(exc)
+            except BookingUnavailable:  # logged by _fail
+                return BookingResult(False, error="unavailable")
         log.error("booking gave up after %d conflicting attempts", _MAX_ATTEMPTS)
         return self._unavailable(last_exc or RuntimeError("conflict"))
 
@@ -1336,10 +1333,9 @@ class BookingRepository:
             return AccessResult(False, code=normalized, error="mismatch", hall_id=hall_id)
 
         try:
-            with write_lock(self._engine), self._engine.begin() as conn:
+            with write_transaction(self._engine, self._fail) as conn:
                 return work(conn)
-        except SQLAlchemyError as exc:
-            log.warning("booking database unavailable: %s", exc.__class__.__name__)
+        except BookingUnavailable:  # logged by _fail
             return AccessResult(False, code=normalized, error="unavailable")
 
     def audit_trail(self, code: str) -> list[dict[str, Any]]:

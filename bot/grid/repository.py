@@ -18,16 +18,15 @@ import logging
 import re
 import secrets
 import unicodedata
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, ContextManager, Literal, Optional
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.booking.db import READ_ONLY, BookingUnavailable, get_engine, write_lock
+from bot.booking.db import BookingUnavailable, get_engine, read_connection, write_transaction
 from bot.booking.repository import CODE_ALPHABET
 from bot.grid.kb import GridKB, get_grid_kb
 from bot.grid.models import LookupFailure, Notice, Ticket, TicketEvent
@@ -185,26 +184,17 @@ class GridRepository:
 
     # --- connections ---
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self._engine.connect() as conn:
-                conn.execution_options(**READ_ONLY)
-                yield conn
-        except SQLAlchemyError as exc:
-            log.warning("grid database unavailable: %s", exc.__class__.__name__)
-            raise GridUnavailable(exc.__class__.__name__) from exc
+    @staticmethod
+    def _fail(exc: SQLAlchemyError) -> GridUnavailable:
+        log.warning("grid database unavailable: %s", exc.__class__.__name__)
+        return GridUnavailable(exc.__class__.__name__)
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        try:
-            with write_lock(self._engine), self._engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            if isinstance(exc, IntegrityError):
-                raise
-            log.warning("grid database unavailable: %s", exc.__class__.__name__)
-            raise GridUnavailable(exc.__class__.__name__) from exc
+    def _read(self) -> ContextManager[Connection]:
+        return read_connection(self._engine, self._fail)
+
+    def _write(self) -> ContextManager[Connection]:
+        """IntegrityError passes unchanged: file() retries a code collision on it."""
+        return write_transaction(self._engine, self._fail, keep=(IntegrityError,))
 
     # --- views ---
 

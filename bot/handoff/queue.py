@@ -20,16 +20,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterator, List, Literal, Mapping, Optional, Sequence
+from typing import Any, ContextManager, Dict, List, Literal, Mapping, Optional, Sequence
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.booking.db import READ_ONLY, get_engine, write_lock
+from bot.booking.db import get_engine, read_connection, write_transaction
 from bot.handoff.models import (
     CASE_CLOSED,
     CASE_TAKEN,
@@ -164,24 +163,16 @@ class HandoffQueue:
         self._engine = engine if engine is not None else get_engine()
 
     # ------------------------------------------------------------------ plumbing
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self._engine.connect() as conn:
-                conn.execution_options(**READ_ONLY)
-                yield conn
-        except SQLAlchemyError as exc:
-            log.warning("handoff queue unavailable: %s", exc.__class__.__name__)
-            raise HandoffUnavailable(exc.__class__.__name__) from exc
+    @staticmethod
+    def _fail(exc: SQLAlchemyError) -> HandoffUnavailable:
+        log.warning("handoff queue unavailable: %s", exc.__class__.__name__)
+        return HandoffUnavailable(exc.__class__.__name__)
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        try:
-            with write_lock(self._engine), self._engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            log.warning("handoff queue unavailable: %s", exc.__class__.__name__)
-            raise HandoffUnavailable(exc.__class__.__name__) from exc
+    def _read(self) -> ContextManager[Connection]:
+        return read_connection(self._engine, self._fail)
+
+    def _write(self) -> ContextManager[Connection]:
+        return write_transaction(self._engine, self._fail)
 
     @staticmethod
     def _open_case(conn: Connection, sender_id: str, channel: str) -> Optional[Mapping[str, Any]]:
