@@ -20,7 +20,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, ContextManager, Literal, Optional
+from typing import Any, ContextManager, Literal, Mapping, Optional
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -260,6 +260,16 @@ class GridRepository:
         )
 
     @staticmethod
+    def _by_code(conn: Connection, code: str) -> Optional[Mapping[str, Any]]:
+        """The ticket row with this (normalized) code, or None."""
+        return conn.execute(select(_tickets).where(_tickets.c.code == code)).mappings().first()
+
+    @staticmethod
+    def _by_id(conn: Connection, ticket_id: int) -> Mapping[str, Any]:
+        """The ticket row just written or changed in this transaction (it exists)."""
+        return conn.execute(select(_tickets).where(_tickets.c.id == ticket_id)).mappings().one()
+
+    @staticmethod
     def _new_code() -> str:
         return f"{TICKET_PREFIX}-" + "".join(
             secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH)
@@ -326,11 +336,7 @@ class GridRepository:
                     self._event(
                         conn, ticket_id, "filed", f"citizen:{values['channel']}", stamp, None, first
                     )
-                    row = (
-                        conn.execute(select(_tickets).where(_tickets.c.id == ticket_id))
-                        .mappings()
-                        .one()
-                    )
+                    row = self._by_id(conn, ticket_id)
                     return FileResult(True, ticket=self._view(row))
             except IntegrityError:
                 continue  # a code collision: draw another
@@ -376,11 +382,7 @@ class GridRepository:
         stamp = at or _now()
         try:
             with self._write() as conn:
-                row = (
-                    conn.execute(select(_tickets).where(_tickets.c.code == normalized))
-                    .mappings()
-                    .first()
-                )
+                row = self._by_code(conn, normalized)
                 if (
                     row is not None
                     and sender_id
@@ -420,11 +422,7 @@ class GridRepository:
         if normalized is None:
             return None
         with self._read() as conn:
-            row = (
-                conn.execute(select(_tickets).where(_tickets.c.code == normalized))
-                .mappings()
-                .first()
-            )
+            row = self._by_code(conn, normalized)
         return self._view(row) if row is not None else None
 
     def tickets(self, stage: Optional[str] = None, limit: int = 100) -> list[TicketView]:
@@ -456,11 +454,7 @@ class GridRepository:
         stamp = at or _now()
         try:
             with self._write() as conn:
-                row = (
-                    conn.execute(select(_tickets).where(_tickets.c.code == normalized))
-                    .mappings()
-                    .first()
-                )
+                row = self._by_code(conn, normalized)
                 if row is None:
                     return AdvanceResult(False, error="not_found")
                 current = row["stage"]
@@ -483,11 +477,7 @@ class GridRepository:
                         False, ticket=self._view(row), from_stage=current, error="not_next"
                     )
                 self._event(conn, row["id"], "advanced", actor, stamp, current, following, note)
-                after = (
-                    conn.execute(select(_tickets).where(_tickets.c.id == row["id"]))
-                    .mappings()
-                    .one()
-                )
+                after = self._by_id(conn, row["id"])
                 notice = self._notice(conn, after, following, stamp)
                 return AdvanceResult(
                     True, ticket=self._view(after), from_stage=current, notice=notice
@@ -526,11 +516,7 @@ class GridRepository:
         if normalized is None:
             return None
         with self._write() as conn:
-            row = (
-                conn.execute(select(_tickets).where(_tickets.c.code == normalized))
-                .mappings()
-                .first()
-            )
+            row = self._by_code(conn, normalized)
             if row is None or not row["contact_sealed"]:
                 return None
             self._event(conn, row["id"], "contact_revealed", actor, at or _now())
