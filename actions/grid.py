@@ -12,6 +12,7 @@ Thin: bot.grid classifies, files and checks; these actions pick the domain respo
 from __future__ import annotations
 
 import logging
+from abc import abstractmethod
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Text
 
@@ -83,7 +84,27 @@ def _local(at: datetime) -> str:
     return at.astimezone(common.TZ).strftime(TIME_FORMAT)
 
 
-class ValidateGridReportForm(BookingFormValidationAction):
+class _GridFormValidation(BookingFormValidationAction):
+    """What the report and the status forms share: their answers come first, and a grid
+    store outage has its own response."""
+
+    # abstract, so rasa_sdk's executor does not register this base class as an action
+    @abstractmethod
+    def name(self) -> Text:
+        """validate_<form name>"""
+
+    def error_reply(self, exc: Exception) -> Optional[str]:
+        if isinstance(exc, GridUnavailable):
+            return "utter_grid_unavailable"
+        return super().error_reply(exc)
+
+    def takes_answer_first(self, tracker: Tracker, requested: Text) -> bool:
+        """A report's or a status check's answers are never knowledge-base questions
+        ("水库边的垃圾" is a place, "WG-…" a ticket number)."""
+        return True
+
+
+class ValidateGridReportForm(_GridFormValidation):
     """Description, place, time, contact; files the ticket when the contact is in."""
 
     stop_response = "utter_grid_stopped"
@@ -92,15 +113,6 @@ class ValidateGridReportForm(BookingFormValidationAction):
 
     def name(self) -> Text:
         return "validate_grid_report_form"
-
-    def error_reply(self, exc: Exception) -> Optional[str]:
-        if isinstance(exc, GridUnavailable):
-            return "utter_grid_unavailable"
-        return super().error_reply(exc)
-
-    def takes_answer_first(self, tracker: Tracker, requested: Text) -> bool:
-        """A report's answers are never knowledge-base questions ("水库边的垃圾" is a place)."""
-        return True
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -276,7 +288,7 @@ class ActionSubmitGridReport(Action):
         return [SlotSet(s, None) for s in REPORT_SLOTS]
 
 
-class ValidateGridStatusForm(BookingFormValidationAction):
+class ValidateGridStatusForm(_GridFormValidation):
     """The ticket number, then the last four digits unless it was reported in this chat."""
 
     stop_response = "utter_grid_status_stopped"
@@ -284,14 +296,6 @@ class ValidateGridStatusForm(BookingFormValidationAction):
 
     def name(self) -> Text:
         return "validate_grid_status_form"
-
-    def error_reply(self, exc: Exception) -> Optional[str]:
-        if isinstance(exc, GridUnavailable):
-            return "utter_grid_unavailable"
-        return super().error_reply(exc)
-
-    def takes_answer_first(self, tracker: Tracker, requested: Text) -> bool:
-        return True
 
     async def extract_grid_ticket_code(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

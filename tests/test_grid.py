@@ -216,6 +216,25 @@ def test_staff_cli_moves_a_ticket_through_the_four_stages_with_an_audit_trail(tm
     dispose_engines()
 
 
+def test_cli_migrate_says_unreachable_with_status_2(tmp_path):
+    """`migrate` runs the booking store's chain; its failure is the CLI's "unavailable"."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("", encoding="utf-8")
+    done = run_cli(blocker / "grid.db", "migrate")
+    assert done.returncode == 2, done.stderr
+    assert "grid database unavailable" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("form", ["ValidateGridReportForm", "ValidateGridStatusForm"])
+def test_both_grid_forms_word_a_store_outage_with_the_grid_response(form):
+    import actions.grid
+    from bot.grid.repository import GridUnavailable
+
+    action = getattr(actions.grid, form)()
+    assert action.error_reply(GridUnavailable("down")) == "utter_grid_unavailable"
+    assert action.error_reply(ValueError("a bug")) is None  # the general apology
+
+
 def test_cli_eval_prints_the_figures():
     done = subprocess.run(
         [sys.executable, "-m", "bot.grid", "eval"],
