@@ -7,7 +7,9 @@ same. This module is that look-up: TF-IDF over character 1–3-grams of the fold
 (Chinese needs no word boundaries for it, and typos or traditional script cost one n-gram,
 not the word), cosine similarity, and a decision that abstains unless
 
-- the nearest example is close (`min_similarity`), and
+- the nearest example is close (`min_similarity`; `subject_similarity`, a little lower, when
+  the message names an exit-entry subject such as a service or a destination, so the wording
+  only has to say which aspect is meant), and
 - it carries an intent the look-up may give (knowledge questions only: never an emergency,
   a form answer, a booking or chit-chat), and
 - no example of another intent is nearly as close (`min_margin`): two readings that close
@@ -57,6 +59,7 @@ class Settings:
     min_margin: float
     intents: frozenset[str]
     max_ngram: int = 3
+    subject_similarity: Optional[float] = None  # None: the same as min_similarity
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -68,7 +71,18 @@ class Settings:
             min_margin=float(config.get("min_margin", 0.05)),
             intents=frozenset(intents),
             max_ngram=int(config.get("max_ngram", 3)),
+            subject_similarity=(
+                float(config["subject_similarity"])
+                if config.get("subject_similarity") is not None
+                else None
+            ),
         )
+
+    def threshold(self, has_subject: bool) -> float:
+        """The similarity a neighbour needs, for a message with or without a named subject."""
+        if has_subject and self.subject_similarity is not None:
+            return min(self.subject_similarity, self.min_similarity)
+        return self.min_similarity
 
 
 def examples_from(pairs: Iterable[tuple[Optional[str], Optional[str]]]) -> list[Example]:
@@ -112,13 +126,14 @@ class NeighbourIndex:
         order = scores.argsort()[::-1][:k]
         return [(self._examples[i], float(scores[i])) for i in order if scores[i] > 0]
 
-    def best(self, text: str) -> Optional[Match]:
+    def best(self, text: str, has_subject: bool = False) -> Optional[Match]:
         """The intent the closest example gives, or None when the look-up should abstain."""
         near = self.nearest(text)
         if not near:
             return None
         top, similarity = near[0]
-        if similarity < self._settings.min_similarity or top.intent not in self._settings.intents:
+        needed = self._settings.threshold(has_subject)
+        if similarity < needed or top.intent not in self._settings.intents:
             return None
         rival = next((s for e, s in near[1:] if e.intent != top.intent), 0.0)
         margin = similarity - rival

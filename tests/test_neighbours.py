@@ -123,6 +123,18 @@ def test_no_close_knowledge_neighbour_leaves_the_fallback(
     assert out.get("neighbour") is None
 
 
+def test_a_named_subject_lowers_the_similarity_needed(tmp_path: Path) -> None:
+    config = {**CONFIG, "min_similarity": 0.9, "subject_similarity": 0.5}
+    storage = LocalModelStorage(tmp_path)
+    component = NeighbourResolver.create(config, storage, Resource("s"), _context())
+    component.train(TrainingData([Message(data={TEXT: t, INTENT: i}) for t, i in EXAMPLES]))
+    bare = component.process([_message("港澳通行证照片可以自己带吗")])[0]
+    assert bare.get(INTENT)["name"] == "nlu_fallback"  # not close enough without a subject
+    named = {"entity": "service", "value": "hk_macau_permit", "start": 0, "end": 5}
+    with_subject = component.process([_message("港澳通行证照片可以自己带吗", entities=[named])])[0]
+    assert with_subject.get(INTENT)["name"] == "ask_photo"
+
+
 def test_a_confident_intent_is_not_replaced(resolver: NeighbourResolver) -> None:
     out = _run(resolver, _message("护照照片可以自己带吗", intent="ask_documents", confidence=0.8))
     assert out.get(INTENT)["name"] == "ask_documents"

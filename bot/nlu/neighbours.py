@@ -42,6 +42,8 @@ UNSURE = ("nlu_fallback",)
 #: out_of_scope is replaced only when the message names one of these (an exit-entry subject).
 ANCHORED_OUT_OF_SCOPE = "out_of_scope"
 ANCHOR_ENTITIES = ("service", "destination")
+#: A message naming one of these has a subject: a slightly lower similarity is enough.
+SUBJECT_ENTITIES = ("service", "destination", "applicant_type", "apply_kind", "endorsement_type")
 #: Never touched: an emergency found or asked about wins over any look-up.
 EMERGENCY_ENTITY = "emergency_type"
 EMERGENCY_ASK_KEY = "emergency_ask"
@@ -58,7 +60,8 @@ class NeighbourResolver(StoredStateComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {
-            "min_similarity": 0.6,
+            "min_similarity": 0.5,
+            "subject_similarity": None,
             "min_margin": 0.05,
             "max_ngram": 3,
             "intents": [],
@@ -122,7 +125,8 @@ class NeighbourResolver(StoredStateComponent):
             if not self._eligible(message):
                 continue
             text = message.get(FULL_TEXT) or message.get(TEXT) or ""
-            match = self._get().best(text)
+            named = any(e.get("entity") in SUBJECT_ENTITIES for e in message.get(ENTITIES) or [])
+            match = self._get().best(text, has_subject=named)
             if match is None:
                 continue
             before = (message.get(INTENT) or {}).get("name")
