@@ -51,20 +51,22 @@ MASKED_PHONE = re.compile(r"1[3-9][0-9]\*{4}[0-9]{4}")
 #: needs to see "a code is here", never which one. See booking_code_spans for the filter
 #: that keeps English words (re-entry, ask_photo) out.
 BOOKING_CODE_SHAPE = re.compile(
-    r"(?<![0-9A-Za-z])[A-Za-z]{2,4}(?:\s*[-_—–]\s*|\s+)?[0-9A-Za-z]{5}(?:[0-9A-Za-z]{3})?"
-    r"(?![0-9A-Za-z])"
+    r"(?<![0-9A-Za-z])(?P<prefix>[A-Za-z]{2,4})(?:\s*[-_—–]\s*|\s+)?"
+    r"(?P<body>[0-9A-Za-z]{5}(?:[0-9A-Za-z]{3})?)(?![0-9A-Za-z])"
 )
 
 
-def booking_code_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each code-shaped run: one with a digit, or all in capitals (codes are
-    issued in capitals; "re-entry" and "passport" are not codes, "HZ-RPZBFTER" is)."""
+def booking_code_spans(text: str) -> list[tuple[int, int, int]]:
+    """(start, body start, end) of each code-shaped run: one with a digit, or all in capitals
+    (codes are issued in capitals; "re-entry" and "passport" are not codes, "HZ-RPZBFTER"
+    is). The prefix (start to body start) says what the code is for: a hall's bookings
+    (HZ, DQ …) or a grid hazard ticket (WG)."""
     spans = []
     for m in BOOKING_CODE_SHAPE.finditer(text):
         run = m.group(0)
         glued = run.isalnum()
         if any(c.isdigit() for c in run) or (run.isupper() and not glued):
-            spans.append(m.span())
+            spans.append((m.start(), m.start("body"), m.end()))
     return spans
 
 

@@ -44,7 +44,8 @@ def _tokens(text: str, attribute: str = TEXT) -> list[str]:
 def test_every_code_is_the_same_single_token(code: str) -> None:
     tokens = _tokens(f"帮我查一下预约 {code}，谢谢")
     assert tokens.count(CODE_TOKEN) == 1, tokens
-    assert tokens[tokens.index(CODE_TOKEN) + 1] == "，", tokens  # nothing of the code is left
+    at = tokens.index(CODE_TOKEN)
+    assert tokens[at - 1] == code[:2] and tokens[at + 1] == "，", tokens  # prefix, then nothing
 
 
 @pytest.mark.parametrize(
@@ -58,6 +59,12 @@ def test_english_words_are_not_codes(text: str) -> None:
 
 def test_intent_names_are_never_replaced() -> None:
     assert _tokens("ask_photo", INTENT) != [CODE_TOKEN]
+
+
+def test_the_prefix_stays_a_token_of_its_own() -> None:
+    """HZ (a hall's booking) and WG (a grid ticket) must stay apart for the intent."""
+    assert _tokens("查一下 hz-7k3q9m2x") == ["查", "一下", "HZ", CODE_TOKEN]
+    assert _tokens("查一下 WG-7K3Q9M2X") == ["查", "一下", "WG", CODE_TOKEN]
 
 
 def test_the_actions_still_read_the_real_code() -> None:

@@ -5,9 +5,11 @@ entity alignment (Rasa issues #7910, #8722) and wastes features.
 
 A booking code (HZ-RPZBFTER) is random letters: as raw tokens its characters feed the
 char n-gram features, so "帮我查一下预约 <code>" was read as a lookup for one code and as a
-new booking for another (seen in CI). Every code-shaped span therefore becomes the same
-token, CODE_TOKEN, in training and at run time; the message text itself is unchanged, so the
-actions still read the real code from it.
+new booking for another (seen in CI). The random part of every code-shaped span therefore
+becomes the same token, CODE_TOKEN, in training and at run time, after a token for its
+prefix, which is not random and says what the code is for (HZ: a hall's booking, WG: a grid
+hazard ticket). The message text itself is unchanged, so the actions still read the real
+code from it.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ CODE_TOKEN = "bookingcode"
 
 
 def _with_code_tokens(text: str, tokens: List[Token]) -> List[Token]:
-    """Tokens inside a code-shaped span replaced by one CODE_TOKEN spanning it."""
+    """Tokens inside a code-shaped span replaced by its prefix (in capitals) and CODE_TOKEN."""
     kept = list(tokens)
-    for start, end in booking_code_spans(text):
+    for start, body, end in booking_code_spans(text):
         kept = [t for t in kept if not (t.start >= start and t.end <= end)]
-        kept.append(Token(CODE_TOKEN, start, end))
+        prefix = text[start:body].strip(" -_—–").upper()
+        kept.append(Token(prefix, start, start + len(prefix)))
+        kept.append(Token(CODE_TOKEN, body, end))
     return sorted(kept, key=lambda t: t.start)
 
 
