@@ -13,7 +13,6 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timezone
-from pathlib import Path
 from typing import Any, Iterator, List
 
 import pytest
@@ -22,33 +21,19 @@ from rasa.core.channels.channel import register
 from sanic import Sanic
 from sqlalchemy import select
 
-from bot.booking import BookingRepository, dispose_engines
+from bot.booking import BookingRepository
 from bot.booking.db import make_engine
 from bot.care.kept import KeptMessageStore
 from bot.care.models import BookingReminder
 from bot.channels.inbox import InboxInput, PollLimiter
 from bot.reminders import MAX_ATTEMPTS, WeChatReminderSender, main, run_reminders
-from tests.test_booking_repo import MONDAY, TODAY, book, prepare
+from tests.test_booking_repo import MONDAY, TODAY, book, db_url, prepare, repo  # noqa: F401 (fixtures)
 from tests.test_wechat import APPID, FakeWeChatApi, ServerThread
 
 #: The Sunday evening before MONDAY, when the daily run reminds Monday's bookings.
 SUNDAY_EVENING = datetime.combine(MONDAY, time(10, 0), tzinfo=timezone.utc).replace(
     day=MONDAY.day - 1
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'booking.db'}"
-    else:
-        yield request.getfixturevalue("pg_url")
-    dispose_engines()
-
-
-@pytest.fixture()
-def repo(db_url: str, tmp_path: Path) -> BookingRepository:
-    return BookingRepository(prepare(db_url, tmp_path))
 
 
 @pytest.fixture()
