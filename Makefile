@@ -29,6 +29,7 @@ help:
 	@echo "make train  – train the model if data or config changed"
 	@echo "make eval   – NLU and emergency figures on held-out and unrelated data (results/eval.json)"
 	@echo "make bench  – latency, throughput, training time, model size, memory (results/bench.json)"
+	@echo "make load   – Locust load figures through nginx, one and two replicas (results/load.json)"
 	@echo "make retention – delete conversations idle > RETENTION_DAYS (30), remove the person from bookings > 90 days past"
 
 $(STAMP): requirements.txt
@@ -66,6 +67,11 @@ eval: train
 
 bench: train
 	$(PY) -m scripts.bench
+
+.PHONY: load
+# Locust against nginx and 1, then 2 Rasa replicas (20 and 50 users, 60 s each); results/load.json.
+load: train
+	$(PY) -m scripts.load
 
 .PHONY: retention
 retention: $(STAMP)
