@@ -53,7 +53,8 @@ _CN_DIGITS = {
     "八": 8,
     "九": 9,
 }
-_CN_NUM_RE = re.compile(r"[零〇一二两三四五六七八九十]+")
+#: A run of Chinese numerals (cn_to_int reads it); bot.grid.answers builds on it too.
+CN_NUMERALS = re.compile(r"[零〇一二两三四五六七八九十]+")
 _WEEKDAY_RE = re.compile(
     r"(?P<prefix>下下个?|下个?|这个?|本|上个?)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
 )
@@ -229,7 +230,7 @@ def _convert_numerals(text: str) -> str:
         value = cn_to_int(m.group(0))
         return m.group(0) if value is None else str(value)
 
-    return _CN_NUM_RE.sub(repl, text)
+    return CN_NUMERALS.sub(repl, text)
 
 
 def _month_name_error(month: int, day: int) -> DateProblem:

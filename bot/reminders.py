@@ -131,7 +131,8 @@ def reminder_text(reminder: Reminder) -> str:
     return _words(
         "utter_reminder",
         hall=reminder.hall,
-        day=f"{reminder.day.month}月{reminder.day.day}日",
+        month=reminder.day.month,
+        day=reminder.day.day,
         time=reminder.start.strftime("%H:%M"),
         code=reminder.code,
         address=reminder.address,

@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import random
 import uuid
+from pathlib import Path
 
+import yaml
 from locust import HttpUser, between, task
 
-QUESTIONS = (
-    "办护照要带什么材料",
-    "港澳通行证续签要多少钱",
-    "台湾通行证多久能拿到",
-    "外国人居留许可怎么延期",
-    "异地办理护照可以吗",
-    "出入境证件照片有什么要求",
-    "证件可以邮寄到家吗",
-    "How do I renew my passport?",
+#: The sentences of the scenario (scripts/load_scenario.yml).
+SCENARIO = yaml.safe_load(
+    (Path(__file__).resolve().parent / "load_scenario.yml").read_text(encoding="utf-8")
 )
-FOLLOW_UPS = ("要多少钱", "多久能拿到", "在哪里办")
-EMERGENCIES = ("我爸在美国去世了，要马上赶过去", "孩子在澳洲重病住院，我得尽快出国")
 
 
 class Citizen(HttpUser):
@@ -49,20 +43,20 @@ class Citizen(HttpUser):
 
     @task(6)
     def question(self) -> None:
-        self.say(random.choice(QUESTIONS), "question")
+        self.say(random.choice(SCENARIO["questions"]), "question")
 
     @task(3)
     def follow_up(self) -> None:
-        self.say(random.choice(QUESTIONS), "question")
-        self.say(random.choice(FOLLOW_UPS), "follow-up")
+        self.say(random.choice(SCENARIO["questions"]), "question")
+        self.say(random.choice(SCENARIO["follow_ups"]), "follow-up")
 
     @task(1)
     def emergency(self) -> None:
-        self.say(random.choice(EMERGENCIES), "emergency")
+        self.say(random.choice(SCENARIO["emergencies"]), "emergency")
 
     @task(1)
     def booking(self) -> None:
-        replies = self.say("我想预约办护照", "booking")
+        replies = self.say(SCENARIO["booking_start"], "booking")
         halls = [
             b["payload"]
             for r in replies
@@ -71,4 +65,4 @@ class Citizen(HttpUser):
         ]
         if halls:
             self.say(halls[0], "booking")
-        self.say("算了", "booking")
+        self.say(SCENARIO["booking_stop"], "booking")

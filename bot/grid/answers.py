@@ -13,16 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Optional
 
-from bot.dates import cn_to_int, parse_date
+from bot.dates import CN_NUMERALS, cn_to_int, parse_date
 from bot.patterns import PHONE_IN_TEXT
 from bot.text import compact, fold_aligned
 from bot.wording import wording
 
 __all__ = ["TimeAnswer", "read_time", "read_contact", "ContactAnswer", "words"]
 
-_DAYS_AGO = re.compile(r"([0-9]+|[零一二两三四五六七八九十]+)\s*天(?:以)?前")
 #: A month-day more than this far ahead was meant in the past year.
 _AHEAD_MEANS_LAST_YEAR = timedelta(days=31)
+
+
+def _days_ago(w: dict) -> "re.Pattern[str]":
+    """'3天前', '三天以前': a number (digits or Chinese numerals) and one of `days_ago_words`."""
+    after = "|".join(re.escape(word) for word in w.get("days_ago_words") or [])
+    return re.compile(rf"([0-9]+|{CN_NUMERALS.pattern})\s*(?:{after})")
 
 
 def words() -> dict:
@@ -51,7 +56,7 @@ def read_time(text: str, now: datetime) -> TimeAnswer:
     folded = compact(raw)
     if not folded:
         return TimeAnswer(problem="unclear")
-    ago = _DAYS_AGO.search(fold_aligned(raw))
+    ago = _days_ago(w).search(fold_aligned(raw))
     if ago:
         n = int(ago.group(1)) if ago.group(1).isdigit() else cn_to_int(ago.group(1))
         if n is not None and 0 <= n <= 3650:
