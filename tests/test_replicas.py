@@ -14,17 +14,13 @@ last.
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +30,11 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from tests.cluster import NGINX, Postgres, Redis, _pg_bin, start_cluster
 from tests.conftest import need_service
-from tests.live import ACTION_TOKEN, API_TOKEN, MODEL, ROOT, _wait, free_port
+from tests.live import MODEL
 from tests.people import Person, fresh_person
 
-NGINX = "/usr/sbin/nginx"
 CODE = re.compile(r"预约号[:：]\s*([A-Z]{2}-(?:[A-Z0-9]{8}|[A-Z0-9]{5}))(?![A-Z0-9])")
 #: Questions that each make one complete turn (no form), for the concurrency test.
 QUESTIONS = [
@@ -53,107 +49,10 @@ QUESTIONS = [
 ]
 
 
-def _pg_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
 def _domain_text(response: str) -> str:
     from bot.domain_files import load_domain
 
     return load_domain()["responses"][response][0]["text"]
-
-
-@dataclass
-class Postgres:
-    """A private PostgreSQL cluster (initdb + pg_ctl) on a free port."""
-
-    data: Path
-    port: int
-    as_user: list[str]
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/crj"
-
-    def _ctl(self, *args: str) -> None:
-        subprocess.run(
-            [*self.as_user, _pg_bin("pg_ctl") or "pg_ctl", "-D", str(self.data), *args],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            timeout=120,
-        )
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._ctl("-o", options, "-l", str(self.data / "server.log"), "-w", "start")
-
-    def stop(self) -> None:
-        self._ctl("-m", "fast", "-w", "stop")
-
-    @classmethod
-    def create(cls, parent: Path) -> "Postgres":
-        data = parent / f"pg-{uuid.uuid4().hex[:6]}"
-        data.mkdir()
-        as_user: list[str] = []
-        if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
-            as_user = ["runuser", "-u", "postgres", "--"]
-            shutil.chown(data, "postgres")
-            data.chmod(0o700)
-        subprocess.run(
-            [*as_user, _pg_bin("initdb") or "initdb", "-D", str(data), "-U", "postgres"]
-            + ["--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            timeout=120,
-        )
-        pg = cls(data, free_port(), as_user)
-        pg.start()
-        admin = sa.create_engine(
-            pg.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT"
-        )
-        with admin.connect() as conn:
-            conn.execute(sa.text("CREATE DATABASE crj"))
-        admin.dispose()
-        return pg
-
-
-@dataclass
-class Redis:
-    """A private redis-server on a free port, without persistence."""
-
-    port: int
-    log: Path
-    proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no", "--logfile", str(self.log)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        import redis
-
-        client = redis.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.1)
-        raise RuntimeError("private redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
 
 
 @dataclass
@@ -214,93 +113,6 @@ def _payloads(replies: list[dict[str, Any]], marker: str) -> list[str]:
     return [b["payload"] for r in replies for b in r.get("buttons") or [] if marker in b["payload"]]
 
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-{user}
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log {dir}/access.log;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    upstream rasa {{
-{rasa_servers}
-    }}
-    upstream actions {{
-{action_servers}
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://rasa;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_next_upstream error timeout;
-            proxy_read_timeout 120s;
-            add_header X-Upstream $upstream_addr always;
-        }}
-    }}
-    server {{
-        listen 127.0.0.1:{actions_port};
-        location / {{
-            proxy_pass http://actions;
-            proxy_next_upstream error timeout;
-        }}
-    }}
-}}
-"""
-
-
-def _start_nginx(workdir: Path, rasa_ports: list[int], action_ports: list[int]) -> tuple:
-    conf_dir = workdir / "nginx"
-    conf_dir.mkdir()
-    port, actions_port = free_port(), free_port()
-
-    def servers(ports: list[int]) -> str:
-        return "\n".join(
-            f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;" for p in ports
-        )
-
-    (conf_dir / "nginx.conf").write_text(
-        NGINX_CONF.format(
-            user="user root;" if os.geteuid() == 0 else "",
-            dir=conf_dir,
-            rasa_servers=servers(rasa_ports),
-            action_servers=servers(action_ports),
-            port=port,
-            actions_port=actions_port,
-        )
-    )
-    check = subprocess.run(
-        [NGINX, "-t", "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf")],
-        capture_output=True,
-        text=True,
-    )
-    assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen(
-        [NGINX, "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    return proc, port, actions_port
-
-
-def _stop_all(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     if not Path(NGINX).exists():
@@ -313,63 +125,20 @@ def cluster() -> Iterator[Cluster]:
         pytest.fail("no trained model: run `make train` first (make test does)")
     workdir = Path(tempfile.mkdtemp(prefix="crj-replicas-"))
     workdir.chmod(0o755)
-    procs: list[subprocess.Popen] = []
-    tracker_db = booking_db = None
-    redis = Redis(free_port(), workdir / "redis.log")
+    started = None
     try:
-        tracker_db, booking_db = Postgres.create(workdir), Postgres.create(workdir)
-        redis.start()
-        rasa_ports, action_ports = [free_port(), free_port()], [free_port(), free_port()]
-        nginx, port, actions_port = _start_nginx(workdir, rasa_ports, action_ports)
-        procs.append(nginx)
-        env = dict(os.environ)
-        for key in ("GUIDE_PASSWORD_HASH", "GUIDE_SESSION_SECRET", "APP_ENV", "SANIC_WORKERS"):
-            env.pop(key, None)
-        env.update(
-            {
-                "ACTION_ENDPOINT": f"http://127.0.0.1:{actions_port}/webhook",
-                "DATABASE_URL": booking_db.url,
-                "TRACKER_STORE_URL": tracker_db.url,
-                "REDIS_URL": redis.url,
-                "RASA_TELEMETRY_ENABLED": "false",
-                "TF_CPP_MIN_LOG_LEVEL": "3",
-                "PYTHONWARNINGS": "ignore",
-                "RASA_AUTH_TOKEN": API_TOKEN,
-                "ACTION_SERVER_TOKEN": ACTION_TOKEN,
-            }
+        started = start_cluster(workdir, replicas=2, model=MODEL)
+        yield Cluster(
+            started.url,
+            started.tracker_db,
+            started.booking_db,
+            started.redis,
+            started.rasa,
+            workdir,
         )
-        py = sys.executable
-        subprocess.run([py, "-m", "bot.serve", "migrate"], cwd=ROOT, env=env, check=True)
-        started: list[tuple[str, subprocess.Popen, Path]] = []
-        for i, action_port in enumerate(action_ports):
-            log = workdir / f"actions-{i}.log"
-            cmd = [py, "-m", "bot.serve", "actions", "--port", str(action_port)]
-            proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
-            )
-            started.append((f"http://127.0.0.1:{action_port}/health", proc, log))
-        rasa: dict[int, subprocess.Popen] = {}
-        for i, rasa_port in enumerate(rasa_ports):
-            log = workdir / f"rasa-{i}.log"
-            cmd = [py, "-m", "bot.serve", "run", "--model", str(MODEL), "--port", str(rasa_port)]
-            proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
-            )
-            rasa[rasa_port] = proc
-            started.append((f"http://127.0.0.1:{rasa_port}/", proc, log))
-        procs.extend(proc for _, proc, _ in started)
-        for url, proc, log in started:
-            _wait(url, proc, log, 400)
-        yield Cluster(f"http://127.0.0.1:{port}", tracker_db, booking_db, redis, rasa, workdir)
     finally:
-        _stop_all(procs)
-        redis.stop()
-        for pg in (tracker_db, booking_db):
-            if pg is not None:
-                try:
-                    pg.stop()
-                except subprocess.SubprocessError:
-                    pass
+        if started is not None:
+            started.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
