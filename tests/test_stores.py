@@ -73,6 +73,31 @@ def test_sqlite_tracker_store_commits_without_waiting_twice_for_the_disk(tmp_pat
     assert asyncio.run(again.retrieve("citizen-2")).latest_message.text == "你好"
 
 
+def test_sqlite_tracker_store_keeps_its_connections_between_turns(tmp_path, settings_env):
+    """SQLAlchemy 1.4's NullPool opened the file for every retrieve and save; a second store
+    (another process, say) still sees each saved turn at once."""
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    settings_env(TRACKER_STORE_URL=url)
+    store = EnvTrackerStore(domain=Domain.empty())
+    opened: list[object] = []
+    sa.event.listen(store.engine, "connect", lambda conn, _record: opened.append(conn))
+    reader = EnvTrackerStore(domain=Domain.empty())
+
+    async def turns() -> list[str]:
+        seen = []
+        tracker = await store.retrieve("citizen-3") or DialogueStateTracker("citizen-3", [])
+        for n in range(10):
+            tracker.update(UserUttered(f"第{n}句", intent={"name": "greet", "confidence": 1.0}))
+            await store.save(tracker)
+            tracker = await store.retrieve("citizen-3")
+            other = await reader.retrieve("citizen-3")
+            seen.append(other.latest_message.text)
+        return seen
+
+    assert asyncio.run(turns()) == [f"第{n}句" for n in range(10)]
+    assert len(opened) <= 2
+
+
 def test_postgres_tracker_store_masks_personal_data(pg_url, settings_env):
     settings_env(TRACKER_STORE_URL=pg_url)
     _assert_masked(*_save_and_reload(pg_url))
