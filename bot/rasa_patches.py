@@ -15,6 +15,8 @@ each is a wrapper around the original function, so an upgrade shows at once if i
 - The action server's answer is checked against Rasa's response schema with a validator
   built once: stock `jsonschema.validate()` re-checks the schema itself on every call, which
   was 40% of the Rasa server's CPU under load (py-spy, 2026-12-01).
+- Calls to the action server reuse kept-alive connections (bot.keepalive) instead of a
+  new session and TCP connection per call.
 - The policies and the action server see `bot.tracker_window.recent_view(tracker)`: the
   state plus the last turns, not the whole history, so a turn does not get slower as the
   conversation grows. The processor keeps, and the tracker store saves, the full tracker.
@@ -37,7 +39,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional
 
-from bot import store_faults
+from bot import keepalive, store_faults
 from bot.inputs import BUSY_RESPONSE
 
 logger = logging.getLogger(__name__)
@@ -255,6 +257,7 @@ def _observability() -> None:
     def configure_app(*args: Any, **kwargs: Any) -> Any:
         app = original_configure(*args, **kwargs)
         add_rasa_routes(app)
+        app.register_listener(keepalive.close_sessions, "after_server_stop")
         install_log_format(get_settings().log_format)
         metrics.install_error_counter()
         return app
@@ -308,6 +311,7 @@ def install() -> None:
     _action_timeout(settings.action_timeout_seconds)
     _action_server_secret(settings.action_server_token)
     _validate_with_one_validator()
+    keepalive.install()
     _bounded_history()
     _tracker_without_replays()
     _language_slot()
