@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Any
+from typing import Any, Dict
 
 CJK_RANGES = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 CJK = re.compile(rf"[{CJK_RANGES}]")
@@ -100,15 +100,33 @@ def fold_aligned(text: str) -> str:
         return text
     if unicodedata.is_normalized("NFKC", text) and not _OTHER_DIGIT.search(text):
         return text
-    out = []
-    for ch in text:
-        folded = unicodedata.normalize("NFKC", ch)
-        if len(folded) != 1:
-            folded = ch
-        if _OTHER_DIGIT.match(folded):
-            folded = str(unicodedata.decimal(folded))
-        out.append(folded)
-    return "".join(out)
+    unseen = set(text).difference(_SEEN)
+    if unseen and len(_SEEN) < _MAX_SEEN:  # a client chooses the characters: bounded
+        # The folds first: another thread that finds a character seen finds its fold too.
+        _FOLDS.update((ord(ch), f) for ch in unseen if (f := _fold_one(ch)) != ch)
+        _SEEN.update(unseen)
+    elif unseen:  # the table is full: fold the new characters without keeping them
+        new = {ord(ch): f for ch in unseen if (f := _fold_one(ch)) != ch}
+        return text.translate(_FOLDS).translate(new)  # a fold's result folds to itself
+    return text.translate(_FOLDS)
+
+
+def _fold_one(ch: str) -> str:
+    folded = unicodedata.normalize("NFKC", ch)
+    if len(folded) != 1:
+        folded = ch
+    if _OTHER_DIGIT.match(folded):
+        folded = str(unicodedata.decimal(folded))
+    return folded
+
+
+# fold_aligned's characters seen so far, and those of them that fold to another one, for
+# str.translate: most Chinese text has full-width punctuation, so is not NFKC-normalised,
+# and a Python loop over every character of every reply was most of the cost of masking a
+# saved turn (py-spy, 2026-12-02).
+_MAX_SEEN = 50_000
+_SEEN: set[str] = set()
+_FOLDS: Dict[int, str] = {}
 
 
 def to_half_width(text: str) -> str:

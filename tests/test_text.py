@@ -50,3 +50,37 @@ def test_vocabulary_longest_alias_wins_even_where_find_takes_a_shorter_overlap()
     spaced = VocabularyMatcher({"service": {"hk": ["Hong Kong"]}}, normalizer=fold)
     assert spaced.longest("办hongkong通行证").value == "hk"
     assert matcher.longest("今天天气怎么样") is None
+
+
+def _fold_each(text: str) -> str:
+    """fold_aligned's definition, one character at a time."""
+    import unicodedata
+
+    out = []
+    for ch in text:
+        folded = unicodedata.normalize("NFKC", ch)
+        if len(folded) != 1:
+            folded = ch
+        if folded.isdecimal() and not folded.isascii():
+            folded = str(unicodedata.decimal(folded))
+        out.append(folded)
+    return "".join(out)
+
+
+@given(st.text(max_size=40))
+def test_fold_aligned_folds_each_character_and_keeps_the_length(text: str) -> None:
+    from bot.text import fold_aligned
+
+    assert fold_aligned(text) == _fold_each(text)
+    assert len(fold_aligned(text)) == len(text)
+
+
+def test_fold_aligned_still_folds_once_its_table_is_full(monkeypatch) -> None:
+    """A client who sends every character there is does not get a number past masking."""
+    import bot.text
+
+    monkeypatch.setattr(bot.text, "_MAX_SEEN", 0)
+    monkeypatch.setattr(bot.text, "_SEEN", set())
+    monkeypatch.setattr(bot.text, "_FOLDS", {})
+    text = "电话１３８１２３４５６７８，号码٣٣٠٥２１"
+    assert bot.text.fold_aligned(text) == _fold_each(text) == "电话13812345678,号码330521"
