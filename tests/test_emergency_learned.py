@@ -141,3 +141,22 @@ def test_third_held_out_set_is_not_nlu_training_data() -> None:
         positives, near = parse_emergency_set(yaml.safe_load(path.read_text(encoding="utf-8")))
         overlap = [t for t in [t for t, _ in positives] + near if _key(t) in training]
         assert overlap == [], path.name
+
+
+def test_scorer_gives_sklearns_probabilities(detector: Detector, learned: LearnedDetector) -> None:
+    """The per-turn scorer computes what sklearn's transform and predict_proba compute."""
+    texts, _ = load_labelled(LABELLED)
+    odd = [
+        "",
+        "   ",
+        "？？？",
+        "ｍｙ ｄａｄ ｐａｓｓｅｄ ａｗａｙ",
+        "😀" * 50,
+        "护照" * 500,
+        "x\x00y",
+    ]
+    for text in [*texts[::5], *odd]:
+        analysis = detector.analyse(text)
+        fast, reference = learned.proba(text, analysis), learned.sklearn_proba(text, analysis)
+        assert fast.keys() == reference.keys()
+        assert all(abs(fast[k] - reference[k]) < 1e-9 for k in fast), text
