@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ContextManager, Literal, Mapping, Optional
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -65,6 +65,14 @@ _MAX_ATTEMPTS = 4
 _tickets = Ticket.__table__
 _events = TicketEvent.__table__
 _notices = Notice.__table__
+#: Asked after every REST reply; built once, with bound parameters (see take_notices).
+_NOTICE_WAITING = select(
+    exists().where(
+        _notices.c.delivered_at.is_(None),
+        _notices.c.sender_id == bindparam("sender_id"),
+        _notices.c.channel == bindparam("channel"),
+    )
+)
 _failures = LookupFailure.__table__
 
 _CODE_IN_TEXT = re.compile(
@@ -555,7 +563,12 @@ class GridRepository:
         same transaction, so two replies never show one notice twice. Asked on every REST
         message, so the common case (nothing waiting) is one read, without the write lock."""
         stamp = at or _now()
-        if not self.undelivered(sender_id=sender_id or "", channel=channel or ""):
+        with self._read() as conn:
+            waiting = conn.execute(
+                _NOTICE_WAITING,
+                {"sender_id": (sender_id or "")[:128], "channel": (channel or "")[:32]},
+            ).scalar()
+        if not waiting:
             return []
         with self._write() as conn:
             rows = (
