@@ -28,7 +28,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, ContextManager, Literal, Optional, Sequence
+from typing import Any, Callable, ContextManager, Literal, Optional, Sequence
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -216,11 +216,17 @@ class AccessResult:
 
 
 class _Abort(Exception):
-    """Rolls the current transaction back and hands a result to the caller."""
+    """Rolls the current transaction back and hands a result to the caller: `result`, or
+    what `later` reads once the transaction has ended (and released its row locks)."""
 
-    def __init__(self, result: BookingResult) -> None:
-        super().__init__(str(result.error))
+    def __init__(
+        self,
+        result: Optional[BookingResult] = None,
+        later: Optional[Callable[[Connection], BookingResult]] = None,
+    ) -> None:
+        super().__init__(str(result.error) if result is not None else "deferred")
         self.result = result
+        self.later = later
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -754,7 +760,13 @@ class BookingRepository:
                 with write_transaction(self._engine, self._fail, keep=(IntegrityError,)) as conn:
                     return work(conn)
             except _Abort as abort:
-                return abort.result
+                if abort.later is None:
+                    return abort.result or self._unavailable(RuntimeError("no result"))
+                try:
+                    with self._read() as conn:
+                        return abort.later(conn)
+                except BookingUnavailable:  # logged by _fail
+                    return BookingResult(False, error="unavailable")
             except IntegrityError as exc:
                 last_exc = exc
                 continue
@@ -842,7 +854,6 @@ class BookingRepository:
             if green_seat is None:
                 after = now.time() if now is not None and now.date() == day else None
                 raise self._slot_full(
-                    conn,
                     hall,
                     day,
                     start,
@@ -926,7 +937,6 @@ class BookingRepository:
 
     def _slot_full(
         self,
-        conn: Connection,
         hall: _HallRow,
         day: date,
         start: time,
@@ -939,16 +949,21 @@ class BookingRepository:
         note: Optional[str] = None,
     ) -> "_Abort":
         """The refusal for a slot whose seats are gone, with up to four other times that day
-        and three free days, as an _Abort that rolls back what the transaction took."""
-        alternatives = self._slots_for(
-            hall, day, self._counts(conn, hall.id, day, day), priority=priority, after=after
-        )
-        free_days = self._free_days_in(conn, hall, today, 3, priority=priority, now=now)
-        hints = RefusalHints(
-            day=day, start=start, free_times=tuple(s.start for s in alternatives[:4])
-        )
-        return _Abort(
-            BookingResult(
+        and three free days, as an _Abort that rolls back what the transaction took.
+
+        The other times are read after the rollback: the failed conditional upsert still
+        locks the slot's counter row, and reading a week of counts under that lock made
+        every other booking of the slot wait (py-spy on the booking bench, 2026-12-02)."""
+
+        def refusal(read: Connection) -> BookingResult:
+            alternatives = self._slots_for(
+                hall, day, self._counts(read, hall.id, day, day), priority=priority, after=after
+            )
+            free_days = self._free_days_in(read, hall, today, 3, priority=priority, now=now)
+            hints = RefusalHints(
+                day=day, start=start, free_times=tuple(s.start for s in alternatives[:4])
+            )
+            return BookingResult(
                 False,
                 code=code,
                 error="slot_full",
@@ -956,7 +971,8 @@ class BookingRepository:
                 free_days=tuple(free_days),
                 note=note,
             )
-        )
+
+        return _Abort(later=refusal)
 
     def _hall_name(self, conn: Connection, hall_id: str) -> str:
         name = conn.execute(select(_halls.c.name).where(_halls.c.id == hall_id)).scalar()
@@ -1120,7 +1136,6 @@ class BookingRepository:
                     )
                     if green_seat is None:
                         raise self._slot_full(
-                            conn,
                             hall,
                             day,
                             start,
