@@ -9,20 +9,24 @@ its own engine (as two cron jobs on two machines would).
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timezone
+from pathlib import Path
 from typing import Any, Iterator, List
 
 import pytest
 import requests
+import sqlalchemy as sa
 from rasa.core.channels.channel import register
 from sanic import Sanic
 from sqlalchemy import select
 
 from bot.booking import BookingRepository
 from bot.booking.db import make_engine
+from bot.booking.models import Booking as BookingTable
 from bot.care.kept import KeptMessageStore
 from bot.care.models import BookingReminder
 from bot.channels.inbox import InboxInput, PollLimiter
@@ -180,6 +184,158 @@ def test_the_command_prints_what_it_did(
         assert "already done 1" in capsys.readouterr().out
     finally:
         get_settings.cache_clear()
+
+
+# --- in the language the booking was made in ------------------------------------------------
+
+HUZHOU_EN = "Exit-entry hall, Huzhou Citizen Service Centre"
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def english_only(text: str) -> bool:
+    """No Chinese outside brackets (the KB's English facts name forms in Chinese, in brackets)."""
+    return not _CJK.search(re.sub(r"\([^)]*\)", "", text))
+
+
+def test_an_english_booking_is_reminded_in_english_over_wechat(
+    repo: BookingRepository, fake_api: FakeWeChatApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HALL_HUZHOU_ADDRESS", "1 Huzhou Road")
+    monkeypatch.setenv("HALL_HUZHOU_PHONE", "0572-1234567")
+    made = book(
+        repo,
+        n=40,
+        channel="wechat",
+        sender_id="oForeigner",
+        service="residence_permit",
+        start=time(10, 30),
+        language="en",
+    )
+    chinese = book(repo, n=41, channel="wechat", sender_id="oCitizen41")
+    assert made.ok and chinese.ok
+    run_reminders(repo._engine, day=MONDAY, wechat=wechat(fake_api))
+    by_openid = {m["touser"]: m["text"]["content"] for m in fake_api.sent}
+    english = by_openid["oForeigner"]
+    for part in (
+        "[Reminder]",
+        "10:30",
+        HUZHOU_EN,
+        made.code,
+        "1 Huzhou Road",
+        "0572-1234567",
+        "your passport",  # the KB's English documents fact for residence permits
+        f'"cancel booking {made.code}"',
+    ):
+        assert part in english, part
+    assert english_only(english), english
+    assert "预约提醒" in by_openid["oCitizen41"] and "居民身份证" in by_openid["oCitizen41"]
+
+
+def test_an_english_template_message_is_english(
+    repo: BookingRepository, fake_api: FakeWeChatApi
+) -> None:
+    made = book(
+        repo,
+        n=42,
+        channel="wechat",
+        sender_id="oForeigner42",
+        service="residence_permit",
+        language="en",
+    )
+    run_reminders(repo._engine, day=MONDAY, wechat=wechat(fake_api, "TPL-REMIND"))
+    (message,) = fake_api.sent
+    fields = message["data"]
+    assert fields["first"]["value"] == f"You have an appointment tomorrow at {HUZHOU_EN}."
+    assert fields["keyword2"]["value"] == HUZHOU_EN
+    remark = fields["remark"]["value"]
+    assert f'"cancel booking {made.code}"' in remark and "your passport" in remark
+    assert "not configured yet" in remark  # no hall phone configured: said in English
+    assert english_only(str(fields)), fields
+
+
+def test_an_english_web_booking_keeps_an_english_reminder_with_chinese_only_facts_as_they_are(
+    repo: BookingRepository,
+) -> None:
+    made = book(repo, n=43, channel="rest", sender_id="web-en", language="en", priority=False)
+    run_reminders(repo._engine, now=SUNDAY_EVENING)
+    (text,) = KeptMessageStore(repo._engine).take("web-en", "rest", at=SUNDAY_EVENING)
+    assert text.startswith("[Reminder]") and HUZHOU_EN in text and made.code in text
+    assert "Please bring:" in text and "not configured yet" in text
+    # The KB has the passport's documents in Chinese only; the reminder gives them unchanged.
+    assert "居民身份证" in text
+
+
+def test_bookings_made_before_the_language_column_are_reminded_in_chinese(
+    db_url: str, tmp_path: Path
+) -> None:
+    from alembic import command
+
+    from bot.booking import get_engine, sync_halls
+    from bot.booking.db import alembic_config, upgrade_schema
+    from tests.test_booking_repo import HALLS_YML
+
+    engine = get_engine(db_url)
+    cfg = alembic_config(db_url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004_grid")  # the schema before 0005_booking_language
+    halls = tmp_path / "halls.yml"
+    halls.write_text(HALLS_YML, encoding="utf-8")
+    sync_halls(engine, halls)
+    typed = BookingTable.__table__.c
+    old = sa.table("bookings", *(sa.column(c, typed[c].type) for c in OLD_BOOKING_COLUMNS))
+    stamp = SUNDAY_EVENING
+    with engine.begin() as conn:
+        conn.execute(
+            old.insert().values(
+                code="HZ-OLD00001",
+                hall_id="huzhou",
+                service="passport",
+                day=MONDAY,
+                start_time=time(9, 0),
+                name="张三",
+                id_hash="h" * 64,
+                id_masked="3305**********001X",
+                phone="13812345678",
+                phone_last4="5678",
+                status="active",
+                priority=False,
+                green_seat=False,
+                channel="rest",
+                sender_id="web-old",
+                created_at=stamp,
+                updated_at=stamp,
+            )
+        )
+    upgrade_schema(db_url)
+    with engine.connect() as conn:
+        (language,) = conn.execute(sa.text("SELECT language FROM bookings")).scalars().all()
+    assert language == "zh"
+    assert run_reminders(engine, now=SUNDAY_EVENING).kept == ["HZ-OLD00001"]
+    (text,) = KeptMessageStore(engine).take("web-old", "rest", at=SUNDAY_EVENING)
+    assert "预约提醒" in text and "取消预约 HZ-OLD00001" in text
+
+
+#: The columns bookings had at 0004_grid.
+OLD_BOOKING_COLUMNS = (
+    "code",
+    "hall_id",
+    "service",
+    "day",
+    "start_time",
+    "name",
+    "id_hash",
+    "id_masked",
+    "phone",
+    "phone_last4",
+    "status",
+    "priority",
+    "green_seat",
+    "channel",
+    "sender_id",
+    "created_at",
+    "updated_at",
+)
 
 
 # --- the inbox channel over HTTP ---------------------------------------------------------------

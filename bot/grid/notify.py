@@ -18,14 +18,13 @@ import logging
 import os
 from typing import Any, Iterable, Optional, Protocol
 
-from bot.domain_files import responses
+from bot.domain_files import render
 from bot.grid.kb import GridKB, get_grid_kb
 from bot.grid.repository import GridRepository, NoticeView
 
 __all__ = [
     "NOTICE_RESPONSE",
     "notice_text",
-    "render_response",
     "wechat_sender",
     "deliver",
     "deliver_pending",
@@ -43,32 +42,13 @@ class TextSender(Protocol):
     async def send_text(self, openid: str, content: str) -> None: ...
 
 
-def render_response(name: str, language: str = "zh", **values: Any) -> str:
-    """A domain response's text in `language` (its `language` slot variant, else the
-    unconditioned one) with its {names} filled."""
-    variants = responses().get(name) or []
-    chosen: Optional[dict[str, Any]] = None
-    for variant in variants:
-        conditions = variant.get("condition") or []
-        wants = {c.get("name"): c.get("value") for c in conditions if c.get("type") == "slot"}
-        if not conditions and chosen is None:
-            chosen = variant
-        if conditions and wants.get("language") == language:
-            chosen = variant
-            break
-    text = str((chosen or {}).get("text") or "")
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", str(value))
-    return text
-
-
 def notice_text(notice: NoticeView, kb: Optional[GridKB] = None) -> str:
     """utter_grid_notice for one notice, in the language the report was made in."""
     kb = kb or get_grid_kb()
     english = notice.language == "en"
     stage = kb.stage(notice.stage)
     platform = kb.platforms[notice.platform]
-    return render_response(
+    return render(
         NOTICE_RESPONSE,
         notice.language,
         code=notice.code,
