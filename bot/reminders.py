@@ -24,9 +24,9 @@ for the service) and how to cancel. It is in the language the booking was made i
 the hall's English name, and the KB's English documents fact where the KB has one (a fact
 without `text_en` stays Chinese, as in the chat's answers).
 
-Environment: DATABASE_URL (the booking store), WECHAT_APPID, WECHAT_APPSECRET,
-WECHAT_API_BASE_URL (default: the official API; tests point it at a local fake),
-WECHAT_REMINDER_TEMPLATE_ID (optional).
+Environment: DATABASE_URL (the booking store), WECHAT_APPID, WECHAT_APPSECRET (bot.settings),
+WECHAT_API_BASE_URL (bot.channels.wechat.wechat_api_base: default the official API; tests
+point it at a local fake), WECHAT_REMINDER_TEMPLATE_ID (optional).
 """
 
 from __future__ import annotations
@@ -197,22 +197,23 @@ class WeChatReminderSender:
         api_base_url: Optional[str] = None,
         template_id: Optional[str] = None,
     ) -> None:
-        from bot.channels.wechat import OFFICIAL_API_BASE, WeChatApiSender
+        from bot.channels.wechat import WeChatApiSender, wechat_api_base
 
-        self.client = WeChatApiSender(appid, secret, api_base_url or OFFICIAL_API_BASE).client
+        self.client = WeChatApiSender(appid, secret, api_base_url or wechat_api_base()).client
         self.template_id = template_id
 
     @classmethod
     def from_env(cls) -> Optional["WeChatReminderSender"]:
-        """None when the account's app id or secret is not configured."""
-        appid, secret = os.environ.get("WECHAT_APPID"), os.environ.get("WECHAT_APPSECRET")
-        if not appid or not secret:
+        """None when the account's app id or secret is not configured (bot.settings)."""
+        from bot.settings import get_settings
+
+        settings = get_settings()
+        if not settings.wechat_appid or not settings.wechat_appsecret:
             return None
         return cls(
-            appid,
-            secret,
-            os.environ.get("WECHAT_API_BASE_URL") or None,
-            os.environ.get("WECHAT_REMINDER_TEMPLATE_ID") or None,
+            settings.wechat_appid,
+            settings.wechat_appsecret,
+            template_id=os.environ.get("WECHAT_REMINDER_TEMPLATE_ID") or None,
         )
 
     def send(self, reminder: Reminder) -> None:

@@ -9,6 +9,7 @@ its own engine (as two cron jobs on two machines would).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import uuid
@@ -184,6 +185,41 @@ def test_the_command_prints_what_it_did(
         assert "already done 1" in capsys.readouterr().out
     finally:
         get_settings.cache_clear()
+
+
+def test_every_wechat_sender_reaches_the_host_of_wechat_api_base_url(
+    repo: BookingRepository, fake_api: FakeWeChatApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One setting (bot.channels.wechat.wechat_api_base) for the reminders, the grid notices,
+    the handoff console and the channel's own late answers."""
+    from bot.channels.guide_queue import default_wechat_sender
+    from bot.channels.wechat import WeChatInput, customer_service_sender
+    from bot.grid.notify import wechat_sender
+    from bot.settings import get_settings
+
+    monkeypatch.setenv("WECHAT_APPID", APPID)
+    monkeypatch.setenv("WECHAT_APPSECRET", "s3cret")
+    monkeypatch.setenv("WECHAT_API_BASE_URL", fake_api.base)
+    get_settings.cache_clear()
+    try:
+        made = book(repo, n=50, channel="wechat", sender_id="oFromEnv")
+        reminders = WeChatReminderSender.from_env()
+        assert reminders is not None
+        assert run_reminders(repo._engine, day=MONDAY, wechat=reminders).sent == [made.code]
+        senders = [
+            customer_service_sender(),
+            wechat_sender(),
+            default_wechat_sender(),
+            WeChatInput.from_credentials({}).sender,
+        ]
+        for i, sender in enumerate(senders):
+            assert sender is not None
+            asyncio.run(sender.send_text(f"o-sender-{i}", "hello"))
+    finally:
+        get_settings.cache_clear()
+    assert [m["touser"] for m in fake_api.sent] == ["oFromEnv"] + [
+        f"o-sender-{i}" for i in range(4)
+    ]
 
 
 # --- in the language the booking was made in ------------------------------------------------
