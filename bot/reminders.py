@@ -43,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.booking.db import READ_ONLY, BookingUnavailable, get_engine, write_lock
+from bot.booking.db import BookingUnavailable, get_engine, read_connection, write_transaction
 from bot.booking.models import STATUS_ACTIVE, Booking
 from bot.care.kept import KeptMessageStore
 from bot.care.models import (
@@ -257,6 +257,11 @@ def _template_data(reminder: Reminder) -> Dict[str, Dict[str, str]]:
     }
 
 
+def _fail(exc: SQLAlchemyError) -> BookingUnavailable:
+    """The store's outage, named by the database error's class (never its message)."""
+    return BookingUnavailable(exc.__class__.__name__)
+
+
 def _insert_ignore(engine: Engine, row: Dict[str, Any]) -> Any:
     if engine.dialect.name == "postgresql":
         return postgresql.insert(_reminders).values(**row).on_conflict_do_nothing()
@@ -283,7 +288,7 @@ def _claim(engine: Engine, booking_id: int, channel: str, now: datetime) -> bool
         )
         .values(status=REMINDER_CLAIMED, attempts=_reminders.c.attempts + 1, claimed_at=now)
     )
-    with write_lock(engine), engine.begin() as conn:
+    with write_transaction(engine, _fail) as conn:
         if conn.execute(_insert_ignore(engine, row)).rowcount == 1:
             return True
         return conn.execute(retry).rowcount == 1
@@ -296,7 +301,9 @@ def _settle(
     values: Dict[str, Any] = {"status": status, "error": error}
     if status != REMINDER_FAILED:
         values["sent_at"] = now
-    with write_lock(engine), engine.begin() as conn:
+    # A database error leaves unchanged (`keep`) and ends the run: the claim stays "claimed",
+    # so this reminder is never sent twice.
+    with write_transaction(engine, _fail, keep=(SQLAlchemyError,)) as conn:
         conn.execute(done.values(**values))
 
 
@@ -306,8 +313,7 @@ def _due(engine: Engine, day: date) -> Sequence[Any]:
         .where(and_(_bookings.c.day == day, _bookings.c.status == STATUS_ACTIVE))
         .order_by(_bookings.c.start_time, _bookings.c.id)
     )
-    with engine.connect() as conn:
-        conn.execution_options(**READ_ONLY)
+    with read_connection(engine, _fail) as conn:
         return conn.execute(query).all()
 
 
@@ -331,10 +337,7 @@ def run_reminders(
     stamp = (now or _now()).astimezone(timezone.utc)  # SQLite keeps no offsets: UTC only
     target = day or (stamp.astimezone(LOCAL_TZ).date() + timedelta(days=1))
     result = RunResult()
-    try:
-        rows = _due(engine, target)
-    except SQLAlchemyError as exc:
-        raise BookingUnavailable(exc.__class__.__name__) from exc
+    rows = _due(engine, target)
     kept = KeptMessageStore(engine)
     for row in rows:
         code = str(row.code)
@@ -346,8 +349,8 @@ def run_reminders(
             if not _claim(engine, int(row.id), str(row.channel), stamp):
                 result.skipped.append(code)
                 continue
-        except SQLAlchemyError as exc:
-            log.warning("reminder %s: claim failed: %s", code, exc.__class__.__name__)
+        except BookingUnavailable as exc:  # detail: the database error's class
+            log.warning("reminder %s: claim failed: %s", code, exc)
             result.failed.append(code)
             continue
         try:

@@ -374,6 +374,83 @@ OLD_BOOKING_COLUMNS = (
 )
 
 
+# --- the stores' outages and the SQLite write lock (bot.booking.db's helpers) ---------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://postgres@127.0.0.1:1/nothing", "sqlite:////proc/no-such-dir/booking.db"],
+    ids=["pg-closed-port", "sqlite-unopenable"],
+)
+def test_a_dead_database_is_each_care_stores_own_outage(url: str) -> None:
+    from bot.booking import BookingUnavailable, PendingPersonalStore, dispose_engines, get_engine
+    from bot.care.satisfaction import SatisfactionStore
+
+    engine = get_engine(url)
+    try:
+        satisfaction = SatisfactionStore(engine)  # never raises: the answer comes first
+        assert satisfaction.claim_ask("s", "rest", "booking") is False
+        assert satisfaction.rate("s", "satisfied") is False
+        assert satisfaction.was_rated("s") is False
+        assert satisfaction.comment("s", "太慢了") is False
+        kept, pending = KeptMessageStore(engine), PendingPersonalStore(engine)
+        for call in (
+            lambda: kept.keep("s", "rest", "reminder", "x", SUNDAY_EVENING),
+            lambda: kept.take("s", "rest"),
+            lambda: pending.put("s", "phone", "13812345678"),
+            lambda: pending.get("s", "phone"),
+            lambda: pending.drop("s"),
+            lambda: run_reminders(engine, day=MONDAY),
+        ):
+            with pytest.raises(BookingUnavailable):
+                call()
+    finally:
+        dispose_engines()
+
+
+def test_care_writes_wait_for_the_sqlite_write_lock_and_give_up_as_an_outage(
+    tmp_path: Path,
+) -> None:
+    from bot.booking import BookingUnavailable, PendingPersonalStore, dispose_engines
+    from bot.booking.db import LOCK_TIMEOUT_S, write_lock
+    from bot.care.satisfaction import SatisfactionStore
+    from tests.test_booking_repo import prepare
+
+    engine = prepare(f"sqlite:///{tmp_path / 'locked.db'}", tmp_path)
+    kept, pending = KeptMessageStore(engine), PendingPersonalStore(engine)
+    try:
+        with write_lock(engine):  # another thread of this process is writing
+
+            def blocked() -> List[Any]:
+                outcomes: List[Any] = [SatisfactionStore(engine).claim_ask("s", "rest", "x")]
+                for write in (
+                    lambda: kept.keep("s", "rest", "reminder", "x", SUNDAY_EVENING),
+                    lambda: pending.put("s", "phone", "13812345678"),
+                ):
+                    try:
+                        write()
+                        outcomes.append("written")
+                    except BookingUnavailable:
+                        outcomes.append("unavailable")
+                return outcomes
+
+            started = datetime.now(timezone.utc)
+            with ThreadPoolExecutor(1) as pool:
+                outcomes = pool.submit(blocked).result()
+            waited = (datetime.now(timezone.utc) - started).total_seconds()
+            # Reads never queue behind the lock (READ_ONLY, no write lock).
+            assert kept.take("nobody", "rest") == [] and pending.get("s", "phone") is None
+            assert SatisfactionStore(engine).was_rated("s") is False
+        assert outcomes == [False, "unavailable", "unavailable"]
+        assert waited >= 3 * LOCK_TIMEOUT_S * 0.9
+        # Once the lock is free the writes go through.
+        assert SatisfactionStore(engine).claim_ask("s", "rest", "x") is True
+        kept.keep("s", "rest", "reminder", "x", SUNDAY_EVENING.replace(year=2099))
+        assert kept.take("s", "rest", at=SUNDAY_EVENING) == ["x"]
+    finally:
+        dispose_engines()
+
+
 # --- the inbox channel over HTTP ---------------------------------------------------------------
 
 
