@@ -29,10 +29,10 @@ from actions.forms_base import (
     latest_text,
     passes_through,
 )
+from bot.domain_files import render
 from bot.grid.answers import read_contact, read_time, words
 from bot.grid.classify import classify
 from bot.grid.kb import get_grid_kb
-from bot.grid.notify import render_response
 from bot.grid.repository import GridRepository, GridUnavailable, TicketView, find_ticket_code
 from bot.language import ENGLISH, detect_language
 from bot.privacy import mask_phone, mask_text
@@ -275,7 +275,7 @@ class ActionSubmitGridReport(Action):
             category, platform = _names(str(filed.get("category")), english)
         except KeyError:
             return [SlotSet(s, None) for s in REPORT_SLOTS]
-        no_contact = render_response("utter_grid_no_contact", "en" if english else "zh")
+        no_contact = render("utter_grid_no_contact", "en" if english else "zh")
         dispatcher.utter_message(
             response="utter_grid_filed",
             code=filed["code"],

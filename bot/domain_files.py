@@ -7,9 +7,10 @@ WeChat capabilities text, tests and evaluation scripts.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import yaml
 
@@ -39,3 +40,26 @@ def load_domain(directory: Path = DOMAIN_DIR) -> Dict[str, Any]:
 def responses() -> Dict[str, Any]:
     """The domain's responses, `utter_*` name to its variations."""
     return dict(load_domain().get("responses") or {})
+
+
+def _for_language(variation: Dict[str, Any], language: str) -> bool:
+    return any(
+        c.get("type") == "slot" and c.get("name") == "language" and c.get("value") == language
+        for c in variation.get("condition") or []
+    )
+
+
+def render(response: str, language: str = "zh", **values: Any) -> str:
+    """A response's text outside a Rasa turn (no NLG there): the variation whose condition is
+    `language` on the language slot, else the unconditioned one, with its {names} filled
+    from `values` (a name without a value stays as written).
+
+    Why one function: reminders, grid notices and the handoff queue's messages reach the
+    citizen without a turn, and must pick the language the way the domain's conditions do.
+    """
+    variations = responses().get(response) or []
+    chosen: Optional[Dict[str, Any]] = next(
+        (v for v in variations if _for_language(v, language)), None
+    ) or next((v for v in variations if not v.get("condition")), None)
+    text = str((chosen or {}).get("text") or "")
+    return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), text)

@@ -19,12 +19,14 @@ leaves the claim "claimed": that reminder is not sent twice, it may be missed (a
 
 The text is the domain response utter_reminder (domain/care.yml), filled with the time, the
 hall and its address and phone (data/kb/halls.yml), what to bring (the KB's documents fact
-for the service) and how to cancel. Bookings do not record the conversation's language, so
-reminders are in Chinese.
+for the service) and how to cancel. It is in the language the booking was made in
+(bookings.language, from the conversation's language slot): the response's English variation,
+the hall's English name, and the KB's English documents fact where the KB has one (a fact
+without `text_en` stays Chinese, as in the chat's answers).
 
-Environment: DATABASE_URL (the booking store), WECHAT_APPID, WECHAT_APPSECRET,
-WECHAT_API_BASE_URL (default: the official API; tests point it at a local fake),
-WECHAT_REMINDER_TEMPLATE_ID (optional).
+Environment: DATABASE_URL (the booking store), WECHAT_APPID, WECHAT_APPSECRET (bot.settings),
+WECHAT_API_BASE_URL (bot.channels.wechat.wechat_api_base: default the official API; tests
+point it at a local fake), WECHAT_REMINDER_TEMPLATE_ID (optional).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Dict, List, Optional, Protocol, Sequence
@@ -42,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.booking.db import READ_ONLY, BookingUnavailable, get_engine, write_lock
+from bot.booking.db import BookingUnavailable, get_engine, read_connection, write_transaction
 from bot.booking.models import STATUS_ACTIVE, Booking
 from bot.care.kept import KeptMessageStore
 from bot.care.models import (
@@ -53,7 +54,8 @@ from bot.care.models import (
     BookingReminder,
 )
 from bot.care.satisfaction import LOCAL_TZ
-from bot.domain_files import responses
+from bot.domain_files import render
+from bot.language import CHINESE, ENGLISH
 
 __all__ = [
     "Reminder",
@@ -90,6 +92,7 @@ class Reminder:
     address: str
     phone: str
     bring: str
+    language: str = CHINESE
 
 
 @dataclass
@@ -120,16 +123,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _words(response: str, **values: Any) -> str:
-    """The Chinese variation of a domain response, filled with `values`."""
-    variation = next(v for v in responses()[response] if not v.get("condition"))
-    return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), str(variation["text"]))
-
-
 def reminder_text(reminder: Reminder) -> str:
-    """The whole reminder as the citizen reads it (utter_reminder)."""
-    return _words(
+    """The whole reminder as the citizen reads it (utter_reminder, in the booking's language)."""
+    return render(
         "utter_reminder",
+        reminder.language,
         hall=reminder.hall,
         month=reminder.day.month,
         day=reminder.day.day,
@@ -141,28 +139,39 @@ def reminder_text(reminder: Reminder) -> str:
     )
 
 
-def _bring(service: str, priority: bool) -> str:
-    """What to bring: the KB's documents fact for the service (one fact, one place)."""
+def _bring(service: str, priority: bool, language: str) -> str:
+    """What to bring: the KB's documents fact for the service (one fact, one place), in
+    English when the KB has it in English."""
     from bot.kb import get_kb
+    from bot.kb.loader import fill
 
     kb = get_kb()
     lines: List[str] = []
-    answer = kb.answer("documents", {"service": service})
+    answer = kb.answer("documents", {"service": service}, language)
     if answer is not None:
-        lines.append(answer.fact.text.strip())
+        text = answer.fact.text_en if answer.in_english else None
+        lines.append(fill((text or answer.fact.text).strip(), answer.notices))
     if priority:
-        green = kb.answer("green_channel", {"topic": "green_channel"})
+        green = kb.answer("green_channel", {"topic": "green_channel"}, language)
         if green is not None:
-            lines.append(green.fact.brief())
-    return "\n".join(lines) or (kb.notice("not_configured") or "")
+            english = green.fact.text_en if green.in_english else None
+            lines.append(english.strip().splitlines()[0] if english else green.fact.brief())
+    return "\n".join(lines) or (kb.notice(_unset_notice(language)) or "")
+
+
+def _unset_notice(language: str) -> str:
+    """notices.yml's line for a hall detail or fact not configured yet, in `language`."""
+    return "not_configured_en" if language == ENGLISH else "not_configured"
 
 
 def _describe(row: Any) -> Reminder:
     from bot.kb import get_kb
 
     kb = get_kb()
+    language = ENGLISH if row.language == ENGLISH else CHINESE
     hall = kb.halls.get(row.hall_id)
-    unset = kb.notice("not_configured")
+    unset = kb.notice(_unset_notice(language))
+    name = (hall.name_en or hall.name if language == ENGLISH else hall.name) if hall else None
     return Reminder(
         booking_id=int(row.id),
         code=str(row.code),
@@ -170,10 +179,11 @@ def _describe(row: Any) -> Reminder:
         sender_id=str(row.sender_id),
         day=row.day,
         start=row.start_time,
-        hall=hall.name if hall else str(row.hall_id),
+        hall=name or str(row.hall_id),
         address=hall.address.display(unset) if hall else (unset or ""),
         phone=hall.phone.display(unset) if hall else (unset or ""),
-        bring=_bring(str(row.service), bool(row.priority)),
+        bring=_bring(str(row.service), bool(row.priority), language),
+        language=language,
     )
 
 
@@ -187,22 +197,23 @@ class WeChatReminderSender:
         api_base_url: Optional[str] = None,
         template_id: Optional[str] = None,
     ) -> None:
-        from bot.channels.wechat import OFFICIAL_API_BASE, WeChatApiSender
+        from bot.channels.wechat import WeChatApiSender, wechat_api_base
 
-        self.client = WeChatApiSender(appid, secret, api_base_url or OFFICIAL_API_BASE).client
+        self.client = WeChatApiSender(appid, secret, api_base_url or wechat_api_base()).client
         self.template_id = template_id
 
     @classmethod
     def from_env(cls) -> Optional["WeChatReminderSender"]:
-        """None when the account's app id or secret is not configured."""
-        appid, secret = os.environ.get("WECHAT_APPID"), os.environ.get("WECHAT_APPSECRET")
-        if not appid or not secret:
+        """None when the account's app id or secret is not configured (bot.settings)."""
+        from bot.settings import get_settings
+
+        settings = get_settings()
+        if not settings.wechat_appid or not settings.wechat_appsecret:
             return None
         return cls(
-            appid,
-            secret,
-            os.environ.get("WECHAT_API_BASE_URL") or None,
-            os.environ.get("WECHAT_REMINDER_TEMPLATE_ID") or None,
+            settings.wechat_appid,
+            settings.wechat_appsecret,
+            template_id=os.environ.get("WECHAT_REMINDER_TEMPLATE_ID") or None,
         )
 
     def send(self, reminder: Reminder) -> None:
@@ -228,19 +239,27 @@ def _template_data(reminder: Reminder) -> Dict[str, Dict[str, str]]:
     """The template's fields: first, keyword1 (time), keyword2 (hall), keyword3 (code), remark."""
     when = f"{reminder.day.isoformat()} {reminder.start.strftime('%H:%M')}"
     return {
-        "first": {"value": _words("utter_reminder_template_first", hall=reminder.hall)},
+        "first": {
+            "value": render("utter_reminder_template_first", reminder.language, hall=reminder.hall)
+        },
         "keyword1": {"value": when},
         "keyword2": {"value": reminder.hall},
         "keyword3": {"value": reminder.code},
         "remark": {
-            "value": _words(
+            "value": render(
                 "utter_reminder_template_remark",
+                reminder.language,
                 bring=reminder.bring,
                 code=reminder.code,
                 phone=reminder.phone,
             )
         },
     }
+
+
+def _fail(exc: SQLAlchemyError) -> BookingUnavailable:
+    """The store's outage, named by the database error's class (never its message)."""
+    return BookingUnavailable(exc.__class__.__name__)
 
 
 def _insert_ignore(engine: Engine, row: Dict[str, Any]) -> Any:
@@ -269,7 +288,7 @@ def _claim(engine: Engine, booking_id: int, channel: str, now: datetime) -> bool
         )
         .values(status=REMINDER_CLAIMED, attempts=_reminders.c.attempts + 1, claimed_at=now)
     )
-    with write_lock(engine), engine.begin() as conn:
+    with write_transaction(engine, _fail) as conn:
         if conn.execute(_insert_ignore(engine, row)).rowcount == 1:
             return True
         return conn.execute(retry).rowcount == 1
@@ -282,7 +301,9 @@ def _settle(
     values: Dict[str, Any] = {"status": status, "error": error}
     if status != REMINDER_FAILED:
         values["sent_at"] = now
-    with write_lock(engine), engine.begin() as conn:
+    # A database error leaves unchanged (`keep`) and ends the run: the claim stays "claimed",
+    # so this reminder is never sent twice.
+    with write_transaction(engine, _fail, keep=(SQLAlchemyError,)) as conn:
         conn.execute(done.values(**values))
 
 
@@ -292,8 +313,7 @@ def _due(engine: Engine, day: date) -> Sequence[Any]:
         .where(and_(_bookings.c.day == day, _bookings.c.status == STATUS_ACTIVE))
         .order_by(_bookings.c.start_time, _bookings.c.id)
     )
-    with engine.connect() as conn:
-        conn.execution_options(**READ_ONLY)
+    with read_connection(engine, _fail) as conn:
         return conn.execute(query).all()
 
 
@@ -317,10 +337,7 @@ def run_reminders(
     stamp = (now or _now()).astimezone(timezone.utc)  # SQLite keeps no offsets: UTC only
     target = day or (stamp.astimezone(LOCAL_TZ).date() + timedelta(days=1))
     result = RunResult()
-    try:
-        rows = _due(engine, target)
-    except SQLAlchemyError as exc:
-        raise BookingUnavailable(exc.__class__.__name__) from exc
+    rows = _due(engine, target)
     kept = KeptMessageStore(engine)
     for row in rows:
         code = str(row.code)
@@ -332,8 +349,8 @@ def run_reminders(
             if not _claim(engine, int(row.id), str(row.channel), stamp):
                 result.skipped.append(code)
                 continue
-        except SQLAlchemyError as exc:
-            log.warning("reminder %s: claim failed: %s", code, exc.__class__.__name__)
+        except BookingUnavailable as exc:  # detail: the database error's class
+            log.warning("reminder %s: claim failed: %s", code, exc)
             result.failed.append(code)
             continue
         try:

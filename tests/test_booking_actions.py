@@ -502,6 +502,33 @@ def test_full_booking_confirms_with_code_and_masked_values_and_forgets_id_and_ph
     assert view.status == "active" and view.day == date(2026, 12, 2) and view.start == time(9, 0)
 
 
+def test_the_booking_keeps_the_conversations_language_for_the_reminder():
+    """bot.reminders writes the day-before reminder in bookings.language."""
+    from sqlalchemy import select
+
+    from bot.booking.models import Booking
+
+    chinese = Chat(sender="wx-zh").book()
+    english = Chat(sender="wx-en")
+    english.say("我想预约", "book_appointment")
+    english.say('/inform{"service":"passport"}')
+    english.say('/inform{"booking_hall":"huzhou"}')
+    english.say("明天")
+    english.say('/inform{"booking_time":"10:00"}')
+    english.say("李四")
+    english.say(MINOR_ID)
+    english.say(OTHER_PHONE)
+    # The Rasa server sets the slot from each message (bot.rasa_patches); here, as an event.
+    english._apply([slot_event("language", "en")])
+    english.say("/affirm")
+    assert CODE_RE.search(english.text), english.text
+    table = Booking.__table__
+    with repo()._engine.connect() as conn:
+        rows = dict(conn.execute(select(table.c.sender_id, table.c.language)).all())
+    assert rows == {"wx-zh": "zh", "wx-en": "en"}
+    assert repo().get(chinese).status == "active"
+
+
 def test_one_message_can_carry_service_hall_and_date():
     chat = Chat()
     chat.say(

@@ -9,20 +9,25 @@ its own engine (as two cron jobs on two machines would).
 
 from __future__ import annotations
 
+import asyncio
+import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timezone
+from pathlib import Path
 from typing import Any, Iterator, List
 
 import pytest
 import requests
+import sqlalchemy as sa
 from rasa.core.channels.channel import register
 from sanic import Sanic
 from sqlalchemy import select
 
 from bot.booking import BookingRepository
 from bot.booking.db import make_engine
+from bot.booking.models import Booking as BookingTable
 from bot.care.kept import KeptMessageStore
 from bot.care.models import BookingReminder
 from bot.channels.inbox import InboxInput, PollLimiter
@@ -180,6 +185,270 @@ def test_the_command_prints_what_it_did(
         assert "already done 1" in capsys.readouterr().out
     finally:
         get_settings.cache_clear()
+
+
+def test_every_wechat_sender_reaches_the_host_of_wechat_api_base_url(
+    repo: BookingRepository, fake_api: FakeWeChatApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One setting (bot.channels.wechat.wechat_api_base) for the reminders, the grid notices,
+    the handoff console and the channel's own late answers."""
+    from bot.channels.guide_queue import default_wechat_sender
+    from bot.channels.wechat import WeChatInput, customer_service_sender
+    from bot.grid.notify import wechat_sender
+    from bot.settings import get_settings
+
+    monkeypatch.setenv("WECHAT_APPID", APPID)
+    monkeypatch.setenv("WECHAT_APPSECRET", "s3cret")
+    monkeypatch.setenv("WECHAT_API_BASE_URL", fake_api.base)
+    get_settings.cache_clear()
+    try:
+        made = book(repo, n=50, channel="wechat", sender_id="oFromEnv")
+        reminders = WeChatReminderSender.from_env()
+        assert reminders is not None
+        assert run_reminders(repo._engine, day=MONDAY, wechat=reminders).sent == [made.code]
+        senders = [
+            customer_service_sender(),
+            wechat_sender(),
+            default_wechat_sender(),
+            WeChatInput.from_credentials({}).sender,
+        ]
+        for i, sender in enumerate(senders):
+            assert sender is not None
+            asyncio.run(sender.send_text(f"o-sender-{i}", "hello"))
+    finally:
+        get_settings.cache_clear()
+    assert [m["touser"] for m in fake_api.sent] == ["oFromEnv"] + [
+        f"o-sender-{i}" for i in range(4)
+    ]
+
+
+# --- in the language the booking was made in ------------------------------------------------
+
+HUZHOU_EN = "Exit-entry hall, Huzhou Citizen Service Centre"
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def english_only(text: str) -> bool:
+    """No Chinese outside brackets (the KB's English facts name forms in Chinese, in brackets)."""
+    return not _CJK.search(re.sub(r"\([^)]*\)", "", text))
+
+
+def test_an_english_booking_is_reminded_in_english_over_wechat(
+    repo: BookingRepository, fake_api: FakeWeChatApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HALL_HUZHOU_ADDRESS", "1 Huzhou Road")
+    monkeypatch.setenv("HALL_HUZHOU_PHONE", "0572-1234567")
+    made = book(
+        repo,
+        n=40,
+        channel="wechat",
+        sender_id="oForeigner",
+        service="residence_permit",
+        start=time(10, 30),
+        language="en",
+    )
+    chinese = book(repo, n=41, channel="wechat", sender_id="oCitizen41")
+    assert made.ok and chinese.ok
+    run_reminders(repo._engine, day=MONDAY, wechat=wechat(fake_api))
+    by_openid = {m["touser"]: m["text"]["content"] for m in fake_api.sent}
+    english = by_openid["oForeigner"]
+    for part in (
+        "[Reminder]",
+        "10:30",
+        HUZHOU_EN,
+        made.code,
+        "1 Huzhou Road",
+        "0572-1234567",
+        "your passport",  # the KB's English documents fact for residence permits
+        f'"cancel booking {made.code}"',
+    ):
+        assert part in english, part
+    assert english_only(english), english
+    assert "预约提醒" in by_openid["oCitizen41"] and "居民身份证" in by_openid["oCitizen41"]
+
+
+def test_an_english_template_message_is_english(
+    repo: BookingRepository, fake_api: FakeWeChatApi
+) -> None:
+    made = book(
+        repo,
+        n=42,
+        channel="wechat",
+        sender_id="oForeigner42",
+        service="residence_permit",
+        language="en",
+    )
+    run_reminders(repo._engine, day=MONDAY, wechat=wechat(fake_api, "TPL-REMIND"))
+    (message,) = fake_api.sent
+    fields = message["data"]
+    assert fields["first"]["value"] == f"You have an appointment tomorrow at {HUZHOU_EN}."
+    assert fields["keyword2"]["value"] == HUZHOU_EN
+    remark = fields["remark"]["value"]
+    assert f'"cancel booking {made.code}"' in remark and "your passport" in remark
+    assert "not configured yet" in remark  # no hall phone configured: said in English
+    assert english_only(str(fields)), fields
+
+
+def test_an_english_web_booking_keeps_an_english_reminder_with_chinese_only_facts_as_they_are(
+    repo: BookingRepository,
+) -> None:
+    made = book(repo, n=43, channel="rest", sender_id="web-en", language="en", priority=False)
+    run_reminders(repo._engine, now=SUNDAY_EVENING)
+    (text,) = KeptMessageStore(repo._engine).take("web-en", "rest", at=SUNDAY_EVENING)
+    assert text.startswith("[Reminder]") and HUZHOU_EN in text and made.code in text
+    assert "Please bring:" in text and "not configured yet" in text
+    # The KB has the passport's documents in Chinese only; the reminder gives them unchanged.
+    assert "居民身份证" in text
+
+
+def test_bookings_made_before_the_language_column_are_reminded_in_chinese(
+    db_url: str, tmp_path: Path
+) -> None:
+    from alembic import command
+
+    from bot.booking import get_engine, sync_halls
+    from bot.booking.db import alembic_config, upgrade_schema
+    from tests.test_booking_repo import HALLS_YML
+
+    engine = get_engine(db_url)
+    cfg = alembic_config(db_url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004_grid")  # the schema before 0005_booking_language
+    halls = tmp_path / "halls.yml"
+    halls.write_text(HALLS_YML, encoding="utf-8")
+    sync_halls(engine, halls)
+    typed = BookingTable.__table__.c
+    old = sa.table("bookings", *(sa.column(c, typed[c].type) for c in OLD_BOOKING_COLUMNS))
+    stamp = SUNDAY_EVENING
+    with engine.begin() as conn:
+        conn.execute(
+            old.insert().values(
+                code="HZ-OLD00001",
+                hall_id="huzhou",
+                service="passport",
+                day=MONDAY,
+                start_time=time(9, 0),
+                name="张三",
+                id_hash="h" * 64,
+                id_masked="3305**********001X",
+                phone="13812345678",
+                phone_last4="5678",
+                status="active",
+                priority=False,
+                green_seat=False,
+                channel="rest",
+                sender_id="web-old",
+                created_at=stamp,
+                updated_at=stamp,
+            )
+        )
+    upgrade_schema(db_url)
+    with engine.connect() as conn:
+        (language,) = conn.execute(sa.text("SELECT language FROM bookings")).scalars().all()
+    assert language == "zh"
+    assert run_reminders(engine, now=SUNDAY_EVENING).kept == ["HZ-OLD00001"]
+    (text,) = KeptMessageStore(engine).take("web-old", "rest", at=SUNDAY_EVENING)
+    assert "预约提醒" in text and "取消预约 HZ-OLD00001" in text
+
+
+#: The columns bookings had at 0004_grid.
+OLD_BOOKING_COLUMNS = (
+    "code",
+    "hall_id",
+    "service",
+    "day",
+    "start_time",
+    "name",
+    "id_hash",
+    "id_masked",
+    "phone",
+    "phone_last4",
+    "status",
+    "priority",
+    "green_seat",
+    "channel",
+    "sender_id",
+    "created_at",
+    "updated_at",
+)
+
+
+# --- the stores' outages and the SQLite write lock (bot.booking.db's helpers) ---------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://postgres@127.0.0.1:1/nothing", "sqlite:////proc/no-such-dir/booking.db"],
+    ids=["pg-closed-port", "sqlite-unopenable"],
+)
+def test_a_dead_database_is_each_care_stores_own_outage(url: str) -> None:
+    from bot.booking import BookingUnavailable, PendingPersonalStore, dispose_engines, get_engine
+    from bot.care.satisfaction import SatisfactionStore
+
+    engine = get_engine(url)
+    try:
+        satisfaction = SatisfactionStore(engine)  # never raises: the answer comes first
+        assert satisfaction.claim_ask("s", "rest", "booking") is False
+        assert satisfaction.rate("s", "satisfied") is False
+        assert satisfaction.was_rated("s") is False
+        assert satisfaction.comment("s", "太慢了") is False
+        kept, pending = KeptMessageStore(engine), PendingPersonalStore(engine)
+        for call in (
+            lambda: kept.keep("s", "rest", "reminder", "x", SUNDAY_EVENING),
+            lambda: kept.take("s", "rest"),
+            lambda: pending.put("s", "phone", "13812345678"),
+            lambda: pending.get("s", "phone"),
+            lambda: pending.drop("s"),
+            lambda: run_reminders(engine, day=MONDAY),
+        ):
+            with pytest.raises(BookingUnavailable):
+                call()
+    finally:
+        dispose_engines()
+
+
+def test_care_writes_wait_for_the_sqlite_write_lock_and_give_up_as_an_outage(
+    tmp_path: Path,
+) -> None:
+    from bot.booking import BookingUnavailable, PendingPersonalStore, dispose_engines
+    from bot.booking.db import LOCK_TIMEOUT_S, write_lock
+    from bot.care.satisfaction import SatisfactionStore
+    from tests.test_booking_repo import prepare
+
+    engine = prepare(f"sqlite:///{tmp_path / 'locked.db'}", tmp_path)
+    kept, pending = KeptMessageStore(engine), PendingPersonalStore(engine)
+    try:
+        with write_lock(engine):  # another thread of this process is writing
+
+            def blocked() -> List[Any]:
+                outcomes: List[Any] = [SatisfactionStore(engine).claim_ask("s", "rest", "x")]
+                for write in (
+                    lambda: kept.keep("s", "rest", "reminder", "x", SUNDAY_EVENING),
+                    lambda: pending.put("s", "phone", "13812345678"),
+                ):
+                    try:
+                        write()
+                        outcomes.append("written")
+                    except BookingUnavailable:
+                        outcomes.append("unavailable")
+                return outcomes
+
+            started = datetime.now(timezone.utc)
+            with ThreadPoolExecutor(1) as pool:
+                outcomes = pool.submit(blocked).result()
+            waited = (datetime.now(timezone.utc) - started).total_seconds()
+            # Reads never queue behind the lock (READ_ONLY, no write lock).
+            assert kept.take("nobody", "rest") == [] and pending.get("s", "phone") is None
+            assert SatisfactionStore(engine).was_rated("s") is False
+        assert outcomes == [False, "unavailable", "unavailable"]
+        assert waited >= 3 * LOCK_TIMEOUT_S * 0.9
+        # Once the lock is free the writes go through.
+        assert SatisfactionStore(engine).claim_ask("s", "rest", "x") is True
+        kept.keep("s", "rest", "reminder", "x", SUNDAY_EVENING.replace(year=2099))
+        assert kept.take("s", "rest", at=SUNDAY_EVENING) == ["x"]
+    finally:
+        dispose_engines()
 
 
 # --- the inbox channel over HTTP ---------------------------------------------------------------

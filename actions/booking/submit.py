@@ -41,7 +41,7 @@ from actions.care import offer_follow_up
 from actions.forms_base import FAILURES_SLOT
 from bot.booking import AccessResult, BookingResult, BookingUnavailable
 from bot.booking.pending import PENDING_TTL
-from bot.language import is_english
+from bot.language import CHINESE, ENGLISH, is_english
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ class ActionSubmitBooking(Action):
                 priority=priority,
                 today=current.date(),
                 now=current,
+                language=ENGLISH if is_english(tracker) else CHINESE,
             )
         except Exception:  # the repository reports outages itself; anything else is a bug
             logger.exception("booking failed")

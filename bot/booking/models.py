@@ -135,6 +135,9 @@ class Booking(Base):
     green_seat = Column(Boolean, nullable=False, server_default=false())
     channel = Column(String(32), nullable=False)
     sender_id = Column(String(128), nullable=False)
+    #: The conversation's language when it was booked ("zh", "en"): the reminder the day
+    #: before (bot.reminders) is written in it.
+    language = Column(String(8), nullable=False, server_default=text("'zh'"))
     created_at = Column(DateTime(timezone=True), nullable=False)
     updated_at = Column(DateTime(timezone=True), nullable=False)
 

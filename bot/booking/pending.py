@@ -18,7 +18,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.booking.db import READ_ONLY, BookingUnavailable, get_engine, write_lock
+from bot.booking.db import BookingUnavailable, get_engine, read_connection, write_transaction
 from bot.booking.models import PendingPersonal
 from bot.privacy import seal, unseal
 
@@ -55,24 +55,21 @@ class PendingPersonalStore:
             raise ValueError(f"unknown field {field!r}")
         stamp = at or _now_utc()
         key = (conversation_id or "unknown")[:128]
-        try:
-            with write_lock(self._engine), self._engine.begin() as conn:
-                conn.execute(_pending.delete().where(_pending.c.expires_at <= stamp))
-                conn.execute(
-                    _pending.delete().where(
-                        and_(_pending.c.conversation_id == key, _pending.c.field == field)
-                    )
+        with write_transaction(self._engine, self._fail) as conn:
+            conn.execute(_pending.delete().where(_pending.c.expires_at <= stamp))
+            conn.execute(
+                _pending.delete().where(
+                    and_(_pending.c.conversation_id == key, _pending.c.field == field)
                 )
-                conn.execute(
-                    _pending.insert().values(
-                        conversation_id=key,
-                        field=field,
-                        sealed=seal(value),
-                        expires_at=stamp + PENDING_TTL,
-                    )
+            )
+            conn.execute(
+                _pending.insert().values(
+                    conversation_id=key,
+                    field=field,
+                    sealed=seal(value),
+                    expires_at=stamp + PENDING_TTL,
                 )
-        except SQLAlchemyError as exc:
-            raise self._fail(exc) from exc
+            )
 
     def get(
         self, conversation_id: str, field: str, *, at: Optional[datetime] = None
@@ -80,27 +77,20 @@ class PendingPersonalStore:
         """The clear value, or None when missing, expired or not readable with this secret."""
         stamp = at or _now_utc()
         key = (conversation_id or "unknown")[:128]
-        try:
-            with self._engine.connect() as conn:
-                conn.execution_options(**READ_ONLY)
-                token = conn.execute(
-                    select(_pending.c.sealed).where(
-                        and_(
-                            _pending.c.conversation_id == key,
-                            _pending.c.field == field,
-                            _pending.c.expires_at > stamp,
-                        )
+        with read_connection(self._engine, self._fail) as conn:
+            token = conn.execute(
+                select(_pending.c.sealed).where(
+                    and_(
+                        _pending.c.conversation_id == key,
+                        _pending.c.field == field,
+                        _pending.c.expires_at > stamp,
                     )
-                ).scalar()
-        except SQLAlchemyError as exc:
-            raise self._fail(exc) from exc
+                )
+            ).scalar()
         return unseal(token) if token else None
 
     def drop(self, conversation_id: str) -> None:
         """Forget everything this conversation's form collected."""
         key = (conversation_id or "unknown")[:128]
-        try:
-            with write_lock(self._engine), self._engine.begin() as conn:
-                conn.execute(_pending.delete().where(_pending.c.conversation_id == key))
-        except SQLAlchemyError as exc:
-            raise self._fail(exc) from exc
+        with write_transaction(self._engine, self._fail) as conn:
+            conn.execute(_pending.delete().where(_pending.c.conversation_id == key))

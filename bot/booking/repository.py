@@ -790,9 +790,11 @@ class BookingRepository:
         priority: bool = False,
         today: date,
         now: Optional[datetime] = None,
+        language: str = "zh",
     ) -> BookingResult:
         """Book one seat. Idempotent: the same sender, hall, service, slot and person get the
-        same code back (ok=True). One active booking per person, service and day."""
+        same code back (ok=True). One active booking per person, service and day. `language`
+        is the conversation's ("zh", "en"), kept for the reminder the day before."""
         id_check = check_id_number(id_number, today)
         phone_check = check_phone(phone)
         name_check = check_name(name)
@@ -881,6 +883,7 @@ class BookingRepository:
                 green_seat=green_seat,
                 channel=channel,
                 sender_id=sender_id,
+                language=(language or "zh")[:8],
                 created_at=stamp,
                 updated_at=stamp,
             )

@@ -16,7 +16,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.booking.db import READ_ONLY, BookingUnavailable, get_engine, write_lock
+from bot.booking.db import BookingUnavailable, get_engine, read_connection, write_transaction
 from bot.care.models import KeptMessage
 
 __all__ = ["KeptMessageStore", "MAX_TAKEN"]
@@ -45,6 +45,11 @@ class KeptMessageStore:
     def __init__(self, engine: Optional[Engine] = None) -> None:
         self._engine = engine if engine is not None else get_engine()
 
+    @staticmethod
+    def _fail(exc: SQLAlchemyError) -> BookingUnavailable:
+        log.warning("kept messages unavailable: %s", exc.__class__.__name__)
+        return BookingUnavailable(exc.__class__.__name__)
+
     def keep(
         self,
         sender_id: str,
@@ -64,12 +69,8 @@ class KeptMessageStore:
             "created_at": _utc(at or _now()),
             "expires_at": _utc(expires_at),
         }
-        try:
-            with write_lock(self._engine), self._engine.begin() as conn:
-                conn.execute(insert(_kept).values(**row))
-        except SQLAlchemyError as exc:
-            log.warning("kept messages unavailable: %s", exc.__class__.__name__)
-            raise BookingUnavailable(exc.__class__.__name__) from exc
+        with write_transaction(self._engine, self._fail) as conn:
+            conn.execute(insert(_kept).values(**row))
 
     def take(self, sender_id: str, channel: str, *, at: Optional[datetime] = None) -> List[str]:
         """The sender's undelivered, unexpired messages, oldest first; each is handed out once."""
@@ -82,22 +83,17 @@ class KeptMessageStore:
         )
         query = select(_kept.c.id, _kept.c.body).where(mine).order_by(_kept.c.id).limit(MAX_TAKEN)
         taken: List[str] = []
-        try:
-            with self._engine.connect() as conn:
-                conn.execution_options(**READ_ONLY)
-                waiting = conn.execute(query).all()
-            if not waiting:
-                return []
-            with write_lock(self._engine), self._engine.begin() as conn:
-                for row in waiting:
-                    claim = (
-                        update(_kept)
-                        .where(and_(_kept.c.id == row.id, _kept.c.delivered_at.is_(None)))
-                        .values(delivered_at=stamp)
-                    )
-                    if conn.execute(claim).rowcount == 1:
-                        taken.append(str(row.body))
-        except SQLAlchemyError as exc:
-            log.warning("kept messages unavailable: %s", exc.__class__.__name__)
-            raise BookingUnavailable(exc.__class__.__name__) from exc
+        with read_connection(self._engine, self._fail) as conn:
+            waiting = conn.execute(query).all()
+        if not waiting:
+            return []
+        with write_transaction(self._engine, self._fail) as conn:
+            for row in waiting:
+                claim = (
+                    update(_kept)
+                    .where(and_(_kept.c.id == row.id, _kept.c.delivered_at.is_(None)))
+                    .values(delivered_at=stamp)
+                )
+                if conn.execute(claim).rowcount == 1:
+                    taken.append(str(row.body))
         return taken

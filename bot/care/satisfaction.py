@@ -21,7 +21,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.booking.db import READ_ONLY, get_engine, write_lock
+from bot.booking.db import BookingUnavailable, get_engine, read_connection, write_transaction
 from bot.care.models import RATINGS, SatisfactionRating
 from bot.privacy import mask_text
 
@@ -61,6 +61,12 @@ class SatisfactionStore:
     def __init__(self, engine: Optional[Engine] = None) -> None:
         self._engine = engine if engine is not None else get_engine()
 
+    @staticmethod
+    def _fail(exc: SQLAlchemyError) -> BookingUnavailable:
+        """Logs the outage; the methods turn it into False."""
+        log.warning("satisfaction store unavailable: %s", exc.__class__.__name__)
+        return BookingUnavailable(exc.__class__.__name__)
+
     def claim_ask(
         self, sender_id: str, channel: str, topic: str, *, at: Optional[datetime] = None
     ) -> bool:
@@ -73,13 +79,12 @@ class SatisfactionStore:
             "asked_at": stamp,
         }
         try:
-            with write_lock(self._engine), self._engine.begin() as conn:
+            with write_transaction(self._engine, self._fail, keep=(IntegrityError,)) as conn:
                 conn.execute(insert(_ratings).values(**row))
             return True
         except IntegrityError:
             return False  # asked before in this conversation (or a racing turn just did)
-        except SQLAlchemyError as exc:
-            log.warning("satisfaction store unavailable: %s", exc.__class__.__name__)
+        except BookingUnavailable:
             return False
 
     def rate(self, sender_id: str, rating: str, *, at: Optional[datetime] = None) -> bool:
@@ -98,11 +103,9 @@ class SatisfactionStore:
         key = conversation_key(sender_id, at or _now())
         query = select(_ratings.c.rating).where(_ratings.c.conversation_id == key)
         try:
-            with self._engine.connect() as conn:
-                conn.execution_options(**READ_ONLY)
+            with read_connection(self._engine, self._fail) as conn:
                 return conn.execute(query).scalar() is not None
-        except SQLAlchemyError as exc:
-            log.warning("satisfaction store unavailable: %s", exc.__class__.__name__)
+        except BookingUnavailable:
             return False
 
     def comment(self, sender_id: str, text: str, *, at: Optional[datetime] = None) -> bool:
@@ -120,8 +123,7 @@ class SatisfactionStore:
 
     def _update(self, where: object, values: dict) -> bool:
         try:
-            with write_lock(self._engine), self._engine.begin() as conn:
+            with write_transaction(self._engine, self._fail) as conn:
                 return bool(conn.execute(update(_ratings).where(where).values(**values)).rowcount)
-        except SQLAlchemyError as exc:
-            log.warning("satisfaction store unavailable: %s", exc.__class__.__name__)
+        except BookingUnavailable:
             return False

@@ -44,14 +44,9 @@ WeChatSenderFactory = Callable[[], Optional[Any]]
 
 def default_wechat_sender() -> Optional[Any]:
     """WeChat's customer-service API with the account's app id and secret; None without."""
-    from bot.channels.wechat import WeChatApiSender
-    from bot.handoff.config import wechat_api_base
-    from bot.settings import get_settings
+    from bot.channels.wechat import customer_service_sender
 
-    settings = get_settings()
-    if not (settings.wechat_appid and settings.wechat_appsecret):
-        return None
-    return WeChatApiSender(settings.wechat_appid, settings.wechat_appsecret, wechat_api_base())
+    return customer_service_sender()
 
 
 def _words() -> Mapping[str, Any]:

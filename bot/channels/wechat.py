@@ -39,11 +39,12 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from rasa.core.channels.channel import (
     CollectingOutputChannel,
@@ -70,6 +71,8 @@ RETRY_WINDOW_SECONDS = 14.5
 BUTTON_TTL_SECONDS = 24 * 3600
 ACCEPTED_CONTENT_TYPES = ("text/xml", "application/xml", "text/plain")
 OFFICIAL_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
+#: Where WeChat API calls go instead of OFFICIAL_API_BASE (a proxy; the tests' local fake).
+API_BASE_ENV = "WECHAT_API_BASE_URL"
 
 # Wording of the channel itself: domain responses (domain/wechat.yml) the channel fills in.
 NON_TEXT_RESPONSE = "utter_wechat_non_text"
@@ -141,6 +144,26 @@ class WeChatApiSender:
     async def send_text(self, openid: str, content: str) -> None:
         # wechatpy is synchronous (requests); keep the event loop free.
         await asyncio.to_thread(self.client.message.send_text, openid, content)
+
+
+def wechat_api_base(environ: Mapping[str, str] = os.environ) -> str:
+    """The WeChat API's base URL: WECHAT_API_BASE_URL, else WeChat's own API.
+
+    Read here only: the channel's late answers, the handoff console's replies, grid notices
+    and reminders all send through WeChatApiSender, and must reach the same host.
+    """
+    return (environ.get(API_BASE_ENV) or "").strip() or OFFICIAL_API_BASE
+
+
+def customer_service_sender() -> Optional[WeChatApiSender]:
+    """The account's customer-service sender (WECHAT_APPID and WECHAT_APPSECRET through
+    bot.settings, wechat_api_base()); None when the app id or secret is not configured."""
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    if not (settings.wechat_appid and settings.wechat_appsecret):
+        return None
+    return WeChatApiSender(settings.wechat_appid, settings.wechat_appsecret, wechat_api_base())
 
 
 class WeChatOutput(OutputChannel):
@@ -421,7 +444,7 @@ class WeChatInput(InputChannel):
             aes_key=creds.get("aes_key") or settings.wechat_aes_key,
             appid=creds.get("appid") or settings.wechat_appid,
             appsecret=creds.get("appsecret") or settings.wechat_appsecret,
-            api_base_url=creds.get("api_base_url") or OFFICIAL_API_BASE,
+            api_base_url=creds.get("api_base_url") or wechat_api_base(),
             reply_timeout=float(creds.get("reply_timeout") or DEFAULT_REPLY_TIMEOUT),
             timestamp_window=int(creds.get("timestamp_window") or DEFAULT_TIMESTAMP_WINDOW),
         )

@@ -1,10 +1,10 @@
 """Telling the citizen that their ticket moved on, on the channel they reported from.
 
 - WeChat: a customer-service message (客服消息) through wechatpy, as bot.channels.wechat
-  sends late answers; WECHAT_APPID/WECHAT_APPSECRET (bot.settings) and, for tests or a
-  proxy, WECHAT_API_BASE_URL. WeChat accepts such a message only within 48 hours of the
-  citizen's last message: a refused or failed send leaves the notice undelivered, to be
-  tried again (`python -m bot.grid notify`), never lost.
+  sends late answers (bot.channels.wechat.customer_service_sender: WECHAT_APPID,
+  WECHAT_APPSECRET and, for tests or a proxy, WECHAT_API_BASE_URL). WeChat accepts such a
+  message only within 48 hours of the citizen's last message: a refused or failed send
+  leaves the notice undelivered, to be tried again (`python -m bot.grid notify`), never lost.
 - REST and the web chat have no push: the notice waits in grid_notices and goes out with
   the reply to the citizen's next message (bot.channels.rest calls `notices_for_reply`).
 
@@ -15,17 +15,15 @@ when the report was made in English), filled with the ticket code, stage and pla
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Iterable, Optional, Protocol
 
-from bot.domain_files import responses
+from bot.domain_files import render
 from bot.grid.kb import GridKB, get_grid_kb
 from bot.grid.repository import GridRepository, NoticeView
 
 __all__ = [
     "NOTICE_RESPONSE",
     "notice_text",
-    "render_response",
     "wechat_sender",
     "deliver",
     "deliver_pending",
@@ -36,30 +34,10 @@ log = logging.getLogger(__name__)
 
 NOTICE_RESPONSE = "utter_grid_notice"
 WECHAT_CHANNEL = "wechat"
-API_BASE_ENV = "WECHAT_API_BASE_URL"
 
 
 class TextSender(Protocol):
     async def send_text(self, openid: str, content: str) -> None: ...
-
-
-def render_response(name: str, language: str = "zh", **values: Any) -> str:
-    """A domain response's text in `language` (its `language` slot variant, else the
-    unconditioned one) with its {names} filled."""
-    variants = responses().get(name) or []
-    chosen: Optional[dict[str, Any]] = None
-    for variant in variants:
-        conditions = variant.get("condition") or []
-        wants = {c.get("name"): c.get("value") for c in conditions if c.get("type") == "slot"}
-        if not conditions and chosen is None:
-            chosen = variant
-        if conditions and wants.get("language") == language:
-            chosen = variant
-            break
-    text = str((chosen or {}).get("text") or "")
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", str(value))
-    return text
 
 
 def notice_text(notice: NoticeView, kb: Optional[GridKB] = None) -> str:
@@ -68,7 +46,7 @@ def notice_text(notice: NoticeView, kb: Optional[GridKB] = None) -> str:
     english = notice.language == "en"
     stage = kb.stage(notice.stage)
     platform = kb.platforms[notice.platform]
-    return render_response(
+    return render(
         NOTICE_RESPONSE,
         notice.language,
         code=notice.code,
@@ -79,15 +57,9 @@ def notice_text(notice: NoticeView, kb: Optional[GridKB] = None) -> str:
 
 def wechat_sender() -> Optional[TextSender]:
     """The customer-service sender for this deployment, None without app id and secret."""
-    from bot.settings import get_settings
+    from bot.channels.wechat import customer_service_sender
 
-    settings = get_settings()
-    if not (settings.wechat_appid and settings.wechat_appsecret):
-        return None
-    from bot.channels.wechat import OFFICIAL_API_BASE, WeChatApiSender
-
-    base = os.environ.get(API_BASE_ENV) or OFFICIAL_API_BASE
-    return WeChatApiSender(settings.wechat_appid, settings.wechat_appsecret, base)
+    return customer_service_sender()
 
 
 async def deliver(

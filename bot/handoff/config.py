@@ -5,8 +5,9 @@
   transfer_customer_service reply (wechatpy's TransferCustomerServiceReply), for accounts
   whose customer-service agents work in WeChat's own tools.
 - `HANDOFF_MINUTES_PER_CASE`: minutes one case takes, for the expected wait (default 5).
-- `WECHAT_API_BASE_URL`: where the console sends WeChat customer-service messages
-  (default: WeChat's own API; tests point it at a local fake).
+
+WeChat's API host (WECHAT_API_BASE_URL) is read in one place for every sender:
+bot.channels.wechat.wechat_api_base.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Mapping
 
 DEFAULT_MINUTES_PER_CASE = 5
 WECHAT_TRANSFER = "transfer"
-OFFICIAL_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
 
 
 def wechat_transfer(environ: Mapping[str, str] = os.environ) -> bool:
@@ -31,8 +31,3 @@ def minutes_per_case(environ: Mapping[str, str] = os.environ) -> int:
     except ValueError:
         return DEFAULT_MINUTES_PER_CASE
     return value if 0 < value <= 240 else DEFAULT_MINUTES_PER_CASE
-
-
-def wechat_api_base(environ: Mapping[str, str] = os.environ) -> str:
-    """The customer-service API's base URL for the console's WeChat replies."""
-    return (environ.get("WECHAT_API_BASE_URL") or "").strip() or OFFICIAL_API_BASE
