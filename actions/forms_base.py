@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import re
 from abc import abstractmethod
+from functools import lru_cache
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Tracker
@@ -40,6 +41,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.kb import INTENT_ASPECT, answer_context, answer_text
 from bot.text import compact
+from bot.wording import wording
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +54,20 @@ PASS_INTENTS = ("report_emergency", "request_human")
 #: then the form asks its question again; below it, the text is taken as the slot's answer.
 SIDE_QUESTION_CONFIDENCE = 0.85
 
-_STOP_TEXT = re.compile(
-    r"^(?:哎|唉|嗯|那|那就|好吧|还是|我)?"
-    r"(?:算了(?:算了)?|(?:先|还是|就)?不(?:想|用|要|再)?(?:预约|约|办|填|弄)(?:了|啦)?"
-    r"|退出(?:预约)?|停止(?:预约)?|结束预约|stop|quit|exit|nevermind|forgetit|cancel(?:this)?)"
-    r"(?:吧|啦|了|呗|谢谢|吧谢谢)*$"
-)
+
+def _any_of(words: Any) -> str:
+    """An alternation of the words, longest first, so 上报 is tried before 报."""
+    return "|".join(re.escape(str(w)) for w in sorted(words or [], key=len, reverse=True))
+
+
+@lru_cache(maxsize=1)
+def _stop_text() -> re.Pattern[str]:
+    """data/wording/forms.yml's stop phrases as one pattern (built once per process)."""
+    w = wording("forms")["stop_phrase"]
+    refusal = f"(?:{_any_of(w['not_prefix'])})?(?:{_any_of(w['not'])})(?:{_any_of(w['verbs'])})"
+    tails = _any_of(w["tails"])
+    stop = f"(?:{_any_of(w['stops'])}|{refusal})(?:{tails})*"
+    return re.compile(f"^(?:{_any_of(w['lead'])})?(?:{stop})+$")
 
 
 def normalize_text(text: Optional[str]) -> str:
@@ -82,11 +92,12 @@ def passes_through(tracker: Tracker) -> bool:
 
 
 def is_stop_request(tracker: Tracker) -> bool:
-    """`stop_form`, or a short stop phrase that the NLU filed under deny (算了 is in deny)."""
+    """`stop_form`, or a short stop phrase that the NLU filed under deny (算了 is in deny,
+    and so is 算了不报了)."""
     if latest_intent(tracker) == STOP_INTENT:
         return True
     text = normalize_text(latest_text(tracker))
-    return bool(text) and len(text) <= 12 and bool(_STOP_TEXT.match(text))
+    return bool(text) and len(text) <= 12 and bool(_stop_text().match(text))
 
 
 def keep_failures(tracker: Tracker) -> Dict[Text, Any]:

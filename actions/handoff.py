@@ -7,7 +7,10 @@ row (action_default_fallback below) and an emergency message that asks for a per
 
 Outside office hours (the halls' sessions on working days, bot/handoff/hours.py) the
 citizen is told when staff answer and given the 12367 hotline. When the queue's database
-cannot be reached, the old answer is given: the hotline and the halls' phone numbers.
+cannot be reached, the old answer is given: the hotline and the halls' phone numbers. When
+the queue refuses a new case (too many from this client address in the last hour, or too
+many waiting: decided by bot.handoff.queue on the server), the citizen is told so, with the
+hotline: never silence.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from bot.handoff import config
 from bot.handoff.hours import is_staffed, local_now, next_opening
 from bot.handoff.queue import HandoffQueue, HandoffUnavailable
 from bot.handoff.summary import FALLBACK_INTENT, build_summary, detect_emergency, detect_reason
+from bot.inputs import client_key_of
 from bot.kb import get_kb
 from bot.kb.hotline import hotline_number
 from bot.wording import label
@@ -33,6 +37,11 @@ logger = logging.getLogger(__name__)
 WECHAT_CHANNEL = "wechat"
 #: How many of the latest user messages are looked at for "two fallbacks in a row".
 FALLBACK_WINDOW = 3
+#: What a refused citizen reads, by bot.handoff.queue's reason.
+REFUSAL_RESPONSES = {
+    "client_limit": "utter_handoff_limited",
+    "queue_full": "utter_handoff_queue_full",
+}
 
 
 def _phone_list_reply(dispatcher: CollectingDispatcher) -> None:
@@ -87,10 +96,17 @@ def open_handoff(
             emergency=emergency,
             topic=summary.get("topic"),
             language=language,
+            # stamped by the channel on the server (bot.inputs.stamp_client), never the client's
+            client_key=client_key_of(events),
         )
     except HandoffUnavailable:
         _phone_list_reply(dispatcher)
         return [SlotSet("handoff_requested", True)]
+    if opened.refused is not None:
+        dispatcher.utter_message(
+            response=REFUSAL_RESPONSES[opened.refused], hotline=hotline_number()
+        )
+        return []
     now = local_now()
     if not is_staffed(now):
         opens, opens_en = _opens_text(next_opening(now))

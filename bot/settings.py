@@ -72,6 +72,9 @@ class Settings:
     metrics_token: str | None = None
     #: "json": one JSON object per log line (bot.log_format); anything else: Rasa's format.
     log_format: str = "text"
+    #: Proxies (addresses or networks) whose X-Forwarded-For names the client, besides
+    #: loopback (bot.inputs.client_address): the nginx container's network in a deployment.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -105,6 +108,9 @@ def get_settings() -> Settings:
         tracker_cache_events=int(_env("TRACKER_CACHE_EVENTS", "50000")),
         metrics_token=_env("METRICS_TOKEN"),
         log_format=_env("LOG_FORMAT", "text").strip().lower(),
+        trusted_proxies=tuple(
+            p.strip() for p in _env("TRUSTED_PROXIES", "").split(",") if p.strip()
+        ),
     )
 
 

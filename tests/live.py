@@ -6,6 +6,7 @@ temporary SQLite databases, so the tests see what a citizen would.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -34,12 +35,31 @@ class LiveBot:
     env: dict[str, str]
 
     def say(
-        self, text: str, sender: str | None = None, timeout: float = 60
+        self,
+        text: str,
+        sender: str | None = None,
+        timeout: float = 60,
+        client: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Send one message over REST and return the bot's replies."""
+        """Send one message over REST and return the bot's replies.
+
+        Each test citizen comes from its own address, as citizens behind nginx do: the
+        request names `client` (default: an address made from the sender) in
+        X-Forwarded-For, which the server believes from loopback (bot.inputs.client_address).
+        Otherwise every test would share 127.0.0.1's handoff cap (HANDOFF_CASES_PER_CLIENT).
+        """
+        sender = sender or uuid.uuid4().hex
+        if client is None:
+            digest = hashlib.sha256(sender.encode("utf-8")).digest()
+            client = f"198.18.{digest[0]}.{digest[1]}"  # RFC 2544's benchmarking range
+        body: dict[str, Any] = {"sender": sender, "message": text}
+        if metadata is not None:
+            body["metadata"] = metadata
         response = requests.post(
             f"{self.url}/webhooks/rest/webhook",
-            json={"sender": sender or uuid.uuid4().hex, "message": text},
+            json=body,
+            headers={"X-Forwarded-For": client},
             timeout=timeout,
         )
         response.raise_for_status()

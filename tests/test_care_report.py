@@ -39,8 +39,9 @@ def fallback(text: str, at: datetime) -> UserUttered:
     return UserUttered(text, parse["intent"], [], parse, timestamp=at.timestamp())
 
 
-@pytest.fixture()
-def stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+def seed_stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """Ratings and stored conversations in two SQLite files, named by DATABASE_URL and
+    TRACKER_STORE_URL. Saving runs an event loop: call it where none is running."""
     from bot.settings import get_settings
     from bot.stores import EnvTrackerStore
 
@@ -67,7 +68,14 @@ def stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     }.items():
         tracker = DialogueStateTracker.from_events(sender, events)
         asyncio.run(tracker_store.save(tracker))
-    yield booking_url, tracker_url
+    return booking_url, tracker_url
+
+
+@pytest.fixture()
+def stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    from bot.settings import get_settings
+
+    yield seed_stores(tmp_path, monkeypatch)
     dispose_engines()
     get_settings.cache_clear()
 

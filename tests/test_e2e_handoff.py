@@ -60,7 +60,8 @@ def staff(base: str, case_id: int, change: str, text: str = "") -> Dict[str, Any
 def test_rest_citizen_queue_staff_reply_poll_and_end(live_bot: Any) -> None:
     base = live_bot.url
     sender = f"handoff-{uuid.uuid4().hex}"
-    marker = uuid.uuid4().hex[:8]
+    # not digits first: "13812345678 8496…" would be one 15-digit run, masked as an ID
+    marker = "m" + uuid.uuid4().hex[:8]
     # a question the KB answers (so the case has a topic), with a phone that must stay masked
     live_bot.say(f"办护照要带什么材料？我的电话是13812345678 {marker}", sender)
     queued = live_bot.say("转人工", sender)
@@ -148,3 +149,23 @@ def test_wechat_citizen_gets_the_staff_reply_with_the_next_passive_reply(live_bo
     reply = _live_say(base, openid, "在吗")
     assert reply == f"{TAKEN}\n\n【工作人员】您好，请问是首次申请吗？"
     assert _live_say(base, openid, "结束人工") == ENDED
+
+
+def test_one_address_opens_three_cases_an_hour_whatever_its_senders(live_bot: Any) -> None:
+    """The per-client cap through the real servers: the REST channel stamps the client key,
+    the Rasa server passes it in the tracker to the action server, the queue counts it."""
+    from bot.inputs import CLIENT_KEY_FIELD, client_key
+
+    refused = first_text("utter_handoff_limited").split("{hotline}")[0]
+    address = f"203.0.113.{uuid.uuid4().int % 200 + 1}"
+    for _ in range(3):
+        assert token_of(live_bot.say("转人工", f"cap-{uuid.uuid4().hex}", client=address))
+    fourth = live_bot.say("转人工", f"cap-{uuid.uuid4().hex}", client=address)
+    assert refused in texts(fourth) and "12367" in texts(fourth), fourth
+    assert not [r for r in fourth if isinstance(r.get("custom"), dict)]  # no case, no token
+    forged = {CLIENT_KEY_FIELD: client_key("198.51.100.77")}  # another address's key
+    again = live_bot.say("转人工", f"cap-{uuid.uuid4().hex}", client=address, metadata=forged)
+    assert refused in texts(again), again
+    # the refused citizen is not stuck: the assistant answers, and another address is served
+    assert GREETING in texts(live_bot.say("你好", f"cap-{uuid.uuid4().hex}", client=address))
+    assert token_of(live_bot.say("转人工", f"cap-{uuid.uuid4().hex}", client="203.0.113.250"))

@@ -262,3 +262,32 @@ def test_every_urgent_kind_has_its_advice_in_the_domain():
         variants = responses()[name]
         assert "{number}" in variants[0]["text"]
         assert any(v.get("condition") for v in variants)  # and its English variant
+
+
+@pytest.mark.parametrize(
+    "form, requested, text, response",
+    [
+        ("ValidateGridReportForm", "grid_place", "算了不报了", "utter_grid_stopped"),
+        ("ValidateGridReportForm", "grid_time", "不上报了", "utter_grid_stopped"),
+        ("ValidateGridStatusForm", "grid_ticket_last4", "算了不查了", "utter_grid_status_stopped"),
+    ],
+)
+def test_a_stop_phrase_the_nlu_reads_as_deny_ends_the_grid_forms(form, requested, text, response):
+    """The model reads 算了不报了 as deny (tests/stories/test_grid.yml): the form must stop,
+    not take it as the place or the digits."""
+    import asyncio
+
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    import actions.grid
+    from bot.domain_files import load_domain
+
+    latest = {"text": text, "intent": {"name": "deny", "confidence": 0.91}, "entities": []}
+    slots = {"requested_slot": requested, "grid_description": "水库边堆满了垃圾"}
+    tracker = Tracker("s", slots, latest, [], False, None, {"name": "grid"}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(getattr(actions.grid, form)().run(dispatcher, tracker, load_domain()))
+    assert [m["response"] for m in dispatcher.messages] == [response]
+    assert {"event": "slot", "timestamp": None, "name": "requested_slot", "value": None} in events
+    assert not [e for e in events if e.get("value") == text]  # not taken as an answer

@@ -75,7 +75,13 @@ def test_migration_matches_models_and_is_idempotent(db_url: str) -> None:
         diff = compare_metadata(context, metadata)
         versions = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
     assert diff == []
-    assert versions == {"0005_booking_language"}  # the grid tables' 0004_grid and after
+    from alembic.script import ScriptDirectory
+
+    from bot.booking.db import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    applied = {r.revision for v in versions for r in script.iterate_revisions(v, "base")}
+    assert "0004_grid" in applied  # at or below the heads the database is at
 
 
 def test_the_booking_migration_creates_the_grid_tables_in_its_one_chain(tmp_path: Path) -> None:

@@ -1,15 +1,18 @@
-"""The handoff over HTTP: the console's queue API (staff sessions), the web chat's poll, and
-WeChat (the transfer reply; staff replies through the customer-service API of the local fake).
+"""The handoff over HTTP: the console's queue API (staff sessions), the web chat's poll,
+WeChat (the transfer reply; staff replies through the customer-service API of the local fake),
+and the per-client cap on new cases through the REST channel (the client address as the
+server saw it, stamped into the metadata over whatever the client sent).
 
 Real Sanic servers on 127.0.0.1 (tests.test_wechat.ServerThread), a real SQLite queue.
 """
 
 from __future__ import annotations
 
+import socket
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
 import requests
@@ -185,3 +188,179 @@ def test_wechat_transfer_reply(plain: Any) -> None:  # noqa: F811
     # an ordinary answer is still a text reply
     agent.script = lambda m: {"text": "您好"}
     assert xmltodict.parse(post(server, text_xml("你好")).text)["xml"]["MsgType"] == "text"
+
+
+# ------------------------------------------------------------------------------ per-client cap
+class HandoffActionAgent:
+    """Stands in for the Rasa server: every message runs the real action_handoff on the user
+    event Rasa records for it (text, channel, and the metadata as the channel passed it)."""
+
+    def is_ready(self) -> bool:
+        return True
+
+    async def parse_message(self, text: str) -> dict:
+        return {"text": text, "intent": {"name": "request_human", "confidence": 1.0}}
+
+    async def handle_message(self, message: Any) -> None:
+        from rasa_sdk import Tracker
+        from rasa_sdk.executor import CollectingDispatcher
+
+        from actions.handoff import ActionHandoff
+        from tests.test_booking_actions import DOMAIN, render
+
+        parse = await self.parse_message(message.text)
+        event = {
+            "event": "user",
+            "text": message.text,
+            "parse_data": parse,
+            "input_channel": message.input_channel,
+            "metadata": message.metadata or {},
+        }
+        tracker = Tracker(message.sender_id, {}, parse, [event], False, None, {}, "action_listen")
+        dispatcher = CollectingDispatcher()
+        await ActionHandoff().run(dispatcher, tracker, DOMAIN)
+        for sent in dispatcher.messages:
+            if sent.get("response"):
+                text = render(sent, {})["text"]
+                await message.output_channel.send_text_message(message.sender_id, text)
+
+
+def _lan_address() -> Optional[str]:
+    """This machine's own non-loopback IPv4 address, if it has one (no packet is sent)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))
+        address = str(probe.getsockname()[0])
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") else address
+
+
+@pytest.fixture()
+def rest_handoff(db: str) -> Iterator[Callable[[str], str]]:
+    """start(host) → the base URL of the REST channel with the stand-in agent on `host`."""
+    from bot.channels.rest import RestChannel
+
+    servers: List[ServerThread] = []
+
+    def start(host: str = "127.0.0.1") -> str:
+        app = Sanic(f"handoff_cap_{uuid.uuid4().hex[:8]}")
+        app.ctx.agent = HandoffActionAgent()
+        register([RestChannel()], app, route="/webhooks/")
+        servers.append(ServerThread(app, host).start())
+        return servers[-1].base
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def ask_human(base: str, sender: str, **extra: Any) -> str:
+    headers = extra.pop("headers", None)
+    body = {"sender": sender, "message": "转人工", **extra}
+    http = client()
+    resp = http.post(f"{base}/webhooks/rest/webhook", json=body, headers=headers, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return "\n".join(m.get("text", "") for m in resp.json())
+
+
+QUEUED = "已为您转人工服务"
+
+
+def refused(reply: str) -> bool:
+    return "一小时内已多次申请人工服务" in reply and "12367" in reply and QUEUED not in reply
+
+
+def test_a_fourth_case_from_one_address_is_refused_whatever_sender_or_metadata(
+    rest_handoff: Callable[[str], str],
+) -> None:
+    from bot.inputs import CLIENT_KEY_FIELD, client_key
+
+    base = rest_handoff("127.0.0.1")
+    for i in range(3):
+        assert QUEUED in ask_human(base, f"web-{i}")
+    assert refused(ask_human(base, "web-3"))
+    # a client-sent key is overwritten: neither another address's key nor junk gets through
+    for forged in (client_key("203.0.113.50"), "x", None):
+        reply = ask_human(base, f"web-forged-{forged}", metadata={CLIENT_KEY_FIELD: forged})
+        assert refused(reply), forged
+    # the conversation's own case is found again, not refused
+    assert QUEUED in ask_human(base, "web-0")
+    # another citizen behind the local proxy (loopback is a trusted proxy) is served; what
+    # the client itself wrote left of the proxy's hop does not count
+    for i in range(3):
+        claimed = {"X-Forwarded-For": f"198.51.100.{i}, 203.0.113.7"}
+        assert QUEUED in ask_human(base, f"proxied-{i}", headers=claimed)
+    assert refused(ask_human(base, "proxied-3", headers={"X-Forwarded-For": "203.0.113.7"}))
+    assert QUEUED in ask_human(base, "proxied-4", headers={"X-Forwarded-For": "203.0.113.8"})
+    rows = HandoffQueue().cases("desk")
+    assert len(rows) == 7  # 3 from loopback, 3 + 1 from the two proxied addresses
+
+
+def test_a_client_that_is_not_a_proxy_cannot_name_another_address(
+    rest_handoff: Callable[[str], str],
+) -> None:
+    lan = _lan_address()
+    if lan is None:
+        pytest.skip("this machine has no non-loopback address to serve on")
+    base = rest_handoff(lan)
+    for i in range(3):
+        forged = {"X-Forwarded-For": f"198.51.100.{i}", "X-Real-IP": f"198.51.100.{i}"}
+        assert QUEUED in ask_human(base, f"lan-{i}", headers=forged)
+    assert refused(ask_human(base, "lan-3", headers={"X-Forwarded-For": "198.51.100.9"}))
+
+
+def test_client_address_trusts_forwarding_only_from_trusted_proxies() -> None:
+    from types import SimpleNamespace
+
+    from sanic.compat import Header
+
+    from bot.inputs import client_address
+
+    def req(ip: str, **headers: str) -> Any:
+        return SimpleNamespace(
+            ip=ip, headers=Header({k.replace("_", "-"): v for k, v in headers.items()})
+        )
+
+    assert client_address(req("203.0.113.9", x_forwarded_for="198.51.100.1"), ()) == "203.0.113.9"
+    assert client_address(req("127.0.0.1"), ()) == "127.0.0.1"
+    assert client_address(req("127.0.0.1", x_forwarded_for="1.2.3.4, 198.51.100.1"), ()) == (
+        "198.51.100.1"
+    )
+    assert client_address(req("127.0.0.1", x_real_ip="198.51.100.2"), ()) == "198.51.100.2"
+    # a proxy in another container: trusted only when TRUSTED_PROXIES names its network
+    docker = req("172.18.0.5", x_forwarded_for="1.2.3.4, 198.51.100.1")
+    assert client_address(docker, ()) == "172.18.0.5"
+    assert client_address(docker, ("172.16.0.0/12",)) == "198.51.100.1"
+    chain = req("172.18.0.5", x_forwarded_for="198.51.100.1, 172.18.0.9")
+    assert client_address(chain, ("172.16.0.0/12", "junk")) == "198.51.100.1"
+    # a kiosk on the hall's own network, through that proxy: itself, not the proxy
+    kiosk = req("172.18.0.5", x_forwarded_for="172.20.1.7")
+    assert client_address(kiosk, ("172.16.0.0/12",)) == "172.20.1.7"
+
+
+def test_client_keys_hide_the_address_and_group_an_ipv6_line() -> None:
+    from bot.inputs import CLIENT_KEY_FIELD, client_key, client_key_of, stamp_client
+
+    key = client_key("203.0.113.9")
+    assert len(key) == 32 and "203" not in key and key != client_key("203.0.113.10")
+    assert client_key("::ffff:203.0.113.9") == key
+    assert client_key("2001:db8:1:2::1") == client_key("2001:db8:1:2:ffff::9")
+    assert client_key("2001:db8:1:2::1") != client_key("2001:db8:1:3::1")
+    from types import SimpleNamespace
+
+    from sanic.compat import Header
+
+    request = SimpleNamespace(ip="203.0.113.9", headers=Header())
+    stamped = stamp_client({CLIENT_KEY_FIELD: "forged", "kiosk": 7}, request)
+    assert stamped == {CLIENT_KEY_FIELD: key, "kiosk": 7}
+    events = [
+        {"event": "user", "metadata": {CLIENT_KEY_FIELD: "old"}},
+        {"event": "bot", "metadata": {CLIENT_KEY_FIELD: "bot"}},
+        {"event": "user", "metadata": stamped},
+        {"event": "action", "name": "action_listen"},
+    ]
+    assert client_key_of(events) == key
+    assert client_key_of([{"event": "user", "metadata": {}}]) is None

@@ -277,3 +277,47 @@ def test_next_opening_skips_lunch_nights_weekends_and_holidays() -> None:
 
 def test_the_halls_sessions_come_from_the_knowledge_base() -> None:
     assert staffed_sessions() == SESSIONS  # data/kb/halls.yml booking_defaults
+
+
+# ------------------------------------------------------------------------------ caps
+def test_one_client_opens_three_cases_an_hour_whatever_its_sender_ids(queue: HandoffQueue) -> None:
+    at = datetime(2026, 12, 2, 2, 0, tzinfo=timezone.utc)
+    opened = [open_case(queue, f"s{i}", client_key="k1", now=at) for i in range(3)]
+    assert all(o.created and o.refused is None for o in opened)
+    fourth = open_case(queue, "s3", client_key="k1", now=at + timedelta(minutes=5))
+    assert fourth.refused == "client_limit" and not fourth.created and fourth.token is None
+    assert queue.take_pending("s3", "rest").case_id is None  # nothing was stored for it
+    # the conversation's own case is always found again, and another client is not counted
+    again = open_case(queue, "s0", client_key="k1", now=at + timedelta(minutes=6))
+    assert again.refused is None and again.case_id == opened[0].case_id
+    assert open_case(queue, "t0", client_key="k2", now=at).created
+    # closing does not give the place back: the cap counts the cases opened in the hour
+    assert queue.close_by_citizen("s1", "rest")
+    assert open_case(queue, "s4", client_key="k1", now=at + timedelta(minutes=59)).refused
+    later = open_case(queue, "s4", client_key="k1", now=at + timedelta(minutes=61))
+    assert later.created and later.refused is None
+    # a channel that vouches for its senders (WeChat: no client key) has no per-client cap
+    assert all(open_case(queue, f"wx{i}", "wechat", now=at).created for i in range(4))
+
+
+def test_a_full_queue_refuses_new_cases_until_one_is_taken(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'full.db'}"
+    migrate(url, sync=False)
+    queue = HandoffQueue(get_engine(url), max_waiting=2)
+    first = open_case(queue, "a", client_key="ka")
+    open_case(queue, "b", client_key="kb")
+    full = open_case(queue, "c", client_key="kc", emergency="bereavement")
+    assert full.refused == "queue_full" and full.case_id == 0
+    assert open_case(queue, "a", client_key="ka").case_id == first.case_id  # still found
+    assert queue.take(first.case_id, "desk").code == "ok"
+    assert open_case(queue, "c", client_key="kc").created
+    dispose_engines()
+
+
+def test_parallel_openings_from_one_client_cannot_outrun_the_cap(queue: HandoffQueue) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: open_case(queue, f"p{i}", client_key="kp"), range(8)))
+    assert sum(r.created for r in results) == 3
+    assert sum(r.refused == "client_limit" for r in results) == 5

@@ -66,3 +66,28 @@ def test_an_emergency_is_never_read_as_a_documents_question(agent):
     parse = _parse(agent, "我爸在日本去世了要去奔丧护照怎么办")
     assert parse["intent"]["name"] == "report_emergency"
     assert _entities(parse)["emergency_type"] == "bereavement"
+
+
+def _story_turns(name: str) -> list[tuple[str, str]]:
+    """(text, intent) of every `user:` turn of a story test file under tests/stories/."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).parent / "stories" / name
+    stories = yaml.safe_load(path.read_text(encoding="utf-8"))["stories"]
+    return [
+        (step["user"].strip(), step["intent"])
+        for story in stories
+        for step in story["steps"]
+        if "user" in step
+    ]
+
+
+@pytest.mark.parametrize("text, intent", _story_turns("test_grid.yml"))
+def test_the_grid_stories_words_read_as_their_intents(agent, text, intent):
+    """The NLU half of tests/stories/test_grid.yml: a hazard, even a fire or a gas leak, is a
+    report_hazard without an emergency_type entity (so never the green channel)."""
+    parse = _parse(agent, text)
+    assert parse["intent"]["name"] == intent, parse["intent_ranking"][:3]
+    assert "emergency_type" not in _entities(parse)

@@ -31,6 +31,7 @@ from bot.inputs import (
     MAX_MESSAGE_CHARS,
     MAX_SENDER_CHARS,
     cap_sender,
+    client_key,
 )
 from tests.test_wechat import ServerThread
 
@@ -303,10 +304,13 @@ def test_stock_fields_pass_through(stub):
         {"recipient_id": "m", "text": "one"},
         {"recipient_id": "m", "text": "two"},
     ]
-    assert bot.seen[0].metadata == {"k": [1, "v"]} and bot.seen[0].input_channel == "kiosk"
+    # the client's metadata passes, with the server's client key (bot.inputs.stamp_client)
+    key = {"client_key": client_key("127.0.0.1")}
+    assert bot.seen[0].metadata == {"k": [1, "v"], **key}
+    assert bot.seen[0].input_channel == "kiosk"
     bot.seen.clear()
-    post(srv.base, {"sender": "m", "message": "hi"})
-    assert bot.seen[0].metadata is None and bot.seen[0].input_channel == "rest"
+    post(srv.base, {"sender": "m", "message": "hi", "metadata": {"client_key": "forged"}})
+    assert bot.seen[0].metadata == key and bot.seen[0].input_channel == "rest"
 
 
 def test_what_the_web_chat_sends_is_accepted_whatever_the_content_type(stub):

@@ -31,7 +31,7 @@ from sanic.response import HTTPResponse
 from bot.booking.db import BookingUnavailable
 from bot.care.kept import KeptMessageStore
 from bot.channels.rest import MAX_CHANNEL_CHARS, error_response, read_body
-from bot.inputs import _is_loopback_address, cap_sender, clean_text
+from bot.inputs import cap_sender, clean_text, client_address
 
 __all__ = ["InboxInput", "PollLimiter", "POLLS_PER_MINUTE"]
 
@@ -66,20 +66,6 @@ class PollLimiter:
             while len(self._seen) > _TRACKED_CLIENTS:
                 self._seen.popitem(last=False)
             return allowed
-
-
-def client_address(request: Any) -> str:
-    """Whom to count a poll against: the peer, or, when the peer is a proxy on this machine,
-    the client the proxy names last in X-Forwarded-For / X-Real-IP (the address the proxy
-    itself saw); otherwise every citizen behind the local nginx would share one limit."""
-    peer = str(request.ip or "unknown")
-    if not _is_loopback_address(peer):
-        return peer
-    for header in ("x-forwarded-for", "x-real-ip"):
-        values = request.headers.getall(header, [])
-        if values:
-            return str(values[-1].split(",")[-1].strip() or peer)
-    return peer
 
 
 class InboxInput(InputChannel):

@@ -12,7 +12,10 @@ limits shared by every channel in bot.inputs:
 - anything that is not a JSON object with a string `message` and a string `sender` is a 400
   with a JSON error (never a 500, never a traceback);
 - the text goes through `clean_text`, the sender through `cap_sender`;
-- a turn that produced nothing, or failed, is answered with `utter_system_busy`, never `[]`.
+- a turn that produced nothing, or failed, is answered with `utter_system_busy`, never `[]`;
+- the metadata's `client_key` is the server's (bot.inputs.stamp_client: a keyed hash of the
+  address it saw), whatever the client sent, so per-client limits (handoff cases) hold
+  however many sender ids one client makes up.
 
 The JSON errors are for API clients; the web chat shows its own wording for them.
 """
@@ -22,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Union
 
 import rasa.utils.endpoints
@@ -32,7 +35,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
-from bot.inputs import MAX_BODY_BYTES, busy_messages, cap_sender, clean_text
+from bot.inputs import MAX_BODY_BYTES, busy_messages, cap_sender, clean_text, stamp_client
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +208,7 @@ class RestChannel(RestInput):
                 message = parse_message(body, self.name())
             except BadRequest as exc:
                 return error_response(400, exc.code, exc.detail)
+            message = replace(message, metadata=stamp_client(message.metadata, request))
             agent = getattr(request.app.ctx, "agent", None)
             if rasa.utils.endpoints.bool_arg(request, "stream", default=False):
                 return response.stream(

@@ -68,10 +68,14 @@ class HandoffCase(Base):
     closed_at = Column(DateTime(timezone=True), nullable=True)
     #: The citizen's latest message: WeChat's customer-service window runs 48 h from it.
     last_citizen_at = Column(DateTime(timezone=True), nullable=False)
+    #: Who opened it, as bot.inputs.client_key (a keyed hash of the client address, never the
+    #: address); None for channels that vouch for their senders (WeChat). Counted per hour.
+    client_key = Column(String(32), nullable=True)
 
     __table_args__ = (
         Index("ix_handoff_cases_sender", "sender_id", "channel", "status"),
         Index("ix_handoff_cases_status", "status", "priority", "created_at"),
+        Index("ix_handoff_cases_client", "client_key", "created_at"),
     )
 
 

@@ -9,7 +9,11 @@ Access rules, all decided here from the tables:
 - a citizen's case is found by (sender_id, channel) of the conversation, which only the
   channel sets; the web chat's poll needs the case token given when the case was opened
   (stored hashed), so a guessed sender id reads nothing;
-- staff may take a waiting case; only the staff session that took it may reply or close.
+- staff may take a waiting case; only the staff session that took it may reply or close;
+- a new case is refused when its client (bot.inputs.client_key, stamped by the channel on
+  the server) opened HANDOFF_CASES_PER_CLIENT cases in the last hour, or when
+  HANDOFF_MAX_WAITING cases already wait: checked in the write transaction that inserts, so
+  parallel requests cannot outrun it. The conversation's own open case is always found.
 
 Every text is masked (bot.privacy.mask_text) before it is stored. Nothing here is worded for
 a citizen: messages carry a kind (text, taken, closed) and the callers pick the response.
@@ -25,10 +29,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ContextManager, Dict, List, Literal, Mapping, Optional, Sequence
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.booking.db import get_engine, read_connection, write_transaction
+from bot.handoff import config
 from bot.handoff.models import (
     CASE_CLOSED,
     CASE_TAKEN,
@@ -42,6 +48,7 @@ __all__ = [
     "HandoffQueue",
     "HandoffUnavailable",
     "OpenedCase",
+    "Refusal",
     "CaseState",
     "Outgoing",
     "CaseView",
@@ -85,6 +92,10 @@ WECHAT_WINDOW = timedelta(hours=48)
 WECHAT_QUOTA = 5
 
 StaffCode = Literal["ok", "not_found", "not_waiting", "not_yours", "closed", "empty"]
+#: pg_advisory_xact_lock key taken while a case is opened (bot.booking.access uses 4202-3).
+_OPEN_LOCK_KEY = 4_204_001
+#: Why no case was opened: the client's hourly cap, or the queue's.
+Refusal = Literal["client_limit", "queue_full"]
 
 
 class HandoffUnavailable(RuntimeError):
@@ -116,6 +127,8 @@ class OpenedCase:
     token: Optional[str]
     created: bool
     priority: bool
+    #: Set when no case was opened (case_id 0): the caller words the refusal.
+    refused: Optional[Refusal] = None
 
 
 @dataclass(frozen=True)
@@ -177,8 +190,16 @@ class StaffResult:
 class HandoffQueue:
     """Cases and messages; engine from DATABASE_URL unless one is given."""
 
-    def __init__(self, engine: Optional[Engine] = None) -> None:
+    def __init__(
+        self,
+        engine: Optional[Engine] = None,
+        *,
+        cases_per_client: Optional[int] = None,
+        max_waiting: Optional[int] = None,
+    ) -> None:
         self._engine = engine if engine is not None else get_engine()
+        self._per_client = cases_per_client or config.cases_per_client()
+        self._max_waiting = max_waiting or config.max_waiting()
 
     # ------------------------------------------------------------------ plumbing
     @staticmethod
@@ -255,14 +276,19 @@ class HandoffQueue:
         emergency: Optional[str] = None,
         topic: Optional[str] = None,
         language: str = "zh",
+        client_key: Optional[str] = None,
         now: Optional[datetime] = None,
     ) -> OpenedCase:
-        """A new waiting case, or the one already open for this conversation (its position).
+        """A new waiting case, or the one already open for this conversation (its position),
+        or a refusal (`refused`) when the client's or the queue's cap is reached.
 
         The summary is masked again here, whatever the caller did: no clear number is stored.
         """
         at = _now(now)
         with self._write() as conn:
+            if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already does it
+                # One opening at a time across processes, so the caps' counts hold.
+                conn.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": _OPEN_LOCK_KEY})
             existing = self._open_case(conn, sender_id, channel)
             if existing is not None:
                 if emergency and not existing["priority"]:
@@ -279,6 +305,10 @@ class HandoffQueue:
                     False,
                     bool(existing["priority"]),
                 )
+            refused = self._refusal(conn, client_key, at)
+            if refused is not None:
+                log.warning("handoff case refused: %s", refused)
+                return OpenedCase(0, 0, None, False, bool(emergency), refused)
             token = secrets.token_urlsafe(32)
             result = conn.execute(
                 _cases.insert().values(
@@ -294,11 +324,34 @@ class HandoffQueue:
                     token_hash=hash_token(token),
                     created_at=at,
                     last_citizen_at=at,
+                    client_key=client_key,
                 )
             )
             case_id = int(result.inserted_primary_key[0])
             row = conn.execute(select(_cases).where(_cases.c.id == case_id)).mappings().one()
             return OpenedCase(case_id, self._position(conn, row), token, True, bool(emergency))
+
+    def _refusal(
+        self, conn: Connection, client_key: Optional[str], at: datetime
+    ) -> Optional[Refusal]:
+        """Why a new case may not be opened now, if it may not (inside the insert's lock)."""
+        if client_key:
+            recent = conn.execute(
+                select(func.count())
+                .select_from(_cases)
+                .where(
+                    and_(
+                        _cases.c.client_key == client_key,
+                        _cases.c.created_at > at - config.CLIENT_WINDOW,
+                    )
+                )
+            ).scalar_one()
+            if int(recent) >= self._per_client:
+                return "client_limit"
+        waiting = conn.execute(
+            select(func.count()).select_from(_cases).where(_cases.c.status == CASE_WAITING)
+        ).scalar_one()
+        return "queue_full" if int(waiting) >= self._max_waiting else None
 
     def take_pending(
         self, sender_id: str, channel: str, *, via: str = "turn", now: Optional[datetime] = None

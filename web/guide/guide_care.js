@@ -18,9 +18,12 @@
     return value === null || value === undefined ? "-" : Math.round(value * 100) + "%";
   }
 
+  /* A rate bar: green from 80 %, amber from 60 %, red below, so a weak topic stands out. */
   function meter(value) {
     var m = el("meter");
-    m.min = 0; m.max = 1; m.value = value || 0;
+    m.min = 0; m.max = 1; m.low = 0.6; m.high = 0.8; m.optimum = 1;
+    m.value = value || 0;
+    m.title = rate(value);
     return m;
   }
 
@@ -47,6 +50,15 @@
     document.getElementById("care-title").textContent = L.section || L.title || "";
     if (L.refresh) refresh.textContent = L.refresh;
     body.textContent = "";
+    var total = el("p", (L.total || "{count}").replace("{count}", data.total));
+    total.id = "care-total";
+    body.appendChild(total);
+    if (data.unavailable && data.unavailable.length) {
+      var warn = el("p", L.unavailable);
+      warn.className = "status error";
+      warn.id = "care-unavailable";
+      body.appendChild(warn);
+    }
     body.appendChild(el("h3", L.by_topic));
     if (!data.by_topic.length) body.appendChild(el("p", L.none));
     else body.appendChild(table([""].concat(names, [L.rate, ""]), data.by_topic.map(function (t) {
