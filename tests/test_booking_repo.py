@@ -160,7 +160,7 @@ def test_migration_matches_models_and_is_idempotent(db_url: str, tmp_path: Path)
         versions = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
     assert diff == []
     assert versions == set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    assert "0004_grid" in versions  # one chain: 0003 (handoff) → 0003_care → 0004_grid
+    assert "0005_staff" in versions  # one chain: … → 0004_grid → 0005_staff
 
 
 def test_sync_real_halls_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
