@@ -437,9 +437,10 @@ def protect(
         mode: Mode, message: str = "", status: int = 200, extra: Optional[Mapping[str, str]] = None
     ) -> HTTPResponse:
         body = login_template.replace("<!--message-->", message)
-        if mode is not Mode.STAFF:  # the shared password has no login name
-            head, _, rest = body.partition("<!--staff-->")
-            body = head + rest.partition("<!--/staff-->")[2] if rest else body
+        head, _, rest = body.partition("<!--staff-->")
+        field, _, tail = rest.partition("<!--/staff-->")
+        # the shared password has no login name: its field only where accounts exist
+        body = head + (field if mode is Mode.STAFF else "") + tail if rest else body
         return response.html(body, status=status, headers={**base_headers, **(extra or {})})
 
     @bp.middleware("request")
