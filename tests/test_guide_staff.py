@@ -168,6 +168,7 @@ def login(base: str, name: str, password: str) -> Any:
 
 def test_staff_login_wrong_password_and_the_shared_password_no_longer_work(desk) -> None:
     base = desk["base"]
+    desk["auth"].failures = FailedLogins(limit=100)  # six wrong tries from one address below
     form = client().get(f"{base}/guide/login", timeout=5)
     assert 'name="login"' in form.text and 'name="password"' in form.text
     assert "<!--staff-->" not in form.text
@@ -260,7 +261,7 @@ def test_the_trail_and_the_handoff_name_the_sessions_staff_not_the_posted_name(d
         e["actor"]
         for e in li.get(f"{base}/guide/grid/api/tickets/{code}", timeout=10).json()["trail"]
     ]
-    assert actors[1:] == ["console:李娜", "console:李娜"] or actors.count("console:李娜") == 2
+    assert actors.count("console:李娜") == 2
     assert "console:王强" not in actors
 
     case = HandoffQueue().open_case(sender_id="c1", channel="rest", reason="request", summary={})
