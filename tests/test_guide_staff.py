@@ -193,7 +193,7 @@ def test_staff_login_wrong_password_and_the_shared_password_no_longer_work(desk)
 
     http, resp = login(base, "LI", LI_PASSWORD)  # login names are case-insensitive
     assert resp.status_code == 303 and resp.headers["Location"] == "/guide/"
-    assert http.cookies[COOKIE_NAME].startswith(f"v2.")
+    assert http.cookies[COOKIE_NAME].startswith("v2.")
     session = http.get(f"{base}/guide/api/session", timeout=5).json()
     assert session["mode"] == "staff" and session["staff"] == "李娜"
     assert http.get(f"{base}/guide/api/options", timeout=5).status_code == 200

@@ -342,7 +342,7 @@ class GuideAuth:
         on the database)."""
         hit = self._cache.get(key)
         if hit is not None and time.monotonic() - hit[0] < self.cache_seconds:
-            return hit[1]  # type: ignore[no-any-return]
+            return hit[1]
         value = await asyncio.to_thread(read)
         self._cache[key] = (time.monotonic(), value)
         if len(self._cache) > MAX_TRACKED_CLIENTS:
