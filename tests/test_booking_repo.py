@@ -160,8 +160,9 @@ def test_migration_matches_models_and_is_idempotent(db_url: str, tmp_path: Path)
         versions = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
     assert diff == []
     assert versions == set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    # one chain: 0003 (handoff) → 0003_care → 0004_grid → 0005_booking_language → 0005_handoff_client
-    assert versions == {"0005_handoff_client"}
+    # one chain: 0003 (handoff) → 0003_care → 0004_grid → 0005_booking_language
+    # → 0005_handoff_client → 0005_staff
+    assert versions == {"0005_staff"}
 
 
 def test_sync_real_halls_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

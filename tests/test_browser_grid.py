@@ -75,3 +75,59 @@ def test_staff_open_a_ticket_move_it_on_and_see_the_trail(browser: Any, grid_sit
     finally:
         ctx.close()
     assert repo.get(code).stage == "assigned"
+
+
+def test_a_staff_account_logs_in_and_the_trail_names_it(browser: Any, tmp_path: Path) -> None:  # noqa: F811
+    """With staff accounts: the login form asks for the login name; the grid page shows the
+    account's name (read-only) and the trail records it, not a typed one."""
+    from bot.channels import guide_auth
+    from bot.channels.guide import GuideInput
+    from bot.staff.directory import StaffDirectory
+
+    url = f"sqlite:///{tmp_path / 'staff.db'}"
+    upgrade_schema(url)
+    repo = GridRepository(get_engine(url))
+    filed = repo.file(
+        category="pollution",
+        place="下洋张村金边河",
+        description="泥浆直排到河道里",
+        occurred_at=datetime(2026, 12, 2, 3, 2, tzinfo=timezone.utc),
+        contact_phone="13812345678",
+        channel="rest",
+        sender_id="citizen-c",
+    )
+    assert filed.ticket is not None
+    directory = StaffDirectory(get_engine(url))
+    directory.add("lu", "卢主任", guide_auth.hash_password("lu-browser-pass-1", iterations=1000))
+    auth = GuideAuth.from_env({guide_auth.SECRET_ENV: "b" * 40}, staff=directory)
+    app = Sanic(f"grid_staff_browser_{uuid.uuid4().hex[:8]}")
+    register(
+        [
+            GuideInput(auth=auth, repository_factory=lambda: None),  # type: ignore[arg-type,return-value]
+            GridConsoleInput(repository_factory=lambda: repo, auth=auth),
+        ],
+        app,
+        route="/webhooks/",
+    )
+    server = ServerThread(app).start()
+    ctx = Context(browser, server.base, **DESK)
+    try:
+        page = ctx.page
+        page.goto(f"{server.base}/guide/grid/")
+        assert page.url == f"{server.base}/guide/login"
+        page.fill("#login-name", "lu")
+        page.fill("#password", "lu-browser-pass-1")
+        page.click("#login")
+        page.wait_for_url(f"{server.base}/guide/")
+        page.goto(f"{server.base}/guide/grid/")
+        page.click(f"#tickets tbody tr >> text={filed.ticket.code}")
+        page.wait_for_selector("#detail:not([hidden])")
+        assert page.input_value("#actor") == "卢主任"
+        assert page.get_attribute("#actor", "readonly") is not None
+        page.click("#advance-button")
+        page.wait_for_selector("#trail li:nth-child(2)")
+        assert "console:卢主任" in page.inner_text("#trail")
+    finally:
+        ctx.close()
+        server.stop()
+        dispose_engines()

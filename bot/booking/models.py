@@ -223,3 +223,4 @@ class PendingPersonal(Base):
 
 # The handoff queue's tables live in this schema too (same metadata, same migrations).
 from bot.handoff import models as _handoff_models  # noqa: E402,F401
+from bot.staff import models as _staff_models  # noqa: E402,F401

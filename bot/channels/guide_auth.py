@@ -10,6 +10,12 @@ environment (read here, not in bot.settings, so the console owns its access rule
   came through a proxy is not loopback, whatever the proxy's own address.
 - `APP_ENV=production` without a hash, or a hash/secret that cannot be used: closed (403).
 
+Staff accounts (table guide_staff, bot.staff; `add-staff`, `disable-staff`, `list-staff`
+below) take over as soon as one row exists and GUIDE_SESSION_SECRET is usable: login name
+and password, whatever the mode above would be (loopback clients log in too). Every request
+re-reads its account (cached CACHE_SECONDS at most), so a disabled account's cookie stops
+working; an unreadable staff table closes the console instead of falling back.
+
 Hash format (one line, documented in the README):
     pbkdf2_sha256$<iterations>$<salt>$<key>
 salt and key are base64url without padding; key is PBKDF2-HMAC-SHA256(password, salt).
@@ -18,11 +24,14 @@ Make one with `python -m bot.channels.guide_auth hash`, a session secret with
 
 Session cookie: `v1.<expires>.<nonce>.<mac>`, mac = HMAC-SHA256 over the rest, keyed with
 GUIDE_SESSION_SECRET *and* the password hash, so changing the password ends every session.
+A staff account's cookie is `v2.<expires>.<staff id>.<nonce>.<mac>`, keyed with the secret
+and that account's id and password hash: another id, or a changed password, breaks the mac.
 Stdlib only: itsdangerous is in the venv only as a Flask dependency.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import enum
@@ -32,6 +41,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 import time
@@ -39,13 +49,14 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Deque, Dict, List, Mapping, Optional
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Tuple, TypeVar
 
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.inputs import is_loopback
+from bot.staff.directory import Staff, StaffDirectory, StaffExists, StaffUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +73,10 @@ MAX_FAILURES = 5
 FAILURE_WINDOW_SECONDS = 600
 MAX_TRACKED_CLIENTS = 10_000
 MAX_LOGIN_BODY_BYTES = 4096
+#: How long a staff row (and "are there any accounts") is trusted before it is read again.
+CACHE_SECONDS = 5.0
+LOGIN_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MAX_DISPLAY_CHARS = 32
 # Routes reachable without a session: the login form and the layout files it needs (web/ holds
 # no facts, tests/test_channels_http.py checks that). By route name, not by path, so an odd
 # path such as /guide/static/../api/x can never count as static.
@@ -148,8 +163,13 @@ class SessionSigner:
     def _mac(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
 
-    def issue(self) -> str:
-        payload = f"v1.{int(self._clock()) + self.lifetime}.{secrets.token_urlsafe(12)}"
+    def issue(self, staff_id: Optional[int] = None) -> str:
+        """A v1 token (shared password) or, for a staff account, v2 with its id inside."""
+        expires = int(self._clock()) + self.lifetime
+        nonce = secrets.token_urlsafe(12)
+        payload = (
+            f"v1.{expires}.{nonce}" if staff_id is None else f"v2.{expires}.{staff_id}.{nonce}"
+        )
         return f"{payload}.{self._mac(payload)}"
 
     def expires_at(self, token: Optional[str]) -> Optional[int]:
@@ -159,12 +179,20 @@ class SessionSigner:
         payload, _, mac = token.rpartition(".")
         if not hmac.compare_digest(mac.encode("ascii"), self._mac(payload).encode("ascii")):
             return None
-        version, _, rest = payload.partition(".")
-        expires_text = rest.partition(".")[0]
-        if version != "v1" or not expires_text.isdigit():
+        parts = payload.split(".")
+        shape = {"v1": 3, "v2": 4}.get(parts[0])
+        if shape != len(parts) or not parts[1].isdigit():
             return None
-        expires = int(expires_text)
+        expires = int(parts[1])
         return expires if self._clock() < expires else None
+
+
+def token_staff_id(token: Optional[str]) -> Optional[int]:
+    """The staff id a v2 token *claims* (unverified: only picks the row whose key checks it)."""
+    parts = (token or "").split(".")
+    if len(parts) == 5 and parts[0] == "v2" and parts[2].isdigit() and len(parts[2]) < 10:
+        return int(parts[2])
+    return None
 
 
 # ----------------------------------------------------------------------------- failed logins
@@ -222,30 +250,65 @@ class Mode(enum.Enum):
     PASSWORD = "password"
     LOOPBACK = "loopback"
     LOCKED = "locked"
+    STAFF = "staff"
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed session the server still accepts; `staff` is None for the shared password."""
+
+    expires_at: int
+    token: str
+    staff: Optional[Staff] = None
+
+
+@dataclass(frozen=True)
+class Access:
+    """What the access check decided for one request (kept on request.ctx.guide_access)."""
+
+    mode: Mode
+    session: Optional[Session] = None
+
+
+T = TypeVar("T")
 
 
 @dataclass
 class GuideAuth:
+    #: The mode while no staff account exists (from the environment).
     mode: Mode
     password: Optional[PasswordHash] = None
     signer: Optional[SessionSigner] = None
     failures: FailedLogins = field(default_factory=FailedLogins)
+    #: Failed logins per login name (staff accounts), beside those per address.
+    login_failures: FailedLogins = field(default_factory=FailedLogins)
+    #: GUIDE_SESSION_SECRET when usable; None: staff accounts are off.
+    secret: Optional[bytes] = None
+    staff: Optional[StaffDirectory] = None
+    cache_seconds: float = CACHE_SECONDS
+    _cache: Dict[Any, Tuple[float, Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "GuideAuth":
+    def from_env(
+        cls, environ: Mapping[str, str] = os.environ, staff: Optional[StaffDirectory] = None
+    ) -> "GuideAuth":
         """The mode for this process; logs once why the console is closed, if it is."""
         encoded = (environ.get(PASSWORD_ENV) or "").strip()
         production = (environ.get(APP_ENV) or "").strip().lower() == "production"
+        secret_text = (environ.get(SECRET_ENV) or "").strip()
+        secret = secret_text.encode("utf-8") if len(secret_text) >= MIN_SECRET_CHARS else None
+        accounts = (staff or StaffDirectory()) if secret is not None else None
         if not encoded:
             if production:
                 logger.warning(
-                    "guide console: %s=production and no %s: /guide/ refuses every request",
+                    "guide console: %s=production and no %s: /guide/ refuses every request "
+                    "unless staff accounts exist",
                     APP_ENV,
                     PASSWORD_ENV,
                 )
-                return cls(Mode.LOCKED)
+                return cls(Mode.LOCKED, secret=secret, staff=accounts)
             logger.info("guide console: no %s, serving loopback clients only", PASSWORD_ENV)
-            return cls(Mode.LOOPBACK)
+            return cls(Mode.LOOPBACK, secret=secret, staff=accounts)
         try:
             password = PasswordHash.parse(encoded)
         except ValueError as exc:
@@ -262,8 +325,7 @@ class GuideAuth:
                 password.iterations,
                 PBKDF2_ITERATIONS,
             )
-        secret = (environ.get(SECRET_ENV) or "").strip()
-        if len(secret) < MIN_SECRET_CHARS:
+        if secret is None:
             logger.error(
                 "guide console: %s is missing or shorter than %d characters (make one "
                 "with `python -m bot.channels.guide_auth secret`): /guide/ refuses "
@@ -272,7 +334,65 @@ class GuideAuth:
                 MIN_SECRET_CHARS,
             )
             return cls(Mode.LOCKED)
-        return cls(Mode.PASSWORD, password, SessionSigner(secret.encode("utf-8"), encoded))
+        signer = SessionSigner(secret, encoded)
+        return cls(Mode.PASSWORD, password, signer, secret=secret, staff=accounts)
+
+    async def _cached(self, key: Any, read: Callable[[], T]) -> T:
+        """`read()` in a thread, remembered for cache_seconds (the event loop never waits
+        on the database)."""
+        hit = self._cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.cache_seconds:
+            return hit[1]
+        value = await asyncio.to_thread(read)
+        self._cache[key] = (time.monotonic(), value)
+        if len(self._cache) > MAX_TRACKED_CLIENTS:
+            self._cache.clear()
+        return value
+
+    async def current_mode(self) -> Mode:
+        """STAFF once an account exists (and a secret can sign), else the configured mode;
+        LOCKED while the staff table cannot be read (never a silent fallback)."""
+        if self.staff is None:
+            return self.mode
+        try:
+            if await self._cached("any", self.staff.any):
+                return Mode.STAFF
+        except StaffUnavailable as exc:
+            logger.warning("guide console: staff accounts unreadable (%s): closed", exc)
+            return Mode.LOCKED
+        return self.mode
+
+    def staff_signer(self, account: Staff) -> SessionSigner:
+        """The signer of one account's sessions: its id and password hash are in the key."""
+        assert self.secret is not None
+        bound = f"staff\x00{account.id}\x00{account.password_hash}"
+        return SessionSigner(self.secret, bound)
+
+    async def access(self, request: Request) -> Access:
+        """The mode now and the request's session, if it carries one the server accepts."""
+        mode = await self.current_mode()
+        token = request.cookies.get(COOKIE_NAME)
+        if mode is Mode.PASSWORD and self.signer is not None and token:
+            expires = self.signer.expires_at(token)
+            return Access(mode, Session(expires, token) if expires else None)
+        if mode is not Mode.STAFF or self.staff is None or not token:
+            return Access(mode)
+        staff_id = token_staff_id(token)
+        if staff_id is None:
+            return Access(mode)
+        directory = self.staff
+        try:
+            account = await self._cached(("id", staff_id), lambda: directory.get(staff_id))
+        except StaffUnavailable:
+            return Access(Mode.LOCKED)
+        if account is None or not account.active:
+            return Access(mode)
+        expires = self.staff_signer(account).expires_at(token)
+        return Access(mode, Session(expires, token, account) if expires else None)
+
+    def forget(self) -> None:
+        """Drop the cached staff rows (after a change made by this process)."""
+        self._cache.clear()
 
 
 # ----------------------------------------------------------------------------- requests
@@ -314,97 +434,187 @@ def protect(
         )
 
     def login_page(
-        message: str = "", status: int = 200, extra: Optional[Mapping[str, str]] = None
+        mode: Mode, message: str = "", status: int = 200, extra: Optional[Mapping[str, str]] = None
     ) -> HTTPResponse:
         body = login_template.replace("<!--message-->", message)
+        head, _, rest = body.partition("<!--staff-->")
+        field, _, tail = rest.partition("<!--/staff-->")
+        # the shared password has no login name: its field only where accounts exist
+        body = head + (field if mode is Mode.STAFF else "") + tail if rest else body
         return response.html(body, status=status, headers={**base_headers, **(extra or {})})
-
-    def session_expiry(request: Request) -> Optional[int]:
-        if auth.signer is None:
-            return None
-        return auth.signer.expires_at(request.cookies.get(COOKIE_NAME))
 
     @bp.middleware("request")
     async def check(request: Request) -> Optional[HTTPResponse]:
-        if auth.mode is Mode.LOCKED:
-            return refuse(request)
-        if auth.mode is Mode.LOOPBACK:
-            return None if is_loopback(request) else refuse(request)
         route = request.route.name.rsplit(".", 1)[-1] if request.route else ""
-        if route in OPEN_ROUTES or session_expiry(request):
-            return None
-        if _needs_auth_json(request, prefix):
-            return response.json(
-                {"error": staff_message("login_required")},
-                status=401,
-                headers=base_headers,
-                ensure_ascii=False,
-            )
-        return redirect(f"{prefix}/login")
+        return await admit(request, auth, route in OPEN_ROUTES, prefix, f"{prefix}/login")
 
     @bp.route("/login", methods=["GET"], name="guide_login_form")
     async def login_form(_: Request) -> HTTPResponse:
-        if auth.mode is not Mode.PASSWORD:  # loopback: nothing to log in to
+        mode = await auth.current_mode()
+        if mode not in (Mode.PASSWORD, Mode.STAFF):  # loopback: nothing to log in to
             return redirect(f"{prefix}/")
-        return login_page()
+        return login_page(mode)
 
     @bp.route("/login", methods=["POST"], name="guide_login")
     async def login(request: Request) -> HTTPResponse:
-        if auth.mode is not Mode.PASSWORD or auth.password is None or auth.signer is None:
+        mode = await auth.current_mode()
+        if mode not in (Mode.PASSWORD, Mode.STAFF):
             return redirect(f"{prefix}/")
+        form: Mapping[str, Any] = {}
+        if len(request.body or b"") <= MAX_LOGIN_BODY_BYTES:
+            form = request.form or {}
+        password = str(form.get("password") or "")
+        name = str(form.get("login") or "").strip().lower()[:64] if mode is Mode.STAFF else ""
         client = client_key(request)
-        if auth.failures.blocked(client):
+        limits = [(auth.failures, client)]
+        if mode is Mode.STAFF:
+            limits.append((auth.login_failures, name))
+        blocked = [lim.retry_after(key) for lim, key in limits if lim.blocked(key)]
+        if blocked:
             return login_page(
-                staff_message("too_many"),
-                429,
-                {"Retry-After": str(auth.failures.retry_after(client))},
+                mode, staff_message("too_many"), 429, {"Retry-After": str(max(blocked))}
             )
         # Counted before the check and forgiven on success: parallel guesses cannot all slip
         # past `blocked` while the first ones are still being verified.
-        auth.failures.record(client)
-        password = ""
-        if len(request.body or b"") <= MAX_LOGIN_BODY_BYTES:
-            password = str((request.form or {}).get("password") or "")
+        for lim, key in limits:
+            lim.record(key)
         # PBKDF2 takes ~0.2 s of CPU: in a thread, so the bot keeps answering meanwhile.
-        if not password or not await asyncio.to_thread(auth.password.verify, password):
+        if mode is Mode.STAFF:
+            try:
+                account = await asyncio.to_thread(_check_staff, auth, name, password)
+            except StaffUnavailable:
+                return refuse(request)
+            token = auth.staff_signer(account).issue(account.id) if account else None
+        else:
+            ok = bool(password) and auth.password is not None and auth.signer is not None
+            ok = ok and await asyncio.to_thread(auth.password.verify, password)  # type: ignore[union-attr]
+            token = auth.signer.issue() if ok and auth.signer is not None else None
+        if token is None:
             logger.warning("guide console: failed login from %s", client)
-            return login_page(staff_message("wrong_password"), 401)
-        auth.failures.reset(client)
+            return login_page(mode, staff_message("wrong_password"), 401)
+        for lim, key in limits:
+            lim.reset(key)
         logger.info("guide console: login from %s", client)
         resp = redirect(f"{prefix}/")
-        _set_cookie(resp, request, auth.signer.issue(), auth.signer.lifetime, prefix)
+        _set_cookie(resp, request, token, SESSION_SECONDS, prefix)
         return resp
 
     @bp.route("/logout", methods=["POST"], name="guide_logout")
     async def logout(request: Request) -> HTTPResponse:
-        target = f"{prefix}/login" if auth.mode is Mode.PASSWORD else f"{prefix}/"
+        mode = guide_access(request).mode
+        target = f"{prefix}/login" if mode in (Mode.PASSWORD, Mode.STAFF) else f"{prefix}/"
         resp = redirect(target)
         _set_cookie(resp, request, "", 0, prefix)
         return resp
 
     @bp.route("/api/session", methods=["GET"], name="guide_session")
     async def session(request: Request) -> HTTPResponse:
-        """Lets the page show the logout button only where there is a login."""
+        """Lets the page show the logout button only where there is a login, and whose."""
+        access = guide_access(request)
+        found = access.session
         return response.json(
-            {"mode": auth.mode.value, "expires_at": session_expiry(request)}, headers=base_headers
+            {
+                "mode": access.mode.value,
+                "expires_at": found.expires_at if found else None,
+                "staff": found.staff.display_name if found and found.staff else None,
+            },
+            headers=base_headers,
+            ensure_ascii=False,
         )
 
 
-def staff_session_id(request: Request, auth: GuideAuth) -> Optional[str]:
-    """Which staff session made this request, for "only who took a case answers it".
+_DUMMY_HASH: List[PasswordHash] = []
 
-    Password mode: a hash of the session cookie the server signed and still accepts (the
-    shared password has no per-person accounts, so the session is the identity); loopback
-    mode: the counter PC itself; locked: nobody.
+
+def _check_staff(auth: GuideAuth, login: str, password: str) -> Optional[Staff]:
+    """The active account whose password this is; an unknown login costs the same PBKDF2
+    run as a known one, so the answer's timing does not tell which logins exist."""
+    assert auth.staff is not None
+    account = auth.staff.by_login(login) if LOGIN_NAME.match(login) else None
+    try:
+        stored = PasswordHash.parse(account.password_hash) if account else None
+    except ValueError:
+        stored = None
+    if stored is None:
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(PasswordHash.parse(hash_password(secrets.token_urlsafe(16))))
+        _DUMMY_HASH[0].verify(password)
+        return None
+    if not stored.verify(password) or account is None or not account.active or not password:
+        return None
+    return account
+
+
+async def admit(
+    request: Request, auth: GuideAuth, open_route: bool, prefix: str, login_url: str
+) -> Optional[HTTPResponse]:
+    """The console's one access rule (its pages, the queue, the grid page): None lets the
+    request through; else the refusal. The decision stays on request.ctx.guide_access."""
+    headers: Dict[str, str] = {"Cache-Control": "no-store"}
+    from bot.channels.webchat import SECURITY_HEADERS
+
+    headers = {**SECURITY_HEADERS, **headers}
+    access = await auth.access(request)
+    request.ctx.guide_access = access
+    api = _needs_auth_json(request, prefix)
+    if access.mode is Mode.LOOPBACK and is_loopback(request):
+        return None
+    if access.mode in (Mode.PASSWORD, Mode.STAFF):
+        if open_route or access.session is not None:
+            return None
+        if not api:
+            return response.redirect(login_url, status=303, headers=dict(headers))
+        return response.json(
+            {"error": staff_message("login_required")},
+            status=401,
+            headers=headers,
+            ensure_ascii=False,
+        )
+    if api:
+        return response.json(
+            {"error": staff_message("needs_credentials")},
+            status=403,
+            headers=headers,
+            ensure_ascii=False,
+        )
+    return response.raw(
+        _refusal_page(), status=403, content_type="text/html; charset=utf-8", headers=headers
+    )
+
+
+@lru_cache(maxsize=1)
+def _refusal_page() -> bytes:
+    return (MESSAGES_FILE.parent / "forbidden.html").read_bytes()
+
+
+def guide_access(request: Request) -> Access:
+    """The access decision `admit` made for this request (LOCKED if it never ran)."""
+    return getattr(request.ctx, "guide_access", None) or Access(Mode.LOCKED)
+
+
+def staff_session_id(request: Request, auth: Optional[GuideAuth] = None) -> Optional[str]:
+    """Which staff made this request, for "only who took a case answers it".
+
+    Staff accounts: the account (`staff:<id>`, the same person at two desks); shared
+    password: a hash of the session cookie the server signed and still accepts (no
+    per-person accounts, so the session is the identity); loopback mode: the counter PC
+    itself; locked: nobody.
     """
-    if auth.mode is Mode.LOOPBACK:
+    access = guide_access(request)
+    found = access.session
+    if access.mode is Mode.LOOPBACK:
         return "loopback" if is_loopback(request) else None
-    if auth.mode is not Mode.PASSWORD or auth.signer is None:
+    if found is None:
         return None
-    token = request.cookies.get(COOKIE_NAME)
-    if not token or auth.signer.expires_at(token) is None:
-        return None
-    return hashlib.sha256(token.encode("ascii")).hexdigest()[:32]
+    if found.staff is not None:
+        return f"staff:{found.staff.id}"
+    return hashlib.sha256(found.token.encode("ascii")).hexdigest()[:32]
+
+
+def staff_name(request: Request) -> Optional[str]:
+    """The logged-in account's display name (server side), or None without an account."""
+    found = guide_access(request).session
+    return found.staff.display_name if found and found.staff else None
 
 
 def _set_cookie(resp: HTTPResponse, request: Request, value: str, max_age: int, path: str) -> None:
@@ -428,16 +638,76 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot.channels.guide_auth")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("hash", help="password (getpass or one stdin line) -> GUIDE_PASSWORD_HASH")
+    sub.add_parser("secret", help="a new GUIDE_SESSION_SECRET")
+    add = sub.add_parser("add-staff", help="a staff account (password: getpass or stdin)")
+    add.add_argument("login")
+    add.add_argument("--name", required=True, help="display name, shown in the audit trail")
+    sub.add_parser("disable-staff").add_argument("login")
+    sub.add_parser("enable-staff").add_argument("login")
+    sub.add_parser("list-staff")
+    return parser
+
+
+def _staff_command(args: argparse.Namespace, directory: StaffDirectory) -> int:
+    """add-, disable-, enable-, list-staff against DATABASE_URL (migrated beforehand)."""
+    if args.command == "list-staff":
+        for one in directory.all():
+            state = "active" if one.active else "disabled"
+            print(f"{one.login}\t{one.display_name}\t{state}\t{one.created_at:%Y-%m-%d %H:%M}")
+        return 0
+    login = str(args.login).strip().lower()
+    if not LOGIN_NAME.match(login):
+        print("login: lower-case letters, digits, . _ - (at most 64)", file=sys.stderr)
+        return 1
+    if args.command in ("disable-staff", "enable-staff"):
+        if not directory.set_active(login, args.command == "enable-staff"):
+            print(f"no staff account {login!r}", file=sys.stderr)
+            return 1
+        print(f"{login}: {'enabled' if args.command == 'enable-staff' else 'disabled'}")
+        return 0
+    name = str(args.name).strip()
+    if not name or len(name) > MAX_DISPLAY_CHARS or not name.isprintable():
+        print(f"--name: 1 to {MAX_DISPLAY_CHARS} printable characters", file=sys.stderr)
+        return 1
+    password = _read_password()
+    if len(password) < MIN_PASSWORD_CHARS:
+        print(f"password must have at least {MIN_PASSWORD_CHARS} characters", file=sys.stderr)
+        return 1
+    try:
+        added = directory.add(login, name, hash_password(password))
+    except StaffExists:
+        print(f"staff account {login!r} exists already", file=sys.stderr)
+        return 1
+    print(f"{added.login}: added (id {added.id})")
+    if len((os.environ.get(SECRET_ENV) or "").strip()) < MIN_SECRET_CHARS:
+        print(f"note: staff logins need {SECRET_ENV} on the server", file=sys.stderr)
+    return 0
+
+
+def main(argv: Optional[List[str]] = None, directory: Optional[StaffDirectory] = None) -> int:
     """`hash`: password (getpass, or one stdin line) → GUIDE_PASSWORD_HASH; `secret`: a new
-    GUIDE_SESSION_SECRET. Only the result goes to stdout, so it can be redirected."""
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["secret"]:
+    GUIDE_SESSION_SECRET; `add-staff`, `disable-staff`, `enable-staff`, `list-staff`: the
+    accounts in DATABASE_URL. Only the result goes to stdout, so it can be redirected."""
+    try:
+        args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.command == "secret":
         print(secrets.token_urlsafe(32))
         return 0
-    if args != ["hash"]:
-        print("usage: python -m bot.channels.guide_auth hash|secret", file=sys.stderr)
-        return 2
+    if args.command != "hash":
+        try:
+            return _staff_command(args, directory or StaffDirectory())
+        except StaffUnavailable as exc:
+            print(
+                f"staff table unreadable ({exc}): run `python -m bot.serve migrate`",
+                file=sys.stderr,
+            )
+            return 1
     password = _read_password()
     if len(password) < MIN_PASSWORD_CHARS:
         print(f"password must have at least {MIN_PASSWORD_CHARS} characters", file=sys.stderr)

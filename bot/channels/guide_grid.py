@@ -5,8 +5,9 @@ next stage (受理 → 分流交办 → 处置 → 核实反馈); the citizen is
 (bot.grid.notify). Access is the console's (bot.channels.guide_auth), checked on the server
 for every route: with GUIDE_PASSWORD_HASH a session cookie from /guide/login (its path
 /guide covers this page), else loopback clients only, and nobody in production without a
-hash. A stage change must be a JSON POST (a cross-site form cannot send one) and names the
-staff member, who is written into the audit trail.
+hash; with staff accounts (bot.staff) their login. A stage change must be a JSON POST (a
+cross-site form cannot send one); the audit trail names the logged-in account's display name
+from the session, and only without accounts the name typed on the page.
 
 A channel of its own (credentials.yml) rather than routes in bot/channels/guide.py, so the
 console's analysis code and this page change independently.
@@ -25,9 +26,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.guide_auth import COOKIE_NAME, GuideAuth, Mode, staff_message
+from bot.channels.guide_auth import GuideAuth, admit, staff_name
 from bot.channels.webchat import SECURITY_HEADERS, WEB_ROOT, static_page_routes
-from bot.inputs import is_loopback
 from bot.wording import wording
 
 logger = logging.getLogger(__name__)
@@ -97,16 +97,7 @@ class GridConsoleInput(InputChannel):
 
         @bp.middleware("request")
         async def check(request: Request) -> Optional[HTTPResponse]:
-            api = request.path.startswith(f"{prefix}/api/")
-            if auth.mode is Mode.LOOPBACK and is_loopback(request):
-                return None
-            if auth.mode is Mode.PASSWORD and auth.signer is not None:
-                if auth.signer.expires_at(request.cookies.get(COOKIE_NAME)):
-                    return None
-                if not api:
-                    return response.redirect(GUIDE_LOGIN, status=303, headers=dict(_HEADERS))
-                return _json({"error": staff_message("login_required")}, 401)
-            return _json({"error": staff_message("needs_credentials")}, 403)
+            return await admit(request, auth, False, prefix, GUIDE_LOGIN)
 
         @bp.route("/api/tickets", methods=["GET"])
         async def tickets(request: Request) -> HTTPResponse:
@@ -128,6 +119,7 @@ class GridConsoleInput(InputChannel):
                     "platforms": {p.id: p.name for p in kb.platforms.values()},
                     "categories": {c.id: c.name for c in kb.categories.values()},
                     "tickets": [asdict(t) for t in rows],
+                    "staff": staff_name(request),
                 }
             )
 
@@ -159,9 +151,14 @@ class GridConsoleInput(InputChannel):
                 return _refused("bad_request", 400)
             if not isinstance(data, dict):
                 return _refused("bad_request", 400)
-            actor, to_stage, note = data.get("actor"), data.get("to_stage"), data.get("note")
-            if not isinstance(actor, str) or not _ACTOR.match(actor.strip()):
-                return _refused("bad_request", 400)
+            typed, to_stage, note = data.get("actor"), data.get("to_stage"), data.get("note")
+            # A staff account's own name from its session (a posted one is ignored); the
+            # typed name only where there are no accounts.
+            actor = staff_name(request)
+            if actor is None:
+                if not isinstance(typed, str) or not _ACTOR.match(typed.strip()):
+                    return _refused("bad_request", 400)
+                actor = typed
             if not isinstance(to_stage, str) or (note is not None and not isinstance(note, str)):
                 return _refused("bad_request", 400)
             repo = self.repository_factory()

@@ -30,7 +30,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.guide_auth import GuideAuth, staff_session_id
+from bot.channels.guide_auth import GuideAuth, staff_name, staff_session_id
 from bot.handoff.queue import CaseView, HandoffQueue, HandoffUnavailable, StaffResult
 from bot.handoff.replies import render_kind
 from bot.wording import wording
@@ -167,13 +167,14 @@ def add_queue_routes(
         who = staff(request)
         if not who:
             return fail(403, "not_yours")
+        name = staff_name(request)  # from the session, never from the request body
         try:
             if change == "take":
-                result = await asyncio.to_thread(queue.take, case_id, who)
+                result = await asyncio.to_thread(queue.take, case_id, who, None, name)
             elif change == "reply":
-                result = await asyncio.to_thread(queue.reply, case_id, who, text)
+                result = await asyncio.to_thread(queue.reply, case_id, who, text, None, name)
             else:
-                result = await asyncio.to_thread(queue.close_by_staff, case_id, who)
+                result = await asyncio.to_thread(queue.close_by_staff, case_id, who, None, name)
             if result.code != "ok":
                 status = {"not_found": 404, "empty": 400}.get(result.code, 409)
                 return fail(status, result.code)

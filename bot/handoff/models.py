@@ -99,5 +99,7 @@ class HandoffMessage(Base):
     delivered_at = Column(DateTime(timezone=True), nullable=True)
     #: turn, poll or wechat_api
     delivered_via = Column(String(16), nullable=True)
+    #: The display name of the staff account that took, answered or closed (guide_staff).
+    staff_name = Column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_handoff_messages_case", "case_id", "delivered_at"),)

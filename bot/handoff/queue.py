@@ -252,7 +252,14 @@ class HandoffQueue:
         return int(count) + 1
 
     def _add_message(
-        self, conn: Connection, case_id: int, author: str, kind: str, text: str, now: datetime
+        self,
+        conn: Connection,
+        case_id: int,
+        author: str,
+        kind: str,
+        text: str,
+        now: datetime,
+        staff_name: Optional[str] = None,
     ) -> int:
         result = conn.execute(
             _messages.insert().values(
@@ -261,6 +268,7 @@ class HandoffQueue:
                 kind=kind,
                 text=mask_text(text),
                 created_at=now,
+                staff_name=staff_name,
             )
         )
         return int(result.inserted_primary_key[0])
@@ -518,6 +526,7 @@ class HandoffQueue:
                     "at": _utc(m["created_at"]).isoformat(),  # type: ignore[union-attr]
                     "delivered": m["delivered_at"] is not None,
                     "delivered_via": m["delivered_via"],
+                    "staff_name": m["staff_name"],
                 }
                 for m in messages
             )
@@ -542,8 +551,17 @@ class HandoffQueue:
             position=position,
         )
 
-    def take(self, case_id: int, staff_id: str, now: Optional[datetime] = None) -> StaffResult:
-        """A waiting case becomes this staff session's; the citizen is told (kind taken)."""
+    def take(
+        self,
+        case_id: int,
+        staff_id: str,
+        now: Optional[datetime] = None,
+        staff_name: Optional[str] = None,
+    ) -> StaffResult:
+        """A waiting case becomes this staff session's; the citizen is told (kind taken).
+
+        `staff_name` (take, reply, close): the logged-in account's display name, kept on the
+        message for the case's record; None where the console has no accounts."""
         at = _now(now)
         with self._write() as conn:
             result = conn.execute(
@@ -554,11 +572,16 @@ class HandoffQueue:
             if result.rowcount != 1:
                 exists = conn.execute(select(_cases.c.id).where(_cases.c.id == case_id)).first()
                 return StaffResult("not_waiting" if exists else "not_found")
-            message_id = self._add_message(conn, case_id, "system", "taken", "", at)
+            message_id = self._add_message(conn, case_id, "system", "taken", "", at, staff_name)
             return self._delivery(conn, case_id, message_id, at)
 
     def reply(
-        self, case_id: int, staff_id: str, text: str, now: Optional[datetime] = None
+        self,
+        case_id: int,
+        staff_id: str,
+        text: str,
+        now: Optional[datetime] = None,
+        staff_name: Optional[str] = None,
     ) -> StaffResult:
         """A staff reply (masked, at most MAX_STAFF_TEXT characters) for the citizen."""
         at = _now(now)
@@ -569,11 +592,15 @@ class HandoffQueue:
             code = self._mine(conn, case_id, staff_id)
             if code != "ok":
                 return StaffResult(code)
-            message_id = self._add_message(conn, case_id, "staff", "text", text, at)
+            message_id = self._add_message(conn, case_id, "staff", "text", text, at, staff_name)
             return self._delivery(conn, case_id, message_id, at)
 
     def close_by_staff(
-        self, case_id: int, staff_id: str, now: Optional[datetime] = None
+        self,
+        case_id: int,
+        staff_id: str,
+        now: Optional[datetime] = None,
+        staff_name: Optional[str] = None,
     ) -> StaffResult:
         """Staff close: the conversation goes back to the bot; the citizen is told."""
         at = _now(now)
@@ -586,7 +613,7 @@ class HandoffQueue:
                 .where(_cases.c.id == case_id)
                 .values(status=CASE_CLOSED, closed_at=at, closed_by="staff")
             )
-            message_id = self._add_message(conn, case_id, "system", "closed", "", at)
+            message_id = self._add_message(conn, case_id, "system", "closed", "", at, staff_name)
             return self._delivery(conn, case_id, message_id, at)
 
     @staticmethod

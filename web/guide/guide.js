@@ -272,7 +272,7 @@
   });
 
   fetch("api/session").then(function (r) { return r.json(); }).then(function (session) {
-    if (session && session.mode === "password") document.getElementById("logout").hidden = false;
+    if (session && (session.mode === "password" || session.mode === "staff")) document.getElementById("logout").hidden = false;
   }).catch(function () { /* no logout button: nothing to log out of */ });
 
   fetch("api/options").then(function (r) { return r.json(); }).then(function (opts) {

@@ -54,6 +54,7 @@
         document.title = labels.title; $("heading").textContent = labels.heading; $("back").textContent = labels.back;
         $("stage-label").textContent = labels.stage_filter; $("trail-heading").textContent = labels.trail;
         $("actor").placeholder = (labels.columns || {}).actor; $("note").placeholder = labels.note;
+        if (data.staff) { $("actor").value = data.staff; $("actor").readOnly = true; $("actor").required = false; }
         var all = el("option", labels.all_stages); all.value = ""; $("stage").appendChild(all);
         stages.forEach(function (s) { var o = el("option", s.name); o.value = s.id; $("stage").appendChild(o); });
         var head = document.querySelector("#tickets thead tr");

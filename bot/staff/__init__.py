@@ -1,0 +1,1 @@
+"""Per-staff accounts of the hall-guide console (login name, display name, password hash)."""
