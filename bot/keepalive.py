@@ -16,6 +16,7 @@ are closed by the kernel; the next call opens a new one, as before.
 from __future__ import annotations
 
 import asyncio
+import atexit
 from typing import Any, Dict, Optional, Tuple
 
 import aiohttp
@@ -51,6 +52,10 @@ def _shared_session(endpoint: Any, loop: asyncio.AbstractEventLoop) -> aiohttp.C
         auth = (endpoint.basic_auth["username"], endpoint.basic_auth["password"])
     headers = tuple(sorted((str(k), str(v)) for k, v in (endpoint.headers or {}).items()))
     key: _SessionKey = (id(loop), headers, auth)
+    for stale, (gone, old) in list(_sessions.items()):
+        if gone.is_closed():  # its loop ended without a server stop (tests, CLI runs)
+            del _sessions[stale]
+            old.detach()
     owner, session = _sessions.get(key, (None, None))
     if session is None or session.closed or owner is not loop:
         session = aiohttp.ClientSession(
@@ -69,6 +74,15 @@ async def close_sessions(*_: Any) -> None:
         if owner is loop:
             del _sessions[key]
             await session.close()
+
+
+@atexit.register
+def _forget_sessions() -> None:
+    """At exit, mark the sessions of loops that never stopped a server as closed, so
+    aiohttp does not report them as leaked while the interpreter shuts down."""
+    for _, session in _sessions.values():
+        session.detach()
+    _sessions.clear()
 
 
 def install() -> None:
