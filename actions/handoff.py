@@ -163,12 +163,17 @@ class ActionEndHandoff(Action):
 
 def fallbacks_in_a_row(tracker: Tracker) -> bool:
     """The latest message and one of the two before it were not understood (nlu_fallback):
-    what Rasa's two-stage fallback calls giving up."""
+    what Rasa's two-stage fallback calls giving up. A blank message (a send pressed by
+    mistake) is not a misunderstanding: it is answered with the help text, never queued."""
     intents: List[Optional[str]] = []
     for event in reversed(list(tracker.events or [])):
         if event.get("event") == "session_started":
             break
         if event.get("event") == "user":
+            if not str(event.get("text") or "").strip():
+                if not intents:
+                    return False
+                continue
             intents.append(((event.get("parse_data") or {}).get("intent") or {}).get("name"))
             if len(intents) == FALLBACK_WINDOW:
                 break

@@ -147,6 +147,18 @@ def test_two_fallbacks_in_a_row_hand_over_one_does_not(db: str, monkeypatch) -> 
     assert HandoffQueue().cases("staff")[0].reason == "fallbacks"
 
 
+def test_blank_messages_are_not_misunderstandings(db: str, monkeypatch) -> None:
+    """Two sends pressed by mistake get the help text, not a staff case."""
+    monkeypatch.setattr(handoff, "local_now", lambda: WEDNESDAY_10)
+    blanks = [user("", "nlu_fallback"), user("   ", "nlu_fallback")]
+    messages, _ = run(handoff.ActionDefaultFallback(), tracker(blanks))
+    assert responses(messages) == ["utter_default"]
+    between = [user("qzxv", "nlu_fallback"), user("", "nlu_fallback"), user("zzkq", "nlu_fallback")]
+    messages, _ = run(handoff.ActionDefaultFallback(), tracker(between))
+    assert responses(messages)[0] == "utter_handoff_after_fallbacks"
+    assert [c.reason for c in HandoffQueue().cases("staff")] == ["fallbacks"]
+
+
 def test_wechat_transfer_mode_asks_the_channel_for_the_transfer_reply(db: str, monkeypatch) -> None:
     monkeypatch.setenv("WECHAT_HANDOFF", "transfer")
     messages, _ = run(
