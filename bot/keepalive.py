@@ -52,12 +52,12 @@ def _shared_session(endpoint: Any, loop: asyncio.AbstractEventLoop) -> aiohttp.C
         auth = (endpoint.basic_auth["username"], endpoint.basic_auth["password"])
     headers = tuple(sorted((str(k), str(v)) for k, v in (endpoint.headers or {}).items()))
     key: _SessionKey = (id(loop), headers, auth)
-    for stale, (gone, old) in list(_sessions.items()):
-        if gone.is_closed():  # its loop ended without a server stop (tests, CLI runs)
-            del _sessions[stale]
-            old.detach()
     owner, session = _sessions.get(key, (None, None))
     if session is None or session.closed or owner is not loop:
+        for stale, (gone, old) in list(_sessions.items()):
+            if gone.is_closed():  # its loop ended without a server stop (tests, CLI runs)
+                del _sessions[stale]
+                old.detach()
         session = aiohttp.ClientSession(
             headers=dict(headers),
             auth=aiohttp.BasicAuth(*auth) if auth else None,
