@@ -125,6 +125,12 @@ def test_queue_page_emergency_first_take_reply_close(browser: Any, standin: tupl
         shot(page, "handoff_case")
         page.click("#close")
         page.wait_for_function("() => !document.querySelector('#close')")
+        # a colleague's case: the messages say which member of staff took it
+        queue.take(ordinary.case_id, "colleague", staff_name="王敏")
+        page.locator(f"#cases li[data-case='{ordinary.case_id}']").click()
+        page.wait_for_function(
+            "() => document.querySelector('#case .messages')?.innerText.includes('王敏')"
+        )
     finally:
         c.close()
     state = queue.take_pending("web-2", "webchat")

@@ -82,7 +82,8 @@
     ml.textContent = "";
     messages.forEach(function (m) {
       var li = el("li");
-      li.appendChild(el("span", "who", m.from_label));
+      // who of the staff took, answered or closed: the account's display name (audit trail)
+      li.appendChild(el("span", "who", m.staff_name ? m.from_label + " · " + m.staff_name : m.from_label));
       li.appendChild(document.createTextNode(m.text));
       ml.appendChild(li);
     });
