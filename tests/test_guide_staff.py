@@ -232,6 +232,21 @@ def test_a_disabled_accounts_cookie_stops_working(desk) -> None:
     assert login(base, "wang", WANG_PASSWORD)[1].status_code == 303
 
 
+def test_a_changed_password_ends_the_accounts_sessions(desk) -> None:
+    base, url = desk["base"], desk["url"]
+    http, _ = login(base, "li", LI_PASSWORD)
+    assert http.get(f"{base}/guide/api/queue", timeout=10).status_code == 200
+    new_password = "li-new-desk-password-3"
+    assert cli(url, "set-password", "li", stdin="short\n").returncode == 1
+    assert cli(url, "set-password", "nobody", stdin=new_password + "\n").returncode == 1
+    assert cli(url, "set-password", "li", stdin=new_password + "\n").returncode == 0
+    assert http.get(f"{base}/guide/api/queue", timeout=10).status_code == 401
+    assert login(base, "li", LI_PASSWORD)[1].status_code == 401
+    again, answer = login(base, "li", new_password)
+    assert answer.status_code == 303
+    assert again.get(f"{base}/guide/api/queue", timeout=10).status_code == 200
+
+
 def test_the_trail_and_the_handoff_name_the_sessions_staff_not_the_posted_name(desk) -> None:
     base, url = desk["base"], desk["url"]
     repo = GridRepository(get_engine(url))

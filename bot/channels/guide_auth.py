@@ -646,6 +646,9 @@ def _parser() -> argparse.ArgumentParser:
     add = sub.add_parser("add-staff", help="a staff account (password: getpass or stdin)")
     add.add_argument("login")
     add.add_argument("--name", required=True, help="display name, shown in the audit trail")
+    sub.add_parser(
+        "set-password", help="a staff account's new password (getpass or stdin); ends its sessions"
+    ).add_argument("login")
     sub.add_parser("disable-staff").add_argument("login")
     sub.add_parser("enable-staff").add_argument("login")
     sub.add_parser("list-staff")
@@ -653,7 +656,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _staff_command(args: argparse.Namespace, directory: StaffDirectory) -> int:
-    """add-, disable-, enable-, list-staff against DATABASE_URL (migrated beforehand)."""
+    """add-staff, set-password, disable-, enable-, list-staff against DATABASE_URL (migrated
+    beforehand)."""
     if args.command == "list-staff":
         for one in directory.all():
             state = "active" if one.active else "disabled"
@@ -668,6 +672,16 @@ def _staff_command(args: argparse.Namespace, directory: StaffDirectory) -> int:
             print(f"no staff account {login!r}", file=sys.stderr)
             return 1
         print(f"{login}: {'enabled' if args.command == 'enable-staff' else 'disabled'}")
+        return 0
+    if args.command == "set-password":
+        password = _read_password()
+        if len(password) < MIN_PASSWORD_CHARS:
+            print(f"password must have at least {MIN_PASSWORD_CHARS} characters", file=sys.stderr)
+            return 1
+        if not directory.set_password(login, hash_password(password)):
+            print(f"no staff account {login!r}", file=sys.stderr)
+            return 1
+        print(f"{login}: password changed; its sessions have ended")
         return 0
     name = str(args.name).strip()
     if not name or len(name) > MAX_DISPLAY_CHARS or not name.isprintable():
@@ -690,8 +704,9 @@ def _staff_command(args: argparse.Namespace, directory: StaffDirectory) -> int:
 
 def main(argv: Optional[List[str]] = None, directory: Optional[StaffDirectory] = None) -> int:
     """`hash`: password (getpass, or one stdin line) → GUIDE_PASSWORD_HASH; `secret`: a new
-    GUIDE_SESSION_SECRET; `add-staff`, `disable-staff`, `enable-staff`, `list-staff`: the
-    accounts in DATABASE_URL. Only the result goes to stdout, so it can be redirected."""
+    GUIDE_SESSION_SECRET; `add-staff`, `set-password`, `disable-staff`, `enable-staff`,
+    `list-staff`: the accounts in DATABASE_URL. Only the result goes to stdout, so it can be
+    redirected."""
     try:
         args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:

@@ -113,6 +113,15 @@ class StaffDirectory:
         assert found is not None
         return found
 
+    def set_password(self, login: str, password_hash: str) -> bool:
+        """A new password; False when no such login. Sessions are bound to the stored hash
+        (bot.channels.guide_auth), so every session of the account ends with the old one."""
+        with write_transaction(self._db(), self._fail) as conn:
+            done = conn.execute(
+                update(_staff).where(_staff.c.login == login).values(password_hash=password_hash)
+            )
+            return bool(done.rowcount)
+
     def set_active(self, login: str, active: bool) -> bool:
         """Disable (or enable again) an account; False when no such login."""
         with write_transaction(self._db(), self._fail) as conn:
