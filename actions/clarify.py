@@ -17,6 +17,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.kb import get_kb
+from bot.language import ENGLISH
 from bot.understand import OUT_OF_SCOPE_INTENT, Reading, readings, subjects
 
 #: Rasa's own action_default_ask_rephrase (the loop's step after "都不是") utters this response.
@@ -74,7 +75,9 @@ class ActionAskAffirmation(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         buttons, labels, service = reading_buttons(tracker)
-        if not buttons:
+        if not buttons or tracker.get_slot("language") == ENGLISH:
+            # the readings' labels (data/kb/understanding.yml) are Chinese: in English the
+            # help text, which names what can be asked and the hotline, is the honest reply
             dispatcher.utter_message(response="utter_default")
             return []
         understanding = get_kb().understanding

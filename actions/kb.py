@@ -87,10 +87,32 @@ def _service_before_latest_message(tracker: Tracker) -> Optional[str]:
     return None
 
 
+def travelled_to_service(message: Dict[str, Any], kb: KnowledgeBase) -> Optional[str]:
+    """The service of a trip plan's place named as where the citizen goes ("去香港需要护照吗":
+    hk_macau_permit), when the message names another service too; else None. The slot
+    takes the last service named, which would answer about the passport."""
+    text = str(message.get("text") or "")
+    services = [e for e in message.get("entities") or [] if e.get("entity") == "service"]
+    if len({e.get("value") for e in services}) < 2:
+        return None
+    for entity in services:
+        plan = kb.trip_plans.get(str(entity.get("value")))
+        start = int(entity.get("start") or 0)
+        said = text[max(0, start - 2) : int(entity.get("end") or start)]  # aliases hold 去香港
+        if plan is not None and any(
+            word + place in said for word in kb.trip_travel_words for place in plan.places
+        ):
+            return str(entity["value"])
+    return None
+
+
 def answer_context(tracker: Tracker) -> Dict[str, Any]:
     """Slots that shape the answer. A question about a different service starts afresh."""
     context = {name: tracker.get_slot(name) for name in CONTEXT_SLOTS}
     named_now = {e.get("entity") for e in tracker.latest_message.get("entities", [])}
+    context["service"] = (
+        travelled_to_service(tracker.latest_message, get_kb()) or context["service"]
+    )
     previous_service = _service_before_latest_message(tracker)
     if "service" in named_now and previous_service and previous_service != context["service"]:
         for name in ("applicant_type", "apply_kind", "endorsement_type"):
@@ -255,6 +277,15 @@ class ActionAnswerKb(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
+        events = await self._answer(dispatcher, tracker)
+        travelled = travelled_to_service(tracker.latest_message, get_kb())
+        if travelled and travelled != tracker.get_slot("service"):
+            # "去香港需要护照吗" then "多少钱": the follow-up is about the permit, too
+            events = [e for e in events if e.get("name") != "service"]
+            events.append(SlotSet("service", travelled))
+        return events
+
+    async def _answer(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         aspect = (
             INTENT_ASPECT.get(intent or "")

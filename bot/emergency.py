@@ -516,7 +516,9 @@ class Detector:
                 continue
             when = self._urgency_level(t, v, reach=w)
             docs = [d for d in t.near(v, ("document",), w) if not _overlaps(d, v)]
-            if t.near(v, ("far",), reach["visa_far_date"]) and when < 2:
+            if t.near(v, ("stay_in_china",), w):
+                conf = cv["stay_in_china"]  # a foreigner's stay in China: not this case
+            elif t.near(v, ("far",), reach["visa_far_date"]) and when < 2:
                 conf = cv["far_date"]  # 下个月到期: still asked about, a visa does not wait
             elif when == 2 or (docs and when == 1):
                 conf = cv["near_date_or_document_pressed"]

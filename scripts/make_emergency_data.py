@@ -714,6 +714,37 @@ def _near(kind: str, rnd: random.Random) -> str:
             ]
         )
         return frame.format(w=c(WHO), p=c(PLACE), d=c(DOC), n=c(NEAR))
+    if kind == "foreign_stay":
+        # a foreigner's own visa or stay in China: extension and overstay questions, not the
+        # destination's visa of visa_expiring
+        frame = c(
+            [
+                "外国人在华签证{e}，怎么办延期",
+                "我是外国人，签证{e}了，可以在{city}延期吗",
+                "外籍{w}的签证{e}，还没离境怎么办",
+                "留学生居留许可{e}，要去哪里续",
+                "外国人居留逾期{k}天会罚款吗",
+                "签证过期了{k}天还没离境，会被遣送吗",
+                "外国朋友来华探亲，停留期{e}了能延长吗",
+                "外籍员工工作签证{e}，单位要准备什么",
+                "my {t} visa in China {ee}, how do I extend my stay",
+                "my residence permit {ee}, can I renew it in {city_en}",
+                "I overstayed my visa by {k} days in {city_en}, what is the fine",
+                "my {t} visa {ee}, can I get an extension without leaving China",
+                "I am a foreigner and my stay permit {ee}, what should I do",
+            ]
+        )
+        return frame.format(
+            e=c(["快到期", "即将到期", "下周到期", "马上过期", "就要到期", "还有五天到期"]),
+            ee=c(
+                ["expires next week", "is expiring soon", "expires in 3 days", "is about to expire"]
+            ),
+            w=c(["同事", "朋友", "员工", "学生", "家属"]),
+            city=c(["杭州", "湖州", "德清", "宁波", "义乌"]),
+            city_en=c(["Hangzhou", "Huzhou", "Ningbo", "Yiwu"]),
+            k=c(["两", "三", "5", "10"]),
+            t=c(["L", "X1", "X2", "Z", "S1", "student", "work", "tourist"]),
+        )
     raise ValueError(kind)
 
 
@@ -727,6 +758,7 @@ NEAR_KINDS = (
     "gc_question",
     "trip",
     "ordinary",
+    "foreign_stay",
 )
 
 

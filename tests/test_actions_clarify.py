@@ -121,3 +121,14 @@ def test_the_rephrase_request_is_a_domain_response():
     domain = load_domain()
     assert REPHRASE_RESPONSE in domain["responses"]
     assert "action_default_ask_affirmation" in domain["actions"]
+
+
+def test_in_english_the_readings_in_chinese_are_not_offered_the_english_help_is():
+    tracker = _tracker(
+        "something about my residence permit and the company",
+        [("nlu_fallback", 0.5), ("ask_documents", 0.4), ("reschedule_booking", 0.3)],
+        [{"entity": "service", "value": "residence_permit"}],
+        slots={"language": "en"},
+    )
+    (message,) = _run(tracker)
+    assert message["response"] == "utter_default" and not message.get("buttons")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -251,6 +252,25 @@ def test_trip_to_hong_kong_with_a_child_names_the_permit_the_guardian_and_asks_t
     text, buttons, _ = _run(_said("travel_plan", "暑假带孩子去香港要办什么", {}))
     assert "香港" in text and "监护" in text and "个人旅游签注" in text
     assert '/inform{"place":"huzhou"}' in {b["payload"] for b in buttons}
+
+
+@pytest.mark.parametrize(
+    "text, document",
+    [("去香港需要护照吗", "港澳通行证"), ("前往台湾用护照可以吗", "台湾通行证")],
+)
+def test_a_passport_named_for_a_trip_to_hong_kong_or_taiwan_gets_the_permit_it_needs(
+    text: str, document: str
+) -> None:
+    """The slot takes the last service named (护照); the place gone to says the document."""
+    answer, _, events = _run(_said("travel_plan", text, {}))
+    assert document in answer and "普通护照" not in answer
+    service = [e["value"] for e in events if e.get("name") == "service"]
+    assert service and service[-1] in ("hk_macau_permit", "taiwan_permit")  # for "多少钱" next
+
+
+def test_a_passport_named_beside_a_place_not_gone_to_stays_the_passport():
+    answer, _, _ = _run(_said("ask_documents", "香港出生的孩子办护照要带什么", {}))
+    assert "护照" in answer and "往来港澳通行证和签注" not in answer
 
 
 def test_trip_to_hong_kong_from_huzhou_is_a_group_tour_endorsement():

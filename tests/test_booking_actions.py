@@ -1367,3 +1367,23 @@ def test_what_to_bring_takes_the_guardian_and_green_channel_facts_from_the_knowl
     assert proofs is not None and proofs.fact.summary
     assert proofs.fact.summary in booking.what_to_bring("passport", False, True)
     assert booking.service_label("passport") == get_kb().topics["passport"].name
+
+
+def test_a_halls_full_name_at_the_hall_step_is_the_choice_not_a_location_question():
+    """The NLU reads "德清县公安局出入境管理大队" as ask_location (a place named, confidently);
+    at the hall question it is the answer, and the form goes on to the date."""
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    assert chat.slots["requested_slot"] == "booking_hall"
+    chat.say("德清县公安局出入境管理大队", "ask_location", {"place": "deqing"})
+    assert chat.slots["booking_hall"] == "deqing" and chat.slots["requested_slot"] == "booking_date"
+    assert not chat.slots["form_failures"]
+
+
+def test_where_a_hall_is_stays_a_side_question_at_the_hall_step():
+    chat = Chat()
+    chat.say("预约", "book_appointment")
+    chat.say('/inform{"service":"passport"}')
+    chat.say("德清的大厅在哪里", "ask_location", {"place": "deqing"})
+    assert chat.slots["booking_hall"] is None and chat.slots["requested_slot"] == "booking_hall"

@@ -380,3 +380,28 @@ def test_the_rules_confidences_come_from_the_kb_file() -> None:
 def test_missing_kb_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(KBError, match="cannot read"):
         load_emergency(tmp_path / "nope.yml")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "外国人在华签证快到期了，怎么延期",
+        "外籍同事的签证下周到期，还没离境，来不及续怎么办",
+        "My L visa in China is expiring next week, can I get an extension?",
+    ],
+)
+def test_a_foreigners_own_stay_in_china_is_not_a_destination_visa(
+    detector: Detector, text: str
+) -> None:
+    """visa_expiring is the destination's visa: a foreigner's extension or overstay in China
+    is another service, neither detected nor asked about by the rules."""
+    analysis = detector.analyse(text)
+    assert analysis.detection is None and analysis.ask is None
+
+
+def test_the_destinations_visa_about_to_run_out_is_still_found(detector: Detector) -> None:
+    assert detector.detect("日本签证下周到期，护照还没换，很急").category == "visa_expiring"
+    assert detector.detect("my visa for Canada expires next week, passport lost").category in {
+        "visa_expiring",
+        "document_lost",
+    }

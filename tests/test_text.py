@@ -35,6 +35,17 @@ def test_vocabulary_finds_services_and_applicants():
     assert matcher.slots("今天天气怎么样") == {}
 
 
+def test_vocabulary_reads_where_to_book_and_english_permits():
+    matcher = VocabularyMatcher(load_kb(KB_DIR).vocabulary)
+    assert matcher.slots(normalize("港澳通行证在哪里预约")).get("topic") == "official_booking"
+    assert matcher.slots(normalize("预约的网址是什么")).get("topic") == "official_booking"
+    assert "topic" not in matcher.slots(normalize("我想预约明天办护照"))  # a booking with us
+    assert matcher.slots(normalize("do I need a new permit")).get("service") == "residence_permit"
+    assert matcher.slots(normalize("hk macau permit fee")).get("service") == "hk_macau_permit"
+    assert matcher.slots(normalize("I need a Taiwan permit")).get("service") == "taiwan_permit"
+    assert matcher.slots(normalize("I overstayed my visa")).get("topic") == "overstay"
+
+
 def test_vocabulary_longest_alias_wins_even_where_find_takes_a_shorter_overlap():
     """`longest` is the booking form's matcher: the longest alias anywhere, ties to the first
     listed, short aliases ignored, aliases folded by the caller's normalizer."""

@@ -386,9 +386,14 @@ class ValidateBookingForm(DateTimeValidation, BookingFormValidationAction):
         return tracker.get_slot("booking_hall"), bool(tracker.get_slot("booking_priority"))
 
     def takes_answer_first(self, tracker: Tracker, requested: Text) -> bool:
-        """At the name step a name is a name, even when the NLU heard a fee question (钱七)."""
+        """At the name step a name is a name, even when the NLU heard a fee question (钱七);
+        at the hall step a hall's name is the choice, not a question about where it is
+        ("德清县公安局出入境管理大队", which the NLU reads as ask_location)."""
         if requested == "booking_name":
             return looks_like_name(latest_text(tracker))
+        if requested == "booking_hall":
+            text = latest_text(tracker)
+            return not _QUESTION.search(text) and parse_hall(text, tracker) is not None
         return super().takes_answer_first(tracker, requested)
 
     def answer_side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:

@@ -73,6 +73,7 @@ CUE_KINDS = (
     "pet",
     "question",
     "gc_term",
+    "stay_in_china",
 )
 CONTEXT_RULES = (
     "negation",
@@ -122,7 +123,13 @@ CONFIDENCE_KEYS: Mapping[str, tuple[str, ...]] = {
         "weak_pressed",
         "weak_cap",
     ),
-    "visa_expiring": ("far_date", "near_date_or_document_pressed", "document_or_pressed", "alone"),
+    "visa_expiring": (
+        "far_date",
+        "near_date_or_document_pressed",
+        "document_or_pressed",
+        "alone",
+        "stay_in_china",
+    ),
     "document_lost": ("near_date", "pressed", "alone"),
 }
 # Characters single rules reach (`detector.reach`), shorter than the window.

@@ -355,6 +355,8 @@ class KnowledgeBase:
     trip_plans: dict[str, TripPlan] = field(default_factory=dict)
     #: destination entity value → the service it needs (abroad → passport)
     trip_destinations: dict[str, str] = field(default_factory=dict)
+    #: Words of going (去, 前往 …) that make a plan's place the trip's destination.
+    trip_travel_words: tuple[str, ...] = ()
     #: Halls of other cities by `place` value (city_halls.yml), for "杭州的出入境大厅在哪".
     directory: dict[str, tuple[DirectoryHall, ...]] = field(default_factory=dict)
 
@@ -1057,6 +1059,14 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
                 raise KBError(str(exc)) from exc
         elif kind == "trip_plans":
             kb.trip_plans, kb.trip_destinations = _parse_trip_plans(doc, file, kb.sources)
+            travel = doc.get("travel_words") or []
+            require(
+                isinstance(travel, list) and all(isinstance(w, str) and w for w in travel),
+                file,
+                "travel_words",
+                "must be a list of words",
+            )
+            kb.trip_travel_words = tuple(travel)
         elif kind == "hall_directory":
             kb.directory = _parse_directory(doc, file, kb.sources)
         elif kind == "vocabulary":
