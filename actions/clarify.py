@@ -24,11 +24,14 @@ from bot.understand import OUT_OF_SCOPE_INTENT, Reading, readings, subjects
 REPHRASE_RESPONSE = "utter_ask_rephrase"
 
 
-def reading_buttons(tracker: Tracker) -> tuple[List[Dict[str, str]], List[str], str | None]:
+def reading_buttons(
+    tracker: Tracker, english: bool = False
+) -> tuple[List[Dict[str, str]], List[str], str | None]:
     """(buttons, labels for the question, service) for the latest message.
 
     The service is returned only when every label reads well after "您是想问护照的："; no
-    buttons means nothing was recognised.
+    buttons means nothing was recognised. In English the labels are the readings'
+    `label_en` (a reading without one is not offered) and no service is returned.
     """
     understanding = get_kb().understanding
     if understanding is None:
@@ -43,8 +46,22 @@ def reading_buttons(tracker: Tracker) -> tuple[List[Dict[str, str]], List[str], 
         understanding,
         known_service=service,
     )
+    if english:
+        found = [r for r in found if r.intent in understanding.labels_en]
     if not found:
         return [], [], service
+    if english:
+        buttons = [
+            {"title": understanding.labels_en[r.intent], "payload": r.payload()} for r in found
+        ]
+        if understanding.none_of_these_en:
+            buttons.append(
+                {
+                    "title": understanding.none_of_these_en,
+                    "payload": Reading(OUT_OF_SCOPE_INTENT, {}).payload(),
+                }
+            )
+        return buttons, [b["title"] for b in buttons[: len(found)]], None
     buttons = [
         {"title": understanding.label(r.intent, service), "payload": r.payload()} for r in found
     ]
@@ -74,10 +91,9 @@ class ActionAskAffirmation(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        buttons, labels, service = reading_buttons(tracker)
-        if not buttons or tracker.get_slot("language") == ENGLISH:
-            # the readings' labels (data/kb/understanding.yml) are Chinese: in English the
-            # help text, which names what can be asked and the hotline, is the honest reply
+        english = tracker.get_slot("language") == ENGLISH
+        buttons, labels, service = reading_buttons(tracker, english=english)
+        if not buttons:
             dispatcher.utter_message(response="utter_default")
             return []
         understanding = get_kb().understanding

@@ -14,7 +14,7 @@ All text a citizen reads (labels, lines) is data; this module only chooses.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from bot.text import normalize
@@ -45,6 +45,8 @@ class Understanding:
     overview_more: tuple[str, ...]
     overview_lines: Mapping[str, str]
     none_of_these: str
+    labels_en: Mapping[str, str] = field(default_factory=dict)
+    none_of_these_en: str = ""
 
     # ------------------------------------------------------------------ wording
 
@@ -183,6 +185,7 @@ def parse_understanding(doc: Mapping[str, Any], file: str) -> Understanding:
     )
     assert isinstance(readings_raw, dict)
     labels: dict[str, str] = {}
+    labels_en: dict[str, str] = {}
     service_labels: dict[str, str] = {}
     for intent, entry in readings_raw.items():
         need(
@@ -191,6 +194,8 @@ def parse_understanding(doc: Mapping[str, Any], file: str) -> Understanding:
             "needs a label",
         )
         labels[str(intent)] = entry["label"]
+        if entry.get("label_en"):
+            labels_en[str(intent)] = str(entry["label_en"])
         if entry.get("with_service"):
             need(
                 "{service}" in entry["with_service"],
@@ -235,4 +240,6 @@ def parse_understanding(doc: Mapping[str, Any], file: str) -> Understanding:
         overview_more=more,
         overview_lines={str(k): str(v) for k, v in lines.items()},
         none_of_these=str(doc.get("none_of_these") or ""),
+        labels_en=labels_en,
+        none_of_these_en=str(doc.get("none_of_these_en") or ""),
     )

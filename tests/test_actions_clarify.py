@@ -123,7 +123,7 @@ def test_the_rephrase_request_is_a_domain_response():
     assert "action_default_ask_affirmation" in domain["actions"]
 
 
-def test_in_english_the_readings_in_chinese_are_not_offered_the_english_help_is():
+def test_in_english_the_readings_are_offered_with_english_labels():
     tracker = _tracker(
         "something about my residence permit and the company",
         [("nlu_fallback", 0.5), ("ask_documents", 0.4), ("reschedule_booking", 0.3)],
@@ -131,4 +131,8 @@ def test_in_english_the_readings_in_chinese_are_not_offered_the_english_help_is(
         slots={"language": "en"},
     )
     (message,) = _run(tracker)
-    assert message["response"] == "utter_default" and not message.get("buttons")
+    assert message["response"] == "utter_ask_affirmation" and "service" not in message
+    titles = [b["title"] for b in message["buttons"]]
+    assert "Documents" in titles and titles[-1] == "None of these"
+    assert all(ord(c) < 128 for c in message["options"])  # no Chinese label in English
+    assert message["buttons"][titles.index("Documents")]["payload"].startswith("/ask_documents")
