@@ -54,30 +54,26 @@ def reading_buttons(
         buttons = [
             {"title": understanding.labels_en[r.intent], "payload": r.payload()} for r in found
         ]
-        if understanding.none_of_these_en:
-            buttons.append(
-                {
-                    "title": understanding.none_of_these_en,
-                    "payload": Reading(OUT_OF_SCOPE_INTENT, {}).payload(),
-                }
-            )
-        return buttons, [b["title"] for b in buttons[: len(found)]], None
-    buttons = [
-        {"title": understanding.label(r.intent, service), "payload": r.payload()} for r in found
-    ]
-    if (
-        all(r.intent in understanding.service_labels for r in found)
-        and service in understanding.service_names
-    ):
-        labels = [understanding.labels[r.intent] for r in found]  # "港澳通行证的：材料 / 费用"
+        labels, service, none_of_these = (
+            [b["title"] for b in buttons],
+            None,
+            understanding.none_of_these_en,
+        )
     else:
-        labels, service = [b["title"] for b in buttons], None
-    if understanding.none_of_these:
+        buttons = [
+            {"title": understanding.label(r.intent, service), "payload": r.payload()} for r in found
+        ]
+        if (
+            all(r.intent in understanding.service_labels for r in found)
+            and service in understanding.service_names
+        ):
+            labels = [understanding.labels[r.intent] for r in found]  # "港澳通行证的：材料 / 费用"
+        else:
+            labels, service = [b["title"] for b in buttons], None
+        none_of_these = understanding.none_of_these
+    if none_of_these:
         buttons.append(
-            {
-                "title": understanding.none_of_these,
-                "payload": Reading(OUT_OF_SCOPE_INTENT, {}).payload(),
-            }
+            {"title": none_of_these, "payload": Reading(OUT_OF_SCOPE_INTENT, {}).payload()}
         )
     return buttons, labels, service
 

@@ -84,6 +84,8 @@ _MAX_ATTEMPTS = 4
 
 _halls = Hall.__table__
 _counters = SlotCounter.__table__
+_bookings = Booking.__table__
+_audit = AuditLog.__table__
 
 
 @lru_cache(maxsize=4)
@@ -108,10 +110,6 @@ def _seat_upsert(column: str) -> TextClause:
         bindparam("day", type_=_counters.c.day.type),
         bindparam("start_time", type_=_counters.c.start_time.type),
     )
-
-
-_bookings = Booking.__table__
-_audit = AuditLog.__table__
 
 
 # --- views ----------------------------------------------------------------------------------

@@ -638,6 +638,15 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+def _new_password() -> Optional[str]:
+    """A password read as `_read_password` does, or None (reported) when it is too short."""
+    password = _read_password()
+    if len(password) < MIN_PASSWORD_CHARS:
+        print(f"password must have at least {MIN_PASSWORD_CHARS} characters", file=sys.stderr)
+        return None
+    return password
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot.channels.guide_auth")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -674,9 +683,8 @@ def _staff_command(args: argparse.Namespace, directory: StaffDirectory) -> int:
         print(f"{login}: {'enabled' if args.command == 'enable-staff' else 'disabled'}")
         return 0
     if args.command == "set-password":
-        password = _read_password()
-        if len(password) < MIN_PASSWORD_CHARS:
-            print(f"password must have at least {MIN_PASSWORD_CHARS} characters", file=sys.stderr)
+        password = _new_password()
+        if password is None:
             return 1
         if not directory.set_password(login, hash_password(password)):
             print(f"no staff account {login!r}", file=sys.stderr)
@@ -687,9 +695,8 @@ def _staff_command(args: argparse.Namespace, directory: StaffDirectory) -> int:
     if not name or len(name) > MAX_DISPLAY_CHARS or not name.isprintable():
         print(f"--name: 1 to {MAX_DISPLAY_CHARS} printable characters", file=sys.stderr)
         return 1
-    password = _read_password()
-    if len(password) < MIN_PASSWORD_CHARS:
-        print(f"password must have at least {MIN_PASSWORD_CHARS} characters", file=sys.stderr)
+    password = _new_password()
+    if password is None:
         return 1
     try:
         added = directory.add(login, name, hash_password(password))
@@ -723,9 +730,8 @@ def main(argv: Optional[List[str]] = None, directory: Optional[StaffDirectory] =
                 file=sys.stderr,
             )
             return 1
-    password = _read_password()
-    if len(password) < MIN_PASSWORD_CHARS:
-        print(f"password must have at least {MIN_PASSWORD_CHARS} characters", file=sys.stderr)
+    password = _new_password()
+    if password is None:
         return 1
     print(hash_password(password))
     return 0
