@@ -508,11 +508,14 @@ def markdown_table(report: dict[str, Any]) -> str:
     booking = report.get("booking") or {}
     for backend in ("sqlite", "postgresql"):
         figures = booking.get(backend) if isinstance(booking, dict) else None
-        rate = dig(figures, ("spread", "bookings_per_second"))
+        rate = dig(figures, ("throughput", "bookings_per_second"))
         if rate is not None:
+            one = dig(figures, ("throughput_1_process", "bookings_per_second"))
             lines.append(
-                f"Bookings ({backend}, {figures.get('clients', 20)} clients): "
-                f"{_cell(rate)}/s, oversold seats {figures.get('oversold_seats', '—')}."
+                f"Bookings ({backend}, {figures.get('clients', 20)} clients in "
+                f"{figures.get('processes', 1)} processes): {_cell(rate)}/s "
+                f"({_cell(one)}/s in one process), oversold seats "
+                f"{figures.get('oversold_seats', '—')}."
             )
     return "\n".join(lines) + "\n"
 
@@ -551,7 +554,7 @@ def check_targets(
     if two is not None and stock:
         best_saturation = max(best_saturation or 0.0, round(two / stock, 3))
     pg = (
-        dig(booking, ("postgresql", "spread", "bookings_per_second"))
+        dig(booking, ("postgresql", "throughput", "bookings_per_second"))
         if isinstance(booking, dict)
         else None
     )

@@ -3,7 +3,11 @@
 Why: "never oversold" must hold under load, not only in a unit test, and the figures tell how
 many bookings per second one database sustains on these (shared, 2-core) machines.
 
-Two scenarios per database, each bounded by an attempt count and a deadline:
+Four scenarios per database, each bounded by an attempt count and a deadline. The clients
+are threads spread over `--processes` processes (default 2 on two cores), as bookings come from
+several action-server workers; a single CPython process is bound by its GIL to about one core.
+- throughput (and throughput_1_process, all 20 clients in one process): every attempt finds a
+  free seat, so the rate is bookings per second, the figure the issue's target is about;
 - spread: every client books distinct people into slots over the next working days, with
   fewer seats than attempts, so some attempts are refused as full;
 - hot: every client aims at one slot (10 + 2 green seats) at the same time.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -54,6 +59,7 @@ CLIENTS = 20
 SLOT_CAPACITY = 10
 GREEN_CAPACITY = 2
 DEADLINE_S = 240.0  # per scenario
+FREE_DAYS_MAX = 7  # working days per throughput scenario (both fit in the booking window)
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SESSIONS = [["09:00", "12:00"], ["13:30", "17:00"]]
 HALLS_YML = f"""
@@ -78,29 +84,26 @@ def person(n: int) -> tuple[str, str]:
     return body + ric.calc_check_digit(body + "0"), f"139{n:08d}"
 
 
-def run_scenario(
-    repo: BookingRepository,
-    targets: list[tuple[date, time]],
-    attempts: int,
+def _client_process(
+    url: str,
+    plan: list[tuple[int, tuple[date, time]]],
+    threads: int,
     today: date,
     seed: int,
     priority_every: int,
-) -> dict[str, Any]:
-    """`attempts` bookings by CLIENTS threads; returns counts, rate and latency."""
-    rng = random.Random(seed)
-    plan = [(i, targets[rng.randrange(len(targets))]) for i in range(attempts)]
+    ready: Any,
+    results: Any,
+) -> None:
+    """One client process: `threads` clients share `plan`; puts (outcomes, latencies, end)."""
+    repo = BookingRepository(get_engine(url))
     lock = threading.Lock()
     latencies: list[float] = []
     outcome: dict[str, int] = {}
-    deadline = clock.monotonic() + DEADLINE_S
-    barrier = threading.Barrier(CLIENTS)
     cursor = iter(plan)
+    ready.wait(timeout=60)  # every process is up: the parent's clock starts now
+    deadline = clock.monotonic() + DEADLINE_S
 
     def client(worker: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-        except threading.BrokenBarrierError:
-            pass
         while clock.monotonic() < deadline:
             with lock:
                 item = next(cursor, None)
@@ -128,11 +131,69 @@ def run_scenario(
                 latencies.append(took)
                 outcome[key] = outcome.get(key, 0) + 1
 
-    started = clock.perf_counter()
-    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        for future in [pool.submit(client, w) for w in range(CLIENTS)]:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for future in [pool.submit(client, w) for w in range(threads)]:
             future.result()
-    elapsed = clock.perf_counter() - started
+    dispose_engines()
+    results.put((outcome, latencies, clock.monotonic()))
+
+
+def run_scenario(
+    url: str,
+    targets: list[tuple[date, time]],
+    attempts: int,
+    today: date,
+    seed: int,
+    priority_every: int,
+    processes: int,
+    one_per_target: bool = False,
+) -> dict[str, Any]:
+    """`attempts` bookings by CLIENTS clients, as threads spread over `processes` processes
+    (like action-server workers: one CPython process is bound by its GIL at about one core);
+    returns counts, rate and latency. With `one_per_target`, each target (a seat) is tried
+    once, in random order; otherwise the attempts pick targets at random."""
+    rng = random.Random(seed)
+    if one_per_target:
+        order = rng.sample(targets, min(attempts, len(targets)))
+        plan = list(enumerate(order))
+    else:
+        plan = [(i, targets[rng.randrange(len(targets))]) for i in range(attempts)]
+    dispose_engines()  # a forked child must not share the parent's pooled connections
+    context = multiprocessing.get_context("fork")
+    ready = context.Barrier(processes + 1)
+    results = context.Queue()
+    workers = [
+        context.Process(
+            target=_client_process,
+            args=(
+                url,
+                plan[p::processes],
+                CLIENTS // processes + (1 if p < CLIENTS % processes else 0),
+                today,
+                seed,
+                priority_every,
+                ready,
+                results,
+            ),
+        )
+        for p in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    ready.wait(timeout=60)
+    started = clock.monotonic()
+    outcome: dict[str, int] = {}
+    latencies: list[float] = []
+    finished = started
+    for _ in workers:
+        part, times, end = results.get(timeout=DEADLINE_S + 60)
+        for key, count in part.items():
+            outcome[key] = outcome.get(key, 0) + count
+        latencies.extend(times)
+        finished = max(finished, end)
+    for worker in workers:
+        worker.join(timeout=30)
+    elapsed = finished - started
     done = sum(outcome.values())
     ordered = sorted(latencies)
 
@@ -145,6 +206,7 @@ def run_scenario(
 
     return {
         "attempts": done,
+        "processes": processes,
         "outcomes": outcome,
         "seconds": round(elapsed, 3),
         "bookings_per_second": round(outcome.get("booked", 0) / elapsed, 1) if elapsed else 0.0,
@@ -190,22 +252,43 @@ def oversold(engine: sa.engine.Engine) -> dict[str, int]:
     }
 
 
-def bench_database(url: str, label: str, attempts: int, halls_file: Path) -> dict[str, Any]:
+def bench_database(
+    url: str, label: str, attempts: int, halls_file: Path, processes: int
+) -> dict[str, Any]:
     migrate(url, sync=False)
     engine = get_engine(url)
     sync_halls(engine, halls_file)
-    repo = BookingRepository(engine)
     today = datetime.now(timezone.utc).date()
-    days = next_working_days(date.fromordinal(today.toordinal() + 1), 3)
     starts = [s for s, _ in slot_starts(SESSIONS)]
-    spread_targets = [(d, s) for d in days for s in starts]
-    seats = len(spread_targets) * SLOT_CAPACITY
+    seats_per_day = len(starts) * SLOT_CAPACITY
+    free_days = max(1, min(FREE_DAYS_MAX, -(-attempts // seats_per_day)))
+    days = next_working_days(date.fromordinal(today.toordinal() + 1), 3 + 2 * free_days)
+    scenarios: dict[str, Any] = {}
+    # Throughput: every attempt finds a free seat, once with all clients in one process and
+    # once spread over `processes` processes; the second is the bookings/s figure.
+    for key, days_of, procs in (
+        ("throughput_1_process", days[3 : 3 + free_days], 1),
+        ("throughput", days[3 + free_days :], processes),
+    ):
+        seats = [(d, s) for d in days_of for s in starts for _ in range(SLOT_CAPACITY)]
+        tries = min(attempts, len(seats))
+        print(
+            f"[{label}] {key}: {tries} attempts by {CLIENTS} clients in {procs} process(es), "
+            "each on a seat of its own …",
+            flush=True,
+        )
+        scenarios[key] = run_scenario(
+            url, seats, tries, today, seed=3, priority_every=0, processes=procs, one_per_target=True
+        )
+    spread_targets = [(d, s) for d in days[:3] for s in starts]
     print(
         f"[{label}] spread: {attempts} attempts by {CLIENTS} clients on {len(spread_targets)} slots "
-        f"({seats} normal seats) …",
+        f"({len(spread_targets) * SLOT_CAPACITY} normal seats, so some are refused as full) …",
         flush=True,
     )
-    spread = run_scenario(repo, spread_targets, attempts, today, seed=1, priority_every=0)
+    scenarios["spread"] = run_scenario(
+        url, spread_targets, attempts, today, seed=1, priority_every=0, processes=processes
+    )
     hot_day = days[0]
     hot_slot = time(16, 30)
     hot_attempts = max(CLIENTS * 5, 100)
@@ -214,14 +297,24 @@ def bench_database(url: str, label: str, attempts: int, halls_file: Path) -> dic
         f"({SLOT_CAPACITY} + {GREEN_CAPACITY} green seats, every 3rd attempt priority) …",
         flush=True,
     )
-    hot = run_scenario(repo, [(hot_day, hot_slot)], hot_attempts, today, seed=2, priority_every=3)
+    scenarios["hot"] = run_scenario(
+        url,
+        [(hot_day, hot_slot)],
+        hot_attempts,
+        today,
+        seed=2,
+        priority_every=3,
+        processes=processes,
+    )
+    engine = get_engine(url)
     check = oversold(engine)
-    hot_booked = repo.count_active("bench", hot_day, hot_slot)
+    hot_booked = BookingRepository(engine).count_active("bench", hot_day, hot_slot)
+    scenarios["hot"].update(booked_in_slot=hot_booked, capacity=SLOT_CAPACITY + GREEN_CAPACITY)
     result = {
         "url": sa.engine.make_url(url).render_as_string(hide_password=True),
         "clients": CLIENTS,
-        "spread": spread,
-        "hot": {**hot, "booked_in_slot": hot_booked, "capacity": SLOT_CAPACITY + GREEN_CAPACITY},
+        "processes": processes,
+        **scenarios,
         **check,
     }
     dispose_engines()
@@ -234,7 +327,9 @@ def local_only(url: str) -> None:
         raise SystemExit(f"refusing to bench a non-local database host: {host!r}")
 
 
-def with_postgres(admin_url: str, attempts: int, halls_file: Path) -> dict[str, Any]:
+def with_postgres(
+    admin_url: str, attempts: int, halls_file: Path, processes: int
+) -> dict[str, Any]:
     local_only(admin_url)
     admin = sa.create_engine(
         admin_url, isolation_level="AUTOCOMMIT", future=True, connect_args={"connect_timeout": 3}
@@ -248,7 +343,7 @@ def with_postgres(admin_url: str, attempts: int, halls_file: Path) -> dict[str, 
         return {"skipped": f"PostgreSQL not available: {exc.__class__.__name__}"}
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     try:
-        return bench_database(url, "postgresql", attempts, halls_file)
+        return bench_database(url, "postgresql", attempts, halls_file, processes)
     finally:
         dispose_engines()
         with admin.connect() as conn:
@@ -275,8 +370,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             "TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="client processes the 20 clients are spread over (default: 2, or 1 on one core)",
+    )
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args(argv)
+    processes = max(1, min(args.processes, CLIENTS))
     attempts = max(CLIENTS, min(args.attempts, 5000))
 
     report: dict[str, Any] = {
@@ -290,27 +392,31 @@ def main(argv: Optional[list[str]] = None) -> int:
         halls_file = Path(tmp) / "halls.yml"
         halls_file.write_text(HALLS_YML, encoding="utf-8")
         report["sqlite"] = bench_database(
-            f"sqlite:///{Path(tmp) / 'bench.db'}", "sqlite", attempts, halls_file
+            f"sqlite:///{Path(tmp) / 'bench.db'}", "sqlite", attempts, halls_file, processes
         )
         report["postgresql"] = (
             {"skipped": "--skip-postgres"}
             if args.skip_postgres
-            else with_postgres(args.pg_admin_url, attempts, halls_file)
+            else with_postgres(args.pg_admin_url, attempts, halls_file, processes)
         )
     report["oversold_seats_total"] = sum(
         int(report[db].get("oversold_seats", 0)) for db in ("sqlite", "postgresql")
     )
 
-    print("\nbackend     scenario  bookings/s  attempts/s  p50 ms  p95 ms  oversold  mismatches")
+    print(
+        "\nbackend     scenario              procs  bookings/s  attempts/s  p50 ms  p95 ms"
+        "  oversold  mismatches"
+    )
     for db in ("sqlite", "postgresql"):
         part = report[db]
         if "skipped" in part:
             print(f"{db:<11} skipped: {part['skipped']}")
             continue
-        for scenario in ("spread", "hot"):
+        for scenario in ("throughput_1_process", "throughput", "spread", "hot"):
             s = part[scenario]
             print(
-                f"{db:<11} {scenario:<9} {s['bookings_per_second']:>10} {s['attempts_per_second']:>11} "
+                f"{db:<11} {scenario:<21} {s['processes']:>5} "
+                f"{s['bookings_per_second']:>10} {s['attempts_per_second']:>11} "
                 f"{s['latency_ms']['p50']:>7} {s['latency_ms']['p95']:>7} {part['oversold_seats']:>9} "
                 f"{part['counter_mismatches']:>11}"
             )
