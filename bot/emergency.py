@@ -385,6 +385,11 @@ class Detector:
             "critical": ("negation",),
             "illness_weak": ("negation",),
             "incident": ("negation",),
+            # 抢救过来 inside 没抢救过来 is no recovery; 半年了 in 过期半年了 is no past event
+            # and no far date (the document expired long ago; the trip may still be near)
+            "negation": ("death",),
+            "past_after": ("expired_since",),
+            "far": ("expired_since",),
         }
         index = _Text("", cues)
         out = []

@@ -405,3 +405,35 @@ def test_the_destinations_visa_about_to_run_out_is_still_found(detector: Detecto
         "visa_expiring",
         "document_lost",
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # a death said as a failed rescue: 抢救过来 inside it is no recovery
+        ("我妈在泰国突发脑溢血，没救过来，我要马上过去", "bereavement"),
+        ("叔叔在日本工地出了意外没有抢救过来，家里让我赶过去", "bereavement"),
+        # going somewhere to be treated, said with a bare 治
+        ("我老婆这个病国内治不了，要到新加坡治，越快越好", "medical_treatment"),
+        # a cardiac arrest is critical; a recovery before 但 does not cancel what follows
+        ("我哥在迪拜心跳骤停送医了", "critical_illness_visit"),
+        ("我爸在法国抢救过来了但还在昏迷，我得过去", "critical_illness_visit"),
+        # how long the passport has been expired says nothing about when the trip is
+        ("老板让我后天去新加坡谈判，我的护照过期两年了", "urgent_business"),
+    ],
+)
+def test_wordings_of_strong_cues(detector: Detector, text: str, category: str) -> None:
+    found = detector.detect(text)
+    assert found is not None and found.category == category
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我爸前几天住院，抢救过来了，现在没事了",  # a recovery still negates
+        "护照过期三年了，想明年去日本玩",  # an old expiry and a holiday
+        "去北京治安怎么样",  # 治安 is no treatment
+    ],
+)
+def test_near_misses_of_the_new_cues_stay_quiet(detector: Detector, text: str) -> None:
+    assert detector.detect(text) is None

@@ -32,6 +32,7 @@ CATEGORIES = (
 )
 # Cue kinds the detector's rules refer to; the file must define every one of them.
 CUE_KINDS = (
+    "expired_since",
     "relative",
     "relative_generic",
     "person",
