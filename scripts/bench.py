@@ -5,7 +5,8 @@ Jieba, CountVectors and DIET; Memoization, Rule and TED; static responses; no ac
 server; the in-memory tracker store. In one run the bench times the training of both (into
 var/bench, never models/), starts each bot's real servers in turn and measures: parse and
 REST-turn latency for one user, closed-loop throughput and p50/p95/p99 with 20 users, turns
-5, 200 and 500 of one conversation, model size and memory; then this assistant again with
+5, 200 and 500 of one conversation (each the median of one cycle of the same 10 messages),
+model size and memory; then this assistant again with
 2 Sanic workers on the Redis lock store, and the booking bench (scripts/bench_booking.py).
 It prints the figures, the ratios and the targets, writes results/bench.json and puts the
 table into README.md. Figures are printed, never asserted: the cores are shared and noisy.
@@ -61,6 +62,9 @@ class Sizes:
     long_turns: int
     early_turn: int = 5
     late_turns: tuple[int, ...] = (200, 500)
+    #: The long conversation repeats this many messages, and each turn's figure is the median
+    #: of one whole cycle around it, so turn 5 and turn 500 are the same messages.
+    long_cycle: int = 10
 
 
 FULL = Sizes(
@@ -77,7 +81,7 @@ QUICK = Sizes(
     turns_per_conversation=5,
     clients=20,
     saturation_s=5.0,
-    long_turns=60,
+    long_turns=62,
     late_turns=(30, 57),
 )
 
@@ -127,10 +131,18 @@ def timed(call: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def window_median(series: Sequence[float], turn: int, half: int = 2) -> float:
-    """Median latency of turns turn-half..turn+half (1-based), to damp single-request noise."""
-    lo, hi = max(turn - 1 - half, 0), min(turn + half, len(series))
-    return percentile(series[lo:hi], 50)
+def window_median(series: Sequence[float], turn: int, size: int = 5) -> float:
+    """Median latency of `size` consecutive turns around `turn` (1-based), to damp
+    single-request noise; at the start of the series the window starts at turn 1."""
+    lo = max(turn - 1 - size // 2, 0)
+    return percentile(series[lo : lo + size], 50)
+
+
+def cycle_of(messages: Sequence[str], size: int) -> list[str]:
+    """`size` messages spread over the whole list (every intent of the sorted held-out file
+    has its turn), for a conversation that repeats them."""
+    step = max(len(messages) // size, 1)
+    return list(messages[::step][:size])
 
 
 def train(cmd: list[str], name: str) -> dict[str, Any]:
@@ -244,24 +256,31 @@ def saturation(
 
 
 def long_conversation(base: str, messages: Sequence[str], sizes: Sizes) -> dict[str, Any]:
+    """One conversation of `long_turns` turns repeating a cycle of messages: whether a turn
+    costs more late in a conversation. Each figure is the median over one whole cycle, so the
+    early and the late figure time the same messages; a window of different messages (the
+    held-out file is sorted by intent, and its first are a cheap 好的 / 是的) would compare
+    message kinds instead of conversation lengths."""
     url = f"{base}/webhooks/rest/webhook"
     sender = f"bench-long-{uuid.uuid4().hex[:8]}"
+    cycle = cycle_of(messages, sizes.long_cycle)
     series: list[float] = []
     deadline = time.perf_counter() + 900
     with requests.Session() as s:
         for t in range(sizes.long_turns):
             if time.perf_counter() > deadline:
                 break
-            series.append(_post(s, url, {"sender": sender, "message": messages[t % len(messages)]}))
+            series.append(_post(s, url, {"sender": sender, "message": cycle[t % len(cycle)]}))
     ms = [round(x * 1000, 1) for x in series]
-    early = window_median(ms, sizes.early_turn)
+    window = len(cycle)
+    early = window_median(ms, sizes.early_turn, window)
     result: dict[str, Any] = {
         "turns": len(ms),
         "early_turn": sizes.early_turn,
         "early_ms": round(early, 1),
     }
     for turn in sizes.late_turns:
-        late = window_median(ms, turn) if len(ms) >= turn else float("nan")
+        late = window_median(ms, turn, window) if len(ms) >= turn else float("nan")
         result[f"turn_{turn}_ms"] = round(late, 1)
         result[f"turn_{turn}_over_early"] = ratio(late, early)
     result["series_ms"] = ms

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -35,8 +36,14 @@ from bot.domain_files import load_domain
 ROOT = Path(__file__).resolve().parent.parent
 REAL_HELDOUT = ROOT / "tests" / "data" / "real_questions_heldout.yml"
 DEFAULT_MODEL = ROOT / "models" / "current.tar.gz"
-#: Responses that mean "not understood"; a reply containing one of them is a miss.
-FALLBACK_RESPONSES = ("utter_default",)
+#: Responses that mean "not understood"; a reply containing one of them is a miss. The
+#: two-stage fallback ("您是想问：…？") is a question back, not an answer, so it counts too.
+FALLBACK_RESPONSES = (
+    "utter_default",
+    "utter_ask_affirmation",
+    "utter_ask_affirmation_service",
+    "utter_ask_rephrase",
+)
 TARGET = 0.95
 MAX_MISSES = 200
 
@@ -108,10 +115,16 @@ def label_missing(reply: str, item: Mapping[str, Any]) -> list[str]:
     return [] if not lacking_en else lacking + [w for w in lacking_en if w not in lacking]
 
 
+def _template_pattern(text: str) -> re.Pattern[str]:
+    """A response text as a pattern: its `{variables}` match any filling."""
+    parts = re.split(r"\{[a-z_]+\}", _fold(text))
+    return re.compile(".+?".join(re.escape(part) for part in parts), re.DOTALL)
+
+
 def is_fallback(reply: str, fallbacks: Sequence[str]) -> bool:
-    """True when the reply is (or contains) a fallback response."""
+    """True when the reply is (or contains) a fallback response, whatever fills its variables."""
     folded = _fold(reply)
-    return any(_fold(text) in folded for text in fallbacks if text.strip())
+    return any(_template_pattern(text).search(folded) for text in fallbacks if text.strip())
 
 
 def score_real(

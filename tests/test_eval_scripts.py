@@ -52,6 +52,17 @@ def test_percentiles_interpolate_like_numpy() -> None:
     summary = latency_summary([0.010, 0.020, 0.030, 0.040, 0.050])
     assert summary == {"n": 5, "p50_ms": 30.0, "p95_ms": 48.0, "p99_ms": 49.6, "mean_ms": 30.0}
     assert window_median([1.0, 2.0, 9.0, 3.0, 4.0, 100.0], 3) == 3.0  # turns 1..5
+    # a window of one whole cycle: turn 5 of a 4-message cycle is turns 3..6
+    assert window_median([50.0, 50.0, 1.0, 2.0, 3.0, 4.0, 50.0], 5, 4) == 2.5
+    assert window_median([1.0, 2.0, 3.0], 1, 4) == 2.0  # clipped at the start
+
+
+def test_the_long_conversation_cycle_spreads_over_the_sorted_messages() -> None:
+    from scripts.bench import cycle_of
+
+    messages = [f"m{i}" for i in range(100)]
+    assert cycle_of(messages, 10) == [f"m{i}" for i in range(0, 100, 10)]
+    assert cycle_of(["a", "b"], 10) == ["a", "b"]
 
 
 def test_ratio_and_comparison_rows() -> None:
@@ -228,6 +239,24 @@ def test_real_questions_count_an_english_reply_with_every_english_label_word() -
     assert label_missing("Residence permits allow MULTIPLE entries", item) == []
     assert label_missing("居留许可可以多次出入境", item) == []
     assert label_missing("只有居留许可", {"must_contain": ["居留许可", "多次"]}) == ["多次"]
+
+
+def test_real_questions_count_the_two_stage_fallback_as_a_miss() -> None:
+    """ "您是想问：护照的办理材料 / …？" names the label words on its buttons, yet answers nothing."""
+    from scripts.eval_real import fallback_texts, is_fallback, score_real
+
+    domain = {
+        "responses": {
+            "utter_default": [{"text": "抱歉，我没太明白您的意思。"}],
+            "utter_ask_affirmation_service": [{"text": "您是想问{service}的：{options}？请点选。"}],
+        }
+    }
+    fallbacks = fallback_texts(domain)
+    asked = "您是想问护照的：办理材料 / 费用？请点选。"
+    assert is_fallback(asked, fallbacks)
+    assert not is_fallback("您是想问护照的费用吗", fallbacks)
+    items = [{"text": "护照咋弄", "must_contain": ["护照"]}]
+    assert score_real(items, [asked], fallbacks)["answered"] == 0
 
 
 def test_real_questions_fallback_includes_the_conditional_english_variant() -> None:
