@@ -17,6 +17,7 @@ from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.kb import ASPECTS, INTENT_ASPECT, KB_ANSWER, answer_context, answer_text, aspect_label
+from bot.kb import get_kb
 from bot.kb.emergency import CATEGORIES, EmergencyKB, get_emergency_kb
 from bot.kb.hotline import hotline_number
 from bot.kb.loader import NOT_CONFIGURED
@@ -33,13 +34,9 @@ PENDING_SLOT = "emergency_pending"
 QUESTION_SLOT = "emergency_question"
 ASK_KEY = "emergency_ask"
 UNKNOWN = "unknown"
+#: The kind of application of a lost, stolen or damaged document (data/kb/vocabulary.yml).
+REPLACEMENT = "replacement"
 # When DIET's own guess was report_emergency, a plain question in the text still counts.
-ASPECT_WORDS = {
-    "documents": ("带什么", "什么材料", "哪些材料", "要什么材料", "准备什么"),
-    "fee": ("多少钱", "费用", "收费"),
-}
-
-
 def form_label(form: str) -> str:
     """What a form is called in "要继续刚才的预约吗？" (data/wording/labels.yml `forms`)."""
     names = labels("forms")
@@ -109,17 +106,18 @@ def green_channel_reply(
 def _document_answer(tracker: Tracker, category: str) -> Optional[Dict[str, Any]]:
     """Answer a document question asked in the same message as the emergency (the response
     utter_emergency_also_asked and its variables)."""
-    aspect = INTENT_ASPECT.get(_original_intent(tracker) or "")
-    if aspect is None:
-        text = str((tracker.latest_message or {}).get("text") or "")
-        aspect = next(
-            (a for a, words in ASPECT_WORDS.items() if any(w in text for w in words)), None
-        )
-    if aspect is None or aspect == "green_channel":
-        return None
+    latest = tracker.latest_message or {}
+    aspect = _asked_aspect(
+        _original_intent(tracker), str(latest.get("text") or ""), latest.get("entities") or []
+    )
     context = answer_context(tracker)
     if category == "document_lost" and not context.get("apply_kind"):
         context["apply_kind"] = "replacement"
+    if aspect is None and context.get("apply_kind") == REPLACEMENT:
+        # a lost document needs replacing whatever else the message says ("这几天", "度假"…)
+        aspect = "documents"
+    if aspect is None or not (context.get("service") or context.get("topic")):
+        return None
     try:
         answer = answer_text(aspect, context)
     except Exception:
@@ -210,7 +208,10 @@ class ActionAskEmergency(Action):
         events += [
             SlotSet(INTERRUPTED_SLOT, active or tracker.get_slot(INTERRUPTED_SLOT)),
             SlotSet(PENDING_SLOT, guess if guess in CATEGORIES else UNKNOWN),
-            SlotSet(QUESTION_SLOT, _asked_aspect(intent, str(latest.get("text") or ""))),
+            SlotSet(
+                QUESTION_SLOT,
+                _asked_aspect(intent, str(latest.get("text") or ""), latest.get("entities") or []),
+            ),
         ]
         dispatcher.utter_message(response="utter_ask_emergency")
         return events
@@ -244,14 +245,16 @@ class ActionEmergencyAnswer(Action):
         return events
 
 
-def _asked_aspect(intent: Optional[str], text: str) -> Optional[str]:
-    """What the message asked besides the emergency: DIET's intent, else its plain words
-    (DIET often reads the whole message as an emergency and drops the question)."""
+def _asked_aspect(
+    intent: Optional[str], text: str, entities: List[Dict[str, Any]]
+) -> Optional[str]:
+    """What the message asked besides the emergency: DIET's intent, else what its wording and
+    named details say (data/kb/understanding.yml: "带什么", "怎么办", a lost passport's
+    补发), as DIET often reads the whole message as an emergency and drops the question."""
     aspect = INTENT_ASPECT.get(intent or "")
-    if aspect is None:
-        aspect = next(
-            (a for a, words in ASPECT_WORDS.items() if any(w in text for w in words)), None
-        )
+    understanding = get_kb().understanding
+    if aspect is None and understanding is not None:
+        aspect = INTENT_ASPECT.get(understanding.wording_intent(text, entities) or "")
     return None if aspect == "green_channel" else aspect
 
 

@@ -372,9 +372,11 @@ class ActionAnswerKb(Action):
         understanding = get_kb().understanding
         if understanding is None:
             return None
-        return INTENT_ASPECT.get(
-            understanding.wording_intent(str(tracker.latest_message.get("text") or "")) or ""
+        message = tracker.latest_message
+        worded = understanding.wording_intent(
+            str(message.get("text") or ""), message.get("entities") or []
         )
+        return INTENT_ASPECT.get(worded or "")
 
     @staticmethod
     def _is_trip(tracker: Tracker, intent: Optional[str]) -> bool:

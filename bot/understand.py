@@ -31,6 +31,19 @@ DOCUMENTS_INTENT = "ask_documents"
 
 
 @dataclass(frozen=True)
+class SubjectIntent:
+    """understanding.yml `subject_intents`: a named detail that says which question is meant."""
+
+    entity: str
+    intent: str
+    value: Optional[str] = None
+
+    def matches(self, found: Mapping[str, Sequence[str]]) -> bool:
+        values = found.get(self.entity) or ()
+        return bool(values) and (self.value is None or self.value in values)
+
+
+@dataclass(frozen=True)
 class Understanding:
     """data/kb/understanding.yml, parsed (see that file for what each part means)."""
 
@@ -47,6 +60,7 @@ class Understanding:
     none_of_these: str
     labels_en: Mapping[str, str] = field(default_factory=dict)
     none_of_these_en: str = ""
+    subject_intents: tuple[SubjectIntent, ...] = ()
 
     # ------------------------------------------------------------------ wording
 
@@ -60,14 +74,26 @@ class Understanding:
         norm = normalize(text).lower()
         return any(w in norm for w in self.how_to)
 
-    def wording_intent(self, text: str) -> Optional[str]:
-        """The single intent the wording names: one strong cue, else a how-to; None if unclear."""
+    def wording_intent(
+        self, text: str, entities: Sequence[Mapping[str, Any]] = ()
+    ) -> Optional[str]:
+        """The single intent the wording names: one strong cue, else a how-to, else what a
+        named detail implies (`subject_intents`); None if unclear."""
         strong = self.cue_intents(text)
         if len(strong) == 1:
             return strong[0]
-        if not strong and self.is_how_to(text):
+        if strong:
+            return None
+        if self.is_how_to(text):
             return DOCUMENTS_INTENT
-        return None
+        return self.subject_intent(entities)
+
+    def subject_intent(self, entities: Sequence[Mapping[str, Any]]) -> Optional[str]:
+        """The intent the first matching `subject_intents` rule gives the named entities."""
+        found: dict[str, list[str]] = {}
+        for entity in entities or []:
+            found.setdefault(str(entity.get("entity")), []).append(str(entity.get("value")))
+        return next((rule.intent for rule in self.subject_intents if rule.matches(found)), None)
 
     # ------------------------------------------------------------------ labels
 
@@ -113,7 +139,7 @@ def resolve(
         return None
     if not any(name in found for name in ANCHOR_ENTITIES):
         return None
-    return understanding.wording_intent(text)
+    return understanding.wording_intent(text, entities)
 
 
 @dataclass(frozen=True)
@@ -149,6 +175,9 @@ def readings(
     offered.sort(key=lambda name: rank.get(name, len(rank)))
     if understanding.is_how_to(text) and (has_subject(found) or known_service):
         offered.append(DOCUMENTS_INTENT)
+    implied = understanding.subject_intent(entities)
+    if implied in understanding.labels:
+        offered.append(implied)
     for entry in ranking:
         name = str(entry.get("name"))
         if (
@@ -221,6 +250,20 @@ def parse_understanding(doc: Mapping[str, Any], file: str) -> Understanding:
     ):
         unknown = [n for n in names if n not in labels]
         need(not unknown, key, f"intents without a label under readings: {unknown}")
+    subject_raw = doc.get("subject_intents") or []
+    need(isinstance(subject_raw, list), "subject_intents", "must be a list of rules")
+    subject_intents = []
+    for index, rule in enumerate(subject_raw):
+        key = f"subject_intents[{index}]"
+        need(
+            isinstance(rule, dict) and rule.get("entity") and rule.get("intent") in labels,
+            key,
+            "needs an entity and an intent with a label under readings",
+        )
+        value = rule.get("value")
+        subject_intents.append(
+            SubjectIntent(str(rule["entity"]), str(rule["intent"]), None if value is None else str(value))
+        )
     service_names = doc.get("service_names")
     need(
         isinstance(service_names, dict) and bool(service_names),
@@ -242,4 +285,5 @@ def parse_understanding(doc: Mapping[str, Any], file: str) -> Understanding:
         none_of_these=str(doc.get("none_of_these") or ""),
         labels_en=labels_en,
         none_of_these_en=str(doc.get("none_of_these_en") or ""),
+        subject_intents=tuple(subject_intents),
     )

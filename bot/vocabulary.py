@@ -23,18 +23,43 @@ class Match:
     text: str
 
 
+#: entity -> value -> the values of that entity it overrides in the same message
+Precedence = Mapping[str, Mapping[str, Sequence[str]]]
+
+
+def prefer(matches: Sequence[Match], precedence: Precedence) -> list[Match]:
+    """The matches left once the values named alongside a stronger one are dropped.
+
+    A message may name two values of one entity, and a slot keeps only one: "港澳通行证过期了，
+    换证还是续签" names a renewal (过期, 换证) and an endorsement (续签), and an expired permit is
+    renewed; "resident permit (visa multiple entries)" is about the residence permit, not the
+    bare "visa" of a stay extension. data/kb/vocabulary.yml `precedence` says which wins."""
+    named = {(m.entity, m.value) for m in matches}
+    dropped = {
+        (entity, loser)
+        for entity, rules in precedence.items()
+        for winner, losers in rules.items()
+        if (entity, winner) in named
+        for loser in losers
+    }
+    return [m for m in matches if (m.entity, m.value) not in dropped]
+
+
 class VocabularyMatcher:
     """Longest-alias-first, non-overlapping substring matching on normalised text.
 
     `normalizer` folds the aliases as the caller folds its text (default: bot.text.normalize,
     lower-cased); the booking form passes its own, which also drops spaces and punctuation.
+    `precedence` (see `prefer`) drops the weaker of two values named together.
     """
 
     def __init__(
         self,
         vocabulary: Mapping[str, Mapping[str, Sequence[str]]],
         normalizer: Optional[Callable[[str], str]] = None,
+        precedence: Optional[Precedence] = None,
     ) -> None:
+        self._precedence: Precedence = precedence or {}
         fold = normalizer or (lambda alias: normalize(alias).lower())
         entries: list[tuple[str, str, str]] = []
         for entity, values in vocabulary.items():
@@ -56,7 +81,7 @@ class VocabularyMatcher:
         for m in self._regex.finditer(lowered):
             entity, value = self._lookup[m.group(0)]
             matches.append(Match(entity, value, m.start(), m.end(), text[m.start() : m.end()]))
-        return matches
+        return prefer(matches, self._precedence)
 
     def longest(self, text: str, min_length: int = 1) -> Optional[Match]:
         """The longest alias found anywhere in `text` (already normalised), even where it
@@ -91,7 +116,8 @@ def _kb_matcher() -> tuple[VocabularyMatcher, tuple[str, ...]]:
     from bot.kb import get_kb
 
     kb = get_kb()
-    return VocabularyMatcher(kb.vocabulary), tuple(normalize(w).lower() for w in kb.domain_words)
+    matcher = VocabularyMatcher(kb.vocabulary, precedence=kb.vocabulary_precedence)
+    return matcher, tuple(normalize(w).lower() for w in kb.domain_words)
 
 
 def domain_cues(text: str) -> list[str]:

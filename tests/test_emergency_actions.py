@@ -161,6 +161,28 @@ def test_lost_document_question_gets_the_replacement_answer() -> None:
     assert "补发" in messages[1]["text"] or "报失" in messages[1]["text"]
 
 
+def test_a_lost_passport_beside_another_emergency_gets_the_replacement_too() -> None:
+    """The category is the study deadline, yet the passport is lost (丢了 names a replacement):
+    the reply adds what a replacement needs, even when the wording names no single question."""
+    tracker = _tracker(
+        "study_deadline",
+        text="孩子这几天回国度假，护照丢了，国外学校马上开学",  # 几天, 度假: no question read
+        slots={"service": "passport", "apply_kind": "replacement"},
+    )
+    tracker.latest_message["entities"] += [
+        {"entity": "service", "value": "passport", "start": 3, "end": 5},
+        {"entity": "apply_kind", "value": "replacement", "start": 5, "end": 7},
+    ]
+    messages, _ = _run(ActionGreenChannel(), tracker)
+    assert len(messages) == 2 and "补发" in messages[1]["text"]
+
+
+def test_an_emergency_with_no_document_named_gets_no_general_answer() -> None:
+    tracker = _tracker("bereavement", text="我爸在美国去世了，我该怎么办")
+    messages, _ = _run(ActionGreenChannel(), tracker)
+    assert len(messages) == 1  # the green channel alone: no service, nothing else to answer
+
+
 def test_without_a_category_it_asks_instead_of_guessing() -> None:
     messages, events = _run(ActionGreenChannel(), _tracker(None))
     assert len(messages[0]["buttons"]) == len(CATEGORIES)

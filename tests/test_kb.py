@@ -328,6 +328,7 @@ def test_every_topic_word_leads_to_a_sourced_topic_with_an_overview(kb):
         ("progress_lookup", "overview", ["证件进度查询"]),
         ("self_service_clearance", "overview", ["7周岁", "团队旅游签注"]),
         ("self_service_endorsement", "overview", ["立等可取", "没有查到"]),
+        ("endorsement_vs_permit", "overview", ["证件本身", "次数和有效期", "不用重新办证"]),
     ],
 )
 def test_topic_answers_carry_the_key_facts(kb, topic, aspect, words):
@@ -363,3 +364,27 @@ def test_a_hall_detail_without_a_source_fails(tmp_path):
     _write(kb_dir, "city_halls.yml", doc)
     with pytest.raises(KBError, match=r"city_halls\.yml: halls\[\d+\]\.sources: missing"):
         load_kb(kb_dir)
+
+
+@pytest.mark.parametrize(
+    "aspect, slots, language, words",
+    [
+        # abroad, a passport is renewed at the embassy, not at home
+        ("documents", {"service": "passport", "apply_kind": "renewal"}, None, ["使领馆", "中国领事"]),
+        # urgent processing costs no more
+        ("fee", {"service": "passport"}, None, ["120元", "不另收加急费"]),
+        # a residence permit is valid for multiple entries, in both languages
+        ("validity", {"service": "residence_permit"}, None, ["90日", "多次出入境"]),
+        ("validity", {"service": "residence_permit"}, "en", ["90 days", "multiple entries"]),
+        # a change to a residence permit: 10 days, the work permit first
+        ("documents", {"service": "residence_permit_change"}, None, ["10日内", "工作许可"]),
+        ("documents", {"service": "residence_permit_change"}, "en", ["within 10 days", "work permit"]),
+        # a visa lets one in, a residence permit lets one live here
+        ("documents", {"service": "visa_vs_residence_permit"}, None, ["驻外使领馆", "180日", "多次出入境"]),
+        ("documents", {"service": "visa_vs_residence_permit"}, "en", ["embassy", "180 days", "re-enter"]),
+    ],
+)
+def test_answers_carry_the_facts_people_ask_for(kb, aspect, slots, language, words):
+    text = kb.answer(aspect, slots, language).render()
+    for word in words:
+        assert word in text, (aspect, slots, word)

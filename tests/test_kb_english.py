@@ -21,6 +21,8 @@ FOREIGNER_TOPICS = (
     "visa_free_transit",
     "visa_extension",
     "accommodation_registration",
+    "residence_permit_change",
+    "visa_vs_residence_permit",
 )
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -46,6 +46,29 @@ def test_vocabulary_reads_where_to_book_and_english_permits():
     assert matcher.slots(normalize("I overstayed my visa")).get("topic") == "overstay"
 
 
+def test_of_two_values_named_together_the_stronger_one_is_kept():
+    """vocabulary.yml `precedence`: a slot keeps one value, and it must be the one meant."""
+    kb = load_kb(KB_DIR)
+    matcher = VocabularyMatcher(kb.vocabulary, precedence=kb.vocabulary_precedence)
+
+    def values(text: str, entity: str) -> list[str]:
+        return [m.value for m in matcher.find(normalize(text)) if m.entity == entity]
+
+    # an expired permit is renewed, whether the citizen says 换证 or 续签
+    assert values("港澳通行证过期了，换证还是续签", "apply_kind") == ["renewal", "renewal"]
+    assert values("港澳签注过期了怎么续签", "apply_kind") == ["endorsement", "endorsement"]
+    assert values("resident permit (visa multiple entries 1 year)", "service") == [
+        "residence_permit"
+    ]
+    assert values("change of residence permit, my residence permit expires", "service") == [
+        "residence_permit_change"
+    ]
+    assert values("is my visa still ok", "service") == ["visa_extension"]  # alone: kept
+    plain = VocabularyMatcher(kb.vocabulary)  # no precedence: both kept
+    found = [m.value for m in plain.find(normalize("港澳通行证过期了续签"))]
+    assert "renewal" in found and "endorsement" in found
+
+
 def test_vocabulary_longest_alias_wins_even_where_find_takes_a_shorter_overlap():
     """`longest` is the booking form's matcher: the longest alias anywhere, ties to the first
     listed, short aliases ignored, aliases folded by the caller's normalizer."""

@@ -89,6 +89,74 @@ def test_only_a_named_service_or_destination_makes_an_answer():
     )
 
 
+@pytest.mark.parametrize(
+    "text, entities, expected",
+    [
+        # a named endorsement type, with no cue in the wording, is the endorsement question
+        (
+            "台湾取消自由行了没有",
+            [
+                {"entity": "service", "value": "taiwan_permit"},
+                {"entity": "endorsement_type", "value": "G"},
+            ],
+            "ask_endorsement",
+        ),
+        # a kind of application alone: that kind's documents (换发 → the renewal's)
+        (
+            "护照换发以后会怎样",
+            SERVICE_PASSPORT + [{"entity": "apply_kind", "value": "renewal"}],
+            "ask_documents",
+        ),
+        (
+            "港澳通行证续签的事",
+            [
+                {"entity": "service", "value": "hk_macau_permit"},
+                {"entity": "apply_kind", "value": "endorsement"},
+            ],
+            "ask_endorsement",
+        ),
+        # a cue in the wording still says more than the detail
+        (
+            "护照换发多少钱",
+            SERVICE_PASSPORT + [{"entity": "apply_kind", "value": "renewal"}],
+            "ask_fee",
+        ),
+        # a topic with one answer: asked anything, it gives that answer
+        (
+            "居留许可和签证有啥不一样",
+            [{"entity": "service", "value": "visa_vs_residence_permit"}],
+            "ask_documents",
+        ),
+        # English wording cues and how-to words
+        (
+            "How do I apply for a residence permit",
+            [{"entity": "service", "value": "residence_permit"}],
+            "ask_documents",
+        ),
+        (
+            "does the residence permit allow multiple entries",
+            [{"entity": "service", "value": "residence_permit"}],
+            "ask_validity",
+        ),
+    ],
+)
+def test_a_named_detail_says_what_is_asked_when_the_wording_does_not(text, entities, expected):
+    assert resolve("nlu_fallback", entities, text, U) == expected
+
+
+def test_a_named_detail_never_outvotes_two_cues_or_needs_a_subject():
+    renewal = [{"entity": "apply_kind", "value": "renewal"}]
+    assert resolve("nlu_fallback", SERVICE_PASSPORT + renewal, "护照换发多少钱要多久", U) is None
+    assert resolve("nlu_fallback", renewal, "过期了会怎样", U) is None  # no service named
+
+
+def test_a_subject_rule_must_name_a_labelled_intent():
+    doc = yaml.safe_load((ROOT / "data" / "kb" / "understanding.yml").read_text(encoding="utf-8"))
+    doc["subject_intents"] = [{"entity": "apply_kind", "intent": "greet"}]
+    with pytest.raises(ValueError, match="subject_intents"):
+        parse_understanding(doc, "understanding.yml")
+
+
 def test_an_applicant_alone_is_still_offered_the_documents_reading():
     found = readings(
         _ranking(("nlu_fallback", 0.5), ("greet", 0.3)),

@@ -342,6 +342,8 @@ class KnowledgeBase:
     topics: dict[str, Topic] = field(default_factory=dict)
     halls: dict[str, Hall] = field(default_factory=dict)
     vocabulary: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    #: vocabulary.yml `precedence`: entity -> value -> the values it overrides (bot.vocabulary)
+    vocabulary_precedence: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     domain_words: tuple[str, ...] = ()
     raw: dict[str, dict[str, Any]] = field(default_factory=dict)
     sources: dict[str, SourceInfo] = field(default_factory=dict)
@@ -868,6 +870,28 @@ def _parse_vocabulary(doc: dict[str, Any], file: str) -> dict[str, dict[str, tup
     return vocab
 
 
+def _parse_precedence(
+    doc: dict[str, Any], vocab: dict[str, dict[str, tuple[str, ...]]], file: str
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    """vocabulary.yml `precedence`: every value named must be one of the entity's values."""
+    raw: Any = doc.get("precedence") or {}
+    require(isinstance(raw, dict), file, "precedence", "must map entities to rules")
+    rules: dict[str, dict[str, tuple[str, ...]]] = {}
+    for entity, by_value in raw.items():
+        key = f"precedence.{entity}"
+        require(entity in vocab and isinstance(by_value, dict), file, key, "unknown entity")
+        for winner, losers in by_value.items():
+            require(
+                isinstance(losers, list)
+                and {str(winner), *map(str, losers)} <= set(vocab[entity]),
+                file,
+                f"{key}.{winner}",
+                "must list values of the entity",
+            )
+            rules.setdefault(entity, {})[str(winner)] = tuple(map(str, losers))
+    return rules
+
+
 def _parse_sources(doc: dict[str, Any], file: str) -> dict[str, SourceInfo]:
     entries: Any = doc.get("sources")
     require(
@@ -1071,6 +1095,7 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
             kb.directory = _parse_directory(doc, file, kb.sources)
         elif kind == "vocabulary":
             kb.vocabulary = _parse_vocabulary(doc, file)
+            kb.vocabulary_precedence = _parse_precedence(doc, kb.vocabulary, file)
             words = doc.get("domain_words") or []
             require(
                 isinstance(words, list) and all(isinstance(w, (str, int)) for w in words),

@@ -30,12 +30,20 @@ class VocabularyEntityExtractor(StoredStateComponent, EntityExtractorMixin):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._matcher = VocabularyMatcher(self.state or {})
+        self._matcher = self._build(self.state or {})
+
+    @staticmethod
+    def _build(state: Dict[str, Any]) -> VocabularyMatcher:
+        return VocabularyMatcher(
+            state.get("entities") or {}, precedence=state.get("precedence") or {}
+        )
 
     def train(self, training_data: TrainingData) -> Resource:
         doc = yaml.safe_load(Path(self._config["vocabulary_path"]).read_text(encoding="utf-8"))
-        resource = self.store(doc["entities"])
-        self._matcher = VocabularyMatcher(self.state)
+        resource = self.store(
+            {"entities": doc["entities"], "precedence": doc.get("precedence") or {}}
+        )
+        self._matcher = self._build(self.state)
         return resource
 
     def process(self, messages: List[Message]) -> List[Message]:
