@@ -36,6 +36,8 @@ ASK_KEY = "emergency_ask"
 UNKNOWN = "unknown"
 #: The kind of application of a lost, stolen or damaged document (data/kb/vocabulary.yml).
 REPLACEMENT = "replacement"
+
+
 # When DIET's own guess was report_emergency, a plain question in the text still counts.
 def form_label(form: str) -> str:
     """What a form is called in "要继续刚才的预约吗？" (data/wording/labels.yml `forms`)."""

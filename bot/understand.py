@@ -4,8 +4,8 @@ DIET is unsure about wordings it never saw ("台胞证要怎么弄"), yet the vo
 the service and the wording says what is asked ("怎么弄": how to apply, i.e. the documents).
 This module turns DIET's intent ranking, the recognised entities and the wording cues of
 data/kb/understanding.yml into readings (an intent plus the entities that go with it):
-- `resolve` is the one reading the wording picks out (used in the NLU pipeline, so every
-  channel and the hall-guide console get it);
+- `resolve` is the one reading the wording (or, failing that, a named detail such as 换发)
+  picks out (used in the NLU pipeline, so every channel and the hall-guide console get it);
 - `readings` ranks the few the two-stage fallback offers as buttons;
 - `is_how_to` tells the documents answer to give the overview.
 All text a citizen reads (labels, lines) is data; this module only chooses.
@@ -260,10 +260,8 @@ def parse_understanding(doc: Mapping[str, Any], file: str) -> Understanding:
             key,
             "needs an entity and an intent with a label under readings",
         )
-        value = rule.get("value")
-        subject_intents.append(
-            SubjectIntent(str(rule["entity"]), str(rule["intent"]), None if value is None else str(value))
-        )
+        value = None if rule.get("value") is None else str(rule["value"])
+        subject_intents.append(SubjectIntent(str(rule["entity"]), str(rule["intent"]), value))
     service_names = doc.get("service_names")
     need(
         isinstance(service_names, dict) and bool(service_names),

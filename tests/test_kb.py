@@ -370,7 +370,12 @@ def test_a_hall_detail_without_a_source_fails(tmp_path):
     "aspect, slots, language, words",
     [
         # abroad, a passport is renewed at the embassy, not at home
-        ("documents", {"service": "passport", "apply_kind": "renewal"}, None, ["使领馆", "中国领事"]),
+        (
+            "documents",
+            {"service": "passport", "apply_kind": "renewal"},
+            None,
+            ["使领馆", "中国领事"],
+        ),
         # urgent processing costs no more
         ("fee", {"service": "passport"}, None, ["120元", "不另收加急费"]),
         # a residence permit is valid for multiple entries, in both languages
@@ -378,10 +383,28 @@ def test_a_hall_detail_without_a_source_fails(tmp_path):
         ("validity", {"service": "residence_permit"}, "en", ["90 days", "multiple entries"]),
         # a change to a residence permit: 10 days, the work permit first
         ("documents", {"service": "residence_permit_change"}, None, ["10日内", "工作许可"]),
-        ("documents", {"service": "residence_permit_change"}, "en", ["within 10 days", "work permit"]),
+        (
+            "documents",
+            {"service": "residence_permit_change"},
+            "en",
+            ["within 10 days", "work permit"],
+        ),
         # a visa lets one in, a residence permit lets one live here
-        ("documents", {"service": "visa_vs_residence_permit"}, None, ["驻外使领馆", "180日", "多次出入境"]),
-        ("documents", {"service": "visa_vs_residence_permit"}, "en", ["embassy", "180 days", "re-enter"]),
+        (
+            "documents",
+            {"service": "visa_vs_residence_permit"},
+            None,
+            ["驻外使领馆", "180日", "多次出入境"],
+        ),
+        (
+            "documents",
+            {"service": "visa_vs_residence_permit"},
+            "en",
+            ["embassy", "180 days", "re-enter"],
+        ),
+        # a foreign spouse of a Chinese citizen: Q1, then the residence permit within 30 days
+        ("documents", {"service": "family_reunion"}, None, ["Q1", "30日内", "结婚证"]),
+        ("documents", {"service": "family_reunion"}, "en", ["Q1", "within 30 days", "marriage"]),
     ],
 )
 def test_answers_carry_the_facts_people_ask_for(kb, aspect, slots, language, words):

@@ -23,6 +23,7 @@ FOREIGNER_TOPICS = (
     "accommodation_registration",
     "residence_permit_change",
     "visa_vs_residence_permit",
+    "family_reunion",
 )
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 

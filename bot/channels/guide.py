@@ -145,9 +145,7 @@ def _matcher(kb: KnowledgeBase) -> VocabularyMatcher:
     """One VocabularyMatcher per loaded KB (building its regex costs more than a lookup)."""
     if id(kb) not in _MATCHERS:
         _MATCHERS.clear()
-        _MATCHERS[id(kb)] = VocabularyMatcher(
-            kb.vocabulary, precedence=kb.vocabulary_precedence
-        )
+        _MATCHERS[id(kb)] = VocabularyMatcher(kb.vocabulary, precedence=kb.vocabulary_precedence)
     return _MATCHERS[id(kb)]
 
 

@@ -882,8 +882,7 @@ def _parse_precedence(
         require(entity in vocab and isinstance(by_value, dict), file, key, "unknown entity")
         for winner, losers in by_value.items():
             require(
-                isinstance(losers, list)
-                and {str(winner), *map(str, losers)} <= set(vocab[entity]),
+                isinstance(losers, list) and {str(winner), *map(str, losers)} <= set(vocab[entity]),
                 file,
                 f"{key}.{winner}",
                 "must list values of the entity",
