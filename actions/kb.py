@@ -158,7 +158,9 @@ def overview_text(kb: KnowledgeBase, context: Dict[str, Any]) -> Optional[str]:
     citations: List[str] = []
     for aspect in ("fee", "time"):
         answer = kb.answer(aspect, context)
-        if answer is not None and answer.topic.id == documents.topic.id:
+        # only the topic's own fee and time: a one-answer topic gives its main text for any
+        # aspect, and that is already shown
+        if answer is not None and answer.topic.id == documents.topic.id and answer.aspect == aspect:
             extra.append(
                 understanding.overview_lines[aspect].replace("{brief}", answer.fact.brief())
             )
@@ -345,7 +347,13 @@ class ActionAnswerKb(Action):
             pending = self._answer_trip(dispatcher, tracker, kb, context)
             if pending is not None:
                 return pending or [SlotSet("last_aspect", aspect)]
-        if aspect == "documents" and context.get("service") and self._is_how_to(tracker, kb):
+        # The overview's lines and buttons are Chinese; in English the answer comes alone.
+        if (
+            aspect == "documents"
+            and context.get("service")
+            and language != ENGLISH
+            and self._is_how_to(tracker, kb)
+        ):
             overview = overview_text(kb, context)
             if overview is not None:
                 dispatcher.utter_message(

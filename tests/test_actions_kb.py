@@ -196,7 +196,8 @@ def _said(intent: str, text: str, slots: dict[str, Any], **extra: Any) -> Tracke
     from bot.kb import get_kb
     from bot.vocabulary import VocabularyMatcher
 
-    matches = VocabularyMatcher(get_kb().vocabulary).find(text)
+    kb = get_kb()
+    matches = VocabularyMatcher(kb.vocabulary, precedence=kb.vocabulary_precedence).find(text)
     entities = [
         {"entity": m.entity, "value": m.value, "start": m.start, "end": m.end} for m in matches
     ]
@@ -233,6 +234,20 @@ def test_a_reading_resolved_by_the_nlu_gets_the_overview_for_that_applicant():
     text, buttons, _ = _run(tracker)
     assert "监护" in text and "60元" in text
     assert all('"applicant_type":"minor"' in b["payload"] for b in buttons)
+
+
+def test_a_one_answer_topic_asked_how_to_shows_its_text_once():
+    """Fee and time of a topic with one answer are that answer again: no second copy."""
+    text, _, _ = _run(_said("ask_documents", "外籍配偶怎么办团聚居留", {}))
+    assert "Q1" in text and text.count("中国公民的外籍配偶") == 1
+    assert "费用：" not in text and "办理时间：" not in text
+
+
+def test_an_english_how_to_is_answered_in_english_without_the_chinese_overview():
+    tracker = _said("ask_documents", "How do I get a family reunion permit?", {"language": "en"})
+    text, buttons, _ = _run(tracker)
+    assert "Q1" in text and "marriage certificate" in text
+    assert "还想了解" not in text and not buttons
 
 
 def test_a_plain_documents_question_stays_the_plain_answer():
