@@ -176,7 +176,7 @@ def readings(
     if understanding.is_how_to(text) and (has_subject(found) or known_service):
         offered.append(DOCUMENTS_INTENT)
     implied = understanding.subject_intent(entities)
-    if implied in understanding.labels:
+    if implied is not None and implied in understanding.labels:
         offered.append(implied)
     for entry in ranking:
         name = str(entry.get("name"))
@@ -256,7 +256,7 @@ def parse_understanding(doc: Mapping[str, Any], file: str) -> Understanding:
     for index, rule in enumerate(subject_raw):
         key = f"subject_intents[{index}]"
         need(
-            isinstance(rule, dict) and rule.get("entity") and rule.get("intent") in labels,
+            isinstance(rule, dict) and bool(rule.get("entity")) and rule.get("intent") in labels,
             key,
             "needs an entity and an intent with a label under readings",
         )
