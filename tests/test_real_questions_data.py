@@ -20,7 +20,12 @@ import yaml
 
 DATA = Path(__file__).parent / "data"
 HELDOUT = DATA / "real_questions_heldout.yml"
+# A second held-out set, collected after the first had been used to direct fixes, so that a
+# score is measured on questions nobody here had looked at when the rules were written.
+HELDOUT2 = DATA / "real_questions_heldout2.yml"
 POOL = DATA / "real_questions_pool.yml"
+FILES = {"heldout": HELDOUT, "heldout2": HELDOUT2, "pool": POOL}
+HELDOUT_NAMES = ("heldout", "heldout2")
 
 TRAINING = Path(__file__).parent.parent / "data" / "nlu"
 MIN_HELDOUT = 150
@@ -117,11 +122,16 @@ def _bigrams(text: str) -> frozenset:
     return frozenset({t[i : i + 2] for i in range(len(t) - 1)} or {t})
 
 
-def _entries(name: str, heldout, pool):
-    return heldout if name == "heldout" else pool
+@functools.lru_cache(maxsize=None)
+def _file(name: str) -> tuple:
+    return tuple(_load(FILES[name]))
 
 
-@pytest.mark.parametrize("name", ["heldout", "pool"])
+def _entries(name: str, heldout=None, pool=None):
+    return _file(name)
+
+
+@pytest.mark.parametrize("name", list(FILES))
 def test_entries_have_fields_with_allowed_values(name, heldout, pool):
     for i, e in enumerate(_entries(name, heldout, pool)):
         where = f"{name}[{i}]"
@@ -148,19 +158,22 @@ def test_entries_have_fields_with_allowed_values(name, heldout, pool):
             assert e["emergency"] is None, f"{where}: a near miss has no emergency"
 
 
-def test_every_english_heldout_question_has_an_english_label(heldout):
-    lacking = [e["text"][:60] for e in heldout if e["lang"] == "en" and "must_contain_en" not in e]
+@pytest.mark.parametrize("name", HELDOUT_NAMES)
+def test_every_english_heldout_question_has_an_english_label(name):
+    lacking = [
+        e["text"][:60] for e in _file(name) if e["lang"] == "en" and "must_contain_en" not in e
+    ]
     assert not lacking, f"English questions without must_contain_en: {lacking}"
 
 
-@pytest.mark.parametrize("name", ["heldout", "pool"])
+@pytest.mark.parametrize("name", list(FILES))
 def test_lang_matches_text(name, heldout, pool):
     for i, e in enumerate(_entries(name, heldout, pool)):
         has_cjk = any("\u4e00" <= ch <= "\u9fff" for ch in e["text"])
         assert has_cjk == (e["lang"] == "zh"), f"{name}[{i}]: lang {e['lang']}"
 
 
-@pytest.mark.parametrize("path", [HELDOUT, POOL], ids=["heldout", "pool"])
+@pytest.mark.parametrize("path", list(FILES.values()), ids=list(FILES))
 def test_no_id_or_phone_numbers_in_clear(path):
     # Page addresses carry long numeric page ids (e.g. /info/309166814533105804.html), which are
     # not personal numbers; every other line of the file is checked.
@@ -173,21 +186,24 @@ def test_no_id_or_phone_numbers_in_clear(path):
     assert not MOBILE_RE.search(raw), f"{path.name}: an 11-digit mobile number is in clear"
 
 
-@pytest.mark.parametrize("name", ["heldout", "pool"])
+@pytest.mark.parametrize("name", list(FILES))
 def test_no_duplicates_within_file(name, heldout, pool):
     seen = [_norm(e["text"]) for e in _entries(name, heldout, pool)]
     assert len(seen) == len(set(seen)), f"{name}: duplicate texts"
 
 
-def test_files_share_no_text(heldout, pool):
-    h = {_norm(e["text"]) for e in heldout}
-    p = {_norm(e["text"]) for e in pool}
-    assert not h & p
+PAIRS = [("heldout", "pool"), ("heldout2", "pool"), ("heldout", "heldout2")]
 
 
-def test_files_share_no_near_duplicate_text(heldout, pool):
-    for a in heldout:
-        for b in pool:
+@pytest.mark.parametrize("first, second", PAIRS)
+def test_files_share_no_text(first, second):
+    assert not {_norm(e["text"]) for e in _file(first)} & {_norm(e["text"]) for e in _file(second)}
+
+
+@pytest.mark.parametrize("first, second", PAIRS)
+def test_files_share_no_near_duplicate_text(first, second):
+    for a in _file(first):
+        for b in _file(second):
             assert not _near(a["text"], b["text"]), (
                 f"near-duplicate across files: {a['text']!r} ~ {b['text']!r}"
             )
@@ -198,7 +214,8 @@ def test_heldout_is_big_enough_to_measure(heldout):
     assert len({e["source"] for e in heldout}) >= MIN_HELDOUT * 0.8  # many pages, not a few
 
 
-def test_no_heldout_text_or_near_copy_is_in_training(heldout):
+@pytest.mark.parametrize("name", HELDOUT_NAMES)
+def test_no_heldout_text_or_near_copy_is_in_training(name):
     """Every NLU training example (data/nlu, including real_questions.yml) is checked against
     every held-out question; a short phrase inside a long question ("passport") is fine, a
     question inside a question is not."""
@@ -206,9 +223,12 @@ def test_no_heldout_text_or_near_copy_is_in_training(heldout):
 
     examples = [e.get("text") for e in load_data(str(TRAINING)).intent_examples]
     assert examples
-    leaks = [(ex, h["text"]) for h in heldout for ex in examples if _near(ex, h["text"], whole=0.7)]
+    leaks = [
+        (ex, h["text"]) for h in _file(name) for ex in examples if _near(ex, h["text"], whole=0.7)
+    ]
     assert not leaks, leaks[:10]
 
 
-def test_split_by_source_page(heldout, pool):
-    assert not {e["source"] for e in heldout} & {e["source"] for e in pool}
+@pytest.mark.parametrize("first, second", PAIRS)
+def test_split_by_source_page(first, second):
+    assert not {e["source"] for e in _file(first)} & {e["source"] for e in _file(second)}
