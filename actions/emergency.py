@@ -38,7 +38,6 @@ UNKNOWN = "unknown"
 REPLACEMENT = "replacement"
 
 
-# When DIET's own guess was report_emergency, a plain question in the text still counts.
 def form_label(form: str) -> str:
     """What a form is called in "要继续刚才的预约吗？" (data/wording/labels.yml `forms`)."""
     names = labels("forms")
@@ -114,7 +113,7 @@ def _document_answer(tracker: Tracker, category: str) -> Optional[Dict[str, Any]
     )
     context = answer_context(tracker)
     if category == "document_lost" and not context.get("apply_kind"):
-        context["apply_kind"] = "replacement"
+        context["apply_kind"] = REPLACEMENT
     if aspect is None and context.get("apply_kind") == REPLACEMENT:
         # a lost document needs replacing whatever else the message says ("这几天", "度假"…)
         aspect = "documents"

@@ -87,16 +87,6 @@ def _load(path: Path) -> List[Dict[str, Any]]:
     return data
 
 
-@pytest.fixture(scope="module")
-def heldout() -> List[Dict[str, Any]]:
-    return _load(HELDOUT)
-
-
-@pytest.fixture(scope="module")
-def pool() -> List[Dict[str, Any]]:
-    return _load(POOL)
-
-
 @functools.lru_cache(maxsize=None)
 def _norm(text: str) -> str:
     from bot.text import normalize
@@ -127,13 +117,9 @@ def _file(name: str) -> tuple:
     return tuple(_load(FILES[name]))
 
 
-def _entries(name: str, heldout=None, pool=None):
-    return _file(name)
-
-
 @pytest.mark.parametrize("name", list(FILES))
-def test_entries_have_fields_with_allowed_values(name, heldout, pool):
-    for i, e in enumerate(_entries(name, heldout, pool)):
+def test_entries_have_fields_with_allowed_values(name):
+    for i, e in enumerate(_file(name)):
         where = f"{name}[{i}]"
         assert isinstance(e, dict), where
         assert REQUIRED <= set(e), f"{where}: missing {REQUIRED - set(e)}"
@@ -167,8 +153,8 @@ def test_every_english_heldout_question_has_an_english_label(name):
 
 
 @pytest.mark.parametrize("name", list(FILES))
-def test_lang_matches_text(name, heldout, pool):
-    for i, e in enumerate(_entries(name, heldout, pool)):
+def test_lang_matches_text(name):
+    for i, e in enumerate(_file(name)):
         has_cjk = any("\u4e00" <= ch <= "\u9fff" for ch in e["text"])
         assert has_cjk == (e["lang"] == "zh"), f"{name}[{i}]: lang {e['lang']}"
 
@@ -187,8 +173,8 @@ def test_no_id_or_phone_numbers_in_clear(path):
 
 
 @pytest.mark.parametrize("name", list(FILES))
-def test_no_duplicates_within_file(name, heldout, pool):
-    seen = [_norm(e["text"]) for e in _entries(name, heldout, pool)]
+def test_no_duplicates_within_file(name):
+    seen = [_norm(e["text"]) for e in _file(name)]
     assert len(seen) == len(set(seen)), f"{name}: duplicate texts"
 
 
@@ -209,7 +195,8 @@ def test_files_share_no_near_duplicate_text(first, second):
             )
 
 
-def test_heldout_is_big_enough_to_measure(heldout):
+def test_heldout_is_big_enough_to_measure():
+    heldout = _file("heldout")
     assert len(heldout) >= MIN_HELDOUT
     assert len({e["source"] for e in heldout}) >= MIN_HELDOUT * 0.8  # many pages, not a few
 

@@ -42,56 +42,6 @@ def _ranking(*pairs: tuple[str, float]) -> list[dict]:
             [{"entity": "service", "value": "hk_macau_permit"}],
             "book_appointment",
         ),
-    ],
-)
-def test_an_unsure_message_with_a_subject_is_read_from_its_wording(text, entities, expected):
-    assert resolve("nlu_fallback", entities, text, U) == expected
-
-
-def test_without_a_subject_or_with_two_cues_nothing_is_resolved():
-    assert resolve("nlu_fallback", [], "这个怎么弄", U) is None
-    assert (
-        resolve("nlu_fallback", SERVICE_PASSPORT, "护照多少钱要多久", U) is None
-    )  # two readings: ask
-    assert resolve("nlu_fallback", SERVICE_PASSPORT, "护照呢", U) is None  # no wording cue
-
-
-def test_confident_intents_and_emergencies_are_left_alone():
-    assert resolve("ask_fee", SERVICE_PASSPORT, "护照怎么办理", U) is None
-    emergency = SERVICE_PASSPORT + [{"entity": "emergency_type", "value": "bereavement"}]
-    assert resolve("nlu_fallback", emergency, "父亲去世了护照怎么办", U) is None
-
-
-def test_only_a_named_service_or_destination_makes_an_answer():
-    assert (
-        resolve(
-            "out_of_scope", [{"entity": "service", "value": "taiwan_permit"}], "台胞证要怎么弄", U
-        )
-        == "ask_documents"
-    )
-    assert (
-        resolve("nlu_fallback", [{"entity": "destination", "value": "abroad"}], "去日本旅游", U)
-        == "travel_plan"
-    )
-    assert (
-        resolve("out_of_scope", [{"entity": "applicant_type", "value": "minor"}], "孩子怎么弄", U)
-        is None
-    )
-    assert (
-        resolve("nlu_fallback", [{"entity": "applicant_type", "value": "minor"}], "带孩子出去玩", U)
-        is None
-    )
-    assert (
-        resolve(
-            "nlu_fallback", [{"entity": "apply_kind", "value": "replacement"}], "钱包丢了怎么办", U
-        )
-        is None
-    )
-
-
-@pytest.mark.parametrize(
-    "text, entities, expected",
-    [
         # a named endorsement type, with no cue in the wording, is the endorsement question
         (
             "台湾取消自由行了没有",
@@ -140,8 +90,49 @@ def test_only_a_named_service_or_destination_makes_an_answer():
         ),
     ],
 )
-def test_a_named_detail_says_what_is_asked_when_the_wording_does_not(text, entities, expected):
+def test_an_unsure_message_with_a_subject_is_read_from_its_wording(text, entities, expected):
     assert resolve("nlu_fallback", entities, text, U) == expected
+
+
+def test_without_a_subject_or_with_two_cues_nothing_is_resolved():
+    assert resolve("nlu_fallback", [], "这个怎么弄", U) is None
+    assert (
+        resolve("nlu_fallback", SERVICE_PASSPORT, "护照多少钱要多久", U) is None
+    )  # two readings: ask
+    assert resolve("nlu_fallback", SERVICE_PASSPORT, "护照呢", U) is None  # no wording cue
+
+
+def test_confident_intents_and_emergencies_are_left_alone():
+    assert resolve("ask_fee", SERVICE_PASSPORT, "护照怎么办理", U) is None
+    emergency = SERVICE_PASSPORT + [{"entity": "emergency_type", "value": "bereavement"}]
+    assert resolve("nlu_fallback", emergency, "父亲去世了护照怎么办", U) is None
+
+
+def test_only_a_named_service_or_destination_makes_an_answer():
+    assert (
+        resolve(
+            "out_of_scope", [{"entity": "service", "value": "taiwan_permit"}], "台胞证要怎么弄", U
+        )
+        == "ask_documents"
+    )
+    assert (
+        resolve("nlu_fallback", [{"entity": "destination", "value": "abroad"}], "去日本旅游", U)
+        == "travel_plan"
+    )
+    assert (
+        resolve("out_of_scope", [{"entity": "applicant_type", "value": "minor"}], "孩子怎么弄", U)
+        is None
+    )
+    assert (
+        resolve("nlu_fallback", [{"entity": "applicant_type", "value": "minor"}], "带孩子出去玩", U)
+        is None
+    )
+    assert (
+        resolve(
+            "nlu_fallback", [{"entity": "apply_kind", "value": "replacement"}], "钱包丢了怎么办", U
+        )
+        is None
+    )
 
 
 def test_a_named_detail_never_outvotes_two_cues_or_needs_a_subject():
