@@ -23,6 +23,14 @@ class Match:
     text: str
 
 
+def _bounded(alias: str) -> str:
+    """An alias as a pattern; a Latin word matches only whole ("hk" is not inside "kjhkjh",
+    "son" not inside "person"), while Chinese has no spaces to bound it."""
+    before = r"(?<![a-z])" if alias[:1].isascii() and alias[:1].isalpha() else ""
+    after = r"(?![a-z])" if alias[-1:].isascii() and alias[-1:].isalpha() else ""
+    return before + re.escape(alias) + after
+
+
 #: entity -> value -> the values of that entity it overrides in the same message
 Precedence = Mapping[str, Mapping[str, Sequence[str]]]
 
@@ -71,7 +79,7 @@ class VocabularyMatcher:
         entries.sort(key=lambda e: -len(e[0]))
         self._entries = entries
         self._lookup = {alias: (entity, value) for alias, entity, value in reversed(entries)}
-        pattern = "|".join(re.escape(alias) for alias, _, _ in entries) or r"(?!x)x"
+        pattern = "|".join(_bounded(alias) for alias, _, _ in entries) or r"(?!x)x"
         self._regex = re.compile(pattern)
 
     def find(self, text: str) -> list[Match]:

@@ -46,6 +46,14 @@ def test_vocabulary_reads_where_to_book_and_english_permits():
     assert matcher.slots(normalize("I overstayed my visa")).get("topic") == "overstay"
 
 
+def test_a_latin_alias_matches_only_a_whole_word():
+    """Garbled Latin letters are no service: "hk" must not fire inside "kjhkjh"."""
+    matcher = VocabularyMatcher(load_kb(KB_DIR).vocabulary)
+    assert matcher.slots(normalize("阿斯顿发水电费kjhkjh")) == {}
+    assert matcher.slots(normalize("办HK通行证")).get("service") == "hk_macau_permit"
+    assert matcher.slots(normalize("my visas expired")).get("service") == "visa_extension"
+
+
 def test_of_two_values_named_together_the_stronger_one_is_kept():
     """vocabulary.yml `precedence`: a slot keeps one value, and it must be the one meant."""
     kb = load_kb(KB_DIR)
