@@ -533,7 +533,13 @@ async def run(model: Path, out: Path, ood_limit: int | None) -> dict[str, Any]:
 
 
 async def _run(model: Path, out: Path, ood_limit: int | None, action_url: str) -> dict[str, Any]:
-    from scripts.eval_real import REAL_HELDOUT, REAL_HELDOUT_2, eval_real, load_turn_agent
+    from scripts.eval_real import (
+        REAL_HELDOUT,
+        REAL_HELDOUT_2,
+        REAL_HELDOUT_3,
+        eval_real,
+        load_turn_agent,
+    )
 
     config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
     print(f"Loading {model} …")
@@ -549,6 +555,7 @@ async def _run(model: Path, out: Path, ood_limit: int | None, action_url: str) -
         "emergency": await eval_emergency(agent, EMERGENCY_SET),
         "real_questions": await eval_real(agent, REAL_HELDOUT),
         "real_questions_2": await eval_real(agent, REAL_HELDOUT_2),
+        "real_questions_3": await eval_real(agent, REAL_HELDOUT_3),
         "targets": TARGETS,
     }
     report["emergency_bands"] = await eval_emergency_bands(

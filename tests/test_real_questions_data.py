@@ -23,14 +23,18 @@ HELDOUT = DATA / "real_questions_heldout.yml"
 # A second held-out set, collected after the first had been used to direct fixes, so that a
 # score is measured on questions nobody here had looked at when the rules were written.
 HELDOUT2 = DATA / "real_questions_heldout2.yml"
+# A third, collected before the round of fixes the second set directed, and scored before
+# and after it: the second set's score is then no longer on unseen text, this one's is.
+HELDOUT3 = DATA / "real_questions_heldout3.yml"
 POOL = DATA / "real_questions_pool.yml"
-FILES = {"heldout": HELDOUT, "heldout2": HELDOUT2, "pool": POOL}
-HELDOUT_NAMES = ("heldout", "heldout2")
+FILES = {"heldout": HELDOUT, "heldout2": HELDOUT2, "heldout3": HELDOUT3, "pool": POOL}
+HELDOUT_NAMES = ("heldout", "heldout2", "heldout3")
 
 TRAINING = Path(__file__).parent.parent / "data" / "nlu"
 MIN_HELDOUT = 150
-# The stored corpus yielded 174 real questions (2026-12), not the 400 asked for; see the
-# held-out file's header.
+#: Real questions collected over all files (issue 9 asks for 400); the stored corpus is nearly
+#: exhausted for these topics (see the third held-out file's header).
+MIN_COLLECTED = 400
 
 SERVICES = {
     "passport",
@@ -178,7 +182,11 @@ def test_no_duplicates_within_file(name):
     assert len(seen) == len(set(seen)), f"{name}: duplicate texts"
 
 
-PAIRS = [("heldout", "pool"), ("heldout2", "pool"), ("heldout", "heldout2")]
+PAIRS = [
+    (first, second)
+    for index, first in enumerate(FILES)
+    for second in list(FILES)[index + 1 :]
+]
 
 
 @pytest.mark.parametrize("first, second", PAIRS)
@@ -199,6 +207,10 @@ def test_heldout_is_big_enough_to_measure():
     heldout = _file("heldout")
     assert len(heldout) >= MIN_HELDOUT
     assert len({e["source"] for e in heldout}) >= MIN_HELDOUT * 0.8  # many pages, not a few
+
+
+def test_enough_real_questions_are_collected():
+    assert sum(len(_file(name)) for name in FILES) >= MIN_COLLECTED
 
 
 @pytest.mark.parametrize("name", HELDOUT_NAMES)
