@@ -289,6 +289,9 @@ class ActionAnswerKb(Action):
 
     async def _answer(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
+        understanding = get_kb().understanding
+        if understanding is not None:
+            intent = understanding.narrowed(intent, tracker.latest_message.get("entities") or [])
         aspect = (
             INTENT_ASPECT.get(intent or "")
             or tracker.get_slot("last_aspect")

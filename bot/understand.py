@@ -44,6 +44,15 @@ class SubjectIntent:
 
 
 @dataclass(frozen=True)
+class Narrowing:
+    """understanding.yml `narrowing`: a named detail that narrows the question asked to another."""
+
+    entity: str
+    asked: str
+    intent: str
+
+
+@dataclass(frozen=True)
 class Understanding:
     """data/kb/understanding.yml, parsed (see that file for what each part means)."""
 
@@ -61,6 +70,7 @@ class Understanding:
     labels_en: Mapping[str, str] = field(default_factory=dict)
     none_of_these_en: str = ""
     subject_intents: tuple[SubjectIntent, ...] = ()
+    narrowing: tuple[Narrowing, ...] = ()
 
     # ------------------------------------------------------------------ wording
 
@@ -94,6 +104,20 @@ class Understanding:
         for entity in entities or []:
             found.setdefault(str(entity.get("entity")), []).append(str(entity.get("value")))
         return next((rule.intent for rule in self.subject_intents if rule.matches(found)), None)
+
+    def narrowed(
+        self, intent: Optional[str], entities: Sequence[Mapping[str, Any]]
+    ) -> Optional[str]:
+        """The question `intent` becomes once a detail is named (`narrowing`), else `intent`."""
+        named = {str(entity.get("entity")) for entity in entities or []}
+        return next(
+            (
+                rule.intent
+                for rule in self.narrowing
+                if rule.asked == intent and rule.entity in named
+            ),
+            intent,
+        )
 
     # ------------------------------------------------------------------ labels
 
@@ -262,6 +286,19 @@ def parse_understanding(doc: Mapping[str, Any], file: str) -> Understanding:
         )
         value = None if rule.get("value") is None else str(rule["value"])
         subject_intents.append(SubjectIntent(str(rule["entity"]), str(rule["intent"]), value))
+    narrowing_raw = doc.get("narrowing") or []
+    need(isinstance(narrowing_raw, list), "narrowing", "must be a list of rules")
+    narrowing = []
+    for index, rule in enumerate(narrowing_raw):
+        need(
+            isinstance(rule, dict)
+            and bool(rule.get("entity"))
+            and rule.get("asked") in labels
+            and rule.get("intent") in labels,
+            f"narrowing[{index}]",
+            "needs an entity, and an asked intent and an intent with labels under readings",
+        )
+        narrowing.append(Narrowing(str(rule["entity"]), str(rule["asked"]), str(rule["intent"])))
     service_names = doc.get("service_names")
     need(
         isinstance(service_names, dict) and bool(service_names),
@@ -284,4 +321,5 @@ def parse_understanding(doc: Mapping[str, Any], file: str) -> Understanding:
         labels_en=labels_en,
         none_of_these_en=str(doc.get("none_of_these_en") or ""),
         subject_intents=tuple(subject_intents),
+        narrowing=tuple(narrowing),
     )

@@ -384,3 +384,20 @@ def test_a_remembered_topic_answers_only_what_it_covers():
     text, _, _ = _run(_tracker("ask_photo", {"topic": "port_visa", "last_aspect": "overview"}))
     assert "48mm" in text or "照相指引" in text
     assert "口岸签证" not in text
+
+
+def test_documents_for_a_named_endorsement_type_are_that_endorsements_proofs():
+    """ "香港探亲签注要什么材料": the proofs of the visit, not the first-application list."""
+    tracker = _tracker(
+        "ask_documents",
+        {"service": "hk_macau_permit", "endorsement_type": "T"},
+        entities=[
+            {"entity": "service", "value": "hk_macau_permit"},
+            {"entity": "endorsement_type", "value": "T"},
+        ],
+    )
+    text, _, events = _run(tracker)
+    assert "探亲签注（T）" in text and "亲属关系" in text
+    assert {"event": "slot", "name": "last_aspect", "value": "endorsement"} in [
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events
+    ]

@@ -183,9 +183,7 @@ def test_no_duplicates_within_file(name):
 
 
 PAIRS = [
-    (first, second)
-    for index, first in enumerate(FILES)
-    for second in list(FILES)[index + 1 :]
+    (first, second) for index, first in enumerate(FILES) for second in list(FILES)[index + 1 :]
 ]
 
 

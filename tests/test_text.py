@@ -46,6 +46,16 @@ def test_vocabulary_reads_where_to_book_and_english_permits():
     assert matcher.slots(normalize("I overstayed my visa")).get("topic") == "overstay"
 
 
+def test_vocabulary_reads_ages_in_words_islands_and_the_permit_card():
+    matcher = VocabularyMatcher(load_kb(KB_DIR).vocabulary)
+    assert matcher.slots(normalize("不满十六周岁能办吗")).get("applicant_type") == "minor"
+    assert matcher.slots(normalize("去马祖玩要办什么")).get("service") == "taiwan_permit"
+    found = matcher.slots(normalize("旧本子换卡式港澳通行卡"))
+    assert found.get("service") == "hk_macau_permit" and found.get("apply_kind") == "renewal"
+    assert matcher.slots(normalize("通行证掉了")).get("apply_kind") == "replacement"
+    assert matcher.slots(normalize("a layover in Beijing")).get("service") == "visa_free_transit"
+
+
 def test_a_latin_alias_matches_only_a_whole_word():
     """Garbled Latin letters are no service: "hk" must not fire inside "kjhkjh"."""
     matcher = VocabularyMatcher(load_kb(KB_DIR).vocabulary)

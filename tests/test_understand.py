@@ -77,6 +77,21 @@ def _ranking(*pairs: tuple[str, float]) -> list[dict]:
             [{"entity": "service", "value": "visa_vs_residence_permit"}],
             "ask_documents",
         ),
+        # an applicant named with a service: what that applicant needs
+        (
+            "十五岁能不能办港澳通行证",
+            [
+                {"entity": "service", "value": "hk_macau_permit"},
+                {"entity": "applicant_type", "value": "minor"},
+            ],
+            "ask_documents",
+        ),
+        # the conditions to apply are the documents; a local office, or a parcel, say more
+        ("申请护照有哪些条件", SERVICE_PASSPORT, "ask_documents"),
+        ("护照照片有什么要求", SERVICE_PASSPORT, "ask_photo"),
+        ("护照能不能在本地办", SERVICE_PASSPORT, "ask_yidi"),
+        ("办好的护照能快递吗", SERVICE_PASSPORT, "ask_delivery"),
+        ("去迪拜要不要签证", [{"entity": "destination", "value": "abroad"}], "travel_plan"),
         # English wording cues and how-to words
         (
             "How do I apply for a residence permit",
@@ -263,3 +278,18 @@ def test_the_pipeline_component_replaces_only_an_unsure_intent_and_says_so():
     ]
     assert unsure.get("understood") == {"intent": "ask_documents", "from_intent": "nlu_fallback"}
     assert sure.get("intent")["name"] == "ask_fee" and sure.get("understood") is None
+
+
+def test_a_named_endorsement_type_narrows_a_documents_question_to_its_proofs():
+    visit = [{"entity": "endorsement_type", "value": "T"}]
+    assert U.narrowed("ask_documents", visit) == "ask_endorsement"
+    assert U.narrowed("ask_fee", visit) == "ask_fee"  # the fee is asked, not the proofs
+    assert U.narrowed("ask_documents", SERVICE_PASSPORT) == "ask_documents"
+    assert U.narrowed(None, visit) is None
+
+
+def test_a_narrowing_rule_must_name_labelled_intents():
+    doc = yaml.safe_load((ROOT / "data" / "kb" / "understanding.yml").read_text(encoding="utf-8"))
+    doc["narrowing"] = [{"entity": "endorsement_type", "asked": "ask_documents", "intent": "greet"}]
+    with pytest.raises(ValueError, match="narrowing"):
+        parse_understanding(doc, "understanding.yml")
