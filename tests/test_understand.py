@@ -92,6 +92,11 @@ def _ranking(*pairs: tuple[str, float]) -> list[dict]:
         ("护照能不能在本地办", SERVICE_PASSPORT, "ask_yidi"),
         ("办好的护照能快递吗", SERVICE_PASSPORT, "ask_delivery"),
         ("去迪拜要不要签证", [{"entity": "destination", "value": "abroad"}], "travel_plan"),
+        (
+            "a layover in Beijing, is that possible",
+            [{"entity": "service", "value": "visa_free_transit"}],
+            "ask_documents",
+        ),
         # English wording cues and how-to words
         (
             "How do I apply for a residence permit",
