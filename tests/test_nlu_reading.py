@@ -56,10 +56,15 @@ def test_trip_plans_name_their_destination(agent, text, entities):
     assert entities.items() <= _entities(parse).items()
 
 
-def test_gibberish_has_no_reading_to_offer(agent):
-    parse = _parse(agent, "asdkjh qwe zzz")
+@pytest.mark.parametrize("text", ["asdkjh qwe zzz", "呜啦啦 叭叭叭"])  # 啦 alone is no known word
+def test_gibberish_has_no_reading_to_offer(agent, text):
+    parse = _parse(agent, text)
     assert parse["intent"]["name"] == "nlu_fallback"
     assert [r["name"] for r in parse["intent_ranking"]] == ["nlu_fallback"]
+
+
+def test_a_known_word_with_a_particle_is_still_read(agent):
+    assert _parse(agent, "好的呀")["intent"]["name"] == "affirm"
 
 
 def test_an_emergency_is_never_read_as_a_documents_question(agent):

@@ -3,7 +3,9 @@
 DIET always picks some intent, and for "asdkjh qwe 123" or a row of emoji it can pick one
 with confidence: the citizen then gets a fee table for gibberish. A message none of whose
 words (digits and punctuation aside) ever occurred in training cannot be understood, so it is
-marked `nlu_fallback` and gets the polite "what I can do" reply instead.
+marked `nlu_fallback` and gets the polite "what I can do" reply instead. Modal particles
+(啦, 呀, 吧 …) end sentences of every kind, so they say nothing: "呜啦啦 叭叭叭" knows only 啦,
+and is gibberish all the same. A message of particles alone ("嗯嗯", "好啦") is left to DIET.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot.nlu.stored import StoredStateComponent
 
 FALLBACK = "nlu_fallback"
+#: Sentence-final and filler particles: known from training, but no sign of understanding.
+PARTICLES = frozenset(
+    {"啦", "啊", "呀", "吧", "呢", "嘛", "哦", "喔", "噢", "哈", "呃", "咯", "哇", "嘞"}
+)
 
 
 def _words(message: Message) -> Set[str]:
@@ -52,7 +58,9 @@ class UnknownWordsGuard(StoredStateComponent):
         for message in messages:
             if any(e.get("entity") == "emergency_type" for e in message.get(ENTITIES) or []):
                 continue  # an emergency inside gibberish still counts
-            if _words(message) & self._known:
+            words = _words(message)
+            meaningful = words - PARTICLES or words
+            if meaningful & self._known:
                 continue
             # DIET's ranking of words it never saw is noise: nothing to offer as a reading.
             message.set(INTENT, {"name": FALLBACK, "confidence": 1.0}, add_to_output=True)
