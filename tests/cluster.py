@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.live import ACTION_TOKEN, API_TOKEN, ROOT, _wait, free_port
+from tests.live import ACTION_TOKEN, API_TOKEN, ROOT, _wait, free_port, free_ports
 
 NGINX = "/usr/sbin/nginx"
 
@@ -163,10 +163,11 @@ http {{
 """
 
 
-def _start_nginx(workdir: Path, rasa_ports: list[int], action_ports: list[int]) -> tuple:
+def _start_nginx(
+    workdir: Path, rasa_ports: list[int], action_ports: list[int], port: int, actions_port: int
+) -> subprocess.Popen:
     conf_dir = workdir / "nginx"
     conf_dir.mkdir()
-    port, actions_port = free_port(), free_port()
 
     def servers(ports: list[int]) -> str:
         return "\n".join(
@@ -194,7 +195,7 @@ def _start_nginx(workdir: Path, rasa_ports: list[int], action_ports: list[int]) 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
-    return proc, port, actions_port
+    return proc
 
 
 def _stop_all(procs: list[subprocess.Popen]) -> None:
@@ -238,9 +239,9 @@ def start_cluster(workdir: Path, replicas: int, model: Path) -> StartedCluster:
     try:
         tracker_db, booking_db = Postgres.create(workdir), Postgres.create(workdir)
         redis.start()
-        rasa_ports = [free_port() for _ in range(replicas)]
-        action_ports = [free_port(), free_port()]
-        nginx, port, actions_port = _start_nginx(workdir, rasa_ports, action_ports)
+        *rasa_ports, first_action, second_action, port, actions_port = free_ports(replicas + 4)
+        action_ports = [first_action, second_action]
+        nginx = _start_nginx(workdir, rasa_ports, action_ports, port, actions_port)
         procs.append(nginx)
         env = dict(os.environ)
         for key in ("GUIDE_PASSWORD_HASH", "GUIDE_SESSION_SECRET", "APP_ENV", "SANIC_WORKERS"):

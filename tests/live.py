@@ -102,11 +102,21 @@ def _wait(url: str, proc: subprocess.Popen, log: Path, seconds: float) -> None:
 
 def free_port() -> int:
     """A port nobody listens on now, so parallel test runs never collide."""
-    import socket
+    return free_ports(1)[0]
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports. Each socket stays bound until all are chosen: ports taken
+    one at a time can repeat, and a replica then loses its port to an action server started
+    first (nginx answered 404 for the REST channel in one CI run)."""
+    import socket
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
 
 
 def start_live_bot(
