@@ -533,13 +533,7 @@ async def run(model: Path, out: Path, ood_limit: int | None) -> dict[str, Any]:
 
 
 async def _run(model: Path, out: Path, ood_limit: int | None, action_url: str) -> dict[str, Any]:
-    from scripts.eval_real import (
-        REAL_HELDOUT,
-        REAL_HELDOUT_2,
-        REAL_HELDOUT_3,
-        eval_real,
-        load_turn_agent,
-    )
+    from scripts.eval_real import REAL_HELDOUT_SETS, eval_real, load_turn_agent
 
     config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
     print(f"Loading {model} …")
@@ -553,9 +547,7 @@ async def _run(model: Path, out: Path, ood_limit: int | None, action_url: str) -
         "holdout": await eval_holdout(agent, HOLDOUT),
         "ood": await eval_ood(agent, OOD, threshold, ood_limit),
         "emergency": await eval_emergency(agent, EMERGENCY_SET),
-        "real_questions": await eval_real(agent, REAL_HELDOUT),
-        "real_questions_2": await eval_real(agent, REAL_HELDOUT_2),
-        "real_questions_3": await eval_real(agent, REAL_HELDOUT_3),
+        **{name: await eval_real(agent, path) for name, path in REAL_HELDOUT_SETS.items()},
         "targets": TARGETS,
     }
     report["emergency_bands"] = await eval_emergency_bands(

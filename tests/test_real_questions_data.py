@@ -28,7 +28,7 @@ HELDOUT2 = DATA / "real_questions_heldout2.yml"
 HELDOUT3 = DATA / "real_questions_heldout3.yml"
 POOL = DATA / "real_questions_pool.yml"
 FILES = {"heldout": HELDOUT, "heldout2": HELDOUT2, "heldout3": HELDOUT3, "pool": POOL}
-HELDOUT_NAMES = ("heldout", "heldout2", "heldout3")
+HELDOUT_NAMES = tuple(name for name in FILES if name != "pool")
 
 TRAINING = Path(__file__).parent.parent / "data" / "nlu"
 MIN_HELDOUT = 150
